@@ -1,0 +1,545 @@
+"""Probability distributions of durations, sampled in blocks from numpy Generators.
+
+A distribution is written in a model file as a one-key table naming its family, e.g.
+``{ exponential = { mean = "40ms" } }``; a plain duration (``"40ms"`` or ``0.04``) is the
+``constant`` distribution. Every family knows its analytic mean and variance (``inf`` where the
+moment does not exist), which the tests check against large samples.
+
+The simulation never calls a Generator once per variate: :class:`VariateStream` draws a block of
+values at once and hands them out one by one.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from functools import cache
+from pathlib import Path
+from typing import Annotated, Any, ClassVar
+
+import numpy as np
+from numpy.typing import NDArray
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    PlainValidator,
+    PrivateAttr,
+    TypeAdapter,
+    ValidationInfo,
+    model_validator,
+)
+
+from toctou_sim.units import NonNegativeDuration, PositiveDuration, parse_duration
+
+__all__ = [
+    "DISTRIBUTIONS",
+    "Constant",
+    "Distribution",
+    "DistributionSpec",
+    "Empirical",
+    "Exponential",
+    "Gamma",
+    "KeyChooser",
+    "LogNormal",
+    "Mixture",
+    "Pareto",
+    "RandomStreams",
+    "Uniform",
+    "VariateStream",
+    "Weibull",
+    "parse_distribution",
+]
+
+_Z99 = 2.3263478740408408  # standard normal quantile at 0.99
+
+DISTRIBUTIONS: dict[str, type[Distribution]] = {}
+"""Registered distribution families by the name used in model files."""
+
+
+class Distribution(BaseModel):
+    """A non-negative duration distribution (seconds)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    family: ClassVar[str] = ""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.family:
+            DISTRIBUTIONS[cls.family] = cls
+
+    def sample(self, rng: np.random.Generator, size: int) -> NDArray[np.float64]:
+        """Draw ``size`` independent variates."""
+        raise NotImplementedError
+
+    @property
+    def mean(self) -> float:
+        """Analytic mean in seconds."""
+        raise NotImplementedError
+
+    @property
+    def variance(self) -> float:
+        """Analytic variance in seconds squared (``inf`` where it does not exist)."""
+        raise NotImplementedError
+
+    @property
+    def is_zero(self) -> bool:
+        """True when every variate is exactly 0 (the engine then skips the wait entirely)."""
+        return False
+
+    def to_data(self) -> dict[str, Any]:
+        """The model-file form ``{family: {params}}`` (durations in seconds)."""
+        return {self.family: self.model_dump(mode="json", by_alias=True, exclude_none=True)}
+
+    def describe(self) -> str:
+        """A short human-readable form, e.g. ``exponential(mean=0.04)``."""
+        items = self.model_dump(by_alias=True, exclude_none=True).items()
+        fields = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in items)
+        return f"{self.family}({fields})"
+
+
+class Constant(Distribution):
+    """Every variate equals ``value``."""
+
+    family: ClassVar[str] = "constant"
+    value: NonNegativeDuration
+
+    def sample(self, rng: np.random.Generator, size: int) -> NDArray[np.float64]:
+        return np.full(size, self.value)
+
+    @property
+    def mean(self) -> float:
+        return self.value
+
+    @property
+    def variance(self) -> float:
+        return 0.0
+
+    @property
+    def is_zero(self) -> bool:
+        return self.value == 0.0
+
+
+class Uniform(Distribution):
+    """Uniform on ``[low, high]``."""
+
+    family: ClassVar[str] = "uniform"
+    low: NonNegativeDuration
+    high: NonNegativeDuration
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Uniform:
+        if self.high < self.low:
+            raise ValueError(f"high must be >= low, got low={self.low:g}s high={self.high:g}s")
+        return self
+
+    def sample(self, rng: np.random.Generator, size: int) -> NDArray[np.float64]:
+        return rng.uniform(self.low, self.high, size)
+
+    @property
+    def mean(self) -> float:
+        return (self.low + self.high) / 2
+
+    @property
+    def variance(self) -> float:
+        return (self.high - self.low) ** 2 / 12
+
+
+class Exponential(Distribution):
+    """Exponential with the given ``mean`` (memoryless: Poisson inter-arrival times)."""
+
+    family: ClassVar[str] = "exponential"
+    mean_: PositiveDuration = Field(alias="mean")
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    def sample(self, rng: np.random.Generator, size: int) -> NDArray[np.float64]:
+        return rng.exponential(self.mean_, size)
+
+    @property
+    def mean(self) -> float:
+        return self.mean_
+
+    @property
+    def variance(self) -> float:
+        return self.mean_**2
+
+
+class LogNormal(Distribution):
+    """Log-normal, given either ``median`` and ``p99`` (durations) or ``mu`` and ``sigma``.
+
+    ``mu`` and ``sigma`` are the mean and standard deviation of the natural log of the duration
+    in seconds. Latency distributions are usually described by their median and 99th percentile,
+    from which ``mu = ln(median)`` and ``sigma = ln(p99 / median) / z_0.99``.
+    """
+
+    family: ClassVar[str] = "lognormal"
+    median: PositiveDuration | None = None
+    p99: PositiveDuration | None = None
+    mu: float | None = None
+    sigma: float | None = Field(default=None, ge=0)
+
+    @model_validator(mode="after")
+    def _one_parametrisation(self) -> LogNormal:
+        by_quantiles = self.median is not None or self.p99 is not None
+        by_moments = self.mu is not None or self.sigma is not None
+        if by_quantiles == by_moments:
+            raise ValueError("give either median and p99, or mu and sigma")
+        if by_quantiles and (self.median is None or self.p99 is None):
+            raise ValueError("give both median and p99")
+        if by_moments and (self.mu is None or self.sigma is None):
+            raise ValueError("give both mu and sigma")
+        if by_quantiles and self.p99 is not None and self.median is not None and self.p99 < self.median:
+            raise ValueError(f"p99 must be >= median, got median={self.median:g}s p99={self.p99:g}s")
+        return self
+
+    @property
+    def log_mu(self) -> float:
+        """Mean of ln(duration)."""
+        if self.mu is not None:
+            return self.mu
+        assert self.median is not None
+        return math.log(self.median)
+
+    @property
+    def log_sigma(self) -> float:
+        """Standard deviation of ln(duration)."""
+        if self.sigma is not None:
+            return self.sigma
+        assert self.median is not None and self.p99 is not None
+        return math.log(self.p99 / self.median) / _Z99
+
+    def sample(self, rng: np.random.Generator, size: int) -> NDArray[np.float64]:
+        return rng.lognormal(self.log_mu, self.log_sigma, size)
+
+    @property
+    def mean(self) -> float:
+        return math.exp(self.log_mu + self.log_sigma**2 / 2)
+
+    @property
+    def variance(self) -> float:
+        s2 = self.log_sigma**2
+        return math.expm1(s2) * math.exp(2 * self.log_mu + s2)
+
+
+class Gamma(Distribution):
+    """Gamma with ``shape`` k and ``scale`` θ (mean kθ); give ``mean`` instead of ``scale`` if easier."""
+
+    family: ClassVar[str] = "gamma"
+    shape: float = Field(gt=0)
+    scale: PositiveDuration | None = None
+    mean_: PositiveDuration | None = Field(default=None, alias="mean")
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _one_scale(self) -> Gamma:
+        if (self.scale is None) == (self.mean_ is None):
+            raise ValueError("give exactly one of scale or mean")
+        return self
+
+    @property
+    def theta(self) -> float:
+        """The scale parameter in seconds."""
+        return self.scale if self.scale is not None else (self.mean_ or 0.0) / self.shape
+
+    def sample(self, rng: np.random.Generator, size: int) -> NDArray[np.float64]:
+        return rng.gamma(self.shape, self.theta, size)
+
+    @property
+    def mean(self) -> float:
+        return self.shape * self.theta
+
+    @property
+    def variance(self) -> float:
+        return self.shape * self.theta**2
+
+
+class Weibull(Distribution):
+    """Weibull with ``shape`` k and ``scale`` λ: mean λΓ(1 + 1/k)."""
+
+    family: ClassVar[str] = "weibull"
+    shape: float = Field(gt=0)
+    scale: PositiveDuration
+
+    def sample(self, rng: np.random.Generator, size: int) -> NDArray[np.float64]:
+        return self.scale * rng.weibull(self.shape, size)
+
+    @property
+    def mean(self) -> float:
+        return self.scale * math.gamma(1 + 1 / self.shape)
+
+    @property
+    def variance(self) -> float:
+        return self.scale**2 * (math.gamma(1 + 2 / self.shape) - math.gamma(1 + 1 / self.shape) ** 2)
+
+
+class Pareto(Distribution):
+    """Pareto (type I) with minimum ``scale`` and tail index ``shape`` α: heavy-tailed pauses.
+
+    The mean is finite only for α > 1 and the variance only for α > 2.
+    """
+
+    family: ClassVar[str] = "pareto"
+    scale: PositiveDuration
+    shape: float = Field(gt=0)
+
+    def sample(self, rng: np.random.Generator, size: int) -> NDArray[np.float64]:
+        return self.scale * (1.0 + rng.pareto(self.shape, size))
+
+    @property
+    def mean(self) -> float:
+        return math.inf if self.shape <= 1 else self.shape * self.scale / (self.shape - 1)
+
+    @property
+    def variance(self) -> float:
+        a = self.shape
+        return math.inf if a <= 2 else self.scale**2 * a / ((a - 1) ** 2 * (a - 2))
+
+
+class Empirical(Distribution):
+    """Resamples measured durations read from a text or CSV file.
+
+    ``file`` is relative to the model file. A file with one number per line is read as is; a CSV
+    needs ``column``. Values are in ``unit`` (default seconds).
+    """
+
+    family: ClassVar[str] = "empirical"
+    file: str
+    column: str | None = None
+    unit: str = "s"
+    _samples: NDArray[np.float64] = PrivateAttr()
+
+    @model_validator(mode="after")
+    def _load(self, info: ValidationInfo) -> Empirical:
+        base = Path((info.context or {}).get("base_dir", "."))
+        path = (base / self.file).resolve()
+        if not path.is_file():
+            raise ValueError(f"file not found: {path}")
+        scale = parse_duration(f"1{self.unit}")
+        try:
+            if self.column is None:
+                values = np.loadtxt(path, dtype=np.float64, ndmin=1, comments="#")
+            else:
+                import pandas as pd
+
+                values = pd.read_csv(path)[self.column].to_numpy(dtype=np.float64)
+        except (ValueError, KeyError) as exc:
+            raise ValueError(f"cannot read numbers from {path}: {exc}") from None
+        if values.size == 0 or not np.all(np.isfinite(values)) or np.any(values < 0):
+            raise ValueError(f"{path} must hold at least one finite, non-negative number")
+        self._samples = values * scale
+        return self
+
+    def sample(self, rng: np.random.Generator, size: int) -> NDArray[np.float64]:
+        return rng.choice(self._samples, size=size, replace=True)
+
+    @property
+    def mean(self) -> float:
+        return float(self._samples.mean())
+
+    @property
+    def variance(self) -> float:
+        return float(self._samples.var())
+
+
+@cache
+def _adapter(cls: type[Distribution]) -> TypeAdapter[dict[str, Distribution]]:
+    return TypeAdapter(dict[str, cls])  # type: ignore[valid-type]
+
+
+def parse_distribution(value: Any, info: ValidationInfo | None = None) -> Distribution:
+    """Build a distribution from its model-file form (a one-key table, or a plain duration)."""
+    if isinstance(value, Distribution):
+        return value
+    if isinstance(value, int | float | str) and not isinstance(value, bool):
+        return Constant(value=parse_duration(value))
+    if not isinstance(value, dict) or len(value) != 1:
+        raise ValueError(
+            "expected a duration or a one-key table naming a distribution "
+            f"({', '.join(sorted(DISTRIBUTIONS))}), got {value!r}"
+        )
+    ((family, params),) = value.items()
+    cls = DISTRIBUTIONS.get(family)
+    if cls is None:
+        raise ValueError(f"unknown distribution {family!r}; expected one of {', '.join(sorted(DISTRIBUTIONS))}")
+    if cls is Constant and not isinstance(params, dict):
+        params = {"value": params}
+    context = info.context if info is not None else None
+    return _adapter(cls).validate_python({family: params}, context=context)[family]
+
+
+DistributionSpec = Annotated[
+    Distribution,
+    PlainValidator(parse_distribution),
+    PlainSerializer(lambda d: d.to_data(), return_type=dict),
+]
+"""A model-file field that holds a distribution of durations."""
+
+
+class MixtureComponent(BaseModel):
+    """One branch of a mixture: a weight and a distribution."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    weight: float = Field(gt=0)
+    distribution: DistributionSpec
+
+
+class Mixture(Distribution):
+    """With probability proportional to each weight, draw from that component.
+
+    Written as a list of tables, each with ``weight`` and one distribution:
+    ``{ mixture = [ { weight = 0.99, exponential = { mean = "5ms" } }, { weight = 0.01, constant = "1s" } ] }``.
+    """
+
+    family: ClassVar[str] = "mixture"
+    components: tuple[MixtureComponent, ...]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_list(cls, data: Any, info: ValidationInfo) -> Any:
+        if isinstance(data, list):
+            data = {"components": data}
+        if isinstance(data, dict) and isinstance(data.get("components"), list):
+            parts = []
+            for index, item in enumerate(data["components"]):
+                if not isinstance(item, dict) or "weight" not in item or len(item) != 2:
+                    raise ValueError(
+                        f"component {index}: expected {{ weight = w, <family> = {{...}} }}, got {item!r}"
+                    )
+                (family, params), = ((k, v) for k, v in item.items() if k != "weight")
+                parts.append(
+                    {"weight": item["weight"], "distribution": parse_distribution({family: params}, info)}
+                )
+            data = {"components": parts}
+        return data
+
+    @model_validator(mode="after")
+    def _non_empty(self) -> Mixture:
+        if not self.components:
+            raise ValueError("a mixture needs at least one component")
+        return self
+
+    @property
+    def _weights(self) -> NDArray[np.float64]:
+        w = np.array([c.weight for c in self.components])
+        return w / w.sum()
+
+    def sample(self, rng: np.random.Generator, size: int) -> NDArray[np.float64]:
+        which = rng.choice(len(self.components), size=size, p=self._weights)
+        out = np.empty(size)
+        for index, component in enumerate(self.components):
+            mask = which == index
+            count = int(mask.sum())
+            if count:
+                out[mask] = component.distribution.sample(rng, count)
+        return out
+
+    @property
+    def mean(self) -> float:
+        return float(sum(w * c.distribution.mean for w, c in zip(self._weights, self.components, strict=True)))
+
+    @property
+    def variance(self) -> float:
+        w = self._weights
+        means = [c.distribution.mean for c in self.components]
+        second = sum(wi * (c.distribution.variance + m**2) for wi, c, m in zip(w, self.components, means, strict=True))
+        return float(second - self.mean**2)
+
+    def to_data(self) -> dict[str, Any]:
+        return {
+            "mixture": [
+                {"weight": c.weight, **c.distribution.to_data()} for c in self.components
+            ]
+        }
+
+    def describe(self) -> str:
+        parts = ", ".join(f"{w:.3g}:{c.distribution.describe()}" for w, c in zip(self._weights, self.components, strict=True))
+        return f"mixture({parts})"
+
+
+class VariateStream:
+    """Hands out variates of one distribution one at a time, drawing them in blocks.
+
+    Each random source of a replication (arrivals, windows, each latency) owns one stream, so
+    that strategies compared on common random numbers see the same values in the same order.
+    """
+
+    __slots__ = ("_block", "_buffer", "_draw", "constant")
+
+    def __init__(self, distribution: Distribution, rng: np.random.Generator, block: int = 4096) -> None:
+        self._draw: Callable[[], list[float]] = lambda: distribution.sample(rng, block)[::-1].tolist()
+        self._buffer: list[float] = []
+        self._block = block
+        self.constant: float | None = distribution.value if isinstance(distribution, Constant) else None
+        """The value when the distribution is constant (no Generator is touched then)."""
+
+    def __call__(self) -> float:
+        """The next variate."""
+        if self.constant is not None:
+            return self.constant
+        buffer = self._buffer
+        if not buffer:
+            buffer = self._buffer = self._draw()
+        return buffer.pop()
+
+
+class KeyChooser:
+    """Hands out key indices ``0..count-1``, uniformly or with Zipf popularity, in blocks."""
+
+    __slots__ = ("_buffer", "_cdf", "_count", "_rng")
+
+    def __init__(self, count: int, zipf: float | None, rng: np.random.Generator) -> None:
+        self._rng = rng
+        self._count = count
+        self._buffer: list[int] = []
+        if zipf is None or count == 1:
+            self._cdf: NDArray[np.float64] | None = None
+        else:
+            weights = np.arange(1, count + 1, dtype=np.float64) ** -zipf
+            self._cdf = np.cumsum(weights / weights.sum())
+            self._cdf[-1] = 1.0
+
+    def __call__(self) -> int:
+        """The next key index."""
+        if self._count == 1:
+            return 0
+        buffer = self._buffer
+        if not buffer:
+            if self._cdf is None:
+                block = self._rng.integers(0, self._count, 4096)
+            else:
+                block = np.searchsorted(self._cdf, self._rng.random(4096), side="right")
+            buffer = self._buffer = block[::-1].tolist()
+        return buffer.pop()
+
+
+class RandomStreams:
+    """The random sources of one replication, each an independent Generator named by its role.
+
+    Stream ``name`` of replication ``rep`` under ``seed`` is derived from
+    ``SeedSequence(seed, spawn_key=(rep, crc32(name)))``: it does not depend on which other
+    streams exist or in which order they are created, so changing the strategy leaves the
+    arrivals, keys and windows of a replication untouched (common random numbers), and any
+    executor reproduces the same numbers bit for bit.
+    """
+
+    def __init__(self, seed: int, replication: int) -> None:
+        self.seed = seed
+        self.replication = replication
+
+    def generator(self, name: str) -> np.random.Generator:
+        """A fresh Generator for the source ``name``."""
+        import zlib
+
+        sequence = np.random.SeedSequence(self.seed, spawn_key=(self.replication, zlib.crc32(name.encode())))
+        return np.random.Generator(np.random.PCG64(sequence))
+
+    def variates(self, name: str, distribution: Distribution) -> VariateStream:
+        """A block-drawn stream of ``distribution`` from the source ``name``."""
+        return VariateStream(distribution, self.generator(name))
+
+    def keys(self, name: str, count: int, zipf: float | None) -> KeyChooser:
+        """A block-drawn stream of key indices from the source ``name``."""
+        return KeyChooser(count, zipf, self.generator(name))

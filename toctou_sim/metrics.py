@@ -1,0 +1,198 @@
+"""Counters and streaming histograms of one replication.
+
+Memory does not grow with the number of operations: durations are buffered in a short Python
+list and folded into a fixed array of log-spaced bins (about 0.5% relative resolution from 1 µs
+to 10^6 s) whenever the buffer fills.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+from numpy.typing import NDArray
+
+if TYPE_CHECKING:
+    from toctou_sim.world.engine import Operation
+
+__all__ = ["OUTCOMES", "Histogram", "Recorder", "ReplicationResult"]
+
+OK, DECLINED, ABORTED, VIOLATED = 0, 1, 2, 3
+OUTCOMES = ("ok", "declined", "aborted", "violated")
+"""How an operation ends. ``declined`` (the check said no) is a kind of ``ok``."""
+
+
+class Histogram:
+    """A streaming histogram of non-negative durations in seconds, with log-spaced bins."""
+
+    LOW = 1e-6
+    BINS_PER_DECADE = 200
+    DECADES = 12
+    _FLUSH = 8192
+
+    __slots__ = ("_buffer", "count", "counts", "maximum", "total", "zeros")
+
+    def __init__(self) -> None:
+        self.counts: NDArray[np.int64] = np.zeros(self.BINS_PER_DECADE * self.DECADES + 1, dtype=np.int64)
+        self.zeros = 0
+        self.count = 0
+        self.total = 0.0
+        self.maximum = 0.0
+        self._buffer: list[float] = []
+
+    def add(self, value: float) -> None:
+        """Record one duration."""
+        buffer = self._buffer
+        buffer.append(value)
+        if len(buffer) >= self._FLUSH:
+            self.flush()
+
+    def flush(self) -> None:
+        """Fold buffered values into the bins."""
+        if not self._buffer:
+            return
+        values = np.asarray(self._buffer, dtype=np.float64)
+        self._buffer = []
+        self.count += values.size
+        self.total += float(values.sum())
+        self.maximum = max(self.maximum, float(values.max()))
+        below = values < self.LOW
+        self.zeros += int(below.sum())
+        positive = values[~below]
+        index = np.floor(np.log10(positive / self.LOW) * self.BINS_PER_DECADE).astype(np.int64)
+        np.clip(index, 0, self.counts.size - 1, out=index)
+        self.counts += np.bincount(index, minlength=self.counts.size)
+
+    def merge(self, other: Histogram) -> None:
+        """Add another histogram's observations to this one."""
+        self.flush()
+        other.flush()
+        self.counts += other.counts
+        self.zeros += other.zeros
+        self.count += other.count
+        self.total += other.total
+        self.maximum = max(self.maximum, other.maximum)
+
+    @property
+    def mean(self) -> float:
+        """Exact mean of the recorded values (``nan`` when empty)."""
+        self.flush()
+        return self.total / self.count if self.count else math.nan
+
+    def quantile(self, q: float) -> float:
+        """The q-quantile, at the geometric centre of its bin (``nan`` when empty)."""
+        self.flush()
+        if not self.count:
+            return math.nan
+        rank = q * self.count
+        if rank <= self.zeros:
+            return 0.0
+        cumulative = np.cumsum(self.counts) + self.zeros
+        index = int(np.searchsorted(cumulative, rank, side="left"))
+        index = min(index, self.counts.size - 1)
+        centre = self.LOW * 10 ** ((index + 0.5) / self.BINS_PER_DECADE)
+        return min(centre, self.maximum)
+
+
+@dataclass
+class Recorder:
+    """What one replication counts. The world calls it on the hot path, so it is plain attributes.
+
+    Identities (tested): ``ok + aborted + violated == operations`` (declined is part of ok) and
+    ``mismatches == conflicts + violations``.
+    """
+
+    warmup: float = 0.0
+    operations: int = 0
+    ok: int = 0
+    declined: int = 0
+    aborted: int = 0
+    violated: int = 0
+    attempts: int = 0
+    mismatches: int = 0
+    mismatches_stale: int = 0
+    conflicts: int = 0
+    spurious_rejections: int = 0
+    violations: int = 0
+    retries: int = 0
+    stale_checks: int = 0
+    latency: Histogram = field(default_factory=Histogram)
+    window: Histogram = field(default_factory=Histogram)
+    lock_wait: Histogram = field(default_factory=Histogram)
+
+    def finish(self, op: Operation, outcome: int, now: float) -> None:
+        """An operation ended with ``outcome`` (one of ok, declined, aborted, violated)."""
+        self.operations += 1
+        if outcome == OK:
+            self.ok += 1
+        elif outcome == DECLINED:
+            self.ok += 1
+            self.declined += 1
+        elif outcome == ABORTED:
+            self.aborted += 1
+        else:
+            self.violated += 1
+        self.latency.add(now - op.arrival)
+
+
+@dataclass(frozen=True)
+class ReplicationResult:
+    """The outcome of one replication: named metrics plus the histograms behind the percentiles."""
+
+    replication: int
+    seed: int
+    strategy: str
+    metrics: dict[str, float]
+    histograms: dict[str, Histogram] = field(repr=False, compare=False)
+
+    @classmethod
+    def from_recorder(
+        cls,
+        recorder: Recorder,
+        *,
+        replication: int,
+        seed: int,
+        strategy: str,
+        measured_time: float,
+        extra: dict[str, float],
+    ) -> ReplicationResult:
+        """Turn raw counts into rates (per counted operation) and percentiles (milliseconds)."""
+        r = recorder
+        n = r.operations
+        per_op = (lambda x: x / n) if n else (lambda x: math.nan)
+        metrics: dict[str, float] = {
+            "operations": float(n),
+            "attempts": float(r.attempts),
+            "mismatches": float(r.mismatches),
+            "conflicts": float(r.conflicts),
+            "violations": float(r.violations),
+            "aborts": float(r.aborted),
+            "ok_rate": per_op(r.ok),
+            "declined_rate": per_op(r.declined),
+            "abort_rate": per_op(r.aborted),
+            "violation_rate": per_op(r.violations),
+            "mismatch_rate": per_op(r.mismatches),
+            "mismatch_stale_rate": per_op(r.mismatches_stale),
+            "mismatch_window_rate": per_op(r.mismatches - r.mismatches_stale),
+            "conflict_rate": per_op(r.conflicts),
+            "spurious_rejection_rate": per_op(r.spurious_rejections),
+            "retry_rate": per_op(r.retries),
+            "stale_check_rate": (r.stale_checks / r.attempts) if r.attempts else math.nan,
+            "throughput_ops_s": r.ok / measured_time if measured_time > 0 else math.nan,
+        }
+        for name, histogram, quantiles in (
+            ("latency", r.latency, (0.5, 0.9, 0.99, 0.999)),
+            ("window", r.window, (0.5, 0.99)),
+            ("lock_wait", r.lock_wait, (0.5, 0.99)),
+        ):
+            if name != "latency" and histogram.count == 0 and not histogram._buffer:
+                continue
+            metrics[f"{name}_mean_ms"] = histogram.mean * 1e3
+            for q in quantiles:
+                label = f"p{q * 100:g}".replace(".", "")
+                metrics[f"{name}_{label}_ms"] = histogram.quantile(q) * 1e3
+        metrics.update(extra)
+        histograms = {"latency": r.latency, "window": r.window, "lock_wait": r.lock_wait}
+        return cls(replication=replication, seed=seed, strategy=strategy, metrics=metrics, histograms=histograms)

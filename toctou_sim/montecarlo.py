@@ -1,0 +1,443 @@
+"""Monte Carlo: replications, common random numbers, confidence intervals and stopping rules.
+
+One ``seed`` per run; replication ``i`` draws every random source from
+``SeedSequence(seed, spawn_key=(i, crc32(source)))``. The same seed therefore gives the same
+numbers whatever executes the replications, and replication ``i`` of every strategy in a
+comparison sees the same arrivals, keys and windows (common random numbers), which is what makes
+paired differences precise.
+
+Rates are estimated as the mean of per-replication rates with a Student-t interval (honest when
+events inside a run are correlated); a rate with no events at all is reported as a 95% upper
+bound by the rule of three, never as a bare 0; pooled Wilson intervals are shown beside rates
+as a cross-check.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from toctou_sim.distributions import RandomStreams
+from toctou_sim.metrics import ReplicationResult
+from toctou_sim.spec import ModelSpec, SpecError
+from toctou_sim.world import World
+
+__all__ = [
+    "ComparisonResult",
+    "Estimate",
+    "SimulationResult",
+    "compare",
+    "estimate",
+    "run_replication",
+    "simulate",
+]
+
+RATE_EVENTS = {
+    "violation_rate": "violations",
+    "mismatch_rate": "mismatches",
+    "conflict_rate": "conflicts",
+    "abort_rate": "aborts",
+}
+"""Rates whose event counts are kept, for pooled Wilson intervals and the rule of three."""
+
+PRIMARY_METRIC = "violation_rate"
+
+
+def _version() -> str:
+    from toctou_sim import __version__
+
+    return __version__
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A metric estimated across replications.
+
+    Attributes:
+        metric: the metric's name.
+        estimate: mean of the per-replication values (0.0 when no event was seen at all).
+        ci_low, ci_high: 95% Student-t interval; for a rate with zero events, ``[0, 3/n]``
+            (rule of three over the n counted operations of all replications).
+        n_reps: replications.
+        upper_bound: True when the rate saw no event and only an upper bound is known.
+        events: total events behind a rate, where counted.
+    """
+
+    metric: str
+    estimate: float
+    ci_low: float
+    ci_high: float
+    n_reps: int
+    upper_bound: bool = False
+    events: float | None = None
+    wilson_low: float | None = None
+    wilson_high: float | None = None
+
+    @property
+    def half_width(self) -> float:
+        """Half the interval's width."""
+        return (self.ci_high - self.ci_low) / 2
+
+    @property
+    def relative_half_width(self) -> float:
+        """Half-width over the estimate (``inf`` when the estimate is 0 or unknown)."""
+        if self.upper_bound or not self.estimate or math.isnan(self.estimate):
+            return math.inf
+        return abs(self.half_width / self.estimate)
+
+    def __str__(self) -> str:
+        if self.upper_bound:
+            return f"< {self.ci_high:.3g} (0 events)"
+        if math.isnan(self.ci_low):
+            return f"{self.estimate:.4g}"
+        return f"{self.estimate:.4g} [{self.ci_low:.4g}, {self.ci_high:.4g}]"
+
+
+def t_interval(values: np.ndarray[Any, Any], confidence: float = 0.95) -> tuple[float, float, float]:
+    """Mean and Student-t interval of independent replication values."""
+    values = values[~np.isnan(values)]
+    n = values.size
+    if n == 0:
+        return math.nan, math.nan, math.nan
+    mean = float(values.mean())
+    if n == 1:
+        return mean, math.nan, math.nan
+    sd = float(values.std(ddof=1))
+    if sd == 0:
+        return mean, mean, mean
+    half = float(stats.t.ppf((1 + confidence) / 2, n - 1)) * sd / math.sqrt(n)
+    return mean, mean - half, mean + half
+
+
+def wilson(events: float, trials: float, confidence: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval for a pooled proportion."""
+    if trials <= 0 or events > trials:
+        return math.nan, math.nan
+    z = float(stats.norm.ppf((1 + confidence) / 2))
+    p = events / trials
+    denominator = 1 + z * z / trials
+    centre = (p + z * z / (2 * trials)) / denominator
+    half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / denominator
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def estimate(metric: str, replications: Sequence[ReplicationResult], confidence: float = 0.95) -> Estimate:
+    """Estimate ``metric`` from replications (see the module docstring for the rules)."""
+    values = np.array([r.metrics.get(metric, math.nan) for r in replications], dtype=np.float64)
+    mean, low, high = t_interval(values, confidence)
+    n = int(np.sum(~np.isnan(values)))
+    count_name = RATE_EVENTS.get(metric)
+    if count_name is None:
+        if metric.endswith("_rate") and n and np.all(values[~np.isnan(values)] == 0):
+            trials = sum(r.metrics.get("operations", 0.0) for r in replications)
+            if trials > 0:
+                return Estimate(metric, 0.0, 0.0, 3.0 / trials, n, upper_bound=True)
+        return Estimate(metric, mean, low, high, n)
+    events = float(sum(r.metrics.get(count_name, 0.0) for r in replications))
+    trials = float(sum(r.metrics.get("operations", 0.0) for r in replications))
+    w_low, w_high = wilson(events, trials, confidence)
+    if events == 0 and trials > 0:
+        return Estimate(metric, 0.0, 0.0, 3.0 / trials, n, True, events, w_low, w_high)
+    return Estimate(metric, mean, low, high, n, False, events, w_low, w_high)
+
+
+def run_replication(model: ModelSpec, replication: int, seed: int) -> ReplicationResult:
+    """Simulate one replication of ``model`` (with its own strategy). A pure function of its
+    arguments: the unit of work of every executor."""
+    world = World(model, RandomStreams(seed, replication))
+    world.run()
+    measured = model.model.horizon - model.model.warmup
+    return ReplicationResult.from_recorder(
+        world.recorder,
+        replication=replication,
+        seed=seed,
+        strategy=model.strategy.label or model.strategy.kind,
+        measured_time=measured,
+        extra=world.extra_metrics(),
+    )
+
+
+def _run_task(task: tuple[ModelSpec, int, int]) -> ReplicationResult:
+    return run_replication(*task)
+
+
+def _map(
+    tasks: list[tuple[ModelSpec, int, int]],
+    executor: Executor | None,
+    progress: Callable[[int], None] | None,
+) -> Iterator[ReplicationResult]:
+    if executor is None:
+        for task in tasks:
+            result = _run_task(task)
+            if progress:
+                progress(1)
+            yield result
+        return
+    for result in executor.map(_run_task, tasks):
+        if progress:
+            progress(1)
+        yield result
+
+
+@dataclass
+class SimulationResult:
+    """Replications of one model and strategy, and their estimates."""
+
+    model: ModelSpec
+    strategy: str
+    seed: int
+    replications: list[ReplicationResult] = field(default_factory=list)
+    stopped_by: str = "reps"
+    """Why replications stopped: ``reps`` (as asked), ``precision`` (target reached) or
+    ``max_reps`` (limit reached before the target)."""
+
+    @property
+    def n_reps(self) -> int:
+        """Number of replications."""
+        return len(self.replications)
+
+    @property
+    def metric_names(self) -> list[str]:
+        """Every metric present in some replication, in first-seen order."""
+        names: dict[str, None] = {}
+        for replication in self.replications:
+            names.update(dict.fromkeys(replication.metrics))
+        return list(names)
+
+    def estimate(self, metric: str) -> Estimate:
+        """The estimate of one metric."""
+        if metric not in self.metric_names:
+            raise KeyError(f"unknown metric {metric!r}; expected one of {', '.join(self.metric_names)}")
+        return estimate(metric, self.replications)
+
+    def to_frame(self) -> pd.DataFrame:
+        """Tidy estimates: one row per metric."""
+        rows = [self._row(self.estimate(name)) for name in self.metric_names]
+        return pd.DataFrame(rows)
+
+    def replications_frame(self) -> pd.DataFrame:
+        """One row per replication and metric (seed and replication on every row)."""
+        rows = [
+            {"strategy": self.strategy, "replication": r.replication, "seed": r.seed, "metric": k, "value": v}
+            for r in self.replications
+            for k, v in r.metrics.items()
+        ]
+        return pd.DataFrame(rows)
+
+    def _row(self, est: Estimate) -> dict[str, Any]:
+        return {
+            "model": self.model.model.name,
+            "strategy": self.strategy,
+            "metric": est.metric,
+            "estimate": est.estimate,
+            "ci_low": est.ci_low,
+            "ci_high": est.ci_high,
+            "n_reps": est.n_reps,
+            "upper_bound": est.upper_bound,
+            "events": est.events,
+            "wilson_low": est.wilson_low,
+            "wilson_high": est.wilson_high,
+            "seed": self.seed,
+            "model_hash": self.model.content_hash(),
+            "version": _version(),
+        }
+
+
+@dataclass
+class ComparisonResult:
+    """Several strategies run on common random numbers, with paired differences to a baseline."""
+
+    model: ModelSpec
+    baseline: str
+    results: dict[str, SimulationResult]
+    seed: int
+
+    @property
+    def strategies(self) -> list[str]:
+        """Strategy labels in the order given."""
+        return list(self.results)
+
+    def difference(self, strategy: str, metric: str) -> Estimate:
+        """Paired difference ``strategy - baseline`` of a metric, replication by replication."""
+        base = {r.replication: r.metrics.get(metric, math.nan) for r in self.results[self.baseline].replications}
+        diffs = np.array(
+            [r.metrics.get(metric, math.nan) - base.get(r.replication, math.nan)
+             for r in self.results[strategy].replications],
+            dtype=np.float64,
+        )
+        mean, low, high = t_interval(diffs)
+        return Estimate(f"{metric}_diff", mean, low, high, int(np.sum(~np.isnan(diffs))))
+
+    def to_frame(self) -> pd.DataFrame:
+        """Tidy rows: strategy x metric, with the paired difference against the baseline."""
+        frames = []
+        for label, result in self.results.items():
+            frame = result.to_frame()
+            diffs = [self.difference(label, m) for m in frame["metric"]]
+            frame["baseline"] = self.baseline
+            frame["diff"] = [d.estimate for d in diffs]
+            frame["diff_low"] = [d.ci_low for d in diffs]
+            frame["diff_high"] = [d.ci_high for d in diffs]
+            frames.append(frame)
+        return pd.concat(frames, ignore_index=True)
+
+    def replications_frame(self) -> pd.DataFrame:
+        """Per-replication rows of every strategy."""
+        return pd.concat([r.replications_frame() for r in self.results.values()], ignore_index=True)
+
+
+def _progress_bar(total: int, enabled: bool, description: str) -> Any:
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=description, unit="rep", leave=False)
+
+
+def _run_until(
+    models: dict[str, ModelSpec],
+    *,
+    seed: int,
+    reps: int,
+    precision: float | None,
+    max_reps: int | None,
+    metric: str,
+    executor: Executor | None,
+    progress: bool,
+) -> tuple[dict[str, list[ReplicationResult]], str]:
+    """Run ``reps`` replications of each model, then more until ``metric`` reaches ``precision``."""
+    if reps < 1:
+        raise SpecError(f"--reps: must be >= 1, got {reps}")
+    if precision is not None and not 0 < precision < 1:
+        raise SpecError(f"--precision: must be between 0 and 1, got {precision}")
+    limit = max(reps, max_reps) if (precision is not None and max_reps) else reps
+    if precision is not None and not max_reps:
+        limit = max(reps, 1000)
+    done: dict[str, list[ReplicationResult]] = {label: [] for label in models}
+    bar = _progress_bar(limit * len(models) if precision else reps * len(models), progress, "replications")
+    update = bar.update if bar is not None else None
+    target = reps
+    stopped_by = "reps"
+    try:
+        while True:
+            tasks = [
+                (model, i, seed)
+                for label, model in models.items()
+                for i in range(len(done[label]), target)
+            ]
+            labels = [label for label, model in models.items() for _ in range(len(done[label]), target)]
+            for label, result in zip(labels, _map(tasks, executor, update), strict=True):
+                done[label].append(result)
+            if precision is None:
+                break
+            widths = [estimate(metric, results).relative_half_width for results in done.values()]
+            if max(widths) <= precision:
+                stopped_by = "precision"
+                break
+            if target >= limit:
+                stopped_by = "max_reps"
+                break
+            target = min(limit, max(target + 2, int(target * 1.5)))
+    finally:
+        if bar is not None:
+            bar.close()
+    return done, stopped_by
+
+
+def _as_model(model: ModelSpec | str, overrides: dict[str, Any] | None) -> ModelSpec:
+    from toctou_sim.spec import load_model
+
+    if isinstance(model, ModelSpec):
+        if overrides:
+            from toctou_sim.spec import parse_model
+
+            data = model.model_dump(mode="json", by_alias=True, exclude_defaults=True)
+            return parse_model(data, source=model.source or "<model>", overrides=overrides, text=model.text)
+        return model
+    return load_model(model, overrides)
+
+
+def simulate(
+    model: ModelSpec | str,
+    *,
+    reps: int = 10,
+    seed: int = 0,
+    strategy: str | None = None,
+    overrides: dict[str, Any] | None = None,
+    precision: float | None = None,
+    max_reps: int | None = None,
+    metric: str = PRIMARY_METRIC,
+    executor: Executor | None = None,
+    progress: bool = False,
+) -> SimulationResult:
+    """Run replications of a model and estimate every metric.
+
+    Args:
+        model: a validated model or the path of a model file.
+        reps: replications (the minimum when ``precision`` is given).
+        seed: the run's seed; the same seed gives the same numbers on any executor.
+        strategy: run this strategy instead of the model's own (a name from ``[strategies]`` or a kind).
+        overrides: field values by dotted path, applied before validation.
+        precision: keep adding replications until the relative 95% half-width of ``metric`` is at
+            most this, or ``max_reps`` is reached (``stopped_by`` says which).
+        max_reps: the limit for ``precision`` (default 1000).
+        metric: the primary metric for ``precision``.
+        executor: any ``concurrent.futures.Executor`` to run replications on (default: in process).
+        progress: show a progress bar.
+    """
+    spec = _as_model(model, overrides)
+    if strategy is not None:
+        spec = spec.with_strategy(strategy)
+    label = spec.strategy.label or spec.strategy.kind
+    done, stopped_by = _run_until(
+        {label: spec}, seed=seed, reps=reps, precision=precision, max_reps=max_reps, metric=metric,
+        executor=executor, progress=progress,
+    )
+    return SimulationResult(model=spec, strategy=label, seed=seed, replications=done[label], stopped_by=stopped_by)
+
+
+def compare(
+    model: ModelSpec | str,
+    strategies: Iterable[str] = ("none", "recheck", "cas", "lock"),
+    *,
+    reps: int = 10,
+    seed: int = 0,
+    baseline: str | None = None,
+    overrides: dict[str, Any] | None = None,
+    precision: float | None = None,
+    max_reps: int | None = None,
+    metric: str = PRIMARY_METRIC,
+    executor: Executor | None = None,
+    progress: bool = False,
+) -> ComparisonResult:
+    """Run several strategies on common random numbers and compare them to a baseline.
+
+    Replication ``i`` of every strategy sees the same arrivals, keys and windows, so the paired
+    difference ``strategy - baseline`` has a far narrower interval than either estimate alone.
+    ``baseline`` defaults to the first strategy.
+    """
+    spec = _as_model(model, overrides)
+    names = list(dict.fromkeys(strategies))
+    if not names:
+        raise SpecError("--strategies: give at least one strategy")
+    models = {name: spec.with_strategy(name) for name in names}
+    base = baseline if baseline is not None else names[0]
+    if base not in models:
+        raise SpecError(f"--baseline: {base!r} is not among the strategies {', '.join(names)}")
+    done, stopped_by = _run_until(
+        models, seed=seed, reps=reps, precision=precision, max_reps=max_reps, metric=metric,
+        executor=executor, progress=progress,
+    )
+    results = {
+        name: SimulationResult(model=models[name], strategy=name, seed=seed, replications=done[name],
+                               stopped_by=stopped_by)
+        for name in names
+    }
+    return ComparisonResult(model=spec, baseline=base, results=results, seed=seed)

@@ -1,0 +1,578 @@
+"""Model files: parsing, validation, overrides and one-line error messages.
+
+A model file is TOML data describing one architecture: the key space and its invariant, the
+authoritative store, how the check reads state (the read path), the clients doing
+check -> window -> use, background mutators, the mitigation strategy, faults and the SLO. It is
+validated into frozen, typed objects; nothing in it is ever executed.
+
+Strategies, read paths and faults are registries: a new one is a subclass of
+:class:`StrategySpec`, :class:`ReadPathSpec` or :class:`FaultSpec` with a literal ``kind``; the
+world layer registers the behaviour under the same name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    PlainValidator,
+    PrivateAttr,
+    TypeAdapter,
+    ValidationError,
+    ValidationInfo,
+    model_validator,
+)
+
+from toctou_sim.distributions import DistributionSpec, parse_distribution
+from toctou_sim.units import NonNegativeDuration, PositiveDuration
+
+__all__ = [
+    "FAULT_SPECS",
+    "INVARIANT_ACTIONS",
+    "READ_PATH_SPECS",
+    "STRATEGY_SPECS",
+    "ArrivalSpec",
+    "CasSpec",
+    "ClientsSpec",
+    "DirectReadSpec",
+    "FaultSpec",
+    "KeysSpec",
+    "LockSpec",
+    "ModelMeta",
+    "ModelSpec",
+    "MutatorSpec",
+    "NoMitigationSpec",
+    "ReadPathSpec",
+    "RecheckSpec",
+    "RetryPolicy",
+    "SloSpec",
+    "SpecError",
+    "StoreSpec",
+    "StrategySpec",
+    "apply_overrides",
+    "load_model",
+    "parse_model",
+]
+
+
+class SpecError(ValueError):
+    """Bad input: the message is one line naming the file, the field and what was expected."""
+
+
+class StrictModel(BaseModel):
+    """Frozen, and unknown fields are errors."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+# --------------------------------------------------------------------------------------------
+# Registries of pluggable parts (strategy, read path, fault).
+
+
+class Registered(StrictModel):
+    """A pluggable part chosen by ``kind``. Subclasses register themselves under their kind."""
+
+    registry: ClassVar[dict[str, type[Registered]]]
+    category: ClassVar[str] = "part"
+    kind: str
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        if "registry" not in cls.__dict__:
+            field = cls.model_fields.get("kind")
+            if field is not None and isinstance(field.default, str):
+                cls.registry[field.default] = cls
+
+    @classmethod
+    def parse(cls, value: Any, info: ValidationInfo | None = None) -> Registered:
+        """Validate a table with ``kind`` into the registered subclass of that kind."""
+        if isinstance(value, cls):
+            return value
+        if isinstance(value, str):
+            value = {"kind": value}
+        if not isinstance(value, Mapping):
+            raise ValueError(f"expected a table with kind = one of {', '.join(sorted(cls.registry))}")
+        kind = value.get("kind")
+        if kind not in cls.registry:
+            raise ValueError(
+                f"unknown {cls.category} {kind!r}; expected one of {', '.join(sorted(cls.registry))}"
+            )
+        context = info.context if info is not None else None
+        return _registered_adapter(cls.registry[kind]).validate_python(dict(value), context=context)
+
+
+_ADAPTERS: dict[type[Any], TypeAdapter[Any]] = {}
+
+
+def _registered_adapter(cls: type[Registered]) -> TypeAdapter[Any]:
+    if cls not in _ADAPTERS:
+        _ADAPTERS[cls] = TypeAdapter(cls)
+    return _ADAPTERS[cls]
+
+
+class StrategySpec(Registered):
+    """How the use acts on the check: the mitigation being evaluated."""
+
+    registry: ClassVar[dict[str, type[Registered]]] = {}
+    category: ClassVar[str] = "strategy"
+    label: str | None = None
+    """Name shown in tables (defaults to the name the strategy was selected by)."""
+
+
+class ReadPathSpec(Registered):
+    """How the check observes state: the truth, a cache, or replicas."""
+
+    registry: ClassVar[dict[str, type[Registered]]] = {}
+    category: ClassVar[str] = "read path"
+
+
+class FaultSpec(Registered):
+    """A fault injected into the world during a replication."""
+
+    registry: ClassVar[dict[str, type[Registered]]] = {}
+    category: ClassVar[str] = "fault"
+
+
+STRATEGY_SPECS = StrategySpec.registry
+READ_PATH_SPECS = ReadPathSpec.registry
+FAULT_SPECS = FaultSpec.registry
+
+def _dump(part: BaseModel) -> dict[str, Any]:
+    return part.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+StrategyField = Annotated[StrategySpec, PlainValidator(StrategySpec.parse), PlainSerializer(_dump)]
+ReadPathField = Annotated[ReadPathSpec, PlainValidator(ReadPathSpec.parse), PlainSerializer(_dump)]
+FaultField = Annotated[FaultSpec, PlainValidator(FaultSpec.parse), PlainSerializer(_dump)]
+
+
+# --------------------------------------------------------------------------------------------
+# Built-in strategies and the direct read path.
+
+
+class RetryPolicy(StrictModel):
+    """How a strategy retries the whole check -> window -> use flow after a rejected use.
+
+    The n-th retry waits ``backoff * multiplier**(n-1)``, capped at ``max_backoff``, with
+    ``jitter``: ``none`` (exact), ``full`` (uniform on [0, wait]) or ``equal`` (wait/2 + uniform on
+    [0, wait/2]).
+    """
+
+    max_retries: int = Field(default=3, ge=0)
+    backoff: NonNegativeDuration = 0.01
+    multiplier: float = Field(default=2.0, ge=1.0)
+    max_backoff: PositiveDuration = 1.0
+    jitter: Literal["none", "full", "equal"] = "full"
+
+
+class NoMitigationSpec(StrategySpec):
+    """Check, wait, use: nothing guards the use."""
+
+    kind: Literal["none"] = "none"
+
+
+class RecheckSpec(StrategySpec):
+    """Re-read the truth just before use; give up (or retry) if the precondition no longer holds.
+
+    A window remains between the re-check and the write (the write latency), so a recheck
+    narrows the race without closing it.
+    """
+
+    kind: Literal["recheck"] = "recheck"
+    retry: RetryPolicy = RetryPolicy(max_retries=0)
+
+
+class CasSpec(StrategySpec):
+    """Conditional write: the store applies the use only if the key's version is still the one
+    seen at check; otherwise the whole flow is retried up to ``retry.max_retries``, then aborted.
+    """
+
+    kind: Literal["cas"] = "cas"
+    retry: RetryPolicy = RetryPolicy()
+
+
+class LockSpec(StrategySpec):
+    """A per-key FIFO lock held from before the check until after the use.
+
+    ``lease_ttl`` bounds how long a grant lasts: a holder that outlives its lease keeps running
+    while the lock passes to the next waiter. With ``fencing`` every grant carries an increasing
+    token, the check is a fenced read that raises the store's token watermark for the key, and the
+    store rejects a write whose token is below the watermark, so an expired holder cannot write
+    after a newer holder has checked. ``mutators_take_lock`` makes background mutators take the
+    same lock (all writers of the key cooperate); without it they race the holders.
+    """
+
+    kind: Literal["lock"] = "lock"
+    acquire_latency: DistributionSpec = parse_distribution(0.0)
+    lease_ttl: PositiveDuration | None = None
+    fencing: bool = False
+    wait_timeout: PositiveDuration | None = None
+    mutators_take_lock: bool = True
+    retry: RetryPolicy = RetryPolicy(max_retries=0)
+
+
+class DirectReadSpec(ReadPathSpec):
+    """The check reads the authoritative store itself (with the store's read latency)."""
+
+    kind: Literal["direct"] = "direct"
+
+
+# --------------------------------------------------------------------------------------------
+# The model.
+
+INVARIANT_ACTIONS: dict[str, tuple[str, ...]] = {
+    "exists": ("create", "delete"),
+    "counter": ("restock", "consume"),
+    "grant": ("grant", "revoke"),
+    "version": ("bump",),
+}
+"""Each invariant and the actions background mutators may take on it."""
+
+
+class ModelMeta(StrictModel):
+    """Identity and simulated time of the model."""
+
+    name: str = "model"
+    description: str = ""
+    horizon: PositiveDuration = 60.0
+    """Simulated time per replication; clients stop arriving then and in-flight operations drain."""
+    warmup: NonNegativeDuration = 0.0
+    """Operations arriving before this instant are simulated but not counted."""
+
+    @model_validator(mode="after")
+    def _warmup_before_horizon(self) -> ModelMeta:
+        if self.warmup >= self.horizon:
+            raise ValueError(f"warmup ({self.warmup:g}s) must be shorter than horizon ({self.horizon:g}s)")
+        return self
+
+
+class Zipf(StrictModel):
+    """Key k (1-based rank) is chosen with probability proportional to k**-zipf."""
+
+    zipf: float = Field(gt=0)
+
+
+class KeysSpec(StrictModel):
+    """The key space and the invariant that a check protects on each key.
+
+    - ``exists``: create-if-absent; a create while present is a duplicate.
+    - ``counter``: decrement-if-positive; a decrement at zero or below is an oversell.
+    - ``grant``: act-if-allowed; an action while revoked is unauthorized.
+    - ``version``: write-if-current; a write over a version other than the one read is a lost update.
+    """
+
+    count: int = Field(default=1, ge=1)
+    popularity: Literal["uniform"] | Zipf = "uniform"
+    invariant: Literal["exists", "counter", "grant", "version"] = "version"
+    initial: int | None = None
+    """Initial value of every key: stock for ``counter`` (default 10), 1 = present/allowed for
+    ``exists`` (default 0) and ``grant`` (default 1); ignored for ``version``."""
+
+    @property
+    def initial_value(self) -> int:
+        """The initial value with the invariant's default filled in."""
+        if self.initial is not None:
+            return self.initial
+        return {"exists": 0, "counter": 10, "grant": 1, "version": 0}[self.invariant]
+
+
+class StoreSpec(StrictModel):
+    """The authoritative, versioned store. A read is served at the end of its latency; a write
+    takes effect at the end of its latency."""
+
+    read_latency: DistributionSpec = parse_distribution(0.0)
+    write_latency: DistributionSpec = parse_distribution(0.0)
+
+
+class PoissonArrival(StrictModel):
+    """Arrivals of a Poisson process, ``rate`` per second for the whole system."""
+
+    rate: float = Field(gt=0)
+
+
+class ArrivalSpec(StrictModel):
+    """How client operations arrive."""
+
+    poisson: PoissonArrival
+
+
+class ClientsSpec(StrictModel):
+    """Clients doing check -> window -> use. ``window`` is the time between the check's answer and
+    sending the use (business logic, a network hop, a queue)."""
+
+    arrival: ArrivalSpec
+    window: DistributionSpec = parse_distribution(0.0)
+
+
+class MutatorSpec(StrictModel):
+    """A background writer of the truth: a Poisson process of ``action`` at ``rate`` per second
+    (whole system) on keys chosen with the key space's popularity (or its own)."""
+
+    action: str
+    rate: float = Field(gt=0)
+    amount: int = Field(default=1, ge=1)
+    """Units added by ``restock``."""
+    popularity: Literal["uniform"] | Zipf | None = None
+
+
+class SloSpec(StrictModel):
+    """The service level objective that errors are charged against."""
+
+    target: float = Field(default=0.999, gt=0, lt=1)
+    period: PositiveDuration = 30 * 86400.0
+    latency_threshold: PositiveDuration | None = None
+
+
+class ModelSpec(StrictModel):
+    """A whole model file, validated."""
+
+    model: ModelMeta = ModelMeta()
+    keys: KeysSpec = KeysSpec()
+    store: StoreSpec = StoreSpec()
+    read_path: ReadPathField = DirectReadSpec()
+    clients: ClientsSpec
+    mutators: tuple[MutatorSpec, ...] = ()
+    strategy: StrategyField = NoMitigationSpec()
+    """The strategy ``run`` uses."""
+    strategies: dict[str, StrategyField] = {}
+    """Named strategy variants for ``compare`` (e.g. ``[strategies.lock_fenced]``); a name that is
+    not here is taken as a strategy kind with its defaults."""
+    faults: tuple[FaultField, ...] = ()
+    slo: SloSpec = SloSpec()
+
+    _source: str | None = PrivateAttr(default=None)
+    _text: str | None = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def _actions_fit_invariant(self) -> ModelSpec:
+        allowed = INVARIANT_ACTIONS[self.keys.invariant]
+        for index, mutator in enumerate(self.mutators):
+            if mutator.action not in allowed:
+                raise ValueError(
+                    f"mutators.{index}.action: {mutator.action!r} does not apply to invariant "
+                    f"{self.keys.invariant!r}; expected one of {', '.join(allowed)}"
+                )
+        return self
+
+    @property
+    def source(self) -> str | None:
+        """The file the model was read from (``None`` when built in code)."""
+        return self._source
+
+    @property
+    def text(self) -> str | None:
+        """The model file as written (before overrides)."""
+        return self._text
+
+    def content_hash(self) -> str:
+        """A stable hash of the validated content (after overrides): identifies results."""
+        payload = json.dumps(self.model_dump(mode="json", by_alias=True), sort_keys=True)
+        return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+    def resolve_strategy(self, name: str) -> StrategySpec:
+        """The strategy called ``name``: a named variant, the model's own strategy, or a kind."""
+        if name in self.strategies:
+            spec = self.strategies[name]
+        elif name == self.strategy.kind:
+            spec = self.strategy
+        elif name in STRATEGY_SPECS:
+            spec = StrategySpec.parse({"kind": name})
+        else:
+            names = sorted({*self.strategies, *STRATEGY_SPECS})
+            raise SpecError(f"{self._source or 'model'}: strategy: unknown strategy {name!r}; "
+                            f"expected one of {', '.join(names)}")
+        assert isinstance(spec, StrategySpec)
+        return spec.model_copy(update={"label": spec.label or name})
+
+    def with_strategy(self, name: str) -> ModelSpec:
+        """A copy of this model that runs strategy ``name``."""
+        clone = self.model_copy(update={"strategy": self.resolve_strategy(name)})
+        clone._source, clone._text = self._source, self._text
+        return clone
+
+
+# --------------------------------------------------------------------------------------------
+# Loading, overrides and error messages.
+
+
+def _parse_override_value(text: str) -> Any:
+    """A CLI override value: a TOML value if it parses as one (``5``, ``true``, ``{...}``), else a string."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def apply_overrides(data: dict[str, Any], overrides: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Set values by dotted path (``clients.arrival.poisson.rate``); list items by index
+    (``mutators.0.rate``). Missing tables are created; strings from the CLI are parsed as TOML values.
+    """
+    if not overrides:
+        return data
+    import copy
+
+    data = copy.deepcopy(data)
+    for path, raw in overrides.items():
+        value = _parse_override_value(raw) if isinstance(raw, str) else raw
+        parts = path.split(".")
+        node: Any = data
+        for depth, part in enumerate(parts[:-1]):
+            if isinstance(node, list):
+                if not part.isdigit() or int(part) >= len(node):
+                    raise SpecError(f"--set {path}: no item {part} in {'.'.join(parts[:depth])}")
+                node = node[int(part)]
+            else:
+                if not isinstance(node.get(part, {}), dict | list):
+                    raise SpecError(f"--set {path}: {'.'.join(parts[: depth + 1])} is not a table")
+                node = node.setdefault(part, {})
+        last = parts[-1]
+        if isinstance(node, list):
+            if not last.isdigit() or int(last) >= len(node):
+                raise SpecError(f"--set {path}: no item {last}")
+            node[int(last)] = value
+        else:
+            node[last] = value
+    return data
+
+
+def _fields_at(loc: tuple[Any, ...], data: Any) -> list[str]:
+    """The field names allowed at ``loc`` in a model file (for 'unknown field' messages)."""
+    model: Any = ModelSpec
+    for part in loc:
+        data = data[part] if isinstance(data, Mapping | list) and _has(data, part) else None
+        if isinstance(part, int) or model is None:
+            continue
+        field = getattr(model, "model_fields", {}).get(part)
+        if field is None:
+            return []
+        annotation = field.annotation
+        model = None
+        for candidate in (annotation, *getattr(annotation, "__args__", ())):
+            if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+                model = candidate
+                break
+        if isinstance(model, type) and issubclass(model, Registered) and "registry" in model.__dict__:
+            kind = data.get("kind") if isinstance(data, Mapping) else None
+            model = model.registry.get(kind, model) if isinstance(kind, str) else model
+    return sorted(getattr(model, "model_fields", {}))
+
+
+def _has(data: Mapping[str, Any] | list[Any], part: Any) -> bool:
+    if isinstance(data, list):
+        return isinstance(part, int) and 0 <= part < len(data)
+    return part in data
+
+
+_BOUNDS = {
+    "greater_than": (">", "gt"),
+    "greater_than_equal": (">=", "ge"),
+    "less_than": ("<", "lt"),
+    "less_than_equal": ("<=", "le"),
+}
+
+
+def _describe_error(error: Mapping[str, Any]) -> str:
+    kind = error["type"]
+    ctx = error.get("ctx", {})
+    got = error.get("input")
+    if kind in _BOUNDS:
+        symbol, name = _BOUNDS[kind]
+        return f"must be {symbol} {ctx[name]:g}, got {got!r}"
+    if kind == "missing":
+        return "required field is missing"
+    if kind == "literal_error":
+        return f"expected {ctx.get('expected')}, got {got!r}"
+    if kind in ("int_parsing", "int_type", "int_from_float"):
+        return f"expected an integer, got {got!r}"
+    if kind in ("float_parsing", "float_type"):
+        return f"expected a number, got {got!r}"
+    if kind in ("bool_parsing", "bool_type"):
+        return f"expected true or false, got {got!r}"
+    if kind in ("string_type",):
+        return f"expected a string, got {got!r}"
+    if kind in ("model_type", "dict_type", "model_attributes_type"):
+        return f"expected a table, got {got!r}"
+    if kind in ("tuple_type", "list_type"):
+        return f"expected a list, got {got!r}"
+    message = str(error.get("msg", kind))
+    return message.removeprefix("Value error, ").removeprefix("Assertion failed, ")
+
+
+def format_validation_error(source: str, exc: ValidationError, data: Any = None) -> str:
+    """One line: ``file: field.path: what was expected, got what``."""
+    errors = exc.errors()
+    first = errors[0]
+    loc = tuple(first["loc"])
+    path = ".".join(str(p) for p in loc if not (isinstance(p, str) and p.startswith("function-")))
+    if first["type"] == "extra_forbidden":
+        allowed = _fields_at(loc[:-1], data)
+        hint = f"; expected one of {', '.join(allowed)}" if allowed else ""
+        message = f"unknown field{hint}"
+    else:
+        message = _describe_error(first)
+    line = f"{source}: {path}: {message}" if path else f"{source}: {message}"
+    more = len(errors) - 1
+    if more:
+        line += f" (and {more} more error{'s' if more > 1 else ''})"
+    return line
+
+
+def parse_model(
+    data: Mapping[str, Any],
+    *,
+    source: str = "<model>",
+    base_dir: str | Path = ".",
+    overrides: Mapping[str, Any] | None = None,
+    text: str | None = None,
+) -> ModelSpec:
+    """Validate a model given as a dict (the parsed TOML).
+
+    Raises:
+        SpecError: the model is invalid; the message is one line naming the field.
+    """
+    data = apply_overrides(dict(data), overrides)
+    try:
+        spec = ModelSpec.model_validate(data, context={"base_dir": str(base_dir)})
+    except ValidationError as exc:
+        raise SpecError(format_validation_error(source, exc, data)) from None
+    spec._source = source
+    spec._text = text
+    return spec
+
+
+def load_model(path: str | Path, overrides: Mapping[str, Any] | None = None) -> ModelSpec:
+    """Read and validate a model file.
+
+    Args:
+        path: a ``.toml`` model file.
+        overrides: values by dotted field path, applied before validation
+            (``{"clients.arrival.poisson.rate": 500}``).
+
+    Raises:
+        SpecError: missing file, bad TOML, or an invalid field; one line naming file and field.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise SpecError(f"{path}: file not found")
+    try:
+        text = path.read_text(encoding="utf-8")
+        data = tomllib.loads(text)
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise SpecError(f"{path}: invalid TOML: {exc}") from None
+    try:
+        return parse_model(data, source=str(path), base_dir=path.parent, overrides=overrides, text=text)
+    except SpecError as exc:
+        message = str(exc)
+        if message.startswith("--set"):
+            raise SpecError(f"{path}: {message}") from None
+        raise

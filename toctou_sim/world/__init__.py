@@ -1,0 +1,27 @@
+"""The simulated world: store, invariants, read paths, strategies and faults as SimPy processes.
+
+Importing this package registers the built-in behaviours.
+"""
+
+from __future__ import annotations
+
+from toctou_sim.world import invariants, read_paths, strategies
+from toctou_sim.world.engine import FAULTS, READ_PATHS, STRATEGIES, Fault, Operation, ReadPath, Store, Strategy, World
+from toctou_sim.world.invariants import INVARIANTS, Invariant
+
+__all__ = [
+    "FAULTS",
+    "INVARIANTS",
+    "READ_PATHS",
+    "STRATEGIES",
+    "Fault",
+    "Invariant",
+    "Operation",
+    "ReadPath",
+    "Store",
+    "Strategy",
+    "World",
+    "invariants",
+    "read_paths",
+    "strategies",
+]

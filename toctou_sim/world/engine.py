@@ -1,0 +1,429 @@
+"""The world of one replication: SimPy processes over the authoritative store.
+
+Every client operation is a flow: check (read through the read path, evaluate the precondition
+on what was observed) -> window -> use (through the strategy). Ground truth is the
+authoritative store at the instant a use is decided: a use that takes effect while the
+precondition is false there is a violation; one the strategy rejects is a conflict.
+
+The engine knows nothing of particular strategies, read paths or faults: it builds the
+registered classes named in the model and gives them the steps below (:meth:`World.check`,
+:meth:`World.use`, :meth:`World.finish`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Generator
+from typing import TYPE_CHECKING, Any
+
+import simpy
+
+from toctou_sim.distributions import Exponential, RandomStreams
+from toctou_sim.metrics import ABORTED, DECLINED, OK, VIOLATED, Recorder
+from toctou_sim.spec import ModelSpec, Zipf
+from toctou_sim.world.invariants import INVARIANTS, Invariant
+from toctou_sim.world.registry import Registry
+
+if TYPE_CHECKING:
+    from toctou_sim.spec import FaultSpec, ReadPathSpec, StrategySpec
+
+__all__ = [
+    "ACCEPTED",
+    "FAULTS",
+    "READ_PATHS",
+    "REJECTED",
+    "STRATEGIES",
+    "Fault",
+    "Operation",
+    "ReadPath",
+    "Store",
+    "Strategy",
+    "World",
+]
+
+Flow = Generator[simpy.Event, Any, Any]
+"""A SimPy process body (or a step of one, run with ``yield from``)."""
+
+ACCEPTED, REJECTED = True, False
+
+
+class Operation:
+    """One client operation: the key it touches and its first attempt's variates.
+
+    The variates are drawn when the operation arrives, in arrival order, so that every strategy
+    sees the same workload in a replication (common random numbers). Retries draw from separate
+    streams.
+    """
+
+    __slots__ = (
+        "arrival",
+        "counted",
+        "key",
+        "read_latency",
+        "retries",
+        "seen_value",
+        "seen_version",
+        "stale",
+        "t_check",
+        "token",
+        "window",
+        "write_latency",
+    )
+
+    def __init__(self, key: int, arrival: float, window: float, read_latency: float, write_latency: float,
+                 counted: bool) -> None:
+        self.key = key
+        self.arrival = arrival
+        self.window = window
+        self.read_latency = read_latency
+        self.write_latency = write_latency
+        self.counted = counted
+        self.retries = 0
+        self.seen_version = -1
+        self.seen_value = 0
+        self.t_check = math.nan
+        self.stale = False
+        self.token = 0
+
+
+class Store:
+    """The authoritative state: per key a version (bumped by every write) and an integer value,
+    plus a fencing watermark (the highest lock token seen for the key)."""
+
+    __slots__ = ("fence", "invariant", "value", "version")
+
+    def __init__(self, count: int, initial: int, invariant: Invariant) -> None:
+        self.version: list[int] = [0] * count
+        self.value: list[int] = [initial] * count
+        self.fence: list[int] = [0] * count
+        self.invariant = invariant
+
+    def holds(self, key: int, seen_version: int) -> bool:
+        """Whether the precondition holds on the authoritative state of ``key`` now."""
+        return self.invariant.holds(self.value[key], self.version[key], seen_version)
+
+    def write(self, key: int, value: int) -> None:
+        """Apply a write: set the value and bump the version."""
+        self.value[key] = value
+        self.version[key] += 1
+
+
+class ReadPath:
+    """How a check observes a key. Subclasses implement :meth:`read`.
+
+    ``read`` is a SimPy step that ends at the instant the observation is made and returns the
+    observed ``(version, value)``; the engine compares it with the truth at that instant to count
+    stale checks.
+    """
+
+    def __init__(self, world: World, spec: ReadPathSpec) -> None:
+        self.world = world
+        self.spec = spec
+
+    def read(self, key: int, latency: float) -> Flow:
+        """Observe ``key``; ``latency`` is the store read latency drawn for this operation."""
+        raise NotImplementedError
+
+    def on_write(self, key: int) -> None:
+        """Called after every write to the store (caches invalidate, replicas propagate)."""
+
+    def metrics(self) -> dict[str, float]:
+        """Extra per-replication metrics of this read path."""
+        return {}
+
+
+class Strategy:
+    """A mitigation: how a use relates to its check. Subclasses implement :meth:`attempt`.
+
+    :meth:`operate` runs attempts until one is not rejected, retrying with backoff and jitter as
+    the spec's ``retry`` policy allows, and then ends the operation.
+    """
+
+    def __init__(self, world: World, spec: StrategySpec) -> None:
+        self.world = world
+        self.spec = spec
+        retry = getattr(spec, "retry", None)
+        self.max_retries: int = retry.max_retries if retry is not None else 0
+        self._retry = retry
+
+    def attempt(self, op: Operation, first: bool) -> Flow:
+        """One check -> window -> use. Returns OK, DECLINED, VIOLATED or REJECTED_ATTEMPT."""
+        raise NotImplementedError
+
+    def operate(self, op: Operation) -> Flow:
+        """The whole operation, as a SimPy process body."""
+        world = self.world
+        first = True
+        while True:
+            outcome = yield from self.attempt(op, first)
+            if outcome != REJECTED_ATTEMPT:
+                break
+            if op.retries >= self.max_retries:
+                outcome = ABORTED
+                break
+            op.retries += 1
+            if op.counted:
+                world.recorder.retries += 1
+            wait = world.backoff(self._retry, op.retries)
+            if wait > 0:
+                yield world.env.timeout(wait)
+            world.redraw(op)
+            first = False
+        world.finish(op, outcome)
+
+    def mutate(self, key: int, apply: Callable[[], None]) -> None:
+        """Apply a background mutation of ``key`` (strategies that gate writers override this)."""
+        apply()
+
+    def metrics(self) -> dict[str, float]:
+        """Extra per-replication metrics of this strategy."""
+        return {}
+
+
+REJECTED_ATTEMPT = -1
+"""An attempt whose use the strategy rejected (the operation may retry)."""
+
+
+class Fault:
+    """A fault injected into the world. Subclasses start SimPy processes in :meth:`start`."""
+
+    def __init__(self, world: World, spec: FaultSpec) -> None:
+        self.world = world
+        self.spec = spec
+
+    def start(self) -> None:
+        """Start the fault's processes."""
+        raise NotImplementedError
+
+    def metrics(self) -> dict[str, float]:
+        """Extra per-replication metrics of this fault."""
+        return {}
+
+
+STRATEGIES: Registry[Strategy] = Registry("strategy")
+READ_PATHS: Registry[ReadPath] = Registry("read path")
+FAULTS: Registry[Fault] = Registry("fault")
+
+
+def _zipf(popularity: Any) -> float | None:
+    return popularity.zipf if isinstance(popularity, Zipf) else None
+
+
+class World:
+    """Everything one replication simulates, built from a validated model.
+
+    Attributes:
+        env: the SimPy environment (time in seconds).
+        store: the authoritative state.
+        invariant: the precondition and effects on a key.
+        read_path, strategy, faults: the registered behaviours named in the model.
+        recorder: counters and histograms of counted operations.
+        streams: the named random sources of this replication.
+        clients_stalled_until: a stop-the-world pause of the clients (set by faults) delays every
+            use until this instant.
+    """
+
+    def __init__(self, spec: ModelSpec, streams: RandomStreams, recorder: Recorder | None = None) -> None:
+        self.spec = spec
+        self.env = simpy.Environment()
+        self.streams = streams
+        self.recorder = recorder if recorder is not None else Recorder(warmup=spec.model.warmup)
+        self.invariant = INVARIANTS[spec.keys.invariant]()
+        self.store = Store(spec.keys.count, spec.keys.initial_value, self.invariant)
+        self.clients_stalled_until = 0.0
+        self.in_flight = 0
+        self._arrivals_done = False
+        self._drained: simpy.Event | None = None
+
+        self._interarrival = streams.variates(
+            "arrivals", _exponential(1.0 / spec.clients.arrival.poisson.rate)
+        )
+        self._keys = streams.keys("keys", spec.keys.count, _zipf(spec.keys.popularity))
+        self._window = streams.variates("window", spec.clients.window)
+        self._read_latency = streams.variates("read_latency", spec.store.read_latency)
+        self._write_latency = streams.variates("write_latency", spec.store.write_latency)
+        self._retry_window = streams.variates("retry.window", spec.clients.window)
+        self._retry_read = streams.variates("retry.read_latency", spec.store.read_latency)
+        self._retry_write = streams.variates("retry.write_latency", spec.store.write_latency)
+        self._jitter = streams.generator("retry.jitter")
+        self._jitter_block: list[float] = []
+
+        self.read_path = READ_PATHS[spec.read_path.kind](self, spec.read_path)
+        self.strategy = STRATEGIES[spec.strategy.kind](self, spec.strategy)
+        self.faults = [FAULTS[fault.kind](self, fault) for fault in spec.faults]
+
+    # ---------------------------------------------------------------- steps used by strategies
+
+    def check(self, op: Operation, latency: float) -> Flow:
+        """Read ``op.key`` through the read path and evaluate the precondition on what was seen.
+
+        Records the observed version on ``op`` and returns whether the precondition held. A
+        check whose observation differs from the truth at that instant is a stale check.
+        """
+        version, value = yield from self.read_path.read(op.key, latency)
+        op.seen_version = version
+        op.seen_value = value
+        op.t_check = self.env.now
+        if version != self.store.version[op.key]:
+            # Stale observation: the mismatch (if any) is already there at check time when the
+            # precondition is false on the truth now.
+            op.stale = not self.store.holds(op.key, version)
+            if op.counted:
+                self.recorder.stale_checks += 1
+        else:
+            op.stale = False
+        if op.counted:
+            self.recorder.attempts += 1
+        return self.invariant.holds(value, version, version)
+
+    def wait_window(self, window: float) -> Flow:
+        """The window between the check's answer and sending the use (plus any client pause)."""
+        if window > 0:
+            yield self.env.timeout(window)
+        stalled = self.clients_stalled_until - self.env.now
+        if stalled > 0:
+            yield self.env.timeout(stalled)
+
+    def decide(self, op: Operation, accepted: bool) -> int:
+        """Judge a use at this instant against the authoritative state, apply it if accepted.
+
+        Returns OK, VIOLATED or REJECTED_ATTEMPT, and counts mismatch / conflict / violation:
+        a mismatch is the precondition false on the truth now; accepted, it is a violation;
+        rejected, a conflict. A rejection while the precondition still holds is spurious.
+        """
+        store = self.store
+        key = op.key
+        holds = store.holds(key, op.seen_version)
+        if accepted:
+            if self.invariant.use_writes:
+                store.write(key, self.invariant.use(store.value[key]))
+                self.read_path.on_write(key)
+            outcome = OK if holds else VIOLATED
+        else:
+            outcome = REJECTED_ATTEMPT
+        if op.counted:
+            recorder = self.recorder
+            recorder.window.add(self.env.now - op.t_check)
+            if not holds:
+                recorder.mismatches += 1
+                if accepted:
+                    recorder.violations += 1
+                else:
+                    recorder.conflicts += 1
+                if op.stale:
+                    recorder.mismatches_stale += 1
+            elif not accepted:
+                recorder.spurious_rejections += 1
+        return outcome
+
+    def catch(self, op: Operation) -> int:
+        """The strategy caught a mismatch before any write (e.g. a failed re-check)."""
+        return self.decide(op, accepted=False)
+
+    def finish(self, op: Operation, outcome: int) -> None:
+        """End an operation."""
+        self.in_flight -= 1
+        if op.counted:
+            self.recorder.finish(op, outcome, self.env.now)
+        if self._arrivals_done and self.in_flight == 0 and self._drained is not None:
+            self._drained.succeed()
+
+    # ---------------------------------------------------------------- randomness helpers
+
+    def redraw(self, op: Operation) -> None:
+        """Fresh variates for a retry, from the retry streams."""
+        op.window = self._retry_window()
+        op.read_latency = self._retry_read()
+        op.write_latency = self._retry_write()
+
+    def uniform(self) -> float:
+        """A U(0, 1) variate from the retry-jitter stream."""
+        block = self._jitter_block
+        if not block:
+            block = self._jitter_block = self._jitter.random(1024).tolist()
+        return block.pop()
+
+    def backoff(self, policy: Any, retry: int) -> float:
+        """The wait before retry number ``retry`` (1-based) under a RetryPolicy."""
+        if policy is None:
+            return 0.0
+        wait: float = min(policy.backoff * policy.multiplier ** (retry - 1), policy.max_backoff)
+        if policy.jitter == "full":
+            return wait * self.uniform()
+        if policy.jitter == "equal":
+            return wait / 2 + wait / 2 * self.uniform()
+        return wait
+
+    # ---------------------------------------------------------------- processes
+
+    def _arrivals(self) -> Flow:
+        env = self.env
+        horizon = self.spec.model.horizon
+        warmup = self.spec.model.warmup
+        interarrival, keys, window = self._interarrival, self._keys, self._window
+        read_latency, write_latency = self._read_latency, self._write_latency
+        operate = self.strategy.operate
+        process = env.process
+        timeout = env.timeout
+        while True:
+            gap = interarrival()
+            if env.now + gap >= horizon:
+                break
+            yield timeout(gap)
+            now = env.now
+            op = Operation(keys(), now, window(), read_latency(), write_latency(), now >= warmup)
+            self.in_flight += 1
+            process(operate(op))
+        self._arrivals_done = True
+
+    def _mutator(self, index: int) -> Flow:
+        spec = self.spec.mutators[index]
+        env = self.env
+        horizon = self.spec.model.horizon
+        gaps = self.streams.variates(f"mutator.{index}.arrivals", _exponential(1.0 / spec.rate))
+        popularity = spec.popularity if spec.popularity is not None else self.spec.keys.popularity
+        keys = self.streams.keys(f"mutator.{index}.keys", self.spec.keys.count, _zipf(popularity))
+        action = self.invariant.actions[spec.action]
+        amount = spec.amount
+        store = self.store
+        mutate = self.strategy.mutate
+        on_write = self.read_path.on_write
+
+        while True:
+            yield env.timeout(gaps())
+            if env.now >= 2 * horizon:
+                return
+            key = keys()
+
+            def apply(key: int = key) -> None:
+                store.write(key, action(store.value[key], amount))
+                on_write(key)
+
+            mutate(key, apply)
+
+    def run(self) -> None:
+        """Simulate until the horizon, then let in-flight operations finish (at most one more
+        horizon; any still running then are left uncounted)."""
+        env = self.env
+        for fault in self.faults:
+            fault.start()
+        env.process(self._arrivals())
+        for index in range(len(self.spec.mutators)):
+            env.process(self._mutator(index))
+        horizon = self.spec.model.horizon
+        env.run(until=horizon)
+        if self.in_flight:
+            self._drained = env.event()
+            env.run(until=simpy.AnyOf(env, [self._drained, env.timeout(horizon)]))
+
+    def extra_metrics(self) -> dict[str, float]:
+        """Metrics contributed by the read path, the strategy and the faults."""
+        extra: dict[str, float] = {"unfinished": float(self.in_flight)}
+        for part in (self.read_path, self.strategy, *self.faults):
+            extra.update(part.metrics())
+        return extra
+
+
+def _exponential(mean: float) -> Exponential:
+    return Exponential(mean=mean)
+

@@ -1,0 +1,105 @@
+"""Invariants: what a check protects on a key, and what each write does to the key's value.
+
+The store keeps, per key, a version (bumped by every write) and an integer value. An invariant
+says when the precondition holds on a state, what the client's use does, and what each mutator
+action does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from toctou_sim.world.registry import Registry
+
+__all__ = ["INVARIANTS", "Counter", "Exists", "Grant", "Invariant", "Version"]
+
+
+class Invariant:
+    """Base class. ``holds(value, version, seen_version)`` is evaluated on the observed snapshot at
+    check and on the authoritative state at use; a use that takes effect while it is false is a
+    violation of kind ``harm``."""
+
+    harm = "violation"
+    use_writes = True
+    """Whether the client's use changes the key (and so bumps its version)."""
+
+    @staticmethod
+    def holds(value: int, version: int, seen_version: int) -> bool:
+        """The precondition on a state of the key."""
+        raise NotImplementedError
+
+    @staticmethod
+    def use(value: int) -> int:
+        """The key's value after the client's use takes effect."""
+        return value
+
+    actions: dict[str, Callable[[int, int], int]] = {}
+    """Mutator actions: ``action(value, amount) -> new value``."""
+
+
+INVARIANTS: Registry[Invariant] = Registry("invariant")
+
+
+@INVARIANTS.register("exists")
+class Exists(Invariant):
+    """Create-if-absent: the check sees the key absent (0); a create while present is a duplicate."""
+
+    harm = "duplicate"
+
+    @staticmethod
+    def holds(value: int, version: int, seen_version: int) -> bool:
+        return value == 0
+
+    @staticmethod
+    def use(value: int) -> int:
+        return 1
+
+    actions = {"create": lambda value, amount: 1, "delete": lambda value, amount: 0}
+
+
+@INVARIANTS.register("counter")
+class Counter(Invariant):
+    """Decrement-if-positive: stock > 0 at check; a decrement at zero or below is an oversell."""
+
+    harm = "oversell"
+
+    @staticmethod
+    def holds(value: int, version: int, seen_version: int) -> bool:
+        return value > 0
+
+    @staticmethod
+    def use(value: int) -> int:
+        return value - 1
+
+    actions = {
+        "restock": lambda value, amount: value + amount,
+        "consume": lambda value, amount: value - 1 if value > 0 else value,
+    }
+
+
+@INVARIANTS.register("grant")
+class Grant(Invariant):
+    """Act-if-allowed: permission (1) at check; acting while revoked is unauthorized. Acting does
+    not change the permission."""
+
+    harm = "unauthorized"
+    use_writes = False
+
+    @staticmethod
+    def holds(value: int, version: int, seen_version: int) -> bool:
+        return value == 1
+
+    actions = {"grant": lambda value, amount: 1, "revoke": lambda value, amount: 0}
+
+
+@INVARIANTS.register("version")
+class Version(Invariant):
+    """Write-if-current: a write over a version other than the one read is a lost update."""
+
+    harm = "lost_update"
+
+    @staticmethod
+    def holds(value: int, version: int, seen_version: int) -> bool:
+        return version == seen_version
+
+    actions = {"bump": lambda value, amount: value}
