@@ -18,16 +18,17 @@ import math
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
-from scipy import stats
 
 from toctou_sim.distributions import RandomStreams
 from toctou_sim.metrics import ReplicationResult
 from toctou_sim.spec import ModelSpec, SpecError
 from toctou_sim.world import World
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "ComparisonResult",
@@ -112,6 +113,8 @@ def t_interval(values: np.ndarray[Any, Any], confidence: float = 0.95) -> tuple[
     sd = float(values.std(ddof=1))
     if sd == 0:
         return mean, mean, mean
+    from scipy import stats  # imported lazily: a worker that only simulates stays small
+
     half = float(stats.t.ppf((1 + confidence) / 2, n - 1)) * sd / math.sqrt(n)
     return mean, mean - half, mean + half
 
@@ -120,6 +123,8 @@ def wilson(events: float, trials: float, confidence: float = 0.95) -> tuple[floa
     """Wilson score interval for a pooled proportion."""
     if trials <= 0 or events > trials:
         return math.nan, math.nan
+    from scipy import stats
+
     z = float(stats.norm.ppf((1 + confidence) / 2))
     p = events / trials
     denominator = 1 + z * z / trials
@@ -219,11 +224,15 @@ class SimulationResult:
 
     def to_frame(self) -> pd.DataFrame:
         """Tidy estimates: one row per metric."""
+        import pandas as pd
+
         rows = [self._row(self.estimate(name)) for name in self.metric_names]
         return pd.DataFrame(rows)
 
     def replications_frame(self) -> pd.DataFrame:
         """One row per replication and metric (seed and replication on every row)."""
+        import pandas as pd
+
         rows = [
             {"strategy": self.strategy, "replication": r.replication, "seed": r.seed, "metric": k, "value": v}
             for r in self.replications
@@ -277,6 +286,8 @@ class ComparisonResult:
 
     def to_frame(self) -> pd.DataFrame:
         """Tidy rows: strategy x metric, with the paired difference against the baseline."""
+        import pandas as pd
+
         frames = []
         for label, result in self.results.items():
             frame = result.to_frame()
@@ -290,6 +301,8 @@ class ComparisonResult:
 
     def replications_frame(self) -> pd.DataFrame:
         """Per-replication rows of every strategy."""
+        import pandas as pd
+
         return pd.concat([r.replications_frame() for r in self.results.values()], ignore_index=True)
 
 

@@ -1,0 +1,377 @@
+"""Benchmarks of toctou-sim: engine speed against a bare SimPy floor, memory, workers, estimators.
+
+Run by hand (not a timed test)::
+
+    python benchmarks/bench.py            # full: >= 1M operations per case, 10M for memory
+    python benchmarks/bench.py --quick    # a minute or so: 100k operations per case
+    python benchmarks/bench.py --json bench.json --only a,b
+
+Every engine case runs in a fresh subprocess (so its peak RSS is its own) which first runs the
+engine and then the bare hand-written SimPy script of the same flow (``bare_simpy.py``) with the
+same parameters, in the same process. Speeds are CPU seconds (``time.process_time``), and each case
+is reported as a ratio to its bare script measured in the same session: the machine is shared,
+so absolute ops/s are noisy while the ratio is stable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+FLASH = ROOT / "models" / "flash_sale.toml"
+STALE = ROOT / "models" / "stale_validation.toml"
+RARE = ROOT / "benchmarks" / "models" / "rare_revocation.toml"
+
+# ---------------------------------------------------------------------------------------------
+# Cases run in a child process.
+
+CASES: dict[str, dict[str, Any]] = {
+    "a": {"title": "(a) direct read, none", "model": FLASH, "strategy": "none", "bare": "none"},
+    "b": {"title": "(b) direct read, cas (contended)", "model": FLASH, "strategy": "cas", "bare": "cas"},
+    "c": {"title": "(c) lock (lease, fencing)", "model": FLASH, "strategy": "lock", "bare": "lock"},
+    "d": {"title": "(d) cache read path, none", "model": FLASH, "strategy": "none", "bare": "none",
+          "read_path": "cache", "read_path_overrides": [{"read_path.kind": "cache"}]},
+    "e": {"title": "(e) quorum N=3, none", "model": FLASH, "strategy": "none", "bare": "none",
+          "read_path": "replica",
+          "read_path_overrides": [{"read_path.kind": "replica", "read_path.n": 3},
+                                  {"read_path.kind": "replica", "read_path.replicas": 3},
+                                  {"read_path.kind": "replica", "read_path.N": 3},
+                                  {"read_path.kind": "replica"}]},
+    "f": {"title": "(f) fast engine: stale-validation, none", "model": STALE, "strategy": "none", "bare": None,
+          "engine": "fast"},
+    "g": {"title": "(g) DES engine: stale-validation, none", "model": STALE, "strategy": "none", "bare": None},
+}
+
+
+def _rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def _load_case(case: dict[str, Any], ops: int) -> tuple[Any, str | None]:
+    from toctou_sim.spec import SpecError, load_model
+    from toctou_sim.world import READ_PATHS
+
+    base = load_model(case["model"])
+    rate = base.clients.arrival.poisson.rate
+    overrides: dict[str, Any] = {"model.horizon": max(ops / rate, 1.0), "model.warmup": 0}
+    kind = case.get("read_path")
+    if kind is not None:
+        if kind not in READ_PATHS:
+            return None, f"read path {kind!r} is not registered on this branch"
+        errors = []
+        for extra in case["read_path_overrides"]:
+            try:
+                return load_model(case["model"], {**overrides, **extra}).with_strategy(case["strategy"]), None
+            except SpecError as exc:
+                errors.append(str(exc))
+        return None, f"could not configure read path {kind!r}: {errors[-1]}"
+    return load_model(case["model"], overrides).with_strategy(case["strategy"]), None
+
+
+def child(case_name: str, ops: int, seed: int) -> dict[str, Any]:
+    """Run one case in this (fresh) process: the engine, then its bare script."""
+    case = CASES[case_name]
+    model, skipped = _load_case(case, ops)
+    row: dict[str, Any] = {"case": case_name, "title": case["title"]}
+    if model is None:
+        row["skipped"] = skipped
+        return row
+    from toctou_sim.distributions import RandomStreams
+    from toctou_sim.metrics import ReplicationResult
+
+    engine = case.get("engine", "des")
+    rss_before = _rss_mb()
+    start = time.process_time()
+    if engine == "fast":
+        from toctou_sim.fastpath import run_fast
+
+        result = run_fast(model, 0, seed)
+        events = math.nan
+        unfinished = result.metrics.get("unfinished", 0.0)
+    else:
+        from toctou_sim.world import World
+
+        world = World(model, RandomStreams(seed, 0))
+        world.run()
+        result = ReplicationResult.from_recorder(
+            world.recorder, replication=0, seed=seed, strategy=case["strategy"],
+            measured_time=model.model.horizon - model.model.warmup, extra=world.extra_metrics())
+        events = float(next(world.env._eid))
+        unfinished = float(world.in_flight)
+    cpu = time.process_time() - start
+    simulated = result.metrics["operations"] + unfinished
+    row.update({
+        "engine": engine,
+        "operations": simulated,
+        "cpu_s": cpu,
+        "ops_per_s": simulated / cpu,
+        "events_per_s": events / cpu,
+        "peak_rss_mb": _rss_mb(),
+        "rss_after_imports_mb": rss_before,
+        "violation_rate": result.metrics["violation_rate"],
+    })
+    if case["bare"] is not None:
+        import bare_simpy
+
+        params = bare_simpy.params_from_model(model)
+        run_bare = getattr(bare_simpy, f"bare_{case['bare']}")
+        start = time.process_time()
+        bare = run_bare(params, seed)
+        bare_cpu = time.process_time() - start
+        row.update({
+            "bare_operations": bare["operations"],
+            "bare_cpu_s": bare_cpu,
+            "bare_ops_per_s": bare["operations"] / bare_cpu,
+            "bare_events_per_s": bare["events"] / bare_cpu,
+            "bare_violation_rate": bare["violations"] / max(bare["operations"], 1),
+            # time per operation of the engine over that of the bare script (1.0 = the floor)
+            "time_ratio": (cpu / simulated) / (bare_cpu / bare["operations"]),
+        })
+    return row
+
+
+def _spawn(args: list[str]) -> dict[str, Any]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    out = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True, env=env, check=False)
+    if out.returncode != 0:
+        return {"error": out.stderr.strip().splitlines()[-1] if out.stderr.strip() else f"exit {out.returncode}"}
+    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+# ---------------------------------------------------------------------------------------------
+# Sections run in the parent.
+
+
+def section_workers(reps: int, ops_per_rep: int, seed: int) -> dict[str, Any]:
+    """Wall time of the same replications on 1 and 2 worker processes."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    from toctou_sim import load_model, simulate
+
+    model = load_model(FLASH, {"model.horizon": ops_per_rep / 500.0, "model.warmup": 0})
+    walls = {}
+    for workers in (1, 2):
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            simulate(model, reps=workers, seed=seed + 99, executor=pool)  # warm the workers up
+            start = time.perf_counter()
+            simulate(model, reps=reps, seed=seed, executor=pool)
+            walls[workers] = time.perf_counter() - start
+    ops = reps * ops_per_rep
+    return {
+        "reps": reps,
+        "ops_per_rep": ops_per_rep,
+        "wall_1_worker_s": walls[1],
+        "wall_2_workers_s": walls[2],
+        "ops_per_s_1_worker": ops / walls[1],
+        "ops_per_s_2_workers": ops / walls[2],
+        "parallel_efficiency": walls[1] / (2 * walls[2]),
+        "load_average": os.getloadavg()[0],
+    }
+
+
+def section_crn(reps: int, seed: int) -> dict[str, Any]:
+    """CI half-width of the paired difference cas - none (common random numbers) vs independent streams."""
+    import numpy as np
+
+    from toctou_sim import compare, load_model, simulate
+    from toctou_sim.montecarlo import t_interval
+
+    model = load_model(FLASH, {"model.horizon": "20s", "model.warmup": "2s"})
+    paired = compare(model, ["none", "cas"], reps=reps, seed=seed)
+    independent_cas = simulate(model, strategy="cas", reps=reps, seed=seed + 1)
+    rows = {}
+    for metric in ("throughput_ops_s", "latency_mean_ms", "latency_p99_ms", "mismatch_rate", "violation_rate"):
+        d = paired.difference("cas", metric)
+        none = np.array([r.metrics[metric] for r in paired.results["none"].replications])
+        cas = np.array([r.metrics[metric] for r in independent_cas.replications])
+        # Welch half-width of the difference of two independent means at the same reps
+        from scipy import stats
+
+        se = math.sqrt(none.var(ddof=1) / reps + cas.var(ddof=1) / reps)
+        dof = reps - 1
+        half_independent = float(stats.t.ppf(0.975, dof)) * se
+        mean, low, high = t_interval(cas - none)
+        rows[metric] = {
+            "paired_half_width": d.half_width,
+            "independent_half_width": half_independent,
+            "narrower_by": half_independent / d.half_width if d.half_width > 0 else math.inf,
+            "paired_estimate": d.estimate,
+            "independent_estimate": mean,
+        }
+    return {"reps": reps, "model": "flash_sale (20 s horizon)", "metrics": rows}
+
+
+def section_conditional(reps: int, seed: int) -> dict[str, Any]:
+    """Variance of per-replication rates: plain 0/1 estimator vs conditional Monte Carlo."""
+    import numpy as np
+
+    from toctou_sim import load_model, simulate
+
+    out = {}
+    for name, path, overrides in (
+        ("stale_validation", STALE, {"model.horizon": "60s"}),
+        ("rare_revocation", RARE, {}),
+    ):
+        model = load_model(path, overrides)
+        rows = {}
+        for estimator in ("plain", "conditional"):
+            start = time.process_time()
+            result = simulate(model, reps=reps, seed=seed, engine="fast", estimator=estimator)
+            cpu = time.process_time() - start
+            values = np.array([r.metrics["violation_rate"] for r in result.replications])
+            est = result.estimate("violation_rate")
+            rows[estimator] = {"estimate": est.estimate, "ci_low": est.ci_low, "ci_high": est.ci_high,
+                               "variance": float(values.var(ddof=1)), "cpu_s": cpu}
+        rows["variance_ratio_plain_over_conditional"] = rows["plain"]["variance"] / rows["conditional"]["variance"]
+        out[name] = rows
+    return {"reps": reps, "models": out}
+
+
+def section_precision(seed: int, include_des: bool) -> dict[str, Any]:
+    """CPU time to reach a ±10% relative half-width on a violation rate near 1e-4."""
+    from toctou_sim import load_model, simulate
+
+    model = load_model(RARE)
+    out = {}
+    configs = [("fast", "conditional"), ("fast", "plain")]
+    if include_des:
+        configs.append(("des", "plain"))
+    for engine, estimator in configs:
+        start = time.process_time()
+        result = simulate(model, reps=5, seed=seed, precision=0.1, max_reps=5000, engine=engine,
+                          estimator=estimator)
+        cpu = time.process_time() - start
+        est = result.estimate("violation_rate")
+        out[f"{engine}/{estimator}"] = {
+            "cpu_s": cpu, "reps": result.n_reps, "stopped_by": result.stopped_by,
+            "estimate": est.estimate, "relative_half_width": est.relative_half_width,
+            "events": est.events,
+            "operations": sum(r.metrics["operations"] for r in result.replications),
+        }
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def _fmt(value: Any, spec: str = ".3g") -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return format(value, spec)
+
+
+def print_table(report: dict[str, Any]) -> None:
+    print(f"\ntoctou-sim benchmark ({report['mode']}, seed {report['seed']}, load average at start "
+          f"{report['load_average_start']:.2f}; speeds are CPU time, ratios are against the bare SimPy "
+          f"script run in the same subprocess)")
+    header = (f"{'case':<42} {'ops':>9} {'ops/s/core':>11} {'events/s':>10} {'peak RSS MB':>11} "
+              f"{'bare ops/s':>11} {'time/bare':>9}")
+    print(header)
+    print("-" * len(header))
+    for row in report["cases"]:
+        if "skipped" in row or "error" in row:
+            print(f"{row.get('title', row.get('case')):<42} skipped: {row.get('skipped') or row.get('error')}")
+            continue
+        print(f"{row['title']:<42} {row['operations']:>9.0f} {row['ops_per_s']:>11,.0f} "
+              f"{_fmt(row['events_per_s'], ',.0f'):>10} {row['peak_rss_mb']:>11.1f} "
+              f"{_fmt(row.get('bare_ops_per_s'), ',.0f'):>11} {_fmt(row.get('time_ratio'), '.2f'):>9}")
+    fast = {r["case"]: r for r in report["cases"] if "ops_per_s" in r}
+    if "f" in fast and "g" in fast:
+        print(f"fast engine / DES engine ops/s on stale-validation none: {fast['f']['ops_per_s'] / fast['g']['ops_per_s']:.0f}x")
+    for row in report.get("memory", []):
+        if "error" in row:
+            print(f"memory: error {row['error']}")
+            continue
+        print(f"memory: {row['operations']:,.0f} operations (case a): peak RSS {row['peak_rss_mb']:.1f} MB "
+              f"({row['rss_after_imports_mb']:.1f} MB after imports)")
+    workers = report.get("workers")
+    if workers:
+        print(f"workers: {workers['reps']} reps x {workers['ops_per_rep']} ops: 1 worker {workers['wall_1_worker_s']:.2f} s, "
+              f"2 workers {workers['wall_2_workers_s']:.2f} s -> parallel efficiency "
+              f"{workers['parallel_efficiency']:.0%} (load average {workers['load_average']:.2f})")
+    crn = report.get("crn")
+    if crn:
+        print(f"common random numbers ({crn['reps']} reps, {crn['model']}): CI half-width of cas - none, "
+              "independent / paired:")
+        for metric, row in crn["metrics"].items():
+            print(f"  {metric:<18} paired ±{row['paired_half_width']:.3g}  independent ±{row['independent_half_width']:.3g}"
+                  f"  -> {row['narrower_by']:.1f}x narrower")
+    cond = report.get("conditional")
+    if cond:
+        print(f"conditional Monte Carlo ({cond['reps']} reps, fast engine): violation_rate")
+        for name, rows in cond["models"].items():
+            print(f"  {name:<18} plain {rows['plain']['estimate']:.4g} [{rows['plain']['ci_low']:.4g}, "
+                  f"{rows['plain']['ci_high']:.4g}]  conditional {rows['conditional']['estimate']:.4g} "
+                  f"[{rows['conditional']['ci_low']:.4g}, {rows['conditional']['ci_high']:.4g}]  "
+                  f"variance ratio {rows['variance_ratio_plain_over_conditional']:.1f}")
+    precision = report.get("precision")
+    if precision:
+        print("CPU time to reach ±10% on a violation rate near 1e-4 (benchmarks/models/rare_revocation.toml):")
+        for name, row in precision.items():
+            print(f"  {name:<18} {row['cpu_s']:7.2f} s  {row['reps']} reps, {row['operations']:,.0f} ops, "
+                  f"{_fmt(row['events'], '.0f')} events, rate {row['estimate']:.3g} "
+                  f"±{row['relative_half_width']:.1%} (stopped by {row['stopped_by']})")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="100k operations per case; skip the 10M memory run.")
+    parser.add_argument("--ops", type=int, default=None, help="Operations per engine case (default 1M, quick 100k).")
+    parser.add_argument("--only", default=None, help="Comma-separated sections/cases: a..g,memory,workers,crn,"
+                        "conditional,precision.")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--json", dest="json_path", default=None, help="Also write the report as JSON here.")
+    parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child is not None:
+        spec = json.loads(args.child)
+        print(json.dumps(child(spec["case"], spec["ops"], spec["seed"])))
+        return
+    ops = args.ops or (100_000 if args.quick else 1_000_000)
+    only = set(args.only.split(",")) if args.only else None
+
+    def wanted(name: str) -> bool:
+        return only is None or name in only
+
+    report: dict[str, Any] = {"mode": "quick" if args.quick else "full", "seed": args.seed,
+                              "ops_per_case": ops, "load_average_start": os.getloadavg()[0], "cases": []}
+    for name in CASES:
+        if wanted(name):
+            case_ops = ops * (20 if name == "f" else 1)
+            row = _spawn(["--child", json.dumps({"case": name, "ops": case_ops, "seed": args.seed})])
+            row.setdefault("case", name)
+            row.setdefault("title", CASES[name]["title"])
+            report["cases"].append(row)
+            print(f"done {CASES[name]['title']}", file=sys.stderr)
+    if wanted("memory"):
+        sizes = [ops] if args.quick else [1_000_000, 10_000_000]
+        report["memory"] = [_spawn(["--child", json.dumps({"case": "a", "ops": n, "seed": args.seed})]) for n in sizes]
+    if wanted("workers"):
+        report["workers"] = section_workers(reps=4 if args.quick else 8, ops_per_rep=ops // 4, seed=args.seed)
+    if wanted("crn"):
+        report["crn"] = section_crn(reps=10 if args.quick else 30, seed=args.seed)
+    if wanted("conditional"):
+        report["conditional"] = section_conditional(reps=10 if args.quick else 30, seed=args.seed)
+    if wanted("precision"):
+        report["precision"] = section_precision(seed=args.seed, include_des=not args.quick)
+    print_table(report)
+    if args.json_path:
+        Path(args.json_path).write_text(json.dumps(report, indent=2, default=float) + "\n", encoding="utf-8")
+        print(f"wrote {args.json_path}")
+
+
+if __name__ == "__main__":
+    main()
