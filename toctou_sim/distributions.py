@@ -12,8 +12,9 @@ values at once and hands them out one by one.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import cache
+from itertools import chain, repeat
 from pathlib import Path
 from typing import Annotated, Any, ClassVar
 
@@ -464,14 +465,21 @@ class VariateStream:
 
     Each random source of a replication (arrivals, windows, each latency) owns one stream, so
     that strategies compared on common random numbers see the same values in the same order.
+
+    Three ways to consume a stream, all giving the same sequence of values: call it (one value),
+    iterate over it (an endless iterator, the cheapest per value on a hot loop), or :meth:`take`
+    a numpy array of the next ``n`` values (the vectorized fast path). The sequence is the
+    concatenation of ``distribution.sample(rng, block)`` blocks, however it is consumed.
     """
 
-    __slots__ = ("_block", "_buffer", "_draw", "constant")
+    __slots__ = ("_block", "_buffer", "_distribution", "_draw", "_rng", "constant")
 
     def __init__(self, distribution: Distribution, rng: np.random.Generator, block: int = 4096) -> None:
         self._draw: Callable[[], list[float]] = lambda: distribution.sample(rng, block)[::-1].tolist()
         self._buffer: list[float] = []
         self._block = block
+        self._distribution = distribution
+        self._rng = rng
         self.constant: float | None = distribution.value if isinstance(distribution, Constant) else None
         """The value when the distribution is constant (no Generator is touched then)."""
 
@@ -484,9 +492,44 @@ class VariateStream:
             buffer = self._buffer = self._draw()
         return buffer.pop()
 
+    def __iter__(self) -> Iterator[float]:
+        """The following variates as an endless iterator (the stream itself is left empty: do not
+        mix calling and iterating one stream)."""
+        if self.constant is not None:
+            return repeat(self.constant)
+        head = self._buffer[::-1]
+        self._buffer = []
+        distribution, rng, block = self._distribution, self._rng, self._block
+        blocks = iter(lambda: distribution.sample(rng, block).tolist(), None)
+        return chain(head, chain.from_iterable(blocks))
+
+    def take(self, n: int) -> NDArray[np.float64]:
+        """The next ``n`` variates as an array (the same values ``n`` calls would give)."""
+        if self.constant is not None:
+            return np.full(n, self.constant)
+        parts: list[NDArray[np.float64]] = []
+        have = min(n, len(self._buffer))
+        if have:
+            parts.append(np.array(self._buffer[len(self._buffer) - have :][::-1], dtype=np.float64))
+            del self._buffer[len(self._buffer) - have :]
+        missing = n - have
+        if missing > 0:
+            blocks = -(-missing // self._block)
+            drawn = [self._distribution.sample(self._rng, self._block) for _ in range(blocks)]
+            flat = np.concatenate(drawn) if len(drawn) > 1 else drawn[0]
+            parts.append(flat[:missing])
+            self._buffer = flat[missing:][::-1].tolist()
+        if not parts:
+            return np.empty(0, dtype=np.float64)
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
 
 class KeyChooser:
-    """Hands out key indices ``0..count-1``, uniformly or with Zipf popularity, in blocks."""
+    """Hands out key indices ``0..count-1``, uniformly or with Zipf popularity, in blocks.
+
+    Like :class:`VariateStream` it can be called, iterated, or asked to :meth:`take` an array;
+    every way gives the same sequence.
+    """
 
     __slots__ = ("_buffer", "_cdf", "_count", "_rng")
 
@@ -501,18 +544,54 @@ class KeyChooser:
             self._cdf = np.cumsum(weights / weights.sum())
             self._cdf[-1] = 1.0
 
+    @property
+    def probabilities(self) -> NDArray[np.float64]:
+        """The probability of each key index."""
+        if self._cdf is None:
+            return np.full(self._count, 1.0 / self._count)
+        return np.diff(self._cdf, prepend=0.0)
+
+    def _block(self) -> NDArray[np.int64]:
+        if self._cdf is None:
+            return self._rng.integers(0, self._count, 4096)
+        return np.searchsorted(self._cdf, self._rng.random(4096), side="right")
+
     def __call__(self) -> int:
         """The next key index."""
         if self._count == 1:
             return 0
         buffer = self._buffer
         if not buffer:
-            if self._cdf is None:
-                block = self._rng.integers(0, self._count, 4096)
-            else:
-                block = np.searchsorted(self._cdf, self._rng.random(4096), side="right")
-            buffer = self._buffer = block[::-1].tolist()
+            buffer = self._buffer = self._block()[::-1].tolist()
         return buffer.pop()
+
+    def __iter__(self) -> Iterator[int]:
+        """The following key indices as an endless iterator (do not mix with calls)."""
+        if self._count == 1:
+            return repeat(0)
+        head = self._buffer[::-1]
+        self._buffer = []
+        return chain(head, chain.from_iterable(iter(lambda: self._block().tolist(), None)))
+
+    def take(self, n: int) -> NDArray[np.int64]:
+        """The next ``n`` key indices as an array (the same values ``n`` calls would give)."""
+        if self._count == 1:
+            return np.zeros(n, dtype=np.int64)
+        parts: list[NDArray[np.int64]] = []
+        have = min(n, len(self._buffer))
+        if have:
+            parts.append(np.array(self._buffer[len(self._buffer) - have :][::-1], dtype=np.int64))
+            del self._buffer[len(self._buffer) - have :]
+        missing = n - have
+        if missing > 0:
+            blocks = -(-missing // 4096)
+            drawn = [self._block() for _ in range(blocks)]
+            flat = np.concatenate(drawn) if len(drawn) > 1 else drawn[0]
+            parts.append(flat[:missing].astype(np.int64, copy=False))
+            self._buffer = flat[missing:][::-1].tolist()
+        if not parts:
+            return np.empty(0, dtype=np.int64)
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
 
 class RandomStreams:
