@@ -531,18 +531,26 @@ class KeyChooser:
     every way gives the same sequence.
     """
 
-    __slots__ = ("_buffer", "_cdf", "_count", "_rng")
+    __slots__ = ("_buffer", "_cdf", "_count", "_guide", "_rng", "_scale")
 
     def __init__(self, count: int, zipf: float | None, rng: np.random.Generator) -> None:
         self._rng = rng
         self._count = count
         self._buffer: list[int] = []
+        self._guide: NDArray[np.int64] | None = None
+        self._scale = 0.0
         if zipf is None or count == 1:
             self._cdf: NDArray[np.float64] | None = None
         else:
             weights = np.arange(1, count + 1, dtype=np.float64) ** -zipf
             self._cdf = np.cumsum(weights / weights.sum())
             self._cdf[-1] = 1.0
+            # A guide table (Chen & Asau): bucket b of [0, 1) starts the search at the first key
+            # whose cumulative probability exceeds b / buckets. Buckets are a power of two, so
+            # u * buckets and b / buckets are exact and the result equals the binary search.
+            buckets = 1 << max(4, min(20, math.ceil(math.log2(16 * count))))
+            self._scale = float(buckets)
+            self._guide = np.searchsorted(self._cdf, np.arange(buckets) / buckets, side="right")
 
     @property
     def probabilities(self) -> NDArray[np.float64]:
@@ -552,9 +560,20 @@ class KeyChooser:
         return np.diff(self._cdf, prepend=0.0)
 
     def _block(self) -> NDArray[np.int64]:
-        if self._cdf is None:
+        if self._cdf is None or self._guide is None:
             return self._rng.integers(0, self._count, 4096)
-        return np.searchsorted(self._cdf, self._rng.random(4096), side="right")
+        return self._zipf_index(self._rng.random(4096))
+
+    def _zipf_index(self, u: NDArray[np.float64]) -> NDArray[np.int64]:
+        """``searchsorted(cdf, u, side="right")`` through the guide table (same result, faster)."""
+        assert self._cdf is not None and self._guide is not None
+        cdf = self._cdf
+        index = self._guide[(u * self._scale).astype(np.int64)]
+        behind = np.flatnonzero(cdf[index] <= u)
+        while behind.size:
+            index[behind] += 1
+            behind = behind[cdf[index[behind]] <= u[behind]]
+        return index
 
     def __call__(self) -> int:
         """The next key index."""

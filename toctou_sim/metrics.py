@@ -49,12 +49,30 @@ class Histogram:
         if len(buffer) >= self._FLUSH:
             self.flush()
 
+    def add_many(self, values: NDArray[np.float64]) -> None:
+        """Record many durations, in order: the same result as calling :meth:`add` on each."""
+        values = np.asarray(values, dtype=np.float64)
+        start = 0
+        if self._buffer:
+            start = min(values.size, self._FLUSH - len(self._buffer))
+            self._buffer.extend(values[:start].tolist())
+            if len(self._buffer) >= self._FLUSH:
+                self.flush()
+        while values.size - start >= self._FLUSH:
+            self._fold(values[start : start + self._FLUSH])
+            start += self._FLUSH
+        if start < values.size:
+            self._buffer.extend(values[start:].tolist())
+
     def flush(self) -> None:
         """Fold buffered values into the bins."""
         if not self._buffer:
             return
         values = np.asarray(self._buffer, dtype=np.float64)
         self._buffer = []
+        self._fold(values)
+
+    def _fold(self, values: NDArray[np.float64]) -> None:
         self.count += values.size
         self.total += float(values.sum())
         self.maximum = max(self.maximum, float(values.max()))
