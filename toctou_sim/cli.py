@@ -74,6 +74,30 @@ def model_options(function: F) -> F:
     return function
 
 
+def engine_options(function: F) -> F:
+    """``--engine`` and ``--estimator`` (the fast path and conditional Monte Carlo)."""
+    decorators = [
+        click.option("--engine", type=click.Choice(["des", "fast", "auto"]), default="des", show_default=True,
+                     help="des: SimPy event loop; fast: vectorized (the model must qualify); "
+                          "auto: fast only where the model qualifies (and says so)."),
+        click.option("--estimator", type=click.Choice(["plain", "conditional"]), default="plain",
+                     show_default=True,
+                     help="conditional: exact conflict probability per use instead of 0/1 (fast engine only)."),
+    ]
+    for decorator in reversed(decorators):
+        function = decorator(function)
+    return function
+
+
+def _engine_note(results: dict[str, Any], engine: str) -> str:
+    """One line saying which engine ran each strategy (with ``auto``: and why)."""
+    if engine == "des":
+        return ""
+    parts = [f"{label}={r.engine}" + (f" ({r.engine_reason})" if engine == "auto" else "")
+             for label, r in results.items()]
+    return "engine: " + "; ".join(parts)
+
+
 def _executor(workers: int) -> Any:
     if workers == 1:
         return None
@@ -108,10 +132,11 @@ def comparison_metrics(frame: Any) -> tuple[str, ...]:
 
 @main.command()
 @model_options
+@engine_options
 @click.option("--strategy", default=None, help="Run this strategy instead of the model's own.")
 def run(model: Path, reps: int, seed: int, sets: tuple[str, ...], precision: float | None, max_reps: int | None,
         metric: str, workers: int, as_json: bool, out: Path | None, all_metrics: bool, quiet: bool,
-        strategy: str | None) -> None:
+        engine: str, estimator: str, strategy: str | None) -> None:
     """Simulate MODEL with its strategy and print estimates with 95% CIs."""
     from toctou_sim.montecarlo import simulate
     from toctou_sim.spec import load_model
@@ -120,12 +145,14 @@ def run(model: Path, reps: int, seed: int, sets: tuple[str, ...], precision: flo
     executor = _executor(workers)
     try:
         result = simulate(spec, reps=reps, seed=seed, strategy=strategy, precision=precision, max_reps=max_reps,
-                          metric=metric, executor=executor, progress=not (quiet or as_json) and sys.stderr.isatty())
+                          metric=metric, executor=executor, progress=not (quiet or as_json) and sys.stderr.isatty(),
+                          engine=engine, estimator=estimator)
     finally:
         if executor is not None:
             executor.shutdown()
     header = f"{spec.model.name}: strategy {result.strategy}, seed {seed}, {result.n_reps} replications"
-    footer = _stop_note(result.stopped_by, precision, metric)
+    footer = "\n".join(n for n in (_stop_note(result.stopped_by, precision, metric),
+                                   _engine_note({result.strategy: result}, engine)) if n)
     _emit(result.to_frame(), as_json=as_json, out=out, all_metrics=all_metrics, header=header, footer=footer)
 
 
@@ -139,12 +166,13 @@ def _stop_note(stopped_by: str, precision: float | None, metric: str) -> str:
 
 @main.command()
 @model_options
+@engine_options
 @click.option("--strategies", default="none,recheck,cas,lock", show_default=True,
               help="Comma-separated strategy names ([strategies] entries of the model, or kinds).")
 @click.option("--baseline", default=None, help="Strategy the paired differences refer to (default: the first).")
 def compare(model: Path, reps: int, seed: int, sets: tuple[str, ...], precision: float | None,
             max_reps: int | None, metric: str, workers: int, as_json: bool, out: Path | None, all_metrics: bool,
-            quiet: bool, strategies: str, baseline: str | None) -> None:
+            quiet: bool, engine: str, estimator: str, strategies: str, baseline: str | None) -> None:
     """Compare strategies on MODEL with common random numbers, side by side."""
     from toctou_sim.montecarlo import compare as run_compare
     from toctou_sim.spec import load_model
@@ -155,7 +183,8 @@ def compare(model: Path, reps: int, seed: int, sets: tuple[str, ...], precision:
     try:
         result = run_compare(spec, names, reps=reps, seed=seed, baseline=baseline, precision=precision,
                              max_reps=max_reps, metric=metric, executor=executor,
-                             progress=not (quiet or as_json) and sys.stderr.isatty())
+                             progress=not (quiet or as_json) and sys.stderr.isatty(), engine=engine,
+                             estimator=estimator)
     finally:
         if executor is not None:
             executor.shutdown()
@@ -163,8 +192,8 @@ def compare(model: Path, reps: int, seed: int, sets: tuple[str, ...], precision:
     header = (f"{spec.model.name}: {', '.join(names)} on common random numbers, seed {seed} "
               f"(violations are {_harm(harm)})")
     stopped = next(iter(result.results.values())).stopped_by
-    _emit(result.to_frame(), as_json=as_json, out=out, all_metrics=all_metrics, header=header,
-          footer=_stop_note(stopped, precision, metric))
+    footer = "\n".join(n for n in (_stop_note(stopped, precision, metric), _engine_note(result.results, engine)) if n)
+    _emit(result.to_frame(), as_json=as_json, out=out, all_metrics=all_metrics, header=header, footer=footer)
 
 
 def _harm(invariant: str) -> str:

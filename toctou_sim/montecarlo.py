@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from toctou_sim.distributions import RandomStreams
+from toctou_sim.fastpath import FastPathError, resolve_engine, run_fast
 from toctou_sim.metrics import ReplicationResult
 from toctou_sim.spec import ModelSpec, SpecError
 from toctou_sim.world import World
@@ -153,9 +154,22 @@ def estimate(metric: str, replications: Sequence[ReplicationResult], confidence:
     return Estimate(metric, mean, low, high, n, False, events, w_low, w_high)
 
 
-def run_replication(model: ModelSpec, replication: int, seed: int) -> ReplicationResult:
+def run_replication(
+    model: ModelSpec, replication: int, seed: int, engine: str = "des", estimator: str = "plain"
+) -> ReplicationResult:
     """Simulate one replication of ``model`` (with its own strategy). A pure function of its
-    arguments: the unit of work of every executor."""
+    arguments: the unit of work of every executor.
+
+    ``engine`` is ``des`` (the SimPy event loop), ``fast`` (the vectorized fast path; the model
+    must qualify) or ``auto`` (fast when the model qualifies). ``estimator`` ``conditional``
+    (conditional Monte Carlo) needs the fast engine.
+    """
+    chosen, why = resolve_engine(model, engine)
+    if chosen == "fast":
+        return run_fast(model, replication, seed, estimator)
+    if estimator != "plain":
+        reason = "use engine fast or auto" if engine == "des" else f"the model does not qualify: {why}"
+        raise FastPathError(f"--estimator {estimator}: needs the fast engine; {reason}")
     world = World(model, RandomStreams(seed, replication))
     world.run()
     measured = model.model.horizon - model.model.warmup
@@ -169,12 +183,16 @@ def run_replication(model: ModelSpec, replication: int, seed: int) -> Replicatio
     )
 
 
-def _run_task(task: tuple[ModelSpec, int, int]) -> ReplicationResult:
+Task = tuple[ModelSpec, int, int, str, str]
+"""One replication: model, replication index, seed, engine, estimator."""
+
+
+def _run_task(task: Task) -> ReplicationResult:
     return run_replication(*task)
 
 
 def _map(
-    tasks: list[tuple[ModelSpec, int, int]],
+    tasks: list[Task],
     executor: Executor | None,
     progress: Callable[[int], None] | None,
 ) -> Iterator[ReplicationResult]:
@@ -202,6 +220,12 @@ class SimulationResult:
     stopped_by: str = "reps"
     """Why replications stopped: ``reps`` (as asked), ``precision`` (target reached) or
     ``max_reps`` (limit reached before the target)."""
+    engine: str = "des"
+    """The engine that ran the replications: ``des`` or ``fast``."""
+    engine_reason: str = ""
+    """Why that engine (with ``auto``: why the model does or does not qualify for the fast path)."""
+    estimator: str = "plain"
+    """``plain`` (0/1 outcomes) or ``conditional`` (conditional Monte Carlo)."""
 
     @property
     def n_reps(self) -> int:
@@ -254,6 +278,8 @@ class SimulationResult:
             "wilson_low": est.wilson_low,
             "wilson_high": est.wilson_high,
             "seed": self.seed,
+            "engine": self.engine,
+            "estimator": self.estimator,
             "model_hash": self.model.content_hash(),
             "version": _version(),
         }
@@ -324,8 +350,17 @@ def _run_until(
     metric: str,
     executor: Executor | None,
     progress: bool,
+    engines: dict[str, str] | None = None,
+    estimator: str = "plain",
 ) -> tuple[dict[str, list[ReplicationResult]], str]:
-    """Run ``reps`` replications of each model, then more until ``metric`` reaches ``precision``."""
+    """Run ``reps`` replications of each model, then more until ``metric`` reaches ``precision``.
+
+    With ``precision``, the next target is projected from the interval so far: a half-width
+    shrinks as 1/sqrt(n), so about ``n * (width / precision)**2`` replications are needed (for a
+    rare rate this is the count of events the target needs, ``(z / precision)**2``, divided by the
+    events per replication seen so far); while no event has been seen the count grows fourfold.
+    """
+    engines = engines or {}
     if reps < 1:
         raise SpecError(f"--reps: must be >= 1, got {reps}")
     if precision is not None and not 0 < precision < 1:
@@ -340,8 +375,8 @@ def _run_until(
     stopped_by = "reps"
     try:
         while True:
-            tasks = [
-                (model, i, seed)
+            tasks: list[Task] = [
+                (model, i, seed, engines.get(label, "des"), estimator)
                 for label, model in models.items()
                 for i in range(len(done[label]), target)
             ]
@@ -357,11 +392,36 @@ def _run_until(
             if target >= limit:
                 stopped_by = "max_reps"
                 break
-            target = min(limit, max(target + 2, int(target * 1.5)))
+            target = min(limit, _next_target(target, max(widths), precision))
     finally:
         if bar is not None:
             bar.close()
     return done, stopped_by
+
+
+def _next_target(done: int, width: float, precision: float) -> int:
+    """Replications to aim for next, projected from the relative half-width ``width`` after ``done``."""
+    if not math.isfinite(width):
+        return done * 4
+    needed = math.ceil(done * (width / precision) ** 2 * 1.1)
+    return max(done + 2, min(needed, done * 8))
+
+
+def _engines(models: dict[str, ModelSpec], engine: str, estimator: str) -> dict[str, tuple[str, str]]:
+    """The engine each model runs on, and why; checks the estimator can be used."""
+    from toctou_sim.fastpath import ESTIMATORS
+
+    if estimator not in ESTIMATORS:
+        raise SpecError(f"--estimator: expected one of {', '.join(ESTIMATORS)}, got {estimator!r}")
+    chosen = {label: resolve_engine(model, engine) for label, model in models.items()}
+    if estimator != "plain":
+        for label, (name, why) in chosen.items():
+            if name != "fast" and engine == "des":
+                raise SpecError(f"--estimator {estimator}: needs the fast engine (--engine fast or auto)")
+            if name != "fast":
+                raise SpecError(f"--estimator {estimator}: needs the fast engine, and strategy {label!r} "
+                                f"does not qualify: {why}")
+    return chosen
 
 
 def _as_model(model: ModelSpec | str, overrides: dict[str, Any] | None) -> ModelSpec:
@@ -389,6 +449,8 @@ def simulate(
     metric: str = PRIMARY_METRIC,
     executor: Executor | None = None,
     progress: bool = False,
+    engine: str = "des",
+    estimator: str = "plain",
 ) -> SimulationResult:
     """Run replications of a model and estimate every metric.
 
@@ -404,16 +466,21 @@ def simulate(
         metric: the primary metric for ``precision``.
         executor: any ``concurrent.futures.Executor`` to run replications on (default: in process).
         progress: show a progress bar.
+        engine: ``des`` (SimPy event loop), ``fast`` (vectorized; the model must qualify, see
+            :func:`toctou_sim.fastpath.qualifies`) or ``auto`` (fast only when the model qualifies).
+        estimator: ``plain`` or ``conditional`` (conditional Monte Carlo; needs the fast engine).
     """
     spec = _as_model(model, overrides)
     if strategy is not None:
         spec = spec.with_strategy(strategy)
     label = spec.strategy.label or spec.strategy.kind
+    chosen = _engines({label: spec}, engine, estimator)
     done, stopped_by = _run_until(
         {label: spec}, seed=seed, reps=reps, precision=precision, max_reps=max_reps, metric=metric,
-        executor=executor, progress=progress,
+        executor=executor, progress=progress, engines={label: chosen[label][0]}, estimator=estimator,
     )
-    return SimulationResult(model=spec, strategy=label, seed=seed, replications=done[label], stopped_by=stopped_by)
+    return SimulationResult(model=spec, strategy=label, seed=seed, replications=done[label], stopped_by=stopped_by,
+                            engine=chosen[label][0], engine_reason=chosen[label][1], estimator=estimator)
 
 
 def compare(
@@ -429,12 +496,16 @@ def compare(
     metric: str = PRIMARY_METRIC,
     executor: Executor | None = None,
     progress: bool = False,
+    engine: str = "des",
+    estimator: str = "plain",
 ) -> ComparisonResult:
     """Run several strategies on common random numbers and compare them to a baseline.
 
     Replication ``i`` of every strategy sees the same arrivals, keys and windows, so the paired
     difference ``strategy - baseline`` has a far narrower interval than either estimate alone.
-    ``baseline`` defaults to the first strategy.
+    ``baseline`` defaults to the first strategy. ``engine`` and ``estimator`` are as in
+    :func:`simulate`; with ``auto`` each strategy runs on the fast path only if it qualifies (the
+    fast path draws the same streams, so the pairing holds across engines).
     """
     spec = _as_model(model, overrides)
     names = list(dict.fromkeys(strategies))
@@ -444,13 +515,15 @@ def compare(
     base = baseline if baseline is not None else names[0]
     if base not in models:
         raise SpecError(f"--baseline: {base!r} is not among the strategies {', '.join(names)}")
+    chosen = _engines(models, engine, estimator)
     done, stopped_by = _run_until(
         models, seed=seed, reps=reps, precision=precision, max_reps=max_reps, metric=metric,
-        executor=executor, progress=progress,
+        executor=executor, progress=progress, engines={k: v[0] for k, v in chosen.items()}, estimator=estimator,
     )
     results = {
         name: SimulationResult(model=models[name], strategy=name, seed=seed, replications=done[name],
-                               stopped_by=stopped_by)
+                               stopped_by=stopped_by, engine=chosen[name][0], engine_reason=chosen[name][1],
+                               estimator=estimator)
         for name in names
     }
     return ComparisonResult(model=spec, baseline=base, results=results, seed=seed)
