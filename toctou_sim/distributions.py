@@ -370,9 +370,13 @@ def parse_distribution(value: Any, info: ValidationInfo | None = None) -> Distri
     return _adapter(cls).validate_python({family: params}, context=context)[family]
 
 
+def _validate_distribution(value: Any, info: ValidationInfo) -> Distribution:
+    return parse_distribution(value, info)
+
+
 DistributionSpec = Annotated[
     Distribution,
-    PlainValidator(parse_distribution),
+    PlainValidator(_validate_distribution),
     PlainSerializer(lambda d: d.to_data(), return_type=dict),
 ]
 """A model-file field that holds a distribution of durations."""

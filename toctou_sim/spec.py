@@ -151,9 +151,21 @@ def _dump(part: BaseModel) -> dict[str, Any]:
     return part.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
-StrategyField = Annotated[StrategySpec, PlainValidator(StrategySpec.parse), PlainSerializer(_dump)]
-ReadPathField = Annotated[ReadPathSpec, PlainValidator(ReadPathSpec.parse), PlainSerializer(_dump)]
-FaultField = Annotated[FaultSpec, PlainValidator(FaultSpec.parse), PlainSerializer(_dump)]
+def _strategy(value: Any, info: ValidationInfo) -> Registered:
+    return StrategySpec.parse(value, info)
+
+
+def _read_path(value: Any, info: ValidationInfo) -> Registered:
+    return ReadPathSpec.parse(value, info)
+
+
+def _fault(value: Any, info: ValidationInfo) -> Registered:
+    return FaultSpec.parse(value, info)
+
+
+StrategyField = Annotated[StrategySpec, PlainValidator(_strategy), PlainSerializer(_dump)]
+ReadPathField = Annotated[ReadPathSpec, PlainValidator(_read_path), PlainSerializer(_dump)]
+FaultField = Annotated[FaultSpec, PlainValidator(_fault), PlainSerializer(_dump)]
 
 
 # --------------------------------------------------------------------------------------------

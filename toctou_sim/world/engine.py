@@ -356,6 +356,17 @@ class World:
 
     # ---------------------------------------------------------------- processes
 
+    def submit(self, key: int, *, window: float = 0.0, read_latency: float = 0.0, write_latency: float = 0.0,
+               counted: bool = True) -> Operation:
+        """Start one client operation on ``key`` now, with the given first-attempt durations.
+
+        The arrival process uses the same path; tests use it to script exact timelines.
+        """
+        op = Operation(key, self.env.now, window, read_latency, write_latency, counted)
+        self.in_flight += 1
+        self.env.process(self.strategy.operate(op))
+        return op
+
     def _arrivals(self) -> Flow:
         env = self.env
         horizon = self.spec.model.horizon
