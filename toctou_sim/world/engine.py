@@ -373,18 +373,15 @@ class World:
         warmup = self.spec.model.warmup
         interarrival, keys, window = self._interarrival, self._keys, self._window
         read_latency, write_latency = self._read_latency, self._write_latency
-        operate = self.strategy.operate
-        process = env.process
+        submit = self.submit
         timeout = env.timeout
         while True:
             gap = interarrival()
             if env.now + gap >= horizon:
                 break
             yield timeout(gap)
-            now = env.now
-            op = Operation(keys(), now, window(), read_latency(), write_latency(), now >= warmup)
-            self.in_flight += 1
-            process(operate(op))
+            submit(keys(), window=window(), read_latency=read_latency(), write_latency=write_latency(),
+                   counted=env.now >= warmup)
         self._arrivals_done = True
 
     def _mutator(self, index: int) -> Flow:
