@@ -10,10 +10,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from conftest import MODELS
 
 from toctou_sim.cli import main
-
-from conftest import MODELS
 
 FLASH = str(MODELS / "flash_sale.toml")
 SMALL = ["--set", "model.horizon=5s", "--set", "model.warmup=1s"]

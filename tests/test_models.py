@@ -4,11 +4,10 @@ identities hold on it (like SimPy's examples, which run as tests)."""
 from __future__ import annotations
 
 import pytest
+from conftest import MODELS
 
 from toctou_sim.montecarlo import compare
 from toctou_sim.spec import load_model
-
-from conftest import MODELS
 
 BUNDLED = sorted(MODELS.glob("*.toml"))
 

@@ -6,14 +6,13 @@ import math
 
 import numpy as np
 import pytest
+from conftest import MODELS, model
 from scipy import stats
 
 from toctou_sim.distributions import RandomStreams
 from toctou_sim.metrics import Histogram
 from toctou_sim.montecarlo import compare, simulate, t_interval
 from toctou_sim.world import World
-
-from conftest import MODELS, model
 
 SMALL = {"model.horizon": "10s", "model.warmup": "1s"}
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from conftest import model
+
 from toctou_sim.distributions import RandomStreams
 from toctou_sim.metrics import OUTCOMES
 from toctou_sim.world import World
 from toctou_sim.world.engine import REJECTED_ATTEMPT
-
-from conftest import model
 
 
 class LoggingWorld(World):

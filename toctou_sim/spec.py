@@ -108,7 +108,8 @@ class Registered(StrictModel):
                 f"unknown {cls.category} {kind!r}; expected one of {', '.join(sorted(cls.registry))}"
             )
         context = info.context if info is not None else None
-        return _registered_adapter(cls.registry[kind]).validate_python(dict(value), context=context)
+        part: Registered = _registered_adapter(cls.registry[kind]).validate_python(dict(value), context=context)
+        return part
 
 
 _ADAPTERS: dict[type[Any], TypeAdapter[Any]] = {}
@@ -393,6 +394,7 @@ class ModelSpec(StrictModel):
 
     def resolve_strategy(self, name: str) -> StrategySpec:
         """The strategy called ``name``: a named variant, the model's own strategy, or a kind."""
+        spec: Registered
         if name in self.strategies:
             spec = self.strategies[name]
         elif name == self.strategy.kind:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import simpy
 
 from toctou_sim.distributions import Exponential, RandomStreams
-from toctou_sim.metrics import ABORTED, DECLINED, OK, VIOLATED, Recorder
+from toctou_sim.metrics import ABORTED, OK, VIOLATED, Recorder
 from toctou_sim.spec import ModelSpec, Zipf
 from toctou_sim.world.invariants import INVARIANTS, Invariant
 from toctou_sim.world.registry import Registry
@@ -427,11 +427,12 @@ class World:
     def extra_metrics(self) -> dict[str, float]:
         """Metrics contributed by the read path, the strategy and the faults."""
         extra: dict[str, float] = {"unfinished": float(self.in_flight)}
-        for part in (self.read_path, self.strategy, *self.faults):
+        parts: list[ReadPath | Strategy | Fault] = [self.read_path, self.strategy, *self.faults]
+        for part in parts:
             extra.update(part.metrics())
         return extra
 
 
 def _exponential(mean: float) -> Exponential:
-    return Exponential(mean=mean)
+    return Exponential.model_validate({"mean": mean})
 
