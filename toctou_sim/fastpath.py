@@ -13,11 +13,11 @@ Which models qualify (:func:`qualifies` says why or why not):
   other write (a mutator's or another use's) to its key lands strictly inside its
   ``(check, use)`` window. The fast path gives the same counts as the DES engine for the same
   seed.
-- strategy ``none`` or ``recheck`` (without retries), invariant ``grant``: uses do not write, so
-  the state of a key is the last grant/revoke of the mutators, whatever the clients do. Same
-  counts as the DES engine for ``none``; for ``recheck`` the re-check latencies are drawn in
-  arrival order (the DES engine draws them in re-check order), so the two agree in distribution,
-  not value for value.
+- strategy ``none`` or ``recheck`` (without retries), invariant ``grant`` or ``unchanged``: uses
+  do not write, so the state of a key is the mutators' alone (the last grant/revoke; the bumps),
+  whatever the clients do. Same counts as the DES engine for ``none``; for ``recheck`` the
+  re-check latencies are drawn in arrival order (the DES engine draws them in re-check order), so
+  the two agree in distribution, not value for value.
 - the read path is ``direct``, there are no faults, and the model sets no field the fast path
   does not know (a field added by a later feature disqualifies the model until the fast path
   learns it).
@@ -32,8 +32,9 @@ Estimators: ``plain`` counts 0/1 outcomes like the DES engine. ``conditional`` (
 Carlo) replaces each use's 0/1 mismatch by its exact probability given everything except the
 mutations of its key during its own window, which are Poisson at a known rate λ_k (the mutators'
 rates times the key's probability): for ``version`` with ``none``, ``1 - [no other use wrote in
-the window] * exp(-λ_k w)``; for ``grant``, the two-state probability of being revoked at the end
-of the window (``1 - exp(-λw)`` when there are only revokes). By the tower property the expected
+the window] * exp(-λ_k w)``; for ``unchanged``, ``1 - exp(-λ_k w)``; for ``grant``, the
+two-state probability of being revoked at the end of the window (``1 - exp(-λw)`` when there are
+only revokes); with ``recheck``, the same split at the re-check instant into conflict and violation. By the tower property the expected
 rates are unchanged; the variance is never larger and is far smaller for rare events.
 
 Time stamps are computed with the same floating-point operations in the same order as the event
@@ -110,7 +111,7 @@ def _unknown_fields(model: ModelSpec) -> str | None:
 def qualifies(model: ModelSpec) -> tuple[bool, str]:
     """Whether the fast path reproduces the DES engine on ``model``, and why (one phrase)."""
     from toctou_sim.world import INVARIANTS, READ_PATHS, STRATEGIES
-    from toctou_sim.world.invariants import Grant, Version
+    from toctou_sim.world.invariants import Grant, Unchanged, Version
     from toctou_sim.world.read_paths import DirectRead
     from toctou_sim.world.strategies import NoMitigation, Recheck
 
@@ -126,18 +127,19 @@ def qualifies(model: ModelSpec) -> tuple[bool, str]:
     unknown = _unknown_fields(model)
     if unknown:
         return False, unknown
+    readonly = invariant in (Grant, Unchanged)
     if strategy is Recheck:
         retry = getattr(model.strategy, "retry", None)
         if retry is not None and retry.max_retries > 0:
             return False, "recheck with retries (a retry's timing depends on the outcome)"
-        if invariant is not Grant:
+        if not readonly:
             return False, (f"recheck on invariant {model.keys.invariant!r}: a use writes only if its "
                            "re-check passed, so uses depend on each other")
-        return True, "recheck on grant: uses do not write, the state is the mutators' alone"
+        return True, f"recheck on {model.keys.invariant}: uses do not write, the state is the mutators' alone"
     if invariant is Version:
         return True, "none on version: every use writes at a time no outcome can change"
-    if invariant is Grant:
-        return True, "none on grant: uses do not write, the state is the mutators' alone"
+    if readonly:
+        return True, f"none on {model.keys.invariant}: uses do not write, the state is the mutators' alone"
     return False, (f"invariant {model.keys.invariant!r}: whether a use writes depends on what its check "
                    "saw, so the state depends on the order of uses")
 
@@ -208,15 +210,19 @@ class _Mutations:
         self._clock: list[float] = []
         self._done: list[bool] = []
         count = model.keys.count
+        self.bumps = model.keys.invariant in ("version", "unchanged")
+        """Mutations bump the version (each gets a unique increasing id as its value) rather than
+        set the value."""
+        self._next_id = 0
         self.rate_to: dict[int, Floats] = {}
         """Per resulting value (for set-actions) or -1 (for version bumps): per-key Poisson rate."""
         for index, mutator in enumerate(model.mutators):
             popularity = mutator.popularity if mutator.popularity is not None else model.keys.popularity
             zipf = popularity.zipf if isinstance(popularity, Zipf) else None
-            gaps = streams.variates(f"mutator.{index}.arrivals", Exponential(mean=1.0 / mutator.rate))
+            gaps = streams.variates(f"mutator.{index}.arrivals", Exponential.model_validate({"mean": 1.0 / mutator.rate}))
             keys = streams.keys(f"mutator.{index}.keys", count, zipf)
             action = invariant.actions[mutator.action]
-            result = -1 if model.keys.invariant == "version" else int(action(0, mutator.amount))
+            result = -1 if self.bumps else int(action(0, mutator.amount))
             self._sources.append((gaps, keys, mutator.rate, result))
             self._clock.append(0.0)
             self._done.append(False)
@@ -245,7 +251,11 @@ class _Mutations:
                     self._clock[index] = float(times[-1])
                 new_t.append(times)
                 new_k.append(keys.take(valid))
-                new_v.append(np.full(valid, result, dtype=np.int64))
+                if self.bumps:
+                    new_v.append(np.arange(self._next_id, self._next_id + valid, dtype=np.int64))
+                    self._next_id += valid
+                else:
+                    new_v.append(np.full(valid, result, dtype=np.int64))
         self.times = np.concatenate(new_t)
         self.keys = np.concatenate(new_k)
         self.values = np.concatenate(new_v)
@@ -267,7 +277,7 @@ class _Arrivals:
         spec = model
         self.horizon = spec.model.horizon
         zipf = spec.keys.popularity.zipf if isinstance(spec.keys.popularity, Zipf) else None
-        self._gaps = streams.variates("arrivals", Exponential(mean=1.0 / spec.clients.arrival.poisson.rate))
+        self._gaps = streams.variates("arrivals", Exponential.model_validate({"mean": 1.0 / spec.clients.arrival.poisson.rate}))
         self._keys = streams.keys("keys", spec.keys.count, zipf)
         self._window = streams.variates("window", spec.clients.window)
         self._read = streams.variates("read_latency", spec.store.read_latency)
@@ -349,7 +359,7 @@ def run_fast(model: ModelSpec, replication: int, seed: int, estimator: str = "pl
     if model.keys.invariant == "version":
         _run_version(model, streams, invariant, recorder, tally, estimator == "conditional")
     else:
-        _run_grant(model, streams, invariant, recorder, tally, estimator == "conditional")
+        _run_readonly(model, streams, invariant, recorder, tally, estimator == "conditional")
     recorder.operations = tally.operations
     recorder.declined = tally.declined
     recorder.attempts = tally.attempts
@@ -418,7 +428,9 @@ def _run_version(model: ModelSpec, streams: RandomStreams, invariant: Invariant,
         writes = p_t2 < end
         all_time = np.concatenate((w_time, m_time, p_t2[writes]))
         all_key = np.concatenate((w_key, m_key, p_key[writes]))
-        all_client = np.concatenate((w_client, np.zeros(m_time.size, dtype=bool), np.ones(int(writes.sum()), bool)))
+        all_client = np.concatenate(
+            (w_client, np.zeros(m_time.size, dtype=bool), np.ones(int(writes.sum()), dtype=bool))
+        )
         base = w_time.size + m_time.size
         judge = ready & writes
         if judge.any():
@@ -473,11 +485,16 @@ def _run_version(model: ModelSpec, streams: RandomStreams, invariant: Invariant,
         w_time, w_key, w_client = w_time[~own_pending], w_key[~own_pending], w_client[~own_pending]
 
 
-def _run_grant(model: ModelSpec, streams: RandomStreams, invariant: Invariant, recorder: Recorder,
-               tally: _Tally, conditional: bool) -> None:
-    """Strategies none/recheck on a grant invariant: the state is the mutators' set-actions alone."""
-    from toctou_sim.world.strategies import Recheck
+def _run_readonly(model: ModelSpec, streams: RandomStreams, invariant: Invariant, recorder: Recorder,
+                  tally: _Tally, conditional: bool) -> None:
+    """Strategies none/recheck on an invariant whose uses do not write (grant, unchanged).
+
+    The state of a key is then the mutators' alone. For ``grant`` the value is that of the last
+    grant/revoke before the instant; for ``unchanged`` each bump carries a unique id, and the key
+    changed between two instants iff the last id before each differs.
+    """
     from toctou_sim.world import STRATEGIES
+    from toctou_sim.world.strategies import Recheck
 
     horizon = model.model.horizon
     end = 2 * horizon
@@ -488,9 +505,14 @@ def _run_grant(model: ModelSpec, streams: RandomStreams, invariant: Invariant, r
     mutations = _Mutations(model, streams, invariant, end)
     count = model.keys.count
     zeros = np.zeros(count)
-    to_bad = mutations.rate_to.get(0, zeros)
-    to_good = sum((r for v, r in mutations.rate_to.items() if v != 0), zeros)
-    state = np.full(count, model.keys.initial_value, dtype=np.int64)
+    bumps = mutations.bumps
+    if bumps:
+        to_bad, to_good = mutations.rate_to.get(-1, zeros), zeros
+        state = np.full(count, -1, dtype=np.int64)
+    else:
+        to_bad = mutations.rate_to.get(0, zeros)
+        to_good = sum((r for v, r in mutations.rate_to.items() if v != 0), zeros)
+        state = np.full(count, model.keys.initial_value, dtype=np.int64)
     """Value of each key just before the earliest instant still to be queried."""
 
     def value_at(keys: Ints, times: Floats, sorted_mutations: tuple[Floats, Floats, Ints, Ints]) -> Ints:
@@ -544,12 +566,16 @@ def _run_grant(model: ModelSpec, streams: RandomStreams, invariant: Invariant, r
             values = value_at(np.concatenate((k, k, k)), np.concatenate((t1, t2, tr)), sorted_mutations)
         else:
             values = value_at(np.concatenate((k, k)), np.concatenate((t1, t2)), sorted_mutations)
-        passed = values[:n] == 1
-        bad_at_decide = values[n : 2 * n] != 1
-        if recheck:
-            caught = passed & (values[2 * n :] != 1)
+        at_check = values[:n]
+        if bumps:
+            passed = np.ones(n, dtype=bool)
+            bad_at_decide = values[n : 2 * n] != at_check
+            bad_at_recheck = values[2 * n :] != at_check if recheck else None
         else:
-            caught = np.zeros(a.size, dtype=bool)
+            passed = at_check == 1
+            bad_at_decide = values[n : 2 * n] != 1
+            bad_at_recheck = values[2 * n :] != 1 if recheck else None
+        caught = passed & bad_at_recheck if bad_at_recheck is not None else np.zeros(n, dtype=bool)
         used = passed & ~caught
         decide = np.where(caught, tr, np.where(used, t2, np.inf))
         finish = np.where(passed, decide, t1)
