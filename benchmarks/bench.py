@@ -203,7 +203,7 @@ def section_crn(reps: int, seed: int) -> dict[str, Any]:
         se = math.sqrt(none.var(ddof=1) / reps + cas.var(ddof=1) / reps)
         dof = reps - 1
         half_independent = float(stats.t.ppf(0.975, dof)) * se
-        mean, low, high = t_interval(cas - none)
+        mean, _, _ = t_interval(cas - none)
         rows[metric] = {
             "paired_half_width": d.half_width,
             "independent_half_width": half_independent,
@@ -290,7 +290,8 @@ def print_table(report: dict[str, Any]) -> None:
               f"{_fmt(row.get('bare_ops_per_s'), ',.0f'):>11} {_fmt(row.get('time_ratio'), '.2f'):>9}")
     fast = {r["case"]: r for r in report["cases"] if "ops_per_s" in r}
     if "f" in fast and "g" in fast:
-        print(f"fast engine / DES engine ops/s on stale-validation none: {fast['f']['ops_per_s'] / fast['g']['ops_per_s']:.0f}x")
+        ratio = fast["f"]["ops_per_s"] / fast["g"]["ops_per_s"]
+        print(f"fast engine / DES engine ops/s on stale-validation none: {ratio:.0f}x")
     for row in report.get("memory", []):
         if "error" in row:
             print(f"memory: error {row['error']}")
@@ -299,7 +300,8 @@ def print_table(report: dict[str, Any]) -> None:
               f"({row['rss_after_imports_mb']:.1f} MB after imports)")
     workers = report.get("workers")
     if workers:
-        print(f"workers: {workers['reps']} reps x {workers['ops_per_rep']} ops: 1 worker {workers['wall_1_worker_s']:.2f} s, "
+        print(f"workers: {workers['reps']} reps x {workers['ops_per_rep']} ops: "
+              f"1 worker {workers['wall_1_worker_s']:.2f} s, "
               f"2 workers {workers['wall_2_workers_s']:.2f} s -> parallel efficiency "
               f"{workers['parallel_efficiency']:.0%} (load average {workers['load_average']:.2f})")
     crn = report.get("crn")
@@ -307,7 +309,8 @@ def print_table(report: dict[str, Any]) -> None:
         print(f"common random numbers ({crn['reps']} reps, {crn['model']}): CI half-width of cas - none, "
               "independent / paired:")
         for metric, row in crn["metrics"].items():
-            print(f"  {metric:<18} paired ±{row['paired_half_width']:.3g}  independent ±{row['independent_half_width']:.3g}"
+            print(f"  {metric:<18} paired ±{row['paired_half_width']:.3g}  "
+                  f"independent ±{row['independent_half_width']:.3g}"
                   f"  -> {row['narrower_by']:.1f}x narrower")
     cond = report.get("conditional")
     if cond:

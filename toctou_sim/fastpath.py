@@ -34,7 +34,8 @@ mutations of its key during its own window, which are Poisson at a known rate λ
 rates times the key's probability): for ``version`` with ``none``, ``1 - [no other use wrote in
 the window] * exp(-λ_k w)``; for ``unchanged``, ``1 - exp(-λ_k w)``; for ``grant``, the
 two-state probability of being revoked at the end of the window (``1 - exp(-λw)`` when there are
-only revokes); with ``recheck``, the same split at the re-check instant into conflict and violation. By the tower property the expected
+only revokes); with ``recheck``, the same split at the re-check instant into conflict and
+violation. By the tower property the expected
 rates are unchanged; the variance is never larger and is far smaller for rare events.
 
 Time stamps are computed with the same floating-point operations in the same order as the event
@@ -193,6 +194,10 @@ def _key_time_order(keys: Ints, times: Floats, scale: float) -> Ints:
     return order
 
 
+def _exponential(mean: float) -> Exponential:
+    return Exponential.model_validate({"mean": mean})
+
+
 def _scale(horizon: float) -> float:
     return float(2.0 ** math.ceil(math.log2(4.0 * horizon + 1.0)))
 
@@ -219,7 +224,7 @@ class _Mutations:
         for index, mutator in enumerate(model.mutators):
             popularity = mutator.popularity if mutator.popularity is not None else model.keys.popularity
             zipf = popularity.zipf if isinstance(popularity, Zipf) else None
-            gaps = streams.variates(f"mutator.{index}.arrivals", Exponential.model_validate({"mean": 1.0 / mutator.rate}))
+            gaps = streams.variates(f"mutator.{index}.arrivals", _exponential(1.0 / mutator.rate))
             keys = streams.keys(f"mutator.{index}.keys", count, zipf)
             action = invariant.actions[mutator.action]
             result = -1 if self.bumps else int(action(0, mutator.amount))
@@ -277,7 +282,7 @@ class _Arrivals:
         spec = model
         self.horizon = spec.model.horizon
         zipf = spec.keys.popularity.zipf if isinstance(spec.keys.popularity, Zipf) else None
-        self._gaps = streams.variates("arrivals", Exponential.model_validate({"mean": 1.0 / spec.clients.arrival.poisson.rate}))
+        self._gaps = streams.variates("arrivals", _exponential(1.0 / spec.clients.arrival.poisson.rate))
         self._keys = streams.keys("keys", spec.keys.count, zipf)
         self._window = streams.variates("window", spec.clients.window)
         self._read = streams.variates("read_latency", spec.store.read_latency)
