@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from typing import Any
+from unittest.mock import patch
 
 import numpy as np
 import pytest
@@ -222,3 +223,54 @@ def test_precision_projects_the_replications_it_needs() -> None:
 
 def test_exponential_helper_is_a_distribution() -> None:
     assert Exponential.model_validate({"mean": 2.0}).mean == 2.0
+
+
+# --------------------------------------------------------------------------------------------
+# Random qualifying configurations: with strategy none the two engines give the same counts.
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from toctou_sim import fastpath  # noqa: E402
+
+DURATIONS = st.one_of(
+    st.just(0.0),
+    st.sampled_from([0.001, 0.02, 0.3]),
+    st.sampled_from([0.002, 0.05]).map(lambda m: {"exponential": {"mean": m}}),
+    st.sampled_from([(0.01, 0.1), (0.001, 0.05)]).map(lambda q: {"lognormal": {"median": q[0], "p99": q[1]}}),
+)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    invariant=st.sampled_from(["version", "grant", "unchanged"]),
+    keys=st.integers(1, 40),
+    zipf=st.one_of(st.none(), st.floats(0.5, 2.0)),
+    rate=st.floats(5.0, 200.0),
+    mutator_rate=st.floats(0.1, 20.0),
+    window=DURATIONS,
+    read=DURATIONS,
+    write=DURATIONS,
+    seed=st.integers(0, 1000),
+    chunk=st.sampled_from([37, 256, 65536]),
+)
+def test_engines_give_the_same_counts_on_random_models(invariant: str, keys: int, zipf: float | None, rate: float,
+                                                        mutator_rate: float, window: Any, read: Any, write: Any,
+                                                        seed: int, chunk: int) -> None:
+    """Small chunks make the fast path carry open windows and pending writes across many steps."""
+    actions = {"version": ["bump"], "unchanged": ["bump"], "grant": ["revoke", "grant"]}[invariant]
+    spec = model(
+        model={"horizon": 400.0 / rate + 1.0, "warmup": 0.5},
+        keys={"count": keys, "invariant": invariant, "popularity": {"zipf": zipf} if zipf else "uniform"},
+        store={"read_latency": read, "write_latency": write},
+        clients={"arrival": {"poisson": {"rate": rate}}, "window": window},
+        mutators=[{"action": a, "rate": mutator_rate} for a in actions],
+    )
+    des = run_replication(spec, 0, seed)
+    with patch.object(fastpath, "_CHUNK", chunk):
+        fast = run_fast(spec, 0, seed)
+    for name in COUNTS:
+        assert des.metrics[name] == fast.metrics[name], name
+    for name in ("latency_p99_ms", "window_p50_ms"):
+        assert des.metrics.get(name) == fast.metrics.get(name) or (
+            math.isnan(des.metrics.get(name, math.nan)) and math.isnan(fast.metrics.get(name, math.nan))), name
