@@ -130,7 +130,8 @@ def test_conditional_estimator_is_unbiased_and_tighter(strategy: str, invariant:
         c = conditional.estimate(metric)
         _, low, high = t_interval(np.array([r.metrics[metric] for r in plain.replications]), confidence=0.99)
         assert low <= c.estimate <= high, (metric, p, c)
-        assert c.half_width <= p.half_width, metric
+        if invariant != "version":  # mismatches come from the mutators alone: far tighter
+            assert c.half_width <= p.half_width / 2, metric
     for rep in conditional.replications:
         m = rep.metrics
         assert math.isclose(m["mismatches"], m["conflicts"] + m["violations"], rel_tol=1e-9, abs_tol=1e-9)
