@@ -35,9 +35,9 @@ rates times the key's probability): for ``version`` with ``none``, ``1 - [no oth
 the window] * exp(-λ_k w)``; for ``unchanged``, ``1 - exp(-λ_k w)``; for ``grant``, the
 two-state probability of being revoked at the end of the window (``1 - exp(-λw)`` when there are
 only revokes); with ``recheck``, the same split at the re-check instant into conflict and
-violation. By the tower property the expected
-rates are unchanged; the variance is far smaller when mismatches come from the mutators and are
-rare (it can be no better when other clients' writes dominate, as they stay 0/1).
+violation. By the tower property the expected rates are unchanged; the variance is far smaller
+when mismatches come from the mutators and are rare (it can be no better when other clients'
+writes dominate, as they stay 0/1).
 
 Time stamps are computed with the same floating-point operations in the same order as the event
 loop, and the per-key ordering of event times uses an exact (key, time) sort, so ties are resolved
