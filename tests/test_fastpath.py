@@ -239,6 +239,7 @@ DURATIONS = st.one_of(
     st.sampled_from([0.001, 0.02, 0.3]),
     st.sampled_from([0.002, 0.05]).map(lambda m: {"exponential": {"mean": m}}),
     st.sampled_from([(0.01, 0.1), (0.001, 0.05)]).map(lambda q: {"lognormal": {"median": q[0], "p99": q[1]}}),
+    st.just({"pareto": {"scale": 0.01, "shape": 1.1}}),  # heavy tail: windows open over many steps
 )
 
 
