@@ -1,0 +1,261 @@
+"""Leader election with leases and fencing tokens for controller replicas (guide scenario #1, F5).
+
+Every client operation is an event ("pod k needs its PVC"): it stays pending until a controller
+replica reconciles it. A reconcile is the flow of the simulator: check the key (does the PVC
+exist?), the window (build the object, admission, a network hop), then create it. Creating a key
+that already exists is a duplicate (use the ``exists`` invariant).
+
+With ``election`` the replicas compete for one lease in a lease service (a Kubernetes Lease):
+the holder renews it every ``retry_period``; the service grants it to another replica once it
+has not been renewed for ``lease_ttl``. A replica acts as leader only while its *own clock* says
+its last successful renewal (timed from when it sent the request) is younger than
+``renew_deadline``; a new leader resyncs every pending event. Each acquisition carries a new
+fencing token. A leader that is paused (GC, VM migration) or whose clock runs slow may wake up
+after its lease passed on and finish a create it checked before: a zombie write. With
+``fencing`` the check is a fenced read (it raises the key's token watermark in the store) and the
+store rejects a write whose token is below the watermark, so the zombie's create is refused
+once the new leader has looked at the key. Without ``election`` every replica reconciles every
+event: controllers thrash and create duplicates.
+
+Within one replica a key is never reconciled twice at once (a workqueue), so same-token races
+do not exist.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from toctou_sim.metrics import DECLINED
+from toctou_sim.specs_faults import LeaseSpec
+from toctou_sim.world.engine import REJECTED_ATTEMPT, STRATEGIES, Actor, Flow, Operation, Strategy, World
+from toctou_sim.world.strategies import KeyLocks
+
+__all__ = ["ControllerReplica", "LeaderElection", "LeaseService"]
+
+
+class LeaseService:
+    """The lease object: who holds it, until when (service time, i.e. true time), and the
+    fencing token of the current holding.
+
+    A call from the holder's current incarnation before expiry renews (same token); any other
+    call succeeds only once the lease has expired, and then starts a new holding with a new,
+    larger token (even for the same replica: a restarted process is a new incarnation whose old
+    writes may still be in flight).
+    """
+
+    __slots__ = ("expiry", "holder", "token", "transitions")
+
+    def __init__(self) -> None:
+        self.holder: tuple[int, int] | None = None
+        """(replica, incarnation) of the holder."""
+        self.expiry = -1.0
+        self.token = 0
+        self.transitions = 0
+        """Holdings granted after the first."""
+
+    def call(self, holder: tuple[int, int], now: float, ttl: float) -> int | None:
+        """Acquire or renew for ``holder`` at service time ``now``: the token held, or ``None``."""
+        if self.holder == holder and now < self.expiry:
+            self.expiry = now + ttl
+            return self.token
+        if now >= self.expiry:
+            if self.holder is not None:
+                self.transitions += 1
+            self.holder = holder
+            self.expiry = now + ttl
+            self.token += 1
+            return self.token
+        return None
+
+
+class ControllerReplica:
+    """One controller process: its actor (what faults hit), its incarnation, its belief about
+    the lease, and its workqueue (per-key serialization)."""
+
+    __slots__ = ("actor", "epoch", "handling", "index", "locks", "renewed_local", "token")
+
+    def __init__(self, index: int, actor: Actor, locks: KeyLocks) -> None:
+        self.index = index
+        self.actor = actor
+        self.epoch = actor.epoch
+        self.token = 0
+        """Fencing token of the holding this replica believes in (0: never led)."""
+        self.renewed_local = -float("inf")
+        """Own-clock time at which the last successful renewal was sent."""
+        self.locks = locks
+        self.handling: set[Operation] = set()
+
+    def restart(self, locks: KeyLocks) -> None:
+        """After a crash: a new incarnation, a follower with an empty workqueue."""
+        self.epoch = self.actor.epoch
+        self.token = 0
+        self.renewed_local = -float("inf")
+        self.locks = locks
+        self.handling = set()
+
+
+@STRATEGIES.register("lease")
+class LeaderElection(Strategy):
+    """Controller replicas reconcile events; with ``election`` only the leaseholder does (see the
+    module docstring for the protocol and its failure modes)."""
+
+    spec: LeaseSpec
+
+    def __init__(self, world: World, spec: Any) -> None:
+        super().__init__(world, spec)
+        env = world.env
+        self.service = LeaseService()
+        self.service_actor = world.add_actor("lease") if spec.election else Actor("lease")
+        self.replicas = [
+            ControllerReplica(index, world.add_actor(f"controller.{index}"), KeyLocks(env, None))
+            for index in range(spec.replicas)
+        ]
+        self.pending: dict[Operation, None] = {}
+        """Events not yet reconciled, in arrival order."""
+        self._call_latency = world.streams.variates("lease.call_latency", spec.call_latency)
+        self._store = world.actors["store"]
+        self.reconciles = 0
+        self.fenced_rejections = 0
+        self.zombie_writes = 0
+        if spec.election:
+            world.aliases["leader"] = self._leader
+            for replica in self.replicas:
+                env.process(self._elector(replica))
+
+    # ------------------------------------------------------------------ election
+
+    def _leader(self) -> Actor | None:
+        """The actor of the replica holding an unexpired lease at the service now."""
+        holder = self.service.holder
+        if holder is None or self.world.env.now >= self.service.expiry:
+            return None
+        return self.replicas[holder[0]].actor
+
+    def believes(self, replica: ControllerReplica) -> bool:
+        """Whether ``replica`` thinks it may act now: alive in the incarnation it knows, and (with
+        election) its last renewal younger than ``renew_deadline`` by its own clock."""
+        actor = replica.actor
+        now = self.world.env.now
+        if actor.epoch != replica.epoch or now < actor.down_until:
+            return False
+        if not self.spec.election:
+            return True
+        return replica.token > 0 and actor.local_time(now) - replica.renewed_local < self.spec.renew_deadline
+
+    def _elector(self, replica: ControllerReplica) -> Flow:
+        world = self.world
+        env = world.env
+        actor = replica.actor
+        spec = self.spec
+        service = self.service_actor
+        while True:
+            yield from actor.wait(env)
+            if actor.epoch != replica.epoch:
+                replica.restart(KeyLocks(env, None))
+            epoch = replica.epoch
+            sent_local = actor.local_time(env.now)
+            leading = self.believes(replica)
+            latency = self._call_latency() * service.latency_factor
+            if (yield from world.reach(service)):
+                if latency > 0:
+                    yield env.timeout(latency / 2)
+                token = self.service.call((replica.index, epoch), env.now, spec.lease_ttl)
+                if latency > 0:
+                    yield env.timeout(latency / 2)
+                yield from actor.wait(env)  # a paused replica reads the reply when it resumes
+                if actor.epoch == epoch and token is not None:
+                    replica.token = token
+                    replica.renewed_local = sent_local
+                    if not leading:
+                        self._resync(replica)
+            yield env.timeout(actor.true_duration(spec.retry_period))
+
+    def _resync(self, replica: ControllerReplica) -> None:
+        """A new leader reconciles every pending event it is not already working on."""
+        for op in list(self.pending):
+            if op not in replica.handling:
+                self.world.env.process(self._reconcile(replica, op, first=False))
+
+    # ------------------------------------------------------------------ reconciling
+
+    def operate(self, op: Operation) -> Flow:
+        """An event arrives: every replica that believes it may act reconciles it; it finishes
+        when one reconcile completes."""
+        self.pending[op] = None
+        first = True
+        for replica in self.replicas:
+            if self.believes(replica):
+                self.world.env.process(self._reconcile(replica, op, first))
+                first = False
+        return
+        yield  # a process body
+
+    def attempt(self, op: Operation, first: bool) -> Flow:  # pragma: no cover - operate is overridden
+        raise NotImplementedError
+
+    def _reconcile(self, replica: ControllerReplica, op: Operation, first: bool) -> Flow:
+        world = self.world
+        env = world.env
+        actor = replica.actor
+        store = world.store
+        epoch = replica.epoch
+        run = Operation(op.key, op.arrival, op.window, op.read_latency, op.write_latency, op.counted)
+        if not first:
+            world.redraw(run)
+        replica.handling.add(op)
+        try:
+            yield from actor.wait(env)
+            if not self.believes(replica) or op not in self.pending:
+                return
+            grant = replica.locks.acquire(op.key)
+            if not grant.triggered:
+                yield grant
+            locks = replica.locks
+            try:
+                yield from actor.wait(env)
+                if replica.epoch != epoch or not self.believes(replica) or op not in self.pending:
+                    return
+                token = replica.token
+                if run.counted:
+                    self.reconciles += 1
+                if not (yield from world.check(run, run.read_latency)):
+                    self._complete(op, DECLINED)
+                    return
+                if self.spec.fencing and token > store.fence[op.key]:
+                    store.fence[op.key] = token
+                if run.window > 0:
+                    yield env.timeout(run.window)
+                yield from actor.wait(env)  # a pause mid-create: the zombie wakes up here
+                stalled = self._store.stalled_until - env.now
+                if stalled > 0:
+                    yield env.timeout(stalled)
+                if actor.crashed_since(epoch):
+                    return  # died before sending the create: nothing written, the event stays pending
+                if run.write_latency > 0:
+                    yield env.timeout(run.write_latency)  # sent: lands even if the sender dies now
+                if self.spec.election and self._leader() is not actor:
+                    self.zombie_writes += 1
+                accepted = not self.spec.fencing or token >= store.fence[op.key]
+                if not accepted:
+                    self.fenced_rejections += 1
+                outcome = world.decide(run, accepted=accepted)
+                if outcome != REJECTED_ATTEMPT:
+                    self._complete(op, outcome)
+            finally:
+                locks.release(op.key, grant.value)
+        finally:
+            replica.handling.discard(op)
+
+    def _complete(self, op: Operation, outcome: int) -> None:
+        if op in self.pending:
+            del self.pending[op]
+            self.world.finish(op, outcome)
+
+    def metrics(self) -> dict[str, float]:
+        operations = self.world.recorder.operations
+        return {
+            "leader_transitions": float(self.service.transitions),
+            "fenced_rejections": float(self.fenced_rejections),
+            "zombie_writes": float(self.zombie_writes),
+            "reconciles_per_operation": self.reconciles / operations if operations else float("nan"),
+        }
