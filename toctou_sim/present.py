@@ -52,10 +52,12 @@ def comparison_table(frame: pd.DataFrame, metrics: tuple[str, ...] | None = HEAD
     strategies = list(dict.fromkeys(chosen["strategy"]))
     cells: dict[str, dict[str, str]] = {s: {} for s in strategies}
     diffs: dict[str, dict[str, str]] = {s: {} for s in strategies}
-    for row in chosen.itertuples(index=False):
-        cells[row.strategy][row.metric] = format_value(row.estimate, row.ci_low, row.ci_high, row.upper_bound)
-        if "diff" in chosen.columns and row.strategy != getattr(row, "baseline", None):
-            diffs[row.strategy][row.metric] = format_diff(row.diff, row.diff_low, row.diff_high)
+    has_diff = "diff" in chosen.columns
+    for row in chosen.to_dict(orient="records"):
+        strategy, metric = str(row["strategy"]), str(row["metric"])
+        cells[strategy][metric] = format_value(row["estimate"], row["ci_low"], row["ci_high"], bool(row["upper_bound"]))
+        if has_diff and strategy != row.get("baseline"):
+            diffs[strategy][metric] = format_diff(row["diff"], row["diff_low"], row["diff_high"])
     n_reps = int(chosen["n_reps"].max()) if len(chosen) else 0
     table = pd.DataFrame({s: [cells[s].get(m, "") for m in order] for s in strategies}, index=order)
     lines = [f"estimates with 95% CI over {n_reps} replications", table.to_string()]

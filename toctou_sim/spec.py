@@ -108,7 +108,8 @@ class Registered(StrictModel):
                 f"unknown {cls.category} {kind!r}; expected one of {', '.join(sorted(cls.registry))}"
             )
         context = info.context if info is not None else None
-        return _registered_adapter(cls.registry[kind]).validate_python(dict(value), context=context)
+        part: Registered = _registered_adapter(cls.registry[kind]).validate_python(dict(value), context=context)
+        return part
 
 
 _ADAPTERS: dict[type[Any], TypeAdapter[Any]] = {}
@@ -164,9 +165,21 @@ def _dump(part: BaseModel) -> dict[str, Any]:
     return part.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
-StrategyField = Annotated[StrategySpec, PlainValidator(StrategySpec.parse), PlainSerializer(_dump)]
-ReadPathField = Annotated[ReadPathSpec, PlainValidator(ReadPathSpec.parse), PlainSerializer(_dump)]
-FaultField = Annotated[FaultSpec, PlainValidator(FaultSpec.parse), PlainSerializer(_dump)]
+def _strategy(value: Any, info: ValidationInfo) -> Registered:
+    return StrategySpec.parse(value, info)
+
+
+def _read_path(value: Any, info: ValidationInfo) -> Registered:
+    return ReadPathSpec.parse(value, info)
+
+
+def _fault(value: Any, info: ValidationInfo) -> Registered:
+    return FaultSpec.parse(value, info)
+
+
+StrategyField = Annotated[StrategySpec, PlainValidator(_strategy), PlainSerializer(_dump)]
+ReadPathField = Annotated[ReadPathSpec, PlainValidator(_read_path), PlainSerializer(_dump)]
+FaultField = Annotated[FaultSpec, PlainValidator(_fault), PlainSerializer(_dump)]
 
 
 # --------------------------------------------------------------------------------------------
@@ -413,6 +426,7 @@ class ModelSpec(StrictModel):
 
     def resolve_strategy(self, name: str) -> StrategySpec:
         """The strategy called ``name``: a named variant, the model's own strategy, or a kind."""
+        spec: Registered
         if name in self.strategies:
             spec = self.strategies[name]
         elif name == self.strategy.kind:

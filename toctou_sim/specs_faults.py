@@ -216,7 +216,9 @@ class LeaseSpec(StrategySpec):
     @model_validator(mode="after")
     def _timing(self) -> LeaseSpec:
         if self.renew_deadline > self.lease_ttl:
-            raise ValueError(f"renew_deadline: must be <= lease_ttl ({self.lease_ttl:g}s), got {self.renew_deadline:g}s")
+            raise ValueError(
+                f"renew_deadline: must be <= lease_ttl ({self.lease_ttl:g}s), got {self.renew_deadline:g}s"
+            )
         if self.retry_period >= self.renew_deadline:
             raise ValueError(
                 f"retry_period: must be < renew_deadline ({self.renew_deadline:g}s), got {self.retry_period:g}s"

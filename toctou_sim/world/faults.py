@@ -11,9 +11,10 @@ common random numbers suffers the same faults at the same instants.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import partial
 from typing import Any
 
-from toctou_sim.distributions import Exponential
+from toctou_sim.distributions import parse_distribution
 from toctou_sim.specs_faults import (
     ClockSkewSpec,
     LatencySpikeSpec,
@@ -58,7 +59,7 @@ class ScheduledFault(Fault):
             return
         rate = self.spec.rate
         assert rate is not None
-        gaps = self.world.streams.variates(f"{self.stream}.onsets", Exponential(mean=1.0 / rate))
+        gaps = self.world.streams.variates(f"{self.stream}.onsets", parse_distribution({"exponential": {"mean": 1.0 / rate}}))
         t = 0.0
         while True:
             t += gaps()
@@ -84,9 +85,9 @@ class ScheduledFault(Fault):
             active = self._active.get(actor.name, 0)
             self._active[actor.name] = active + 1
             self.begin(actor, duration, first=active == 0)
-            env.timeout(duration).callbacks.append(lambda _event, actor=actor: self._end(actor))
+            env.timeout(duration).callbacks.append(partial(self._end, actor))
 
-    def _end(self, actor: Actor) -> None:
+    def _end(self, actor: Actor, _event: object = None) -> None:
         left = self._active[actor.name] - 1
         self._active[actor.name] = left
         self.end(actor, last=left == 0)

@@ -8,6 +8,7 @@ action does.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import ClassVar
 
 from toctou_sim.world.registry import Registry
 
@@ -33,7 +34,7 @@ class Invariant:
         """The key's value after the client's use takes effect."""
         return value
 
-    actions: dict[str, Callable[[int, int], int]] = {}
+    actions: ClassVar[dict[str, Callable[[int, int], int]]] = {}
     """Mutator actions: ``action(value, amount) -> new value``."""
 
 
@@ -54,7 +55,10 @@ class Exists(Invariant):
     def use(value: int) -> int:
         return 1
 
-    actions = {"create": lambda value, amount: 1, "delete": lambda value, amount: 0}
+    actions: ClassVar[dict[str, Callable[[int, int], int]]] = {
+        "create": lambda value, amount: 1,
+        "delete": lambda value, amount: 0,
+    }
 
 
 @INVARIANTS.register("counter")
@@ -71,7 +75,7 @@ class Counter(Invariant):
     def use(value: int) -> int:
         return value - 1
 
-    actions = {
+    actions: ClassVar[dict[str, Callable[[int, int], int]]] = {
         "restock": lambda value, amount: value + amount,
         "consume": lambda value, amount: value - 1 if value > 0 else value,
     }
@@ -89,7 +93,10 @@ class Grant(Invariant):
     def holds(value: int, version: int, seen_version: int) -> bool:
         return value == 1
 
-    actions = {"grant": lambda value, amount: 1, "revoke": lambda value, amount: 0}
+    actions: ClassVar[dict[str, Callable[[int, int], int]]] = {
+        "grant": lambda value, amount: 1,
+        "revoke": lambda value, amount: 0,
+    }
 
 
 @INVARIANTS.register("version")
@@ -102,4 +109,4 @@ class Version(Invariant):
     def holds(value: int, version: int, seen_version: int) -> bool:
         return version == seen_version
 
-    actions = {"bump": lambda value, amount: value}
+    actions: ClassVar[dict[str, Callable[[int, int], int]]] = {"bump": lambda value, amount: value}

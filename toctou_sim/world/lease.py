@@ -211,6 +211,7 @@ class LeaderElection(Strategy):
             if not grant.triggered:
                 yield grant
             locks = replica.locks
+            lock_token: int = grant.value
             try:
                 yield from actor.wait(env)
                 if replica.epoch != epoch or not self.believes(replica) or op not in self.pending:
@@ -242,7 +243,7 @@ class LeaderElection(Strategy):
                 if outcome != REJECTED_ATTEMPT:
                     self._complete(op, outcome)
             finally:
-                locks.release(op.key, grant.value)
+                locks.release(op.key, lock_token)
         finally:
             replica.handling.discard(op)
 
