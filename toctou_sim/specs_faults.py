@@ -227,6 +227,4 @@ class LeaseSpec(StrategySpec):
 
     def actors(self) -> tuple[str, ...]:
         names = [f"controller.{index}" for index in range(self.replicas)]
-        if self.election:
-            names += ["leader", "lease"]
-        return tuple(names)
+        return (*names, "leader", "lease")

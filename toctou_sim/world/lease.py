@@ -105,7 +105,7 @@ class LeaderElection(Strategy):
         super().__init__(world, spec)
         env = world.env
         self.service = LeaseService()
-        self.service_actor = world.add_actor("lease") if spec.election else Actor("lease")
+        self.service_actor = world.add_actor("lease")
         self.replicas = [
             ControllerReplica(index, world.add_actor(f"controller.{index}"), KeyLocks(env, None))
             for index in range(spec.replicas)
@@ -117,15 +117,18 @@ class LeaderElection(Strategy):
         self.reconciles = 0
         self.fenced_rejections = 0
         self.zombie_writes = 0
+        world.aliases["leader"] = self._leader
         if spec.election:
-            world.aliases["leader"] = self._leader
             for replica in self.replicas:
                 env.process(self._elector(replica))
 
     # ------------------------------------------------------------------ election
 
     def _leader(self) -> Actor | None:
-        """The actor of the replica holding an unexpired lease at the service now."""
+        """The actor of the replica holding an unexpired lease at the service now (without
+        election: ``controller.0``, one of the replicas that all act)."""
+        if not self.spec.election:
+            return self.replicas[0].actor
         holder = self.service.holder
         if holder is None or self.world.env.now >= self.service.expiry:
             return None
@@ -211,7 +214,7 @@ class LeaderElection(Strategy):
             if not grant.triggered:
                 yield grant
             locks = replica.locks
-            lock_token: int = grant.value
+            lock_token: int = grant.value  # type: ignore[assignment]
             try:
                 yield from actor.wait(env)
                 if replica.epoch != epoch or not self.believes(replica) or op not in self.pending:
