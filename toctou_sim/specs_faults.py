@@ -20,9 +20,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from toctou_sim.distributions import Constant, DistributionSpec, Mixture, parse_distribution
+from toctou_sim.distributions import Constant, Distribution, DistributionSpec, Mixture, parse_distribution
 from toctou_sim.spec import FaultSpec, StrategySpec
 from toctou_sim.units import Duration, NonNegativeDuration, PositiveDuration
 
@@ -61,9 +61,14 @@ class ScheduledFaultSpec(FaultSpec):
     def _schedule(self) -> ScheduledFaultSpec:
         if (self.rate is None) == (self.at is None):
             raise ValueError("give exactly one of rate (onsets per second) or at (a list of instants)")
-        if not _positive(self.duration):
-            raise ValueError(f"duration: must be > 0, got {self.duration.describe()}")
         return self
+
+    @field_validator("duration")
+    @classmethod
+    def _positive_duration(cls, value: Distribution) -> Distribution:
+        if not _positive(value):
+            raise ValueError(f"must be > 0, got {value.describe()}")
+        return value
 
     def check_model(self, model: ModelSpec) -> str | None:
         names = model.actor_names()

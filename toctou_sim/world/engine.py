@@ -415,8 +415,8 @@ class World:
         Records the observed version on ``op`` and returns whether the precondition held. A
         check whose observation differs from the truth at that instant is a stale check.
         """
-        stalled = self._store.stalled_until - self.env.now
-        if stalled > 0:  # the store is partitioned away: the read queues until heal
+        stalled = max(self._clients.stalled_until, self._store.stalled_until) - self.env.now
+        if stalled > 0:  # paused clients check when they resume; a partitioned store answers at heal
             yield self.env.timeout(stalled)
         version, value = yield from self.read_path.read(op.key, latency)
         op.seen_version = version
