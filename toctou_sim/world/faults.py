@@ -59,7 +59,8 @@ class ScheduledFault(Fault):
             return
         rate = self.spec.rate
         assert rate is not None
-        gaps = self.world.streams.variates(f"{self.stream}.onsets", parse_distribution({"exponential": {"mean": 1.0 / rate}}))
+        gap = parse_distribution({"exponential": {"mean": 1.0 / rate}})
+        gaps = self.world.streams.variates(f"{self.stream}.onsets", gap)
         t = 0.0
         while True:
             t += gaps()

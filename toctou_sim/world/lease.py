@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from toctou_sim.metrics import DECLINED
+from toctou_sim.metrics import DECLINED, VIOLATED
 from toctou_sim.specs_faults import LeaseSpec
 from toctou_sim.world.engine import REJECTED_ATTEMPT, STRATEGIES, Actor, Flow, Operation, Strategy, World
 from toctou_sim.world.strategies import KeyLocks
@@ -66,6 +66,20 @@ class LeaseService:
             self.token += 1
             return self.token
         return None
+
+
+class _Event:
+    """Bookkeeping of one event across the reconciles of it."""
+
+    __slots__ = ("active", "completed", "conflicted", "outcome", "reconciles", "violated")
+
+    def __init__(self) -> None:
+        self.active = 0
+        self.reconciles = 0
+        self.outcome: int | None = None
+        self.completed = 0.0
+        self.violated = False
+        self.conflicted = False
 
 
 class ControllerReplica:
@@ -111,10 +125,13 @@ class LeaderElection(Strategy):
             for index in range(spec.replicas)
         ]
         self.pending: dict[Operation, None] = {}
-        """Events not yet reconciled, in arrival order."""
+        """Events no reconcile has completed yet, in arrival order (a new leader resyncs them)."""
+        self.events: dict[Operation, _Event] = {}
+        """Events not yet ended."""
         self._call_latency = world.streams.variates("lease.call_latency", spec.call_latency)
         self._store = world.actors["store"]
         self.reconciles = 0
+        self.duplicates = 0
         self.fenced_rejections = 0
         self.zombie_writes = 0
         world.aliases["leader"] = self._leader
@@ -182,8 +199,8 @@ class LeaderElection(Strategy):
     # ------------------------------------------------------------------ reconciling
 
     def operate(self, op: Operation) -> Flow:
-        """An event arrives: every replica that believes it may act reconciles it; it finishes
-        when one reconcile completes."""
+        """An event arrives: every replica that believes it may act reconciles it."""
+        self.events[op] = _Event()
         self.pending[op] = None
         first = True
         for replica in self.replicas:
@@ -197,15 +214,19 @@ class LeaderElection(Strategy):
         raise NotImplementedError
 
     def _reconcile(self, replica: ControllerReplica, op: Operation, first: bool) -> Flow:
+        """One replica reconciles one event: fenced check, window, create."""
         world = self.world
         env = world.env
         actor = replica.actor
         store = world.store
         epoch = replica.epoch
-        run = Operation(op.key, op.arrival, op.window, op.read_latency, op.write_latency, op.counted)
+        event = self.events[op]
+        # Each reconcile observes and writes on its own; the event is judged once, when it ends.
+        run = Operation(op.key, op.arrival, op.window, op.read_latency, op.write_latency, False)
         if not first:
             world.redraw(run)
         replica.handling.add(op)
+        event.active += 1
         try:
             yield from actor.wait(env)
             if not self.believes(replica) or op not in self.pending:
@@ -220,10 +241,9 @@ class LeaderElection(Strategy):
                 if replica.epoch != epoch or not self.believes(replica) or op not in self.pending:
                     return
                 token = replica.token
-                if run.counted:
-                    self.reconciles += 1
+                event.reconciles += 1
                 if not (yield from world.check(run, run.read_latency)):
-                    self._complete(op, DECLINED)
+                    self._complete(op, event, DECLINED)
                     return
                 if self.spec.fencing and token > store.fence[op.key]:
                     store.fence[op.key] = token
@@ -242,18 +262,52 @@ class LeaderElection(Strategy):
                 accepted = not self.spec.fencing or token >= store.fence[op.key]
                 if not accepted:
                     self.fenced_rejections += 1
+                holds = store.holds(op.key, run.seen_version)
+                if op.counted:
+                    world.recorder.window.add(env.now - run.t_check)
                 outcome = world.decide(run, accepted=accepted)
+                if outcome == VIOLATED:
+                    event.violated = True
+                    self.duplicates += op.counted
+                elif outcome == REJECTED_ATTEMPT and not holds:
+                    event.conflicted = True
                 if outcome != REJECTED_ATTEMPT:
-                    self._complete(op, outcome)
+                    self._complete(op, event, outcome)
             finally:
                 locks.release(op.key, lock_token)
         finally:
             replica.handling.discard(op)
+            event.active -= 1
+            self._maybe_finish(op, event)
 
-    def _complete(self, op: Operation, outcome: int) -> None:
+    def _complete(self, op: Operation, event: _Event, outcome: int) -> None:
+        """The first reconcile that decided the event (declined, created, or duplicated)."""
         if op in self.pending:
             del self.pending[op]
-            self.world.finish(op, outcome)
+            event.outcome = outcome
+            event.completed = self.world.env.now
+
+    def _maybe_finish(self, op: Operation, event: _Event) -> None:
+        """End the event once it completed and no reconcile of it is still running (a paused
+        ex-leader may still create a duplicate after the leader completed it). It counts as one
+        operation: violated if any reconcile duplicated, a conflict if one was refused on a
+        mismatch; its latency runs to the first completion."""
+        if event.active or event.outcome is None or op not in self.events:
+            return
+        del self.events[op]
+        outcome = VIOLATED if event.violated else event.outcome
+        if op.counted:
+            recorder = self.world.recorder
+            recorder.attempts += event.reconciles
+            self.reconciles += event.reconciles
+            if event.violated:
+                recorder.mismatches += 1
+                recorder.violations += 1
+            elif event.conflicted:
+                recorder.mismatches += 1
+                recorder.conflicts += 1
+        op.arrival += self.world.env.now - event.completed  # latency = arrival to first completion
+        self.world.finish(op, outcome)
 
     def metrics(self) -> dict[str, float]:
         operations = self.world.recorder.operations
@@ -262,4 +316,5 @@ class LeaderElection(Strategy):
             "fenced_rejections": float(self.fenced_rejections),
             "zombie_writes": float(self.zombie_writes),
             "reconciles_per_operation": self.reconciles / operations if operations else float("nan"),
+            "duplicate_creates_per_operation": self.duplicates / operations if operations else float("nan"),
         }
