@@ -169,8 +169,8 @@ def lease_world(faults: list[dict[str, Any]], **strategy: Any) -> LoggingWorld:
 
 def test_paused_leader_is_fenced_off_after_its_lease_passed_on() -> None:
     """A at 0.5 is created by controller.0 at 1.5. B: controller.0 checks at 3 (absent), is paused
-    3.2..8.2 mid-create; its last renewal (at 3) expires at 6, controller.1 takes the lease at 6,
-    resyncs B, checks at 6 and creates at 7. The zombie wakes at 8.2 and its create, token 1
+    3.2..8.2 mid-create; controller.1 saw the record last change at 3 (the last renewal), takes
+    the lease over at 6, resyncs B, checks at 6 and creates at 7. The zombie wakes at 8.2 and its create, token 1
     below the watermark 2, is rejected: no duplicate."""
     world = lease_world([{"kind": "pause", "target": "leader", "at": [3.2], "duration": 5}])
     world.at(0.5, 0)
@@ -195,8 +195,8 @@ def test_paused_leader_without_fencing_creates_a_duplicate() -> None:
 
 def test_leader_killed_mid_create_leaves_the_event_to_the_next_leader() -> None:
     """controller.0 checks B at 3 and dies at 3.5 before sending the create; it restarts at 4.5 as a
-    new incarnation, which cannot renew the old holding. controller.1 takes over at 6 (lease
-    expiry), resyncs B and creates it at 7: exactly one create."""
+    new incarnation, which cannot renew the old holding. controller.1 takes over at 6 (3s after
+    the record last changed), resyncs B and creates it at 7: exactly one create."""
     world = lease_world([{"kind": "crash", "target": "leader", "at": [3.5], "duration": 1}])
     world.at(3, 1)
     world.run()
@@ -217,8 +217,8 @@ def test_leader_killed_after_sending_the_create_leaves_it_to_land() -> None:
 
 def test_slow_clock_keeps_a_deposed_leader_acting_and_fencing_stops_it() -> None:
     """controller.0's clock runs at 0.2x from 2.5. It renews at 3 (by its clock 2.6), then waits
-    "1s" by its clock: 5 true seconds. The service expires the lease at 6 and controller.1 takes
-    it. At 7 controller.0 still believes (its clock says 0.8s since the renewal, under the 2s
+    "1s" by its clock: 5 true seconds. controller.1 has seen no renewal since 3 and takes the
+    lease over at 6. At 7 controller.0 still believes (its clock says 0.8s since the renewal, under the 2s
     deadline): both replicas reconcile B, both check at 7; at 8 the deposed leader's create (token
     1 below the watermark 2) is rejected and the leader's lands."""
     skew = [{"kind": "clock_skew", "target": "controller.0", "at": [2.5], "duration": 20, "drift": -0.8}]
@@ -231,6 +231,25 @@ def test_slow_clock_keeps_a_deposed_leader_acting_and_fencing_stops_it() -> None
     world.at(7, 1)
     world.run()
     assert world.log == [("B", "check v0", 7), ("B", "check v0", 7), ("B", "ok", 8), ("B", "violated", 8)]
+
+
+def test_fast_follower_clock_takes_over_while_the_leader_still_believes() -> None:
+    """controller.1's clock runs at 2x from 2.5; controller.0 is paused 3.2..4.7 (no renewal after
+    3). controller.1 calls every 0.5 true seconds and, by its clock, sees the record unchanged for
+    3s at 4.5: it takes over 1.5 true seconds after the last renewal. controller.0, back at 4.7,
+    still believes (1.8s since its renewal by its correct clock, under the 2s deadline): B at 4.8
+    is reconciled by both. Fencing refuses the deposed leader's create."""
+    faults = [{"kind": "clock_skew", "target": "controller.1", "at": [2.5], "duration": 20, "drift": 1.0},
+              {"kind": "pause", "target": "controller.0", "at": [3.2], "duration": 1.5}]
+    world = lease_world(faults)
+    world.at(4.8, 1)
+    world.run()
+    assert world.log == [("B", "check v0", 4.8), ("B", "check v0", 4.8), ("B", "rejected", 5.8), ("B", "ok", 5.8)]
+
+    world = lease_world(faults, fencing=False)
+    world.at(4.8, 1)
+    world.run()
+    assert world.log == [("B", "check v0", 4.8), ("B", "check v0", 4.8), ("B", "ok", 5.8), ("B", "violated", 5.8)]
 
 
 # --------------------------------------------------------------------------------------------

@@ -6,8 +6,8 @@ exist?), the window (build the object, admission, a network hop), then create it
 that already exists is a duplicate (use the ``exists`` invariant).
 
 With ``election`` the replicas compete for one lease in a lease service (a Kubernetes Lease):
-the holder renews it every ``retry_period``; the service grants it to another replica once it
-has not been renewed for ``lease_ttl``. A replica acts as leader only while its *own clock* says
+the holder renews it every ``retry_period``; another replica takes it over once it has seen the
+record unchanged for ``lease_ttl`` by its own clock. A replica acts as leader only while its *own clock* says
 its last successful renewal (timed from when it sent the request) is younger than
 ``renew_deadline``; a new leader resyncs every pending event. Each acquisition carries a new
 fencing token. A leader that is paused (GC, VM migration) or whose clock runs slow may wake up
@@ -34,38 +34,49 @@ __all__ = ["ControllerReplica", "LeaderElection", "LeaseService"]
 
 
 class LeaseService:
-    """The lease object: who holds it, until when (service time, i.e. true time), and the
-    fencing token of the current holding.
+    """The lease record (a Kubernetes Lease object): the holder, the fencing token of the current
+    holding, and a version bumped by every successful acquire or renew.
 
-    A call from the holder's current incarnation before expiry renews (same token); any other
-    call succeeds only once the lease has expired, and then starts a new holding with a new,
-    larger token (even for the same replica: a restarted process is a new incarnation whose old
-    writes may still be in flight).
+    As in client-go, the record has no expiry of its own: every candidate judges expiry with its
+    *own* clock. It remembers when (by its clock) it first saw the current version of the record
+    and takes the lease over only once that version stayed unchanged for ``lease_ttl`` by its
+    clock. A call from the holder (same replica, same incarnation) renews and keeps the token; a
+    takeover starts a new holding with a new, larger token (a restarted process is a new
+    incarnation whose old writes may still be in flight, so it gets a new token too).
     """
 
-    __slots__ = ("expiry", "holder", "token", "transitions")
+    __slots__ = ("holder", "observed", "token", "transitions", "version")
 
     def __init__(self) -> None:
         self.holder: tuple[int, int] | None = None
         """(replica, incarnation) of the holder."""
-        self.expiry = -1.0
         self.token = 0
+        self.version = 0
         self.transitions = 0
         """Holdings granted after the first."""
+        self.observed: dict[tuple[int, int], tuple[int, float]] = {}
+        """Per candidate: the record version it last saw, and its own clock when it first saw it."""
 
-    def call(self, holder: tuple[int, int], now: float, ttl: float) -> int | None:
-        """Acquire or renew for ``holder`` at service time ``now``: the token held, or ``None``."""
-        if self.holder == holder and now < self.expiry:
-            self.expiry = now + ttl
+    def call(self, caller: tuple[int, int], local_now: float, ttl: float) -> int | None:
+        """Acquire or renew for ``caller``, whose clock reads ``local_now``: the token held, or ``None``."""
+        seen = self.observed.get(caller)
+        if seen is None or seen[0] != self.version:
+            seen = self.observed[caller] = (self.version, local_now)
+        if self.holder == caller:
+            self._write(caller, local_now)
             return self.token
-        if now >= self.expiry:
+        if self.holder is None or local_now - seen[1] >= ttl:
             if self.holder is not None:
                 self.transitions += 1
-            self.holder = holder
-            self.expiry = now + ttl
             self.token += 1
+            self._write(caller, local_now)
             return self.token
         return None
+
+    def _write(self, caller: tuple[int, int], local_now: float) -> None:
+        self.holder = caller
+        self.version += 1
+        self.observed[caller] = (self.version, local_now)
 
 
 class _Event:
@@ -142,14 +153,12 @@ class LeaderElection(Strategy):
     # ------------------------------------------------------------------ election
 
     def _leader(self) -> Actor | None:
-        """The actor of the replica holding an unexpired lease at the service now (without
-        election: ``controller.0``, one of the replicas that all act)."""
+        """The actor of the replica the lease record names as holder now (without election:
+        ``controller.0``, one of the replicas that all act)."""
         if not self.spec.election:
             return self.replicas[0].actor
         holder = self.service.holder
-        if holder is None or self.world.env.now >= self.service.expiry:
-            return None
-        return self.replicas[holder[0]].actor
+        return None if holder is None else self.replicas[holder[0]].actor
 
     def believes(self, replica: ControllerReplica) -> bool:
         """Whether ``replica`` thinks it may act now: alive in the incarnation it knows, and (with
@@ -179,7 +188,7 @@ class LeaderElection(Strategy):
             if (yield from world.reach(service)):
                 if latency > 0:
                     yield env.timeout(latency / 2)
-                token = self.service.call((replica.index, epoch), env.now, spec.lease_ttl)
+                token = self.service.call((replica.index, epoch), actor.local_time(env.now), spec.lease_ttl)
                 if latency > 0:
                     yield env.timeout(latency / 2)
                 yield from actor.wait(env)  # a paused replica reads the reply when it resumes
