@@ -298,3 +298,32 @@ def test_fault_targets_include_actors_of_named_strategy_variants() -> None:
                         "strategies": {"lock": {"kind": "lock"}},
                         "faults": [{"kind": "partition", "target": "lock", "at": [1]}]})
     assert "lock" in spec.actor_names()
+
+
+def test_cli_bad_fault_exits_2_with_one_line(tmp_path) -> None:
+    from click.testing import CliRunner
+
+    from toctou_sim.cli import main
+
+    path = tmp_path / "m.toml"
+    path.write_text('[clients]\narrival = { poisson = { rate = 5 } }\n\n[[faults]]\nkind = "crash"\n'
+                    'target = "controller.7"\nrate = 0.1\n')
+    result = CliRunner().invoke(main, ["run", str(path), "--reps", "1"])
+    assert result.exit_code == 2
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and "faults.0.target: no actor or service 'controller.7'" in lines[0]
+
+
+@pytest.mark.parametrize("kind", ["pause", "crash"])
+def test_paused_or_crashed_mutators_write_nothing_until_they_resume(kind: str) -> None:
+    """Mutators bump key 0 at 20/s; stopped from 0 for longer than the run, they never write."""
+    def version_after(faults: list[dict[str, Any]]) -> int:
+        spec = model(model={"horizon": 5}, clients={"arrival": {"poisson": {"rate": 1e-9}}},
+                     mutators=[{"action": "bump", "rate": 20}], faults=faults)
+        world = World(spec, RandomStreams(0, 0))
+        world.run()
+        return world.store.version[0]
+
+    assert version_after([]) > 50
+    assert version_after([{"kind": kind, "target": "mutators", "at": [0], "duration": 100}]) == 0
+    assert version_after([{"kind": kind, "target": "mutators", "at": [0], "duration": 4}]) < 40
