@@ -50,7 +50,7 @@ def schedule(draw: st.DrawFn, horizon: float) -> dict[str, Any]:
 def faults(draw: st.DrawFn, horizon: float, actors: list[str], services: list[str],
            crashable: list[str], clocks: list[str]) -> list[dict[str, Any]]:
     chosen = []
-    for _ in range(draw(st.integers(0, 4))):
+    for _ in range(draw(st.integers(1, 4))):
         kind = draw(st.sampled_from(["pause", "crash", "latency_spike", "partition", "clock_skew", "throttle"]))
         fault: dict[str, Any] = {"kind": kind, **schedule(draw, horizon)}
         if kind == "pause":
