@@ -252,6 +252,16 @@ def test_fast_follower_clock_takes_over_while_the_leader_still_believes() -> Non
     assert world.log == [("B", "check v0", 4.8), ("B", "check v0", 4.8), ("B", "ok", 5.8), ("B", "violated", 5.8)]
 
 
+def test_restarted_replica_without_election_resyncs_what_it_dropped() -> None:
+    """One replica, no election: it checks A at 0.5, dies at 1 mid-create and is back at 2, when it
+    lists everything again and reconciles A: check at 2, create at 3."""
+    world = lease_world([{"kind": "crash", "target": "controller.0", "at": [1], "duration": 1}],
+                        replicas=1, election=False)
+    world.at(0.5, 0)
+    world.run()
+    assert world.log == [("A", "check v0", 0.5), ("A", "check v0", 2), ("A", "ok", 3)]
+
+
 # --------------------------------------------------------------------------------------------
 # Bad input: one line naming the field.
 

@@ -68,6 +68,8 @@ class Actor:
             at its next step when the epoch changed (:meth:`crashed_since`): that is the crash
             hook, and whatever the steps before already wrote stays (partial state).
         down_until: a crashed actor restarts at this instant.
+        on_restart: callbacks run when a crashed actor is back up (a restarted controller
+            resyncs its work).
         quota: admission control of a service (a throttle), or ``None`` for no limit.
         clock_anchor_true, clock_anchor_local, clock_rate: the actor's clock, piecewise linear in
             true time (see :meth:`local_time`); a clock-skew fault changes rate and offset.
@@ -82,6 +84,7 @@ class Actor:
         "epoch",
         "latency_factor",
         "name",
+        "on_restart",
         "quota",
         "stalled_until",
     )
@@ -93,6 +96,7 @@ class Actor:
         self.latency_factor = 1.0
         self.epoch = 0
         self.down_until = 0.0
+        self.on_restart: list[Callable[[], None]] = []
         self.quota: Quota | None = None
         self.clock_anchor_true = 0.0
         self.clock_anchor_local = 0.0

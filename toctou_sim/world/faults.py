@@ -124,6 +124,11 @@ class Crash(ScheduledFault):
         actor.epoch += 1
         actor.down_until = max(actor.down_until, self.world.env.now + duration)
 
+    def end(self, actor: Actor, last: bool) -> None:
+        if self.world.env.now >= actor.down_until:
+            for restarted in actor.on_restart:
+                restarted()
+
 
 @FAULTS.register("latency_spike")
 class LatencySpike(ScheduledFault):

@@ -23,6 +23,7 @@ do not exist.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from toctou_sim.metrics import DECLINED, VIOLATED
@@ -146,6 +147,8 @@ class LeaderElection(Strategy):
         self.fenced_rejections = 0
         self.zombie_writes = 0
         world.aliases["leader"] = self._leader
+        for replica in self.replicas:
+            replica.actor.on_restart.append(partial(self._restarted, replica))
         if spec.election:
             for replica in self.replicas:
                 env.process(self._elector(replica))
@@ -198,6 +201,15 @@ class LeaderElection(Strategy):
                     if not leading:
                         self._resync(replica)
             yield env.timeout(actor.true_duration(spec.retry_period))
+
+    def _restarted(self, replica: ControllerReplica) -> None:
+        """A crashed replica is back: a new incarnation with an empty workqueue. Without election
+        it lists everything and reconciles every unfinished event at once; with election it
+        does so when it next becomes leader."""
+        if replica.epoch != replica.actor.epoch:
+            replica.restart(KeyLocks(self.world.env, None))
+        if not self.spec.election:
+            self._resync(replica)
 
     def _resync(self, replica: ControllerReplica) -> None:
         """A new leader reconciles every pending event it is not already working on."""
