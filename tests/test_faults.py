@@ -252,6 +252,18 @@ def test_fast_follower_clock_takes_over_while_the_leader_still_believes() -> Non
     assert world.log == [("B", "check v0", 4.8), ("B", "check v0", 4.8), ("B", "ok", 5.8), ("B", "violated", 5.8)]
 
 
+def test_lease_service_partition_stalls_events_until_the_leader_renews() -> None:
+    """The lease service is unreachable 3.5..8.5 (calls fail after 0.5s). controller.0's last
+    renewal was at 3, so from 5 it no longer believes it leads and nobody reconciles B (arrived
+    at 6). At 8.5 both replicas get through; controller.0 calls first, renews the holding it
+    never lost, resyncs B and creates it at 9.5. No takeover, no duplicate: only delay."""
+    world = lease_world([{"kind": "partition", "target": "lease", "at": [3.5], "duration": 5, "timeout": 0.5}])
+    world.at(6, 1)
+    world.run()
+    assert world.log == [("B", "check v0", 8.5), ("B", "ok", 9.5)]
+    assert world.extra_metrics()["leader_transitions"] == 0
+
+
 def test_restarted_replica_without_election_resyncs_what_it_dropped() -> None:
     """One replica, no election: it checks A at 0.5, dies at 1 mid-create and is back at 2, when it
     lists everything again and reconciles A: check at 2, create at 3."""
