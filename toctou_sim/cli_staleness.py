@@ -34,13 +34,15 @@ def _cell(estimate: float, low: float, high: float) -> str:
 @click.option("--reps", default=20, show_default=True, help="Replications (the CI is over them).")
 @click.option("--trials", default=20_000, show_default=True, help="Write/read pairs per replication.")
 @click.option("--seed", default=0, show_default=True, help="Seed of the run.")
-@click.option("--set", "sets", multiple=True, metavar="PATH=VALUE", help="Override a model field (repeatable).")
+@click.option("--set", "sets", multiple=True, metavar="PATH=VALUE",
+              help="Override a model field (repeatable).")
 @click.option("--t", "t_grid", default=None, metavar="T1,T2,...",
               help="Instants after commit, e.g. 0,1ms,5ms (default: 0 to beyond the 99.9% time, 21 points).")
 @click.option("--k-max", default=3, show_default=True, help="Largest k of <k,t>-staleness.")
 @click.option("--write-gap", default="0", show_default=True, help="Time between the k writes (a duration).")
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable results.")
-@click.option("--out", type=click.Path(path_type=Path), default=None, help="Also write the tidy table (.csv/.parquet).")
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="Also write the tidy table (.csv/.parquet).")
 def staleness(model: Path, reps: int, trials: int, seed: int, sets: tuple[str, ...], t_grid: str | None,
               k_max: int, write_gap: str, as_json: bool, out: Path | None) -> None:
     """PBS staleness of MODEL's quorum store: t-visibility with CIs, time to 99%/99.9%, k-staleness."""
@@ -75,16 +77,16 @@ def staleness(model: Path, reps: int, trials: int, seed: int, sets: tuple[str, .
         rows = curve[curve["t_ms"] == t_ms]
         first = rows[rows["k"] == 1].iloc[0]
         line = f"  t={t_ms:9.4g} ms  {_cell(first.estimate, first.ci_low, first.ci_high)}"
-        if not math.isnan(first.theory):
+        if not math.isnan(float(first.theory)):
             line += f"  theory {first.theory:.4f}"
         for row in rows[rows["k"] > 1].itertuples():
             line += f"  k={row.k}: {row.estimate:.4f}"
         lines.append(line)
     click.echo("\n".join(lines))
-    for row in result.times.itertuples():
-        theory = "" if math.isnan(row.theory) else f"  theory {row.theory:.4g} ms"
-        click.echo(f"time to {row.target:.1%} consistent reads: {row.estimate:.4g} ms "
-                   f"[{row.ci_low:.4g}, {row.ci_high:.4g}]{theory}")
+    for row in result.times.to_dict(orient="records"):
+        theory = "" if math.isnan(float(row["theory"])) else f"  theory {row['theory']:.4g} ms"
+        click.echo(f"time to {row['target']:.1%} consistent reads: {row['estimate']:.4g} ms "
+                   f"[{row['ci_low']:.4g}, {row['ci_high']:.4g}]{theory}")
     k_line = ", ".join(f"k={k}: {analytic.pbs_k_staleness(n, r, w, k):.4f}" for k in range(1, k_max + 1))
     click.echo(f"k-staleness without timing (PBS Eq. 2, 1 - p_s^k): {k_line}")
     if out is not None:

@@ -60,7 +60,8 @@ def staleness_slack(
     """
     n, r, w = spec.n, spec.r, spec.w
     shape = (trials, n)
-    writes = [_draw(spec.write_delay, streams.generator(f"staleness.write_delay.{m}"), shape) for m in range(k_max)]
+    writes = [_draw(spec.write_delay, streams.generator(f"staleness.write_delay.{m}"), shape)
+              for m in range(k_max)]
     acks = _draw(spec.ack, streams.generator("staleness.ack_delay"), shape)
     requests = _draw(spec.request, streams.generator("staleness.request_delay"), shape)
     responses = _draw(spec.response, streams.generator("staleness.response_delay"), shape)
@@ -93,7 +94,8 @@ def _theory_visibility(spec: ReplicaSpec, grid: FloatArray) -> FloatArray:
             spec.n, spec.r, spec.w, grid, w_mean=spec.write_delay.mean, a_mean=spec.ack.mean,
             r_mean=spec.request.mean, s_mean=spec.response.mean)
     if _zero_delay_exponential(spec):
-        return analytic.quorum_zero_delay_visibility(spec.n, spec.r, spec.w, grid, w_rate=1 / spec.write_delay.mean)
+        return analytic.quorum_zero_delay_visibility(spec.n, spec.r, spec.w, grid,
+                                                     w_rate=1 / spec.write_delay.mean)
     if spec.r + spec.w > spec.n:
         return np.ones_like(grid)
     return np.full_like(grid, math.nan)
@@ -162,7 +164,8 @@ class StalenessResult:
 def _replica_spec(model: ModelSpec) -> ReplicaSpec:
     spec = model.read_path
     if not isinstance(spec, ReplicaSpec):
-        raise SpecError(f"{model.source or 'model'}: read_path.kind: staleness needs 'replica', got {spec.kind!r}")
+        raise SpecError(f"{model.source or 'model'}: read_path.kind: staleness needs 'replica', "
+                        f"got {spec.kind!r}")
     return spec
 
 
@@ -224,7 +227,8 @@ def staleness(
                          "theory": theory[index] if k == 1 else math.nan})
     times = []
     for target in TARGETS:
-        per_rep_t = np.array([max(0.0, float(np.quantile(s[0], target, method="inverted_cdf"))) for s in slacks])
+        per_rep_t = np.array([max(0.0, float(np.quantile(s[0], target, method="inverted_cdf")))
+                              for s in slacks])
         mean, low, high = t_interval(per_rep_t * 1e3, confidence)
         times.append({"target": target, "estimate": mean, "ci_low": low, "ci_high": high,
                       "theory": _theory_time(replica, target) * 1e3})

@@ -6,7 +6,6 @@ Importing this package registers the built-in behaviours.
 from __future__ import annotations
 
 from toctou_sim.world import invariants, read_paths, strategies
-from toctou_sim.world import caching, quorum  # noqa: I001  (cache and quorum read paths, their faults)
 from toctou_sim.world.engine import FAULTS, READ_PATHS, STRATEGIES, Fault, Operation, ReadPath, Store, Strategy, World
 from toctou_sim.world.invariants import INVARIANTS, Invariant
 
@@ -28,3 +27,5 @@ __all__ = [
     "read_paths",
     "strategies",
 ]
+
+from toctou_sim.world import caching, quorum  # registers the cache and quorum read paths

@@ -202,7 +202,7 @@ class EvictionStorm(Fault):
         env = self.world.env
         from toctou_sim.distributions import Exponential
 
-        gaps = self.world.streams.variates(f"{self._name}.arrivals", Exponential(mean=1.0 / self.spec.rate))
+        gaps = self.world.streams.variates(f"{self._name}.arrivals", Exponential(mean_=1.0 / self.spec.rate))
         if self.spec.start > 0:
             yield env.timeout(self.spec.start)
         end = 2 * self.world.spec.model.horizon

@@ -320,7 +320,7 @@ class ReplicaLagSpike(Fault):
     def _spikes(self) -> Flow:
         env = self.world.env
         streams = self.world.streams
-        gaps = streams.variates(f"{self._name}.arrivals", Exponential(mean=1.0 / self.spec.rate))
+        gaps = streams.variates(f"{self._name}.arrivals", Exponential(mean_=1.0 / self.spec.rate))
         durations = streams.variates(f"{self._name}.duration", self.spec.duration)
         count = min(self.spec.replicas or self.store.n, self.store.n)
         end = 2 * self.world.spec.model.horizon
@@ -361,7 +361,7 @@ class ReplicaPartition(Fault):
     def _partitions(self) -> Flow:
         env = self.world.env
         streams = self.world.streams
-        gaps = streams.variates(f"{self._name}.arrivals", Exponential(mean=1.0 / self.spec.rate))
+        gaps = streams.variates(f"{self._name}.arrivals", Exponential(mean_=1.0 / self.spec.rate))
         durations = streams.variates(f"{self._name}.duration", self.spec.duration)
         chooser = streams.keys(f"{self._name}.replica", self.store.n, None)
         if self.spec.start > 0:
@@ -380,4 +380,5 @@ class ReplicaPartition(Fault):
             yield env.timeout(duration)
 
     def metrics(self) -> dict[str, float]:
-        return {"replica_partitions": float(self.partitions), "replica_partitioned_time_s": self.partitioned_time}
+        return {"replica_partitions": float(self.partitions),
+                "replica_partitioned_time_s": self.partitioned_time}
