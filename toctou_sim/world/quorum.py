@@ -24,9 +24,12 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from toctou_sim.distributions import Exponential
+import numpy as np
+
+from toctou_sim.distributions import Distribution, Exponential
 from toctou_sim.metrics import Histogram
 from toctou_sim.specs_read_paths import ReplicaLagSpikeSpec, ReplicaPartitionSpec, ReplicaSpec
 from toctou_sim.world.caching import fault_index, require_read_path
@@ -35,7 +38,7 @@ from toctou_sim.world.engine import FAULTS, READ_PATHS, Fault, Flow, Operation, 
 if TYPE_CHECKING:
     from toctou_sim.world.engine import World
 
-__all__ = ["QuorumRead", "ReplicaLagSpike", "ReplicaPartition", "WriteRecord"]
+__all__ = ["QuorumRead", "ReplicaLagSpike", "ReplicaPartition", "RowStream", "WriteRecord"]
 
 _INF = math.inf
 
@@ -45,16 +48,40 @@ class WriteRecord:
 
     __slots__ = ("arrivals", "commit", "done_at", "value", "version")
 
-    def __init__(self, version: int, value: int, commit: float, arrivals: list[float]) -> None:
+    def __init__(self, version: int, value: int, commit: float, arrivals: list[float],
+                 done_at: float) -> None:
         self.version = version
         self.value = value
         self.commit = commit
         """When W acks were in (``inf`` for a read-repair message, which is not a write)."""
         self.arrivals = arrivals
         """Arrival time at each replica (``inf``: never sent there)."""
-        finite = [a for a in arrivals if a != _INF]
-        self.done_at = max(finite + ([commit] if commit != _INF else []))
-        """After this instant the record changes nothing any more."""
+        self.done_at = done_at
+        """After this instant the record changes nothing any more (its last arrival or its commit)."""
+
+
+class RowStream:
+    """Rows of ``width`` variates (one per replica) drawn in blocks: one call per message fan-out.
+
+    Like :class:`~toctou_sim.distributions.VariateStream`, but a write or a read takes its N
+    delays in one call, which matters because every operation fans out to N replicas.
+    """
+
+    __slots__ = ("_buffer", "_draw")
+
+    def __init__(self, distribution: Distribution, rng: np.random.Generator, width: int,
+                 block: int = 1024) -> None:
+        self._draw: Callable[[], list[list[float]]] = (
+            lambda: distribution.sample(rng, block * width).reshape(block, width)[::-1].tolist()
+        )
+        self._buffer: list[list[float]] = []
+
+    def __call__(self) -> list[float]:
+        """The next row."""
+        buffer = self._buffer
+        if not buffer:
+            buffer = self._buffer = self._draw()
+        return buffer.pop()
 
 
 @READ_PATHS.register("replica")
@@ -75,10 +102,11 @@ class QuorumRead(ReadPath):
         self.n: int = spec.n
         self.r: int = spec.r
         self.w: int = spec.w
-        self._write_delay = streams.variates("replica.write_delay", spec.write_delay)
-        self._ack_delay = streams.variates("replica.ack_delay", spec.ack)
-        self._request_delay = streams.variates("replica.request_delay", spec.request)
-        self._response_delay = streams.variates("replica.response_delay", spec.response)
+        n = spec.n
+        self._write_delay = RowStream(spec.write_delay, streams.generator("replica.write_delay"), n)
+        self._ack_delay = RowStream(spec.ack, streams.generator("replica.ack_delay"), n)
+        self._request_delay = RowStream(spec.request, streams.generator("replica.request_delay"), n)
+        self._response_delay = RowStream(spec.response, streams.generator("replica.response_delay"), n)
         self._repair_delay = streams.variates("replica.repair_delay", spec.write_delay)
         self._sticky: bool = spec.sticky_sessions
         self._sessions: int = spec.sessions
@@ -123,21 +151,19 @@ class QuorumRead(ReadPath):
         world = self.world
         now = world.env.now
         store = world.store
-        write_delay, ack_delay = self._write_delay, self._ack_delay
-        lag, cut = self.lag_factor, self.cut_until
-        arrivals: list[float] = []
-        acks: list[float] = []
-        for i in range(self.n):
-            if i == home:
-                arrival = now
-            else:
-                sent = cut[i] if cut[i] > now else now
-                arrival = sent + write_delay() * lag[i]
-            arrivals.append(arrival)
-            acks.append(arrival + ack_delay())
-        acks.sort()
-        commit = acks[self.w - 1]
-        record = WriteRecord(store.version[key], store.value[key], commit, arrivals)
+        arrivals = [(c if c > now else now) + d * f
+                    for d, f, c in zip(self._write_delay(), self.lag_factor, self.cut_until, strict=True)]
+        if home >= 0:
+            arrivals[home] = now
+        acks = [a + d for a, d in zip(arrivals, self._ack_delay(), strict=True)]
+        if self.w == 1:
+            commit = min(acks)
+        else:
+            acks.sort()
+            commit = acks[self.w - 1]
+        last = max(arrivals)
+        record = WriteRecord(store.version[key], store.value[key], commit, arrivals,
+                             commit if commit > last else last)
         pending = self._pending.get(key)
         if pending is None:
             self._pending[key] = [record]
@@ -163,22 +189,20 @@ class QuorumRead(ReadPath):
         start = env.now
         token: list[Any] = [start, False]
         self._inflight.append(token)
-        request, response = self._request_delay, self._response_delay
-        cut = self.cut_until
-        asked: list[float] = []
-        answered: list[float] = []
-        for i in range(self.n):
-            sent = cut[i] if cut[i] > start else start
-            at = sent + request()
-            asked.append(at)
-            answered.append(at + response())
-        order = sorted(range(self.n), key=answered.__getitem__)
-        if home >= 0:
-            order.remove(home)
-            quorum = [home, *order[: self.r - 1]]
+        asked = [(c if c > start else start) + d
+                 for d, c in zip(self._request_delay(), self.cut_until, strict=True)]
+        answered = [a + d for a, d in zip(asked, self._response_delay(), strict=True)]
+        if home < 0 and self.r == 1:
+            done = min(answered)
+            quorum = [answered.index(done)]
         else:
-            quorum = order[: self.r]
-        done = max(answered[j] for j in quorum)
+            order = sorted(range(self.n), key=answered.__getitem__)
+            if home >= 0:
+                order.remove(home)
+                quorum = [home, *order[: self.r - 1]]
+            else:
+                quorum = order[: self.r]
+            done = max(answered[j] for j in quorum)
         committed = self.committed_version(key, start)
         if done > start:
             yield env.timeout(done - start)
@@ -221,15 +245,15 @@ class QuorumRead(ReadPath):
         now = self.world.env.now
         arrivals = [_INF] * self.n
         cut = self.cut_until
-        stale = False
+        last = -_INF
         for j, v in zip(quorum, seen, strict=True):
             if v < version:
                 sent = cut[j] if cut[j] > now else now
                 arrivals[j] = sent + self._repair_delay()
-                stale = True
-        if stale:
+                last = max(last, arrivals[j])
+        if last > -_INF:
             self.repairs += 1
-            self._pending.setdefault(key, []).append(WriteRecord(version, value, _INF, arrivals))
+            self._pending.setdefault(key, []).append(WriteRecord(version, value, _INF, arrivals, last))
 
     # ------------------------------------------------------------------ replica state
 
