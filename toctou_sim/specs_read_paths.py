@@ -82,6 +82,10 @@ class CacheSpec(ReadPathSpec):
     an absent answer is never stored, so every check of an absent key reads the truth."""
     read_latency: DistributionSpec = parse_distribution(0.0)
     """Time a cache lookup takes (hit or miss); a miss adds the store's read latency."""
+    fill_delay: DistributionSpec = parse_distribution(0.0)
+    """Time from a miss reading the truth to the entry being stored (the reader's ``set``). An
+    invalidation that lands in between is lost and the value read earlier is stored anyway: the
+    stale-set race of look-aside caches. The check itself answers at once with the truth."""
     on_miss: Literal["read_source", "assume_absent"] = "read_source"
     """What a miss does: read the truth and fill (correct), or take the miss itself as "absent"
     without reading the truth (the wrong fallback of guide failure mode F4)."""

@@ -27,7 +27,8 @@ if TYPE_CHECKING:
 
 __all__ = ["CacheRead", "EvictionStorm", "fault_index"]
 
-# Entry fields (a list per cached key, mutated in place): version, value, filled at, expires at.
+# Entry fields (a list per cached key): version, value, when the value was read from the truth,
+# when the entry expires.
 _VERSION, _VALUE, _FILLED, _EXPIRES = 0, 1, 2, 3
 
 
@@ -48,6 +49,7 @@ class CacheRead(ReadPath):
         self._ttl = world.streams.variates("cache.ttl", spec.ttl)
         self._lookup = world.streams.variates("cache.read_latency", spec.read_latency)
         self._invalidation = world.streams.variates("cache.invalidation_delay", spec.invalidation.delay)
+        self._fill_delay = world.streams.variates("cache.fill_delay", spec.fill_delay)
         self._capacity: int | None = spec.capacity
         absence_exists = isinstance(world.invariant, Exists)
         self._cache_absent: bool = spec.negative_caching or not absence_exists
@@ -94,7 +96,14 @@ class CacheRead(ReadPath):
                 store = world.store
                 version, value = store.version[key], store.value[key]
                 if self._cache_absent or value != 0:
-                    self._fill(key, version, value, now)
+                    delay = self._fill_delay()
+                    if delay > 0:
+                        # The set reaches the cache later: an invalidation in between is lost,
+                        # and the value stored is the one read now (the stale-set race).
+                        late = partial(self._late_fill, key, version, value, now)
+                        env.timeout(delay).callbacks.append(late)
+                    else:
+                        self._fill(key, version, value, now, now)
         if now >= self._warmup:
             self._count(key, version, value, entry if hit else None, now)
         return version, value
@@ -115,9 +124,9 @@ class CacheRead(ReadPath):
 
     # ------------------------------------------------------------------ coherence
 
-    def _fill(self, key: int, version: int, value: int, now: float) -> None:
+    def _fill(self, key: int, version: int, value: int, read_at: float, now: float) -> None:
         entries = self.entries
-        entries[key] = [version, value, now, now + self._ttl()]
+        entries[key] = [version, value, read_at, now + self._ttl()]
         entries.move_to_end(key)
         capacity = self._capacity
         if capacity is not None and len(entries) > capacity:
@@ -137,9 +146,13 @@ class CacheRead(ReadPath):
             store = self.world.store
             value = store.value[key]
             if self._cache_absent or value != 0:
-                self._fill(key, store.version[key], value, self.world.env.now)
+                now = self.world.env.now
+                self._fill(key, store.version[key], value, now, now)
             elif key in self.entries:
                 del self.entries[key]
+
+    def _late_fill(self, key: int, version: int, value: int, read_at: float, _event: simpy.Event) -> None:
+        self._fill(key, version, value, read_at, self.world.env.now)
 
     def _invalidate(self, key: int, _event: simpy.Event | None = None) -> None:
         if self.entries.pop(key, None) is not None:
