@@ -22,7 +22,8 @@ from toctou_sim.cli import main
 from toctou_sim.distributions import RandomStreams
 from toctou_sim.montecarlo import run_replication, simulate
 from toctou_sim.oracles import ORACLES
-from toctou_sim.spec import SpecError, parse_model
+from toctou_sim.spec import SpecError, load_model, parse_model
+from toctou_sim.specs_read_paths import ReplicaSpec
 from toctou_sim.staleness import probe_visibility, staleness
 from toctou_sim.world import World
 from toctou_sim.world.caching import CacheRead
@@ -295,8 +296,7 @@ def test_quorum_world_identities_and_strict_quorums(n: int, data: Any, sticky: b
 
 
 def test_quorum_is_deterministic_and_keeps_common_random_numbers() -> None:
-    spec = parse_model(__import__("tomllib").loads((MODELS / "quorum_stale_read.toml").read_text()),
-                       overrides={"model.horizon": 5.0, "model.warmup": 1.0})
+    spec = load_model(MODELS / "quorum_stale_read.toml", {"model.horizon": 5.0, "model.warmup": 1.0})
     a = run_replication(spec, 2, 7).metrics
     b = run_replication(spec, 2, 7).metrics
     assert a.keys() == b.keys()
@@ -307,7 +307,8 @@ def test_quorum_is_deterministic_and_keeps_common_random_numbers() -> None:
 def test_zero_delay_probabilistic_quorum_formula() -> None:
     """A = R = S = 0, W ~ Exp: at commit exactly W uniformly chosen replicas hold the write, so a
     read at t = 0 is stale with probability C(N-W, R)/C(N, R). 4,000 reads: 99% binomial band."""
-    spec = QuorumSpec(n=5, r=2, w=2, write_delay={"exponential": {"mean": "1ms"}}, message_delay=0)
+    spec = ReplicaSpec.model_validate({"n": 5, "r": 2, "w": 2, "write_delay": {"exponential": {"mean": "1ms"}},
+                                       "message_delay": 0})
     p = probe_visibility(spec, [0.0], trials=4000, seed=5)[0]
     expected = 1 - math.comb(3, 2) / math.comb(5, 2)
     assert abs(p - expected) <= 2.576 * math.sqrt(expected * (1 - expected) / 4000)
@@ -373,8 +374,6 @@ def test_bundled_models_run(name: str) -> None:
     assert metrics["violation_rate"] > 0
     assert metrics["mismatch_stale_rate"] <= metrics["mismatch_rate"]
 
-
-from toctou_sim.specs_read_paths import ReplicaSpec as QuorumSpec  # noqa: E402
 
 
 @settings(max_examples=10, deadline=None)
