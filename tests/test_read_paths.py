@@ -307,8 +307,8 @@ def test_quorum_is_deterministic_and_keeps_common_random_numbers() -> None:
 def test_zero_delay_probabilistic_quorum_formula() -> None:
     """A = R = S = 0, W ~ Exp: at commit exactly W uniformly chosen replicas hold the write, so a
     read at t = 0 is stale with probability C(N-W, R)/C(N, R). 4,000 reads: 99% binomial band."""
-    spec = ReplicaSpec.model_validate({"n": 5, "r": 2, "w": 2, "write_delay": {"exponential": {"mean": "1ms"}},
-                                       "message_delay": 0})
+    spec = ReplicaSpec.model_validate({"n": 5, "r": 2, "w": 2, "message_delay": 0,
+                                       "write_delay": {"exponential": {"mean": "1ms"}}})
     p = probe_visibility(spec, [0.0], trials=4000, seed=5)[0]
     expected = 1 - math.comb(3, 2) / math.comb(5, 2)
     assert abs(p - expected) <= 2.576 * math.sqrt(expected * (1 - expected) / 4000)
