@@ -34,7 +34,7 @@ MODELS = Path(__file__).resolve().parent.parent / "models"
 
 def model(read_path: dict[str, Any], **extra: Any) -> Any:
     data: dict[str, Any] = {
-        "model": {"name": "t", "horizon": extra.pop("horizon", 10.0)},
+        "model": {"name": "t", "horizon": extra.pop("horizon", 10.0), "warmup": extra.pop("warmup", 0.0)},
         "keys": {"count": extra.pop("keys", 1), "invariant": extra.pop("invariant", "version"),
                  "initial": extra.pop("initial", None)},
         "read_path": read_path,
@@ -281,7 +281,7 @@ def test_quorum_world_identities_and_strict_quorums(n: int, data: Any, sticky: b
     spec = model(replica(n=n, r=r, w=w, sticky_sessions=sticky, read_repair=repair,
                          write_delay={"lognormal": {"median": "5ms", "p99": "80ms"}},
                          message_delay={"exponential": {"mean": "1ms"}}),
-                 horizon=4.0, keys=5, rate=200.0, invariant="version",
+                 horizon=4.0, warmup=0.5, keys=5, rate=200.0, invariant="version",
                  clients={"arrival": {"poisson": {"rate": 200.0}},
                           "window": {"exponential": {"mean": "5ms"}}},
                  mutators=[{"action": "bump", "rate": 30.0}],

@@ -19,7 +19,7 @@ import simpy
 from toctou_sim.metrics import Histogram
 from toctou_sim.spec import SpecError
 from toctou_sim.specs_read_paths import CacheSpec, EvictionStormSpec
-from toctou_sim.world.engine import FAULTS, READ_PATHS, Fault, Flow, ReadPath
+from toctou_sim.world.engine import FAULTS, READ_PATHS, Fault, Flow, Operation, ReadPath
 from toctou_sim.world.invariants import Exists
 
 if TYPE_CHECKING:
@@ -68,8 +68,15 @@ class CacheRead(ReadPath):
 
     # ------------------------------------------------------------------ the check's read
 
+    def observe(self, op: Operation, latency: float) -> Flow:
+        return self.lookup(op.key, latency, op.counted)
+
     def read(self, key: int, latency: float) -> Flow:
-        """Look the key up; on a hit answer from the entry, on a miss read the truth and fill."""
+        return self.lookup(key, latency, self.world.env.now >= self._warmup)
+
+    def lookup(self, key: int, latency: float, counted: bool) -> Flow:
+        """Look the key up; on a hit answer from the entry, on a miss read the truth and fill.
+        ``counted`` says whether the read enters the metrics (the operation is past warm-up)."""
         world = self.world
         env = world.env
         lookup = self._lookup()
@@ -104,7 +111,7 @@ class CacheRead(ReadPath):
                         env.timeout(delay).callbacks.append(late)
                     else:
                         self._fill(key, version, value, now, now)
-        if now >= self._warmup:
+        if counted:
             self._count(key, version, value, entry if hit else None, now)
         return version, value
 

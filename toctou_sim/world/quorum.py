@@ -177,14 +177,15 @@ class QuorumRead(ReadPath):
     # ------------------------------------------------------------------ reads
 
     def observe(self, op: Operation, latency: float) -> Flow:
-        return self.quorum_read(op.key, self.home(op))
+        return self.quorum_read(op.key, self.home(op), op.counted)
 
     def read(self, key: int, latency: float) -> Flow:
         return self.quorum_read(key, -1)
 
-    def quorum_read(self, key: int, home: int) -> Flow:
+    def quorum_read(self, key: int, home: int, counted: bool | None = None) -> Flow:
         """Ask all N replicas, wait for the first R answers (``home`` always among them), return
-        the newest ``(version, value)`` among them."""
+        the newest ``(version, value)`` among them. ``counted`` says whether the read enters the
+        metrics (default: it ends after warm-up)."""
         env = self.world.env
         start = env.now
         token: list[Any] = [start, False]
@@ -223,7 +224,7 @@ class QuorumRead(ReadPath):
         if pending:
             self._fold(key, pending)
         now = env.now
-        if now >= self._warmup:
+        if counted or (counted is None and now >= self._warmup):
             self._count(key, best_version, committed, now - start)
         return best_version, best_value
 
