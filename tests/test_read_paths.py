@@ -435,3 +435,28 @@ def test_lag_spike_and_partition_make_reads_staler() -> None:
     cut = run_replication(model(replica(r=2, w=2), **base, faults=[
         {"kind": "replica_partition", "rate": 2.0, "duration": "300ms"}]), 0, 1).metrics
     assert cut["replica_partitions"] > 0 and cut["replica_missed_commit_rate"] == 0.0
+
+
+@settings(max_examples=10, deadline=None)
+@given(policy=st.sampled_from(["invalidate", "write_through", "none"]), negative=st.booleans(),
+       capacity=st.one_of(st.none(), st.integers(1, 8)),
+       strategy=st.sampled_from(["none", "recheck", "cas", "lock"]),
+       on_miss=st.sampled_from(["read_source", "assume_absent"]), seed=st.integers(0, 99))
+def test_cache_world_identities(policy: str, negative: bool, capacity: int | None, strategy: str,
+                                on_miss: str, seed: int) -> None:
+    """Any cache configuration under any strategy: every operation ends once, mismatch =
+    conflict + violation, the cache sees every counted check, and a stale-version mismatch is
+    part of the mismatches."""
+    spec = model({"kind": "cache", "ttl": {"exponential": {"mean": "200ms"}}, "capacity": capacity,
+                  "write_policy": policy, "negative_caching": negative, "on_miss": on_miss,
+                  "invalidation": {"delay": {"exponential": {"mean": "20ms"}}}, "fill_delay": "5ms"},
+                 horizon=3.0, warmup=0.5, keys=10, rate=200.0, invariant="exists",
+                 clients={"arrival": {"poisson": {"rate": 200.0}},
+                          "window": {"exponential": {"mean": "5ms"}}},
+                 mutators=[{"action": "delete", "rate": 50.0}], strategy={"kind": strategy},
+                 faults=[{"kind": "eviction_storm", "rate": 1.0}])
+    m = run_replication(spec, 0, seed).metrics
+    assert m["ok_rate"] + m["abort_rate"] + m["violation_rate"] == pytest.approx(1.0)
+    assert m["mismatches"] == m["conflicts"] + m["violations"]
+    assert m["cache_reads"] == m["attempts"]
+    assert m["mismatch_stale_rate"] <= m["mismatch_rate"] + 1e-12
