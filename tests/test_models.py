@@ -23,14 +23,16 @@ def test_bundled_model_runs(path) -> None:
     text = path.read_text()
     assert text.startswith("#"), "every bundled model starts with a header comment"
     assert spec.model.description, "every bundled model has a one-line description"
-    small = {"model.horizon": min(spec.model.horizon, 20.0), "model.warmup": min(spec.model.warmup, 2.0)}
+    horizon = min(spec.model.horizon, max(20.0, 5000 / spec.clients.arrival.poisson.rate))
+    small = {"model.horizon": horizon, "model.warmup": min(spec.model.warmup, horizon / 10)}
     strategies = list(dict.fromkeys([spec.strategy.kind, *spec.strategies]))
     result = compare(spec, strategies, reps=2, seed=1, overrides=small)
     for name, sim in result.results.items():
         for rep in sim.replications:
             m = rep.metrics
             assert m["mismatches"] == m["conflicts"] + m["violations"], name
-            assert round(m["ok_rate"] * m["operations"]) + m["aborts"] + m["violations"] == m["operations"], name
+            assert m["operations"] > 0, name
+            assert m["ok"] + m["aborts"] + m["violations"] == m["operations"], name
 
 
 def test_flash_sale_finding() -> None:

@@ -40,7 +40,8 @@ def format_value(estimate: float, low: float, high: float, upper_bound: bool = F
     if estimate == 0 and half == 0:
         return "0"
     if estimate != 0 and abs(half / estimate) < 10:
-        return f"{estimate:.3g} ±{abs(half / estimate) * 100:.2g}%"
+        relative = abs(half / estimate) * 100
+        return f"{estimate:.3g} ±{relative:.2g}%" if relative >= 0.01 else f"{estimate:.3g} ±0%"
     return f"{estimate:.3g} [{low:.2g}, {high:.2g}]"
 
 

@@ -264,6 +264,7 @@ INVARIANT_ACTIONS: dict[str, tuple[str, ...]] = {
     "counter": ("restock", "consume"),
     "grant": ("grant", "revoke"),
     "version": ("bump",),
+    "unchanged": ("bump",),
 }
 """Each invariant and the actions background mutators may take on it."""
 
@@ -298,11 +299,14 @@ class KeysSpec(StrictModel):
     - ``counter``: decrement-if-positive; a decrement at zero or below is an oversell.
     - ``grant``: act-if-allowed; an action while revoked is unauthorized.
     - ``version``: write-if-current; a write over a version other than the one read is a lost update.
+    - ``unchanged``: act-if-unchanged; the use does not modify the key but relies on the version
+      validated at check (deploy a validated artifact, write under a validated schema); acting
+      after a change is drift.
     """
 
     count: int = Field(default=1, ge=1)
     popularity: Literal["uniform"] | Zipf = "uniform"
-    invariant: Literal["exists", "counter", "grant", "version"] = "version"
+    invariant: Literal["exists", "counter", "grant", "version", "unchanged"] = "version"
     initial: int | None = None
     """Initial value of every key: stock for ``counter`` (default 10), 1 = present/allowed for
     ``exists`` (default 0) and ``grant`` (default 1); ignored for ``version``."""
@@ -312,7 +316,7 @@ class KeysSpec(StrictModel):
         """The initial value with the invariant's default filled in."""
         if self.initial is not None:
             return self.initial
-        return {"exists": 0, "counter": 10, "grant": 1, "version": 0}[self.invariant]
+        return {"exists": 0, "counter": 10, "grant": 1}.get(self.invariant, 0)
 
 
 class StoreSpec(StrictModel):
@@ -623,4 +627,6 @@ def load_model(path: str | Path, overrides: Mapping[str, Any] | None = None) -> 
             raise SpecError(f"{path}: {message}") from None
         raise
 
+
 from toctou_sim import specs_faults  # noqa: E402,F401  (registers the fault and lease specs)
+from toctou_sim import specs_read_paths as _specs_read_paths  # noqa: E402,F401  (registers cache/replica)

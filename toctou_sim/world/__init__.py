@@ -31,9 +31,13 @@ __all__ = [
     "Store",
     "Strategy",
     "World",
+    "caching",
     "faults",
     "invariants",
     "lease",
+    "quorum",
     "read_paths",
     "strategies",
 ]
+
+from toctou_sim.world import caching, quorum  # registers the cache and quorum read paths

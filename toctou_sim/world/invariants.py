@@ -12,7 +12,7 @@ from typing import ClassVar
 
 from toctou_sim.world.registry import Registry
 
-__all__ = ["INVARIANTS", "Counter", "Exists", "Grant", "Invariant", "Version"]
+__all__ = ["INVARIANTS", "Counter", "Exists", "Grant", "Invariant", "Unchanged", "Version"]
 
 
 class Invariant:
@@ -21,6 +21,8 @@ class Invariant:
     violation of kind ``harm``."""
 
     harm = "violation"
+    harm_plural = "violations"
+    """How violations of this invariant are called in tables."""
     use_writes = True
     """Whether the client's use changes the key (and so bumps its version)."""
 
@@ -46,6 +48,7 @@ class Exists(Invariant):
     """Create-if-absent: the check sees the key absent (0); a create while present is a duplicate."""
 
     harm = "duplicate"
+    harm_plural = "duplicate creates"
 
     @staticmethod
     def holds(value: int, version: int, seen_version: int) -> bool:
@@ -66,6 +69,7 @@ class Counter(Invariant):
     """Decrement-if-positive: stock > 0 at check; a decrement at zero or below is an oversell."""
 
     harm = "oversell"
+    harm_plural = "oversells"
 
     @staticmethod
     def holds(value: int, version: int, seen_version: int) -> bool:
@@ -87,6 +91,7 @@ class Grant(Invariant):
     not change the permission."""
 
     harm = "unauthorized"
+    harm_plural = "unauthorized actions"
     use_writes = False
 
     @staticmethod
@@ -104,6 +109,24 @@ class Version(Invariant):
     """Write-if-current: a write over a version other than the one read is a lost update."""
 
     harm = "lost_update"
+    harm_plural = "lost updates"
+
+    @staticmethod
+    def holds(value: int, version: int, seen_version: int) -> bool:
+        return version == seen_version
+
+    actions: ClassVar[dict[str, Callable[[int, int], int]]] = {"bump": lambda value, amount: value}
+
+
+@INVARIANTS.register("unchanged")
+class Unchanged(Invariant):
+    """Act-if-unchanged: the use relies on the state validated at check without modifying it
+    (deploy the validated artifact, write rows under the validated schema, act on the flag
+    version evaluated). Acting after the key changed is drift."""
+
+    harm = "drift"
+    harm_plural = "drifted uses"
+    use_writes = False
 
     @staticmethod
     def holds(value: int, version: int, seen_version: int) -> bool:
