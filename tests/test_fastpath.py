@@ -56,7 +56,7 @@ def test_some_bundled_models_qualify_and_others_say_why() -> None:
     ok, why = qualifies(flash)
     assert not ok and "order of uses" in why
     assert "retries or queues" in qualifies(flash.with_strategy("cas"))[1]
-    stale = load_model(MODELS / "stale_validation.toml")
+    stale = load_model(MODELS / "f1_stale_validation.toml")
     assert qualifies(stale)[0]
     assert "re-check passed" in qualifies(stale.with_strategy("recheck"))[1]
     assert resolve_engine(flash, "auto")[0] == "des"
@@ -162,7 +162,7 @@ def test_cli_engine_options() -> None:
     flash = str(MODELS / "flash_sale.toml")
     bad = runner.invoke(main, ["run", flash, "--engine", "fast", "--reps", "1"])
     assert bad.exit_code == 2 and "does not qualify" in bad.output and len(bad.output.strip().splitlines()) == 1
-    stale = str(MODELS / "stale_validation.toml")
+    stale = str(MODELS / "f1_stale_validation.toml")
     out = runner.invoke(main, ["compare", stale, "--engine", "auto", "--strategies", "none,cas", "--reps", "2",
                                "--set", "model.horizon=10s", "--quiet"])
     assert out.exit_code == 0, out.output

@@ -10,6 +10,10 @@ use, how often that becomes harm, and what each mitigation costs::
 
 from __future__ import annotations
 
+import sys
+import types
+from typing import TYPE_CHECKING, Any
+
 from toctou_sim.montecarlo import (
     ComparisonResult,
     Estimate,
@@ -20,6 +24,9 @@ from toctou_sim.montecarlo import (
 )
 from toctou_sim.spec import ModelSpec, SpecError, load_model, parse_model
 
+if TYPE_CHECKING:
+    from toctou_sim.staleness import StalenessResult, staleness
+
 __version__ = "0.1.0"
 
 __all__ = [
@@ -28,10 +35,41 @@ __all__ = [
     "ModelSpec",
     "SimulationResult",
     "SpecError",
+    "StalenessResult",
     "__version__",
     "compare",
     "load_model",
     "parse_model",
     "run_replication",
     "simulate",
+    "staleness",
 ]
+
+
+
+class _Package(types.ModuleType):
+    """The package's module type: ``staleness`` and ``StalenessResult`` load on first use.
+
+    They pull in pandas and scipy, which a process that only simulates (a sweep worker, a
+    benchmark) does not need. ``toctou_sim.staleness`` is the function even after the submodule of
+    the same name has been imported (the import system's assignment of the submodule is ignored).
+    """
+
+    @property
+    def staleness(self) -> Any:
+        import importlib
+
+        return importlib.import_module("toctou_sim.staleness").staleness
+
+    @staleness.setter
+    def staleness(self, value: Any) -> None:
+        """The import system sets the submodule here; the package attribute stays the function."""
+
+    @property
+    def StalenessResult(self) -> Any:
+        import importlib
+
+        return importlib.import_module("toctou_sim.staleness").StalenessResult
+
+
+sys.modules[__name__].__class__ = _Package

@@ -5,7 +5,7 @@ Importing this package registers the built-in behaviours.
 
 from __future__ import annotations
 
-from toctou_sim.world import invariants, read_paths, strategies
+from toctou_sim.world import faults, invariants, lease, read_paths, strategies
 from toctou_sim.world.engine import (
     FAULTS,
     READ_PATHS,
@@ -31,7 +31,13 @@ __all__ = [
     "Store",
     "Strategy",
     "World",
+    "caching",
+    "faults",
     "invariants",
+    "lease",
+    "quorum",
     "read_paths",
     "strategies",
 ]
+
+from toctou_sim.world import caching, quorum  # registers the cache and quorum read paths
