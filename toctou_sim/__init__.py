@@ -19,6 +19,7 @@ from toctou_sim.montecarlo import (
     simulate,
 )
 from toctou_sim.spec import ModelSpec, SpecError, load_model, parse_model
+from toctou_sim.sweep import Range, SweepResult, sweep
 
 __version__ = "0.1.0"
 
@@ -26,12 +27,15 @@ __all__ = [
     "ComparisonResult",
     "Estimate",
     "ModelSpec",
+    "Range",
     "SimulationResult",
     "SpecError",
+    "SweepResult",
     "__version__",
     "compare",
     "load_model",
     "parse_model",
     "run_replication",
     "simulate",
+    "sweep",
 ]
