@@ -220,5 +220,9 @@ def validate(seed: int, confidence: float, scale: int, names: tuple[str, ...], a
         sys.exit(1)
 
 
+from toctou_sim.cli_sweep import sweep as _sweep_command  # noqa: E402
+
+main.add_command(_sweep_command)
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -461,6 +461,7 @@ class SweepResult:
         configurations: ``{"config": id, "params": {...}}`` per configuration, in design order.
         failures: failed tasks and invalid configurations (their configurations have no rows).
         tasks_total, tasks_run, tasks_resumed: tasks planned, run now, and read back from ``out``.
+        replications_run: replications computed now (``tasks_run`` times the batch size).
         not_run: tasks never started because the executor broke (rerun with ``resume``).
         out: the results folder, when there is one.
     """
@@ -475,6 +476,7 @@ class SweepResult:
     tasks_total: int = 0
     tasks_run: int = 0
     tasks_resumed: int = 0
+    replications_run: int = 0
     not_run: int = 0
     out: Path | None = None
     _replications: list[pd.DataFrame] = field(default_factory=list, repr=False)
@@ -589,6 +591,7 @@ class _Run:
         self.extra: deque[_Pending] = deque()
         self.in_flight: dict[Future[TaskOutcome], _Pending] = {}
         self.tasks_run = 0
+        self.replications_run = 0
         self.tasks_resumed = 0
         self.tasks_total = 0
         self.not_run = 0
@@ -674,7 +677,7 @@ class _Run:
             rows = self.folder.read_part(task.task_id)
             if rows is not None:
                 self.tasks_resumed += 1
-                self._complete(pending, rows, resumed=True)
+                self._complete(pending, rows)
                 return
         try:
             future = self.executor.submit(run_task, task)
@@ -704,7 +707,8 @@ class _Run:
             self.folder.write_part(pending.task.task_id, pending.config.config_id, pending.strategy,
                                    self.seed, outcome.rows)
         self.tasks_run += 1
-        self._complete(pending, outcome.rows, resumed=False)
+        self.replications_run += len(outcome.rows)
+        self._complete(pending, outcome.rows)
 
     def _fail(self, failure: TaskFailure) -> None:
         self.failures.append(failure)
@@ -715,8 +719,7 @@ class _Run:
         if self.bar is not None and failure.task_id:
             self.bar.update(1)
 
-    def _complete(self, pending: _Pending, rows: Sequence[tuple[int, dict[str, float]]],
-                  resumed: bool) -> None:
+    def _complete(self, pending: _Pending, rows: Sequence[tuple[int, dict[str, float]]]) -> None:
         config = pending.config
         store = config.results[pending.strategy]
         for replication, metrics in rows:
@@ -1005,7 +1008,8 @@ def sweep(
     return SweepResult(
         table=table, parameters=parameters, strategies=names, baseline=base_label, seed=seed,
         configurations=identity["configurations"], failures=driver.failures, tasks_total=driver.tasks_total,
-        tasks_run=driver.tasks_run, tasks_resumed=driver.tasks_resumed, not_run=driver.not_run,
+        tasks_run=driver.tasks_run, tasks_resumed=driver.tasks_resumed,
+        replications_run=driver.replications_run, not_run=driver.not_run,
         out=folder.path if folder is not None else None, _replications=driver.replication_frames,
     )
 
