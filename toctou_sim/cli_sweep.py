@@ -121,7 +121,8 @@ def parse_ranges(items: tuple[str, ...]) -> dict[str, Any]:
 def sweep(model: Path, grids: tuple[str, ...], lhs: int | None, ranges: tuple[str, ...],
           strategies: str | None, baseline: str | None, reps: int, seed: int, sets: tuple[str, ...],
           precision: float | None, max_reps: int | None, metric: str, batch: int, workers: int | None,
-          scheduler: str | None, dask_local: bool, out: Path | None, resume: bool, as_json: bool, quiet: bool) -> None:
+          scheduler: str | None, dask_local: bool, out: Path | None, resume: bool, as_json: bool,
+          quiet: bool) -> None:
     """Run MODEL over a grid or a Latin hypercube of configurations, every strategy on common
     random numbers, on all local cores or a Dask cluster; stream results to --out."""
     from toctou_sim.cli import parse_sets
