@@ -128,14 +128,17 @@ def sweep(model: Path, grids: tuple[str, ...], lhs: int | None, ranges: tuple[st
     from toctou_sim.cli import parse_sets
     from toctou_sim.executors import open_executor
     from toctou_sim.spec import load_model
-    from toctou_sim.sweep import sweep as run_sweep
+    from toctou_sim.sweep import plan_sweep
 
     spec = load_model(model, parse_sets(sets))
     names = [s.strip() for s in strategies.split(",") if s.strip()] if strategies is not None else None
     if scheduler is not None and workers is not None:
         raise SpecError("--workers: not used with --scheduler (the cluster has its own workers)")
-    grid = parse_grid(grids)
-    range_specs = parse_ranges(ranges)
+    # Everything is validated before a process or a cluster connection is opened.
+    plan = plan_sweep(spec, grid=parse_grid(grids), lhs=lhs, ranges=parse_ranges(ranges), strategies=names,
+                      baseline=baseline, reps=reps, seed=seed, precision=precision, max_reps=max_reps,
+                      metric=metric, batch=batch)
+    plan.open_folder(out, resume)
     show_progress = not quiet and not as_json and sys.stderr.isatty()
 
     def report(failure: Any) -> None:
@@ -150,16 +153,14 @@ def sweep(model: Path, grids: tuple[str, ...], lhs: int | None, ranges: tuple[st
     started = time.perf_counter()
     with open_executor(workers, scheduler=scheduler, dask_local=dask_local) as handle:
         if not as_json:
-            click.echo(f"{spec.model.name}: seed {seed}, on {handle.description}", err=True)
+            click.echo(f"{spec.model.name}: {plan.describe()}, seed {seed}, on {handle.description}",
+                       err=True)
             if handle.dashboard:
                 click.echo(f"Dask dashboard: {handle.dashboard}", err=True)
         try:
-            result = run_sweep(
-                spec, grid=grid, lhs=lhs, ranges=range_specs, strategies=names, baseline=baseline, reps=reps,
-                seed=seed, precision=precision, max_reps=max_reps, metric=metric, executor=handle.executor,
-                out=out, resume=resume, batch=batch, progress=show_progress, on_failure=report,
-                notes={"command": ["toctou-sim", *sys.argv[1:]], "executor": handle.description},
-            )
+            notes = {"command": ["toctou-sim", *sys.argv[1:]], "executor": handle.description}
+            result = plan.run(handle.executor, out=out, resume=resume, progress=show_progress,
+                              on_failure=report, notes=notes)
         except KeyboardInterrupt:
             where = f"; finished tasks are in {out}: run the same command with --resume" if out else ""
             click.echo(f"interrupted{where}", err=True)

@@ -27,6 +27,7 @@ from typing import Any, ParamSpec, TypeVar
 from toctou_sim.spec import SpecError
 
 __all__ = [
+    "CONNECT_TIMEOUT",
     "ExecutorHandle",
     "SerialExecutor",
     "capacity",
@@ -105,7 +106,7 @@ def open_executor(
     *,
     scheduler: str | None = None,
     dask_local: bool = False,
-    connect_timeout: float = CONNECT_TIMEOUT,
+    connect_timeout: float | None = None,
 ) -> Iterator[ExecutorHandle]:
     """Open the executor a sweep runs on, and close it (and any cluster it started) on exit.
 
@@ -114,7 +115,8 @@ def open_executor(
             With ``dask_local``, the number of Dask workers (one thread each).
         scheduler: the address of a running Dask scheduler (``tcp://host:8786``).
         dask_local: start a ``distributed.LocalCluster`` on the loopback address.
-        connect_timeout: seconds to wait for ``scheduler`` before giving up.
+        connect_timeout: seconds to wait for ``scheduler`` before giving up (default
+            :data:`CONNECT_TIMEOUT`).
 
     Raises:
         SpecError: conflicting options, Dask not installed, or the scheduler unreachable.
@@ -137,7 +139,8 @@ def open_executor(
     distributed = _import_distributed("--scheduler" if scheduler else "--dask-local")
     with ExitStack() as stack:
         if scheduler is not None:
-            client = _connect(distributed, scheduler, connect_timeout)
+            timeout = CONNECT_TIMEOUT if connect_timeout is None else connect_timeout
+            client = _connect(distributed, scheduler, timeout)
             stack.callback(client.close)
             where = f"Dask scheduler {scheduler}"
         else:

@@ -62,14 +62,17 @@ from toctou_sim.spec import ModelSpec, SpecError, load_model, parse_model
 __all__ = [
     "Range",
     "ResultsFolder",
+    "SweepPlan",
     "SweepResult",
     "SweepTask",
     "TaskFailure",
     "TaskOutcome",
     "cartesian",
     "latin_hypercube",
+    "plan_sweep",
     "run_task",
     "sweep",
+    "task_id",
 ]
 
 MANIFEST_FORMAT = 1
@@ -805,10 +808,20 @@ def _configure(base: ModelSpec, base_data: dict[str, Any], params: Mapping[str, 
                        text=base.text)
 
 
-def _check_design(base: ModelSpec, base_data: dict[str, Any], grid: Mapping[str, Sequence[Any]],
-                  ranges: Mapping[str, Range]) -> None:
-    """Validate each value of each axis on the base model before running anything, so an unknown
-    path or a value of the wrong type is one line at once, not a failure per task."""
+CHECK_TRIES = 50
+"""Configurations tried, at most, before a value that is invalid on the base model is reported."""
+
+
+def _check_design(base: ModelSpec, base_data: dict[str, Any], design: list[dict[str, Any]],
+                  grid: Mapping[str, Sequence[Any]], ranges: Mapping[str, Range]) -> None:
+    """Validate every value of every axis before running anything, so an unknown path or a value of
+    the wrong type is one line at once rather than a failure per task.
+
+    A value is first tried alone on the base model; if that fails, it is tried within the
+    design's configurations that contain it (a warmup of 2s is invalid with the base horizon of
+    1s but fine with a swept horizon of 3s). Only a value no configuration accepts is an error;
+    an invalid combination of valid values is reported at run time as a failed configuration.
+    """
     checks: list[tuple[str, str, Any]] = [
         ("--grid", path, _value(v)) for path, values in grid.items() for v in values
     ]
@@ -818,8 +831,23 @@ def _check_design(base: ModelSpec, base_data: dict[str, Any], grid: Mapping[str,
     for option, path, value in checks:
         try:
             _configure(base, base_data, {path: value})
+            continue
         except SpecError as exc:
-            raise SpecError(f"{option} {path}={_show(value)}: {exc}") from None
+            first_error = exc
+        if option == "--grid":
+            candidates = (c for c in design if c.get(path) == value)
+        else:
+            candidates = ({**c, path: value} for c in design)
+        if not any(_valid(base, base_data, c) for _, c in zip(range(CHECK_TRIES), candidates, strict=False)):
+            raise SpecError(f"{option} {path}={_show(value)}: {first_error}") from None
+
+
+def _valid(base: ModelSpec, base_data: dict[str, Any], params: Mapping[str, Any]) -> bool:
+    try:
+        _configure(base, base_data, params)
+    except SpecError:
+        return False
+    return True
 
 
 def _manifest_identity(base: ModelSpec, design: list[dict[str, Any]], ids: list[str], strategies: list[str],
@@ -873,7 +901,119 @@ def _now() -> str:
     return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
 
 
-def sweep(
+@dataclass(frozen=True)
+class SweepPlan:
+    """A validated sweep, ready to run on any executor: the base model, the configurations in
+    design order, the strategies and the stopping rule. Made by :func:`plan_sweep`; nothing has run
+    and no process or cluster has been started yet, so bad input costs nothing."""
+
+    base: ModelSpec
+    design: list[dict[str, Any]]
+    config_ids: list[str]
+    parameters: list[str]
+    strategies: list[str]
+    baseline: str
+    rule: StoppingRule
+    seed: int
+    batch: int
+    identity: dict[str, Any]
+
+    @property
+    def first_round_tasks(self) -> int:
+        """Tasks before any ``precision`` round: configurations x strategies x batches of ``reps``."""
+        return len(self.design) * len(self.strategies) * math.ceil(self.rule.reps / self.batch)
+
+    def describe(self) -> str:
+        """One line: how much work this is."""
+        more = " (more with --precision)" if self.rule.precision is not None else ""
+        return (f"{len(self.design)} configurations x {len(self.strategies)} strategies x {self.rule.reps} "
+                f"replications = {self.first_round_tasks} tasks{more}")
+
+    def open_folder(self, out: str | Path | None,
+                    resume: bool) -> tuple[ResultsFolder | None, list[dict[str, Any]]]:
+        """Check that ``out`` can take this sweep: a new or empty folder, or, with ``resume``, a
+        folder holding this very sweep. Returns the folder and the earlier runs' records.
+
+        Raises:
+            SpecError: the folder holds another sweep, or files that are not a sweep's.
+        """
+        if out is None:
+            if resume:
+                raise SpecError("--resume: needs --out, the folder of the interrupted sweep")
+            return None, []
+        folder = ResultsFolder(out)
+        old = folder.read_manifest()
+        if old is not None and not resume:
+            raise SpecError(f"--out {folder.path}: already holds a sweep; add --resume to finish it, or "
+                            "choose another folder")
+        if old is not None:
+            _check_resume(old, self.identity, folder.path)
+            return folder, list(old.get("runs", []))
+        if folder.path.exists() and (not folder.path.is_dir() or any(folder.path.iterdir())):
+            raise SpecError(f"--out {folder.path}: not an empty folder, and holds no sweep manifest")
+        return folder, []
+
+    def run(
+        self,
+        executor: Executor | None = None,
+        *,
+        out: str | Path | None = None,
+        resume: bool = False,
+        max_in_flight: int | None = None,
+        progress: bool = False,
+        on_failure: Callable[[TaskFailure], None] | None = None,
+        notes: Mapping[str, Any] | None = None,
+    ) -> SweepResult:
+        """Run the plan (see :func:`sweep` for the arguments)."""
+        folder, runs = self.open_folder(out, resume)
+        finished: set[str] = set()
+        if folder is not None and runs:
+            finished = folder.finished_tasks()
+            folder.clear_failures()
+        record: dict[str, Any] = {"started": _now(), "status": "running", "python": platform.python_version(),
+                                  "numpy": np.__version__, "platform": sys.platform, **dict(notes or {})}
+        runs.append(record)
+        if folder is not None:
+            folder.write_manifest({**self.identity, "runs": runs})
+
+        run_on = executor if executor is not None else SerialExecutor()
+        window = max_in_flight if max_in_flight is not None else max(8, 4 * capacity(run_on))
+        if window < 1:
+            raise SpecError(f"max_in_flight: must be >= 1, got {window}")
+        bar = _progress_bar(self.first_round_tasks, progress)
+        driver = _Run(self.base, self.design, self.parameters, self.strategies, self.baseline, self.rule,
+                      self.seed, self.batch, run_on, window, folder, finished, on_failure, bar)
+        try:
+            driver.run()
+        except BaseException:
+            record.update(status="interrupted", finished=_now(), tasks_run=driver.tasks_run,
+                          tasks_resumed=driver.tasks_resumed)
+            if folder is not None:
+                folder.write_manifest({**self.identity, "runs": runs})
+            raise
+        finally:
+            if bar is not None:
+                bar.close()
+        table = driver.table()
+        status = "complete" if not driver.failures and not driver.broken else "incomplete"
+        record.update(status=status, finished=_now(), tasks_total=driver.tasks_total,
+                      tasks_run=driver.tasks_run, tasks_resumed=driver.tasks_resumed,
+                      tasks_failed=len(driver.failures), not_run=driver.not_run)
+        if driver.broken:
+            record["error"] = driver.broken
+        if folder is not None:
+            folder.write_results(table)
+            folder.write_manifest({**self.identity, "runs": runs})
+        return SweepResult(
+            table=table, parameters=self.parameters, strategies=self.strategies, baseline=self.baseline,
+            seed=self.seed, configurations=self.identity["configurations"], failures=driver.failures,
+            tasks_total=driver.tasks_total, tasks_run=driver.tasks_run, tasks_resumed=driver.tasks_resumed,
+            replications_run=driver.replications_run, not_run=driver.not_run,
+            out=folder.path if folder is not None else None, _replications=driver.replication_frames,
+        )
+
+
+def plan_sweep(
     model: ModelSpec | str | Path,
     *,
     grid: Mapping[str, Sequence[Any]] | None = None,
@@ -886,49 +1026,13 @@ def sweep(
     precision: float | None = None,
     max_reps: int | None = None,
     metric: str = PRIMARY_METRIC,
-    executor: Executor | None = None,
-    out: str | Path | None = None,
-    resume: bool = False,
     batch: int = 1,
-    max_in_flight: int | None = None,
-    progress: bool = False,
-    on_failure: Callable[[TaskFailure], None] | None = None,
-    notes: Mapping[str, Any] | None = None,
-) -> SweepResult:
-    """Run every configuration of a design with every strategy, and estimate every metric.
-
-    Args:
-        model: a validated model (overrides from ``--set`` already applied) or a model file path.
-        grid: values per field path (``{"clients.arrival.poisson.rate": [500, 1000]}``); every
-            combination is a configuration. Strings are read as TOML values (``"5s"``, ``"500"``).
-        lhs: the number of Latin hypercube points over ``ranges`` (crossed with the grid, if any).
-        ranges: the :class:`Range` of each field sampled by ``lhs``.
-        strategies: strategy names (default: the model's own); the first is the ``baseline``
-            unless one is named.
-        reps: replications per configuration and strategy (the minimum with ``precision``).
-        seed: the sweep's seed (also the seed of the Latin hypercube).
-        precision, max_reps, metric: keep adding replications to a configuration until
-            ``metric`` has a relative 95% half-width of at most ``precision`` for every strategy,
-            or ``max_reps`` is reached, exactly as in :func:`toctou_sim.compare`.
-        executor: any ``concurrent.futures.Executor`` (a ``ProcessPoolExecutor``,
-            ``distributed.Client(...).get_executor()``); ``None`` runs in this process.
-        out: a folder to stream results into (see :class:`ResultsFolder`); without it the
-            per-replication rows are kept in memory.
-        resume: ``out`` holds an interrupted run of the same sweep: run only the missing tasks.
-        batch: replications per task (raise it when replications take milliseconds, so that the
-            executor's per-task overhead does not dominate).
-        max_in_flight: tasks submitted but not finished, at most (default: 4 per worker, >= 8).
-        progress: show a progress bar (``tqdm.auto``: a widget in notebooks).
-        on_failure: called with each failure as it happens (the sweep goes on).
-        notes: extra entries for the manifest's record of this run (e.g. the command line).
-
-    Returns:
-        A :class:`SweepResult`; configurations with a failed task have no rows in its table and are
-        listed in ``failures``.
+) -> SweepPlan:
+    """Validate a sweep without running it (see :func:`sweep` for the arguments).
 
     Raises:
-        SpecError: bad input (an unknown field path, a value of the wrong type, an empty design,
-            an unknown strategy, a results folder holding another sweep).
+        SpecError: an unknown field path, a value no configuration accepts, an empty design, an
+            unknown strategy or baseline, a bad ``reps``/``precision``/``batch``.
     """
     base = model if isinstance(model, ModelSpec) else load_model(model)
     rule = StoppingRule(reps, precision, max_reps, metric)
@@ -945,73 +1049,81 @@ def sweep(
     grid = dict(grid or {})
     ranges = dict(ranges or {})
     design = _design(grid, lhs, ranges, seed)
-    parameters = [*grid, *ranges]
     base_data = base.model_dump(mode="json", by_alias=True, exclude_defaults=True)
-    _check_design(base, base_data, grid, ranges)
+    _check_design(base, base_data, design, grid, ranges)
     ids = [config_id(base.content_hash(), params) for params in design]
     if len(set(ids)) != len(ids):
         raise SpecError("sweep: the design repeats a configuration; give each value once")
-
-    folder = ResultsFolder(out) if out is not None else None
-    finished: set[str] = set()
     identity = _manifest_identity(base, design, ids, names, base_label, rule, seed, batch, grid, lhs, ranges)
-    runs: list[dict[str, Any]] = []
-    if folder is not None:
-        old = folder.read_manifest()
-        if old is not None and not resume:
-            raise SpecError(f"--out {folder.path}: already holds a sweep; add --resume to finish it, or "
-                            "choose another folder")
-        if resume and old is not None:
-            _check_resume(old, identity, folder.path)
-            runs = list(old.get("runs", []))
-            finished = folder.finished_tasks()
-            folder.clear_failures()
-        elif folder.path.exists() and any(folder.path.iterdir()):
-            raise SpecError(f"--out {folder.path}: the folder is not empty and holds no sweep manifest")
-    elif resume:
-        raise SpecError("--resume: needs --out, the folder of the interrupted sweep")
+    return SweepPlan(base=base, design=design, config_ids=ids, parameters=[*grid, *ranges], strategies=names,
+                     baseline=base_label, rule=rule, seed=seed, batch=batch, identity=identity)
 
-    record: dict[str, Any] = {"started": _now(), "status": "running", "python": platform.python_version(),
-                              "numpy": np.__version__, "platform": sys.platform, **dict(notes or {})}
-    runs.append(record)
-    if folder is not None:
-        folder.write_manifest({**identity, "runs": runs})
 
-    run_on = executor if executor is not None else SerialExecutor()
-    window = max_in_flight if max_in_flight is not None else max(8, 4 * capacity(run_on))
-    if window < 1:
-        raise SpecError(f"max_in_flight: must be >= 1, got {window}")
-    bar = _progress_bar(len(design) * len(names) * math.ceil(reps / batch), progress)
-    driver = _Run(base, design, parameters, names, base_label, rule, seed, batch, run_on, window, folder,
-                  finished, on_failure, bar)
-    try:
-        driver.run()
-    except BaseException:
-        record.update(status="interrupted", finished=_now(), tasks_run=driver.tasks_run,
-                      tasks_resumed=driver.tasks_resumed)
-        if folder is not None:
-            folder.write_manifest({**identity, "runs": runs})
-        raise
-    finally:
-        if bar is not None:
-            bar.close()
-    table = driver.table()
-    status = "complete" if not driver.failures and not driver.broken else "incomplete"
-    record.update(status=status, finished=_now(), tasks_total=driver.tasks_total,
-                  tasks_run=driver.tasks_run, tasks_resumed=driver.tasks_resumed,
-                  tasks_failed=len(driver.failures), not_run=driver.not_run)
-    if driver.broken:
-        record["error"] = driver.broken
-    if folder is not None:
-        folder.write_results(table)
-        folder.write_manifest({**identity, "runs": runs})
-    return SweepResult(
-        table=table, parameters=parameters, strategies=names, baseline=base_label, seed=seed,
-        configurations=identity["configurations"], failures=driver.failures, tasks_total=driver.tasks_total,
-        tasks_run=driver.tasks_run, tasks_resumed=driver.tasks_resumed,
-        replications_run=driver.replications_run, not_run=driver.not_run,
-        out=folder.path if folder is not None else None, _replications=driver.replication_frames,
-    )
+def sweep(
+    model: ModelSpec | str | Path,
+    *,
+    grid: Mapping[str, Sequence[Any]] | None = None,
+    lhs: int | None = None,
+    ranges: Mapping[str, Range] | None = None,
+    strategies: Sequence[str] | None = None,
+    baseline: str | None = None,
+    reps: int = 10,
+    seed: int = 0,
+    precision: float | None = None,
+    max_reps: int | None = None,
+    metric: str = PRIMARY_METRIC,
+    batch: int = 1,
+    executor: Executor | None = None,
+    out: str | Path | None = None,
+    resume: bool = False,
+    max_in_flight: int | None = None,
+    progress: bool = False,
+    on_failure: Callable[[TaskFailure], None] | None = None,
+    notes: Mapping[str, Any] | None = None,
+) -> SweepResult:
+    """Run every configuration of a design with every strategy, and estimate every metric.
+
+    ``sweep(...)`` is ``plan_sweep(...).run(...)``: the first group of arguments defines the sweep
+    (and its results), the second says where and how it runs (and never changes a number).
+
+    Args:
+        model: a validated model (overrides from ``--set`` already applied) or a model file path.
+        grid: values per field path (``{"clients.arrival.poisson.rate": [500, 1000]}``); every
+            combination is a configuration. Strings are read as TOML values (``"5s"``, ``"500"``).
+        lhs: the number of Latin hypercube points over ``ranges`` (crossed with the grid, if any).
+        ranges: the :class:`Range` of each field sampled by ``lhs``.
+        strategies: strategy names (default: the model's own); the first is the ``baseline``
+            unless one is named.
+        reps: replications per configuration and strategy (the minimum with ``precision``).
+        seed: the sweep's seed (also the seed of the Latin hypercube).
+        precision, max_reps, metric: keep adding replications to a configuration until
+            ``metric`` has a relative 95% half-width of at most ``precision`` for every strategy,
+            or ``max_reps`` is reached, exactly as in :func:`toctou_sim.compare`.
+        batch: replications per task (raise it when replications take milliseconds, so that the
+            executor's per-task overhead does not dominate).
+        executor: any ``concurrent.futures.Executor`` (a ``ProcessPoolExecutor``,
+            ``distributed.Client(...).get_executor()``); ``None`` runs in this process.
+        out: a folder to stream results into (see :class:`ResultsFolder`); without it the
+            per-replication rows are kept in memory.
+        resume: ``out`` holds an interrupted run of the same sweep: run only the missing tasks.
+        max_in_flight: tasks submitted but not finished, at most (default: 4 per worker, >= 8);
+            this, not the number of tasks, bounds the driver's memory.
+        progress: show a progress bar (``tqdm.auto``: a widget in notebooks).
+        on_failure: called with each :class:`TaskFailure` as it happens (the sweep goes on).
+        notes: extra entries for the manifest's record of this run (e.g. the command line).
+
+    Returns:
+        A :class:`SweepResult`; configurations with a failed task have no rows in its table and are
+        listed in ``failures``.
+
+    Raises:
+        SpecError: bad input (see :func:`plan_sweep`), or a results folder holding another sweep.
+    """
+    plan = plan_sweep(model, grid=grid, lhs=lhs, ranges=ranges, strategies=strategies,
+                      baseline=baseline, reps=reps, seed=seed, precision=precision, max_reps=max_reps,
+                      metric=metric, batch=batch)
+    return plan.run(executor, out=out, resume=resume, max_in_flight=max_in_flight, progress=progress,
+                    on_failure=on_failure, notes=notes)
 
 
 def _progress_bar(total: int, enabled: bool) -> Any:
