@@ -150,7 +150,6 @@ def sweep(model: Path, grids: tuple[str, ...], lhs: int | None, ranges: tuple[st
         else:
             click.echo(line, err=True)
 
-    started = time.perf_counter()
     with open_executor(workers, scheduler=scheduler, dask_local=dask_local) as handle:
         if not as_json:
             click.echo(f"{spec.model.name}: {plan.describe()}, seed {seed}, on {handle.description}",
@@ -158,6 +157,7 @@ def sweep(model: Path, grids: tuple[str, ...], lhs: int | None, ranges: tuple[st
             if handle.dashboard:
                 click.echo(f"Dask dashboard: {handle.dashboard}", err=True)
         try:
+            started = time.perf_counter()
             notes = {"command": ["toctou-sim", *sys.argv[1:]], "executor": handle.description}
             result = plan.run(handle.executor, out=out, resume=resume, progress=show_progress,
                               on_failure=report, notes=notes)

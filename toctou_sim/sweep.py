@@ -482,7 +482,7 @@ class SweepResult:
     replications_run: int = 0
     not_run: int = 0
     out: Path | None = None
-    _replications: list[pd.DataFrame] = field(default_factory=list, repr=False)
+    _replications: list[tuple[str, str, int, int, str, float]] = field(default_factory=list, repr=False)
 
     @property
     def ok(self) -> bool:
@@ -508,10 +508,8 @@ class SweepResult:
         ``out`` folder)."""
         if self.out is not None:
             rows = ResultsFolder(self.out).read_parts().drop(columns=["task"])
-        elif self._replications:
-            rows = pd.concat(self._replications, ignore_index=True)
         else:
-            rows = pd.DataFrame(columns=[c for c in PART_COLUMNS if c != "task"])
+            rows = pd.DataFrame(self._replications, columns=[c for c in PART_COLUMNS if c != "task"])
         order = {c["config"]: i for i, c in enumerate(self.configurations)}
         rank = {s: i for i, s in enumerate(self.strategies)}
         rows = rows[rows["config"].isin(order)]
@@ -589,7 +587,7 @@ class _Run:
         self.on_failure = on_failure
         self.bar = bar
         self.frames: list[pd.DataFrame] = []
-        self.replication_frames: list[pd.DataFrame] = []
+        self.replication_rows: list[tuple[str, str, int, int, str, float]] = []
         self.failures: list[TaskFailure] = []
         self.extra: deque[_Pending] = deque()
         self.in_flight: dict[Future[TaskOutcome], _Pending] = {}
@@ -728,8 +726,10 @@ class _Run:
         for replication, metrics in rows:
             store[replication] = ReplicationResult(replication, self.seed, pending.strategy, metrics, {})
         if self.folder is None:
-            frame = _replication_rows(config.config_id, pending.strategy, self.seed, rows)
-            self.replication_frames.append(frame)
+            self.replication_rows.extend(
+                (config.config_id, pending.strategy, replication, self.seed, name, value)
+                for replication, metrics in rows for name, value in metrics.items()
+            )
         if self.bar is not None:
             self.bar.update(1)
         self._done_one(config)
@@ -784,15 +784,6 @@ class _Run:
         frame = frame.sort_values(["_config_index", "_strategy_index", "_row"], kind="stable")
         frame = frame.drop(columns=["_config_index", "_strategy_index", "_row"])
         return params.merge(frame, on="config", how="right").reset_index(drop=True)
-
-
-def _replication_rows(config: str, strategy: str, seed: int,
-                      rows: Sequence[tuple[int, Mapping[str, float]]]) -> pd.DataFrame:
-    return pd.DataFrame(
-        [(config, strategy, replication, seed, name, value)
-         for replication, metrics in rows for name, value in metrics.items()],
-        columns=[c for c in PART_COLUMNS if c != "task"],
-    )
 
 
 def config_id(base_hash: str, params: Mapping[str, Any]) -> str:
@@ -1009,7 +1000,7 @@ class SweepPlan:
             seed=self.seed, configurations=self.identity["configurations"], failures=driver.failures,
             tasks_total=driver.tasks_total, tasks_run=driver.tasks_run, tasks_resumed=driver.tasks_resumed,
             replications_run=driver.replications_run, not_run=driver.not_run,
-            out=folder.path if folder is not None else None, _replications=driver.replication_frames,
+            out=folder.path if folder is not None else None, _replications=driver.replication_rows,
         )
 
 
