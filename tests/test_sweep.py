@@ -177,9 +177,7 @@ def test_each_configuration_equals_compare(model: toctou_sim.ModelSpec) -> None:
 
 def test_precision_stops_each_configuration_like_compare(model: toctou_sim.ModelSpec) -> None:
     grid = {"clients.arrival.poisson.rate": [150, 300]}
-    result = toctou_sim.sweep(
-        model, grid=grid, strategies=["none"], reps=3, seed=2, precision=0.3, max_reps=12
-    )
+    result = toctou_sim.sweep(model, grid=grid, strategies=["none"], reps=3, seed=2, precision=0.3, max_reps=12)
     table = result.to_frame()
     for rate in grid["clients.arrival.poisson.rate"]:
         expected = toctou_sim.compare(
@@ -200,9 +198,7 @@ def test_precision_stops_each_configuration_like_compare(model: toctou_sim.Model
 
 def test_paired_difference_against_baseline(model: toctou_sim.ModelSpec) -> None:
     """CAS never violates, so its paired difference to ``none`` is minus none's violation rate."""
-    table = toctou_sim.sweep(
-        model, grid={"keys.count": [5]}, strategies=STRATEGIES, reps=REPS, seed=SEED
-    ).to_frame()
+    table = toctou_sim.sweep(model, grid={"keys.count": [5]}, strategies=STRATEGIES, reps=REPS, seed=SEED).to_frame()
     violation = table[table["metric"] == "violation_rate"].set_index("strategy")
     assert violation.loc["none", "estimate"] > 0
     assert violation.loc["cas", "diff"] == pytest.approx(-violation.loc["none", "estimate"])
@@ -254,9 +250,7 @@ def test_dask_runs_a_task_like_the_driver(model: toctou_sim.ModelSpec, dask_clie
     """The seed and replication travel inside the task: Dask computes the same numbers, and two
     tasks that differ only by replication are two tasks (distinct keys), not one."""
     configured = model.with_strategy("cas")
-    tasks = [
-        SweepTask(task_id(configured.content_hash(), "cas", (i,), 7), configured, (i,), 7) for i in (0, 1)
-    ]
+    tasks = [SweepTask(task_id(configured.content_hash(), "cas", (i,), 7), configured, (i,), 7) for i in (0, 1)]
     futures = [dask_client.submit(run_task, task) for task in tasks]
     assert futures[0].key != futures[1].key
     outcomes = [future.result(timeout=60) for future in futures]
@@ -454,6 +448,37 @@ def test_tasks_in_flight_stay_within_the_window(model: toctou_sim.ModelSpec) -> 
     assert executor.most <= 3
 
 
+class BreakingExecutor(Executor):
+    """Runs ``after`` tasks in process, then refuses every task as a broken process pool does."""
+
+    def __init__(self, after: int) -> None:
+        self.after = after
+        self.submitted = 0
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        from concurrent.futures.process import BrokenProcessPool
+
+        self.submitted += 1
+        if self.submitted > self.after:
+            raise BrokenProcessPool("A child process terminated abruptly")
+        future: Future[Any] = Future()
+        future.set_result(fn(*args, **kwargs))
+        return future
+
+
+def test_broken_executor_stops_cleanly_and_resume_finishes(
+    model: toctou_sim.ModelSpec, tmp_path: Path, serial_reference: tuple[Path, toctou_sim.SweepResult]
+) -> None:
+    reference, serial = serial_reference
+    out = tmp_path / "broken"
+    broken = run_sweep(model, out, executor=BreakingExecutor(after=5))
+    assert not broken.ok and broken.tasks_run == 5 and broken.not_run == serial.tasks_total - 5
+    assert json.loads((out / "manifest.json").read_text())["runs"][-1]["status"] == "incomplete"
+    finished = run_sweep(model, out, resume=True)
+    assert finished.ok and finished.tasks_resumed == 5
+    assert results_bytes(out) == results_bytes(reference)
+
+
 # --------------------------------------------------------------------------------------------
 # Failures: reported with configuration and traceback; the rest complete.
 
@@ -509,9 +534,7 @@ def test_failing_tasks_are_reported_and_the_rest_complete(
     assert json.loads((out / "manifest.json").read_text())["runs"][-1]["status"] == "incomplete"
 
 
-def test_cli_reports_failures_and_exits_nonzero(
-    model_file: Path, tmp_path: Path, exploding_strategy: str
-) -> None:
+def test_cli_reports_failures_and_exits_nonzero(model_file: Path, tmp_path: Path, exploding_strategy: str) -> None:
     runner = CliRunner()
     result = runner.invoke(
         main,
@@ -531,9 +554,7 @@ def test_cli_reports_failures_and_exits_nonzero(
         ],
     )
     assert result.exit_code == 1, result.output
-    assert (
-        "failed: strategy test_exploding, replications 0 at keys.count=5: RuntimeError: boom" in result.stderr
-    )
+    assert "failed: strategy test_exploding, replications 0 at keys.count=5: RuntimeError: boom" in result.stderr
     assert "2 failed" in result.stderr and "Traceback" in result.stderr
     assert "keys.count" in result.stdout and (tmp_path / "cli-failing" / "results.csv").is_file()
 
@@ -581,13 +602,10 @@ def test_cli_sweep_writes_the_results_folder(model_file: Path, tmp_path: Path) -
     assert result.exit_code == 0, result.output
     assert "clients.arrival.poisson.rate" in result.stdout and "wrote" in result.stdout
     manifest = json.loads((out / "manifest.json").read_text())
-    assert (
-        manifest["seed"] == 0
-        and manifest["model"]["hash"] == toctou_sim.load_model(model_file).content_hash()
-    )
+    assert manifest["seed"] == 0 and manifest["model"]["hash"] == toctou_sim.load_model(model_file).content_hash()
     assert manifest["toctou_sim_version"] == toctou_sim.__version__
     assert manifest["grid"] == {"clients.arrival.poisson.rate": [100, 200]}
-    assert manifest["runs"][0]["command"][:2] == ["toctou-sim", "sweep"] or manifest["runs"][0]["command"]
+    assert manifest["runs"][0]["command"][0] == "toctou-sim" and manifest["runs"][0]["executor"]
     csv = pd.read_csv(out / "results.csv")
     assert {
         "clients.arrival.poisson.rate",

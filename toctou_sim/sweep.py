@@ -682,8 +682,8 @@ class _Run:
                 return
         try:
             future = self.executor.submit(run_task, task)
-        except BrokenExecutor as exc:
-            self.broken = f"the executor broke: {type(exc).__name__}: {exc}"
+        except Exception as exc:  # a broken pool, a closed Dask client: stop submitting, keep what is done
+            self.broken = f"the executor refused a task: {type(exc).__name__}: {exc}"
             return
         self.in_flight[future] = pending
 
