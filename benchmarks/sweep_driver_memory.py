@@ -2,8 +2,8 @@
 
 Run from the repository root::
 
-    python benchmarks/sweep_driver_memory.py                  # 10^5 tasks, in memory
-    python benchmarks/sweep_driver_memory.py --out /tmp/big   # ... streaming parts to disk
+    python benchmarks/sweep_driver_memory.py --out /tmp/big            # 4,000 and 40,000 tasks
+    python benchmarks/sweep_driver_memory.py --configs 500 --reps 100  # 10^5 tasks, in memory
 
 The executor here answers every task at once with a fixed set of metrics (the shape of a real
 replication's) instead of running the world, so what is measured is the driver alone: planning,
@@ -11,7 +11,8 @@ hashing, the in-flight window, writing parts, aggregating each configuration wit
 estimators, and the final table. It prints the peak of Python allocations (``tracemalloc``) at
 two sizes: if the driver held every task's result, the peak would grow with the task count;
 it grows only with the number of configurations (the size of the final table itself) and, without
-``--out``, with the per-replication rows kept for ``replications_frame()``.
+``--out``, with the per-replication rows kept for ``replications_frame()``. Each size runs twice:
+once timed, once under ``tracemalloc`` (which slows allocation, so that pass is not timed).
 """
 
 from __future__ import annotations
@@ -48,31 +49,36 @@ class InstantExecutor(Executor):
         return future
 
 
-def measure(configs: int, reps: int, out: Path | None) -> None:
+def measure(configs: int, reps: int, out: Path | None, trace: bool) -> None:
     model = toctou_sim.load_model(MODEL)
     grid = {"clients.arrival.poisson.rate": [float(100 + i) for i in range(configs)]}
     if out is not None:
         shutil.rmtree(out, ignore_errors=True)
-    tracemalloc.start()
+    if trace:
+        tracemalloc.start()
     started = time.perf_counter()
     result = toctou_sim.sweep(model, grid=grid, strategies=["none", "cas"], reps=reps, seed=1,
                               executor=InstantExecutor(), out=out)
     elapsed = time.perf_counter() - started
-    _, peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
-    print(f"{result.tasks_total:>7} tasks ({configs} configurations x 2 strategies x {reps} reps), "
-          f"out={'disk' if out else 'memory'}: {elapsed:6.1f} s driver time "
-          f"({elapsed / result.tasks_total * 1e3:.2f} ms/task), peak Python memory {peak / 2**20:6.1f} MiB, "
-          f"table {len(result.to_frame())} rows")
+    where = f"{result.tasks_total:>7} tasks ({configs} configurations x 2 strategies x {reps} reps), " \
+        f"out={'disk' if out else 'memory'}"
+    if trace:
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        print(f"{where}: peak Python memory {peak / 2**20:6.1f} MiB, table {len(result.to_frame())} rows")
+    else:
+        print(f"{where}: {elapsed:6.1f} s driver time ({elapsed / result.tasks_total * 1e3:.2f} ms/task)")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=None, help="stream parts into this folder (deleted first)")
-    parser.add_argument("--configs", type=int, default=500)
+    parser.add_argument("--configs", type=int, default=200)
+    parser.add_argument("--reps", type=int, nargs="+", default=[10, 100])
     args = parser.parse_args()
-    for reps in (10, 100):
-        measure(args.configs, reps, args.out)
+    for reps in args.reps:
+        measure(args.configs, reps, args.out, trace=False)
+        measure(args.configs, reps, args.out, trace=True)
 
 
 if __name__ == "__main__":
