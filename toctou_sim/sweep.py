@@ -412,11 +412,14 @@ class ResultsFolder:
         return tuple(by_rep.items())
 
     def read_parts(self) -> pd.DataFrame:
-        """Every part, as one tidy frame."""
-        frames = [pd.read_parquet(p) for p in sorted(self.parts.glob("*/*.parquet"))]
-        if not frames:
+        """Every part, as one tidy frame (read as one Parquet dataset; temporary files, whose names
+        start with a dot, are skipped)."""
+        import pyarrow.dataset as ds
+
+        if not any(self.parts.glob("*/*.parquet")):
             return pd.DataFrame(columns=list(PART_COLUMNS))
-        return pd.concat(frames, ignore_index=True)
+        table = ds.dataset(self.parts, format="parquet").to_table(columns=list(PART_COLUMNS))
+        return table.to_pandas()
 
     def write_failure(self, failure: TaskFailure) -> None:
         """Record a failed task (replaced if it fails again, removed when it later succeeds)."""
