@@ -419,7 +419,8 @@ class ResultsFolder:
         if not any(self.parts.glob("*/*.parquet")):
             return pd.DataFrame(columns=list(PART_COLUMNS))
         table = ds.dataset(self.parts, format="parquet").to_table(columns=list(PART_COLUMNS))
-        return table.to_pandas()
+        frame: pd.DataFrame = table.to_pandas()
+        return frame
 
     def write_failure(self, failure: TaskFailure) -> None:
         """Record a failed task (replaced if it fails again, removed when it later succeeds)."""
