@@ -19,6 +19,7 @@ from toctou_sim.montecarlo import (
     simulate,
 )
 from toctou_sim.spec import ModelSpec, SpecError, load_model, parse_model
+from toctou_sim.staleness import StalenessResult, staleness
 from toctou_sim.sweep import Range, SweepResult, sweep
 
 __version__ = "0.1.0"
@@ -30,6 +31,7 @@ __all__ = [
     "Range",
     "SimulationResult",
     "SpecError",
+    "StalenessResult",
     "SweepResult",
     "__version__",
     "compare",
@@ -37,5 +39,6 @@ __all__ = [
     "parse_model",
     "run_replication",
     "simulate",
+    "staleness",
     "sweep",
 ]

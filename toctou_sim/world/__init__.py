@@ -31,7 +31,11 @@ __all__ = [
     "Store",
     "Strategy",
     "World",
+    "caching",
     "invariants",
+    "quorum",
     "read_paths",
     "strategies",
 ]
+
+from toctou_sim.world import caching, quorum  # registers the cache and quorum read paths
