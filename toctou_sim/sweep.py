@@ -965,7 +965,9 @@ class SweepPlan:
         if folder is not None and runs:
             finished = folder.finished_tasks()
             folder.clear_failures()
-        record: dict[str, Any] = {"started": _now(), "status": "running", "python": platform.python_version(),
+        executor_name = type(executor).__name__ if executor is not None else "in process"
+        record: dict[str, Any] = {"started": _now(), "status": "running", "command": None,
+                                  "executor": executor_name, "python": platform.python_version(),
                                   "numpy": np.__version__, "platform": sys.platform, **dict(notes or {})}
         runs.append(record)
         if folder is not None:
