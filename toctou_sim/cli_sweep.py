@@ -209,12 +209,13 @@ def metric_table(frame: Any, parameters: list[str], strategies: list[str], metri
     for row in chosen.to_dict(orient="records"):
         cells.setdefault(row["config"], {})[row["strategy"]] = format_value(
             row["estimate"], row["ci_low"], row["ci_high"], bool(row["upper_bound"]))
-        keys[row["config"]] = tuple(row[p] for p in parameters)
+        stopped = "" if row["stopped_by"] == "reps" else f" ({row['stopped_by']})"
+        keys[row["config"]] = (*(row[p] for p in parameters), f"{row['n_reps']}{stopped}")
     configs = list(cells)
     shown = configs[:TABLE_ROWS]
     table = pd.DataFrame(
         [[*keys[c], *(cells[c].get(s, "") for s in strategies)] for c in shown],
-        columns=[*parameters, *strategies],
+        columns=[*parameters, "reps", *strategies],
     )
     lines = [f"{metric}, estimate with 95% CI", table.to_string(index=False)]
     if len(configs) > len(shown):
