@@ -688,3 +688,23 @@ def test_unreachable_scheduler_fails_fast(model_file: Path, monkeypatch: pytest.
     assert time.monotonic() - started < 10
     line = result.stderr.strip().splitlines()[-1]
     assert line.startswith("error: --scheduler tcp://127.0.0.1:1: cannot reach the Dask scheduler"), line
+
+
+def test_progress_bar_counts_tasks(model: toctou_sim.ModelSpec, capsys: pytest.CaptureFixture[str]) -> None:
+    toctou_sim.sweep(model, grid={"keys.count": [5, 20]}, strategies=["none"], reps=3, seed=0, progress=True)
+    err = capsys.readouterr().err
+    assert "sweep" in err and "6/6" in err
+
+
+def test_open_executor_choices() -> None:
+    from toctou_sim.executors import SerialExecutor, open_executor
+
+    with open_executor(1) as handle:
+        assert isinstance(handle.executor, SerialExecutor)
+        assert handle.executor.submit(sum, [1, 2]).result(timeout=1) == 3
+    with open_executor(2) as handle:
+        assert isinstance(handle.executor, ProcessPoolExecutor) and handle.description == "2 local processes"
+    with pytest.raises(SpecError, match="one or the other"), open_executor(scheduler="tcp://x:1", dask_local=True):
+        pass
+    with pytest.raises(SpecError, match="expected an address"), open_executor(scheduler="localhost:8786"):
+        pass
