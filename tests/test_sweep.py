@@ -400,6 +400,11 @@ def test_resume_refuses_a_different_sweep(model: toctou_sim.ModelSpec, tmp_path:
         run_sweep(model, out, resume=True, seed=SEED + 1)
     with pytest.raises(SpecError, match="configurations"):
         run_sweep(model, out, resume=True, grid={"keys.count": [5]})
+    moved = tmp_path / "elsewhere.toml"
+    moved.write_text(TINY, encoding="utf-8")
+    assert run_sweep(toctou_sim.load_model(moved), out, resume=True).tasks_resumed == 4 * 2 * REPS
+    with pytest.raises(SpecError, match="model hash"):
+        run_sweep(model.with_strategy("cas"), out, resume=True)
     with pytest.raises(SpecError, match="needs --out"):
         toctou_sim.sweep(model, grid=GRID, resume=True)
 

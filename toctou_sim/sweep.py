@@ -874,10 +874,16 @@ _RESUME_KEYS = ("toctou_sim_version", "model", "seed", "strategies", "baseline",
                 "max_reps", "metric", "batch", "configurations")
 
 
+def _identity_value(manifest: Mapping[str, Any], key: str) -> str:
+    value = manifest.get(key)
+    if key == "model" and isinstance(value, Mapping):
+        value = value.get("hash")  # the content, wherever the file now lives
+    return json.dumps(value, sort_keys=True, default=str)
+
+
 def _check_resume(old: Mapping[str, Any], new: Mapping[str, Any], folder: Path) -> None:
     for key in _RESUME_KEYS:
-        if json.dumps(old.get(key), sort_keys=True, default=str) != json.dumps(new.get(key), sort_keys=True,
-                                                                                default=str):
+        if _identity_value(old, key) != _identity_value(new, key):
             what = "hash" if key == "model" else "value"
             was, now = _brief(old.get(key), key), _brief(new.get(key), key)
             raise SpecError(f"--resume: {folder} holds a different sweep (its {key} {what} was {was}, now "
