@@ -10,6 +10,7 @@ use, how often that becomes harm, and what each mitigation costs::
 
 from __future__ import annotations
 
+import importlib
 import sys
 import types
 from typing import TYPE_CHECKING, Any
@@ -26,6 +27,7 @@ from toctou_sim.spec import ModelSpec, SpecError, load_model, parse_model
 
 if TYPE_CHECKING:
     from toctou_sim.staleness import StalenessResult, staleness
+    from toctou_sim.sweep import Range, SweepResult, sweep
 
 __version__ = "0.1.0"
 
@@ -33,9 +35,11 @@ __all__ = [
     "ComparisonResult",
     "Estimate",
     "ModelSpec",
+    "Range",
     "SimulationResult",
     "SpecError",
     "StalenessResult",
+    "SweepResult",
     "__version__",
     "compare",
     "load_model",
@@ -43,33 +47,39 @@ __all__ = [
     "run_replication",
     "simulate",
     "staleness",
+    "sweep",
 ]
 
 
+_LAZY = {
+    "staleness": "toctou_sim.staleness",
+    "StalenessResult": "toctou_sim.staleness",
+    "sweep": "toctou_sim.sweep",
+    "Range": "toctou_sim.sweep",
+    "SweepResult": "toctou_sim.sweep",
+}
+"""Public names that load their module on first use: those modules pull in pandas and scipy,
+which a process that only simulates (a worker, a benchmark) does not need."""
+
 
 class _Package(types.ModuleType):
-    """The package's module type: ``staleness`` and ``StalenessResult`` load on first use.
+    """The package's module type, for the names in ``_LAZY``.
 
-    They pull in pandas and scipy, which a process that only simulates (a sweep worker, a
-    benchmark) does not need. ``toctou_sim.staleness`` is the function even after the submodule of
-    the same name has been imported (the import system's assignment of the submodule is ignored).
+    ``toctou_sim.staleness`` and ``toctou_sim.sweep`` are the functions (as they always were),
+    even after the submodules of the same names have been imported: the import system's
+    assignment of a submodule to those names is ignored.
     """
 
-    @property
-    def staleness(self) -> Any:
-        import importlib
+    def __getattr__(self, name: str) -> Any:
+        module = _LAZY.get(name)
+        if module is None:
+            raise AttributeError(f"module {self.__name__!r} has no attribute {name!r}")
+        return getattr(importlib.import_module(module), name)
 
-        return importlib.import_module("toctou_sim.staleness").staleness
-
-    @staleness.setter
-    def staleness(self, value: Any) -> None:
-        """The import system sets the submodule here; the package attribute stays the function."""
-
-    @property
-    def StalenessResult(self) -> Any:
-        import importlib
-
-        return importlib.import_module("toctou_sim.staleness").StalenessResult
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _LAZY and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
 
 
 sys.modules[__name__].__class__ = _Package

@@ -256,5 +256,9 @@ from toctou_sim.cli_staleness import staleness as _staleness  # noqa: E402
 
 main.add_command(_staleness)
 
+from toctou_sim.cli_sweep import sweep as _sweep_command  # noqa: E402
+
+main.add_command(_sweep_command)
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -15,7 +15,7 @@ as a cross-check.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -35,6 +35,7 @@ __all__ = [
     "ComparisonResult",
     "Estimate",
     "SimulationResult",
+    "StoppingRule",
     "compare",
     "estimate",
     "run_replication",
@@ -340,6 +341,56 @@ def _progress_bar(total: int, enabled: bool, description: str) -> Any:
     return tqdm(total=total, desc=description, unit="rep", leave=False)
 
 
+@dataclass(frozen=True)
+class StoppingRule:
+    """When to stop adding replications: after ``reps``, or, with ``precision``, once the primary
+    ``metric`` of every strategy has a relative 95% half-width of at most ``precision`` (checked
+    after ``reps``, then after each projected count, up to ``max_reps``, default 1000).
+    A strategy that has seen no event only has an upper bound (which shrinks as replications are
+    added); it does not hold the others back once they are precise.
+
+    The next count is projected from the interval so far: a half-width shrinks as 1/sqrt(n), so
+    about ``n * (width / precision)**2`` replications are needed (for a rare rate, the count of
+    events the target needs, ``(z / precision)**2`` ≈ 384 for ±10%, over the events per
+    replication seen so far), at most 8x at once, 4x while no event has been seen.
+
+    The rule depends only on the replications' values, never on timing or on which executor ran
+    them, so the same seed gives the same number of replications everywhere: ``simulate``,
+    ``compare`` and each configuration of a sweep apply this one rule.
+    """
+
+    reps: int = 10
+    precision: float | None = None
+    max_reps: int | None = None
+    metric: str = PRIMARY_METRIC
+
+    def __post_init__(self) -> None:
+        if self.reps < 1:
+            raise SpecError(f"--reps: must be >= 1, got {self.reps}")
+        if self.precision is not None and not 0 < self.precision < 1:
+            raise SpecError(f"--precision: must be between 0 and 1, got {self.precision}")
+
+    @property
+    def limit(self) -> int:
+        """The most replications the rule will ever ask for."""
+        if self.precision is None:
+            return self.reps
+        return max(self.reps, self.max_reps) if self.max_reps else max(self.reps, 1000)
+
+    def next_target(self, target: int, done: Mapping[str, Sequence[ReplicationResult]]) -> tuple[int | None, str]:
+        """After ``target`` replications of each strategy are ``done``: ``(None, stopped_by)`` to
+        stop (``reps``, ``precision`` or ``max_reps``), or ``(new_target, "")`` to run more."""
+        if self.precision is None:
+            return None, "reps"
+        estimates = [estimate(self.metric, results) for results in done.values()]
+        widths = [e.relative_half_width for e in estimates if not e.upper_bound]
+        if widths and max(widths) <= self.precision:
+            return None, "precision"
+        if target >= self.limit:
+            return None, "max_reps"
+        return min(self.limit, _next_target(target, max(widths, default=math.inf), self.precision)), ""
+
+
 def _run_until(
     models: dict[str, ModelSpec],
     *,
@@ -353,28 +404,16 @@ def _run_until(
     engines: dict[str, str] | None = None,
     estimator: str = "plain",
 ) -> tuple[dict[str, list[ReplicationResult]], str]:
-    """Run ``reps`` replications of each model, then more until ``metric`` reaches ``precision``.
-
-    With ``precision``, the next target is projected from the interval so far: a half-width
-    shrinks as 1/sqrt(n), so about ``n * (width / precision)**2`` replications are needed (for a
-    rare rate this is the count of events the target needs, ``(z / precision)**2``, divided by the
-    events per replication seen so far); while no event has been seen the count grows fourfold.
-    """
+    """Run ``reps`` replications of each model, then more until ``metric`` reaches ``precision``."""
     engines = engines or {}
-    if reps < 1:
-        raise SpecError(f"--reps: must be >= 1, got {reps}")
-    if precision is not None and not 0 < precision < 1:
-        raise SpecError(f"--precision: must be between 0 and 1, got {precision}")
-    limit = max(reps, max_reps) if (precision is not None and max_reps) else reps
-    if precision is not None and not max_reps:
-        limit = max(reps, 1000)
+    rule = StoppingRule(reps, precision, max_reps, metric)
     done: dict[str, list[ReplicationResult]] = {label: [] for label in models}
-    bar = _progress_bar(limit * len(models) if precision else reps * len(models), progress, "replications")
+    bar = _progress_bar(rule.limit * len(models), progress, "replications")
     update = bar.update if bar is not None else None
-    target = reps
+    target: int | None = reps
     stopped_by = "reps"
     try:
-        while True:
+        while target is not None:
             tasks: list[Task] = [
                 (model, i, seed, engines.get(label, "des"), estimator)
                 for label, model in models.items()
@@ -383,19 +422,7 @@ def _run_until(
             labels = [label for label, model in models.items() for _ in range(len(done[label]), target)]
             for label, result in zip(labels, _map(tasks, executor, update), strict=True):
                 done[label].append(result)
-            if precision is None:
-                break
-            estimates = [estimate(metric, results) for results in done.values()]
-            # A strategy that has seen no event only has an upper bound (which shrinks as
-            # replications are added); it does not hold the others back once they are precise.
-            widths = [e.relative_half_width for e in estimates if not e.upper_bound]
-            if widths and max(widths) <= precision:
-                stopped_by = "precision"
-                break
-            if target >= limit:
-                stopped_by = "max_reps"
-                break
-            target = min(limit, _next_target(target, max(widths), precision))
+            target, stopped_by = rule.next_target(target, done)
     finally:
         if bar is not None:
             bar.close()
