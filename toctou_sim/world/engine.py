@@ -434,13 +434,18 @@ class World:
         """
         key = op.key
         env = self.env
-        stalled = max(self._clients.stalled_until, self._store.stalled_until) - env._now
-        if stalled > 0:  # paused clients check when they resume; a partitioned store answers at heal
-            yield env.timeout(stalled)
+        # paused clients check when they resume; a partitioned store answers at heal
+        # (the later of the two instants; written out rather than max(): this runs per attempt)
+        until = self._clients.stalled_until
+        store_until = self._store.stalled_until
+        if store_until > until:
+            until = store_until
+        if until > env._now:
+            yield env.timeout(until - env._now)
         version, value = yield from self.read_path.observe(op, latency)
         op.seen_version = version
         op.seen_value = value
-        op.t_check = self.env._now
+        op.t_check = env._now
         if version != self.store.version[key]:
             # Stale observation: the mismatch (if any) is already there at check time when the
             # precondition is false on the truth now.
@@ -458,9 +463,12 @@ class World:
         env = self.env
         if window > 0:
             yield env.timeout(window)
-        stalled = max(self._clients.stalled_until, self._store.stalled_until) - env._now
-        if stalled > 0:
-            yield env.timeout(stalled)
+        until = self._clients.stalled_until
+        store_until = self._store.stalled_until
+        if store_until > until:
+            until = store_until
+        if until > env._now:
+            yield env.timeout(until - env._now)
 
     def decide(self, op: Operation, accepted: bool) -> int:
         """Judge a use at this instant against the authoritative state, apply it if accepted.
