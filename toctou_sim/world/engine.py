@@ -22,6 +22,7 @@ from toctou_sim.distributions import Exponential, RandomStreams
 from toctou_sim.metrics import ABORTED, DECLINED, OK, VIOLATED, Recorder
 from toctou_sim.spec import ModelSpec, Zipf
 from toctou_sim.world.invariants import INVARIANTS, Invariant
+from toctou_sim.world.load import arrival_gaps
 from toctou_sim.world.registry import Registry
 
 if TYPE_CHECKING:
@@ -59,6 +60,7 @@ class Operation:
         "arrival",
         "counted",
         "key",
+        "raced",
         "read_latency",
         "retries",
         "seen_value",
@@ -79,6 +81,8 @@ class Operation:
         self.write_latency = write_latency
         self.counted = counted
         self.retries = 0
+        self.raced = False
+        """A use of this operation was rejected by the store or a re-check (a race was caught)."""
         self.seen_version = -1
         self.seen_value = 0
         self.t_check = math.nan
@@ -227,7 +231,7 @@ class World:
         self.spec = spec
         self.env = simpy.Environment()
         self.streams = streams
-        self.recorder = recorder if recorder is not None else Recorder(warmup=spec.model.warmup)
+        self.recorder = recorder if recorder is not None else Recorder.for_model(spec)
         self.invariant = INVARIANTS[spec.keys.invariant]()
         self.store = Store(spec.keys.count, spec.keys.initial_value, self.invariant)
         self.clients_stalled_until = 0.0
@@ -235,9 +239,7 @@ class World:
         self._arrivals_done = False
         self._drained: simpy.Event | None = None
 
-        self._interarrival = streams.variates(
-            "arrivals", _exponential(1.0 / spec.clients.arrival.poisson.rate)
-        )
+        self._interarrival = arrival_gaps(spec.clients.arrival, streams)
         self._keys = streams.keys("keys", spec.keys.count, _zipf(spec.keys.popularity))
         self._window = streams.variates("window", spec.clients.window)
         self._read_latency = streams.variates("read_latency", spec.store.read_latency)
@@ -301,6 +303,7 @@ class World:
             outcome = OK if holds else VIOLATED
         else:
             outcome = REJECTED_ATTEMPT
+            op.raced = True
         if op.counted:
             recorder = self.recorder
             recorder.window.add(self.env.now - op.t_check)
