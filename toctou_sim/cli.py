@@ -220,5 +220,10 @@ def validate(seed: int, confidence: float, scale: int, names: tuple[str, ...], a
         sys.exit(1)
 
 
+from toctou_sim.cli_report import report_command, trace_command  # noqa: E402
+
+main.add_command(report_command)
+main.add_command(trace_command)
+
 if __name__ == "__main__":  # pragma: no cover
     main()
