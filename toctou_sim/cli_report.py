@@ -25,7 +25,7 @@ __all__ = ["report_command", "trace_command"]
 @click.option("--grid", "grids", multiple=True, metavar="PATH=V1,V2",
               help="Also sweep a field over these values and chart the rates against it (repeatable).")
 @click.option("--grid-reps", type=int, default=None, help="Replications per grid point (default: --reps).")
-@click.option("--trace-ops", default=60, show_default=True, help="Operations in the traced run (0: none).")
+@click.option("--trace-ops", default=400, show_default=True, help="Operations in the traced run (0: none).")
 @click.option("--workers", type=int, default=1, show_default=True, help="Processes (0 = all cores).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def report_command(model: Path, out: Path, strategies: str, baseline: str | None, reps: int, seed: int,

@@ -320,14 +320,27 @@ _SPAN_COLORS = {"check": "tab:blue", "window": "tab:orange", "use": "tab:green",
                 "wait": "tab:gray", "retry wait": "tab:gray"}
 
 
-def plot_trace(trace: Trace, max_rows: int = 60, title: str | None = None) -> Figure:
+def plot_trace(trace: Trace, max_rows: int = 60, title: str | None = None, focus: bool = True) -> Figure:
     """A short traced run: one row per operation, its check / window / use as bars.
 
     Lock waits and retry waits are bars of their own colour; background mutations of the
     operation's key are black ticks on its row; a use that met a false precondition is outlined
     in red (a violation is filled red, a caught conflict hatched).
+
+    Args:
+        trace: the traced run.
+        max_rows: operations drawn (consecutive in arrival order).
+        title: the chart title.
+        focus: when the trace has more operations than rows, start the rows a little before the
+            first violation (or, failing that, the first mismatch) so the race is in view.
     """
-    ops = trace.ops[:max_rows]
+    first = 0
+    if focus and len(trace.ops) > max_rows:
+        marked = [i for i, op in enumerate(trace.ops) if op.violation]
+        marked = marked or [i for i, op in enumerate(trace.ops) if op.mismatch]
+        if marked:
+            first = max(0, min(marked[0] - max_rows // 3, len(trace.ops) - max_rows))
+    ops = trace.ops[first:first + max_rows]
     fig, axes = _figure(11.0, max(3.5, 0.22 * len(ops) + 1.8))
     ax = axes[0][0]
     t0 = min((op.arrival for op in ops), default=0.0)

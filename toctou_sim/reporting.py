@@ -513,7 +513,7 @@ def report(
     overrides: dict[str, Any] | None = None,
     grid: Mapping[str, Sequence[str]] | None = None,
     grid_reps: int | None = None,
-    trace_ops: int = 60,
+    trace_ops: int = 400,
     executor: Executor | None = None,
     progress: bool = False,
 ) -> ReportResult:
@@ -530,7 +530,8 @@ def report(
         grid: ``{path: [v1, v2, ...]}``: also sweep these fields (every combination) and chart
             the rates against the first one.
         grid_reps: replications per grid point (default: ``reps``).
-        trace_ops: operations in the traced run of the baseline (0: no trace).
+        trace_ops: operations in the traced run of the baseline (0: no trace); the chart shows 60 of
+            them, starting a little before the first violation.
         executor: any ``concurrent.futures.Executor`` for the replications.
         progress: show a progress bar.
     """
@@ -588,7 +589,8 @@ def report(
         trace_path.write_text(json.dumps(trace.to_chrome(__version__)), encoding="utf-8")
         files.append(trace_path)
         add("trace", f"A short traced run ({base})", plots.plot_trace(trace),
-            "One row per operation after the warm-up: check, window and use bars, lock waits, mutations of "
+            "One row per operation (60 consecutive ones after the warm-up, around the first violation when "
+            "there is one): check, window and use bars, lock waits, mutations of "
             "the key as ticks; violations in red, caught conflicts hatched. Open trace.json in Perfetto "
             "(ui.perfetto.dev) for the same run.")
 
