@@ -278,15 +278,22 @@ def analyse_timeline(timeline: ErrorTimeline, slo: SloSpec, start: float = 0.0) 
     worst_burn = float(np.nanmax(window_burn[full], initial=0.0)) if full.any() else math.nan
     worst_budget = float(np.nanmax(hour_spend[full], initial=0.0)) if full.any() else math.nan
     alerts = tuple(
-        evaluate_alert(alert, ops, errors, width, slo.target, hour_spend, slo.page_budget_fraction,
-                       window_bins, begin)
+        evaluate_alert(
+            alert, ops, errors, width, slo.target, hour_spend, slo.page_budget_fraction, window_bins, begin
+        )
         for alert in slo.alerts
     )
     return TimelineBudget(
-        times=times, ops=ops, errors=errors, burn=_burn(errors, ops, allowed),
-        hour_spend=hour_spend, window_s=window,
-        worst_hour_burn=worst_burn, worst_hour_budget=worst_budget,
-        page=bool(worst_budget > slo.page_budget_fraction), alerts=alerts,
+        times=times,
+        ops=ops,
+        errors=errors,
+        burn=_burn(errors, ops, allowed),
+        hour_spend=hour_spend,
+        window_s=window,
+        worst_hour_burn=worst_burn,
+        worst_hour_budget=worst_budget,
+        page=bool(worst_budget > slo.page_budget_fraction),
+        alerts=alerts,
     )
 
 
@@ -318,12 +325,14 @@ def budget_metrics(
     }
     if timeline is not None:
         view = analyse_timeline(timeline, slo, model.model.warmup)
-        out.update({
-            "worst_hour_burn": view.worst_hour_burn,
-            "worst_hour_budget": view.worst_hour_budget,
-            "page_rule": float(view.page),
-            "alert_pages": float(view.pages),
-            "alert_false_pages": float(view.false_pages),
-            "alert_tickets": float(view.tickets),
-        })
+        out.update(
+            {
+                "worst_hour_burn": view.worst_hour_burn,
+                "worst_hour_budget": view.worst_hour_budget,
+                "page_rule": float(view.page),
+                "alert_pages": float(view.pages),
+                "alert_false_pages": float(view.false_pages),
+                "alert_tickets": float(view.tickets),
+            }
+        )
     return out

@@ -114,7 +114,7 @@ class ErrorTimeline:
         self.width = width
         """Bin width in seconds: bin ``i`` covers ``[i * width, (i + 1) * width)``."""
         self.inverse_width = 1.0 / width
-        size = int(math.ceil(span / width)) + 1
+        size = math.ceil(span / width) + 1
         self.ops: list[int] = [0] * size
         """Counted operations that ended in each bin."""
         self.errors: list[int] = [0] * size
@@ -184,7 +184,7 @@ class Recorder:
         self.operations += 1
         latency = now - op.arrival
         error = True
-        if outcome == OK or outcome == DECLINED:
+        if outcome in (OK, DECLINED):
             self.ok += 1
             if outcome == DECLINED:
                 self.declined += 1
@@ -275,5 +275,5 @@ class ReplicationResult:
                 metrics[f"{name}_{label}_ms"] = histogram.quantile(q) * 1e3
         metrics.update(extra)
         histograms = {"latency": r.latency, "window": r.window, "lock_wait": r.lock_wait}
-        return cls(replication=replication, seed=seed, strategy=strategy, metrics=metrics, histograms=histograms,
-                   timeline=r.timeline)
+        return cls(replication=replication, seed=seed, strategy=strategy, metrics=metrics,
+                   histograms=histograms, timeline=r.timeline)

@@ -23,13 +23,13 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
 
-from toctou_sim.metrics import Histogram  # noqa: E402
-from toctou_sim.units import format_duration  # noqa: E402
+from toctou_sim.metrics import Histogram
+from toctou_sim.units import format_duration
 
 if TYPE_CHECKING:
     from toctou_sim.budget import TimelineBudget
@@ -41,12 +41,12 @@ __all__ = [
     "plot_burn",
     "plot_cdfs",
     "plot_sweep",
-    "plot_tradeoff",
     "plot_trace",
+    "plot_tradeoff",
     "save",
 ]
 
-_STYLE = {
+_STYLE: Any = {
     "font.size": 12,
     "axes.titlesize": 14,
     "axes.labelsize": 12,
@@ -54,11 +54,12 @@ _STYLE = {
     "axes.grid": True,
     "grid.alpha": 0.3,
 }
-_COLORS = plt.get_cmap("tab10").colors
+_COLORS = [f"C{i}" for i in range(10)]
 
 
-def _figure(width: float = 9.0, height: float = 5.5, rows: int = 1, cols: int = 1, **kwargs: Any) -> tuple[
-        Figure, Any]:
+def _figure(
+    width: float = 9.0, height: float = 5.5, rows: int = 1, cols: int = 1, **kwargs: Any
+) -> tuple[Figure, Any]:
     with plt.rc_context(_STYLE):
         fig = Figure(figsize=(width, height), layout="constrained")
         axes = fig.subplots(rows, cols, squeeze=False, **kwargs)
@@ -132,7 +133,9 @@ def plot_sweep(
             y = np.maximum(line["estimate"].to_numpy(dtype=float), floor)
             low = np.maximum(line["ci_low"].to_numpy(dtype=float), floor)
             high = np.maximum(line["ci_high"].to_numpy(dtype=float), floor)
-            bound = line["upper_bound"].to_numpy(dtype=bool) if "upper_bound" in line else np.zeros(len(x), bool)
+            bound = (
+                line["upper_bound"].to_numpy(dtype=bool) if "upper_bound" in line else np.zeros(len(x), bool)
+            )
             y = np.where(bound, high, y)
             ax.plot(x, y, marker="o", color=_color(index), label=strategy, linewidth=2)
             ax.fill_between(x, low, high, color=_color(index), alpha=0.18, linewidth=0)
@@ -161,8 +164,11 @@ def pareto_frontier(points: Sequence[tuple[str, float, float]]) -> list[str]:
 
 
 def plot_tradeoff(
-    frame: pd.DataFrame, target: float | None = None, title: str | None = None,
-    latency_metric: str = "latency_p99_ms", rate_metric: str = "violation_rate",
+    frame: pd.DataFrame,
+    target: float | None = None,
+    title: str | None = None,
+    latency_metric: str = "latency_p99_ms",
+    rate_metric: str = "violation_rate",
 ) -> Figure:
     """Added p99 latency (paired against the baseline) vs violation rate, one point per strategy.
 
@@ -192,10 +198,17 @@ def plot_tradeoff(
         y_low = y if bound else float(rate["ci_low"])
         y_high = float(rate["ci_high"])
         points.append((strategy, x, y))
-        ax.errorbar([x], [y], xerr=[[max(x - x_low, 0)], [max(x_high - x, 0)]],
-                    yerr=[[max(y - max(y_low, y * 1e-3), 0)], [max(y_high - y, 0)]],
-                    fmt="v" if bound else "o", markersize=10, color=_color(index), capsize=4,
-                    label=f"{strategy} (0 seen: ▼ at 95% upper bound)" if bound else strategy)
+        ax.errorbar(
+            [x],
+            [y],
+            xerr=[[max(x - x_low, 0)], [max(x_high - x, 0)]],
+            yerr=[[max(y - max(y_low, y * 1e-3), 0)], [max(y_high - y, 0)]],
+            fmt="v" if bound else "o",
+            markersize=10,
+            color=_color(index),
+            capsize=4,
+            label=f"{strategy} (0 seen: ▼ at 95% upper bound)" if bound else strategy,
+        )
         ax.annotate(strategy, (x, y), textcoords="offset points", xytext=(8, 8), fontsize=12)
     frontier = pareto_frontier(points)
     if len(frontier) > 1:
@@ -204,11 +217,14 @@ def plot_tradeoff(
         ys = [coords[name][1] for name in frontier]
         ax.step(xs, ys, where="post", color="0.3", linestyle="--", linewidth=1.5, label="Pareto frontier")
     if target is not None:
-        ax.axhline(1 - target, color="crimson", linewidth=1.5,
-                   label=f"SLO allowed error rate ({1 - target:.2g})")
+        ax.axhline(
+            1 - target, color="crimson", linewidth=1.5, label=f"SLO allowed error rate ({1 - target:.2g})"
+        )
     ax.set_yscale("log")
-    ax.set_xlabel(f"added {latency_metric.replace('_ms', '').replace('latency_', '')} latency vs "
-                  f"{_baseline(frame)} (ms, paired)")
+    ax.set_xlabel(
+        f"added {latency_metric.replace('_ms', '').replace('latency_', '')} latency vs "
+        f"{_baseline(frame)} (ms, paired)"
+    )
     ax.set_ylabel(_metric_label(rate_metric) + ", log scale")
     ax.legend(loc="best")
     ax.set_title(title or "Safety vs latency: what each strategy costs")
@@ -241,29 +257,48 @@ def plot_burn(views: Mapping[str, TimelineBudget], slo: SloSpec, title: str | No
         ax.step(minutes, np.maximum(burn, floor), where="post", color="0.55", linewidth=0.8, label="per bin")
         if view.alerts:
             first = view.alerts[0]
-            ax.plot(minutes, np.maximum(first.long_burn, floor), color="C0", linewidth=2.2,
-                    label=f"over {first.alert.label.split(' ')[-1].split('/')[0]} window")
+            ax.plot(
+                minutes,
+                np.maximum(first.long_burn, floor),
+                color="C0",
+                linewidth=2.2,
+                label=f"over {first.alert.label.split(' ')[-1].split('/')[0]} window",
+            )
         for evaluation in view.alerts:
             color = alert_colors[evaluation.alert.label]
             ax.axhline(evaluation.alert.factor, color=color, linestyle="--", linewidth=1.2)
-            ax.text(minutes[0] if minutes.size else 0, evaluation.alert.factor * 1.08,
-                    f"{evaluation.alert.label} ({evaluation.alert.severity})", color=color, fontsize=9)
+            ax.text(
+                minutes[0] if minutes.size else 0,
+                evaluation.alert.factor * 1.08,
+                f"{evaluation.alert.label} ({evaluation.alert.severity})",
+                color=color,
+                fontsize=9,
+            )
             for start, end in evaluation.episodes:
-                ax.axvspan(start / scale, end / scale, color=color, alpha=0.12)
+                if evaluation.alert.severity == "page":
+                    ax.axvspan(start / scale, end / scale, color=color, alpha=0.12)
                 ax.axvline(start / scale, color=color, linewidth=1.5)
         ax.set_yscale("log")
         ax.set_ylim(bottom=floor)
         ax.set_ylabel("burn rate (×)")
-        fired = ", ".join(f"{e.alert.factor:g}× at {e.first_fire / scale:.3g} {unit}"
-                          for e in view.alerts if e.episodes)
+        fired = ", ".join(
+            f"{e.alert.factor:g}× at {e.first_fire / scale:.3g} {unit}" for e in view.alerts if e.episodes
+        )
         window = format_duration(view.window_s)
-        ax.set_title(f"{name}: worst {window} burn {view.worst_hour_burn:.3g}× "
-                     f"({view.worst_hour_budget:.1%} of budget/h); "
-                     + (f"fired: {fired}" if fired else "no alert fired"), fontsize=11, loc="left")
+        ax.set_title(
+            f"{name}: worst {window} burn {view.worst_hour_burn:.3g}× "
+            f"({view.worst_hour_budget:.1%} of budget/h); "
+            + (f"fired: {fired}" if fired else "no alert fired"),
+            fontsize=11,
+            loc="left",
+        )
     axes[-1][0].set_xlabel(f"simulated time ({unit})")
     axes[0][0].legend(loc="upper right", fontsize=9)
-    fig.suptitle(title or f"Error-budget burn (SLO {slo.target:.4g} over {slo.period / 86400:g} d); "
-                 "shaded = alert firing")
+    fig.suptitle(
+        title
+        or f"Error-budget burn (SLO {slo.target:.4g} over {slo.period / 86400:g} d); "
+        "shaded = a paging alert firing, vertical line = an alert starts"
+    )
     return fig
 
 
@@ -291,13 +326,20 @@ def plot_cdfs(
             time, ``latency`` end to end, ``lock_wait`` queueing for a lock, ``staleness`` the
             age of what a check saw).
     """
-    present = [n for n in names if any(h.get(n) is not None and h[n].count + len(h[n]._buffer) > 0
-                                       for h in histograms.values())]
+    present = [
+        n
+        for n in names
+        if any(h.get(n) is not None and h[n].count + len(h[n]._buffer) > 0 for h in histograms.values())
+    ]
     if not present:
         present = ["latency"]
     fig, axes = _figure(4.8 * len(present) + 1, 4.8, 1, len(present), sharey=True)
-    labels = {"window": "check → use window", "latency": "end-to-end latency", "lock_wait": "lock wait",
-              "staleness": "staleness at check"}
+    labels = {
+        "window": "check → use window",
+        "latency": "end-to-end latency",
+        "lock_wait": "lock wait",
+        "staleness": "staleness at check",
+    }
     for ax, name in zip(axes[0], present, strict=True):
         for index, (strategy, hists) in enumerate(histograms.items()):
             histogram = hists.get(name)
@@ -316,8 +358,14 @@ def plot_cdfs(
     return fig
 
 
-_SPAN_COLORS = {"check": "tab:blue", "window": "tab:orange", "use": "tab:green", "lock wait": "tab:purple",
-                "wait": "tab:gray", "retry wait": "tab:gray"}
+_SPAN_COLORS = {
+    "check": "tab:blue",
+    "window": "tab:orange",
+    "use": "tab:green",
+    "lock wait": "tab:purple",
+    "wait": "tab:gray",
+    "retry wait": "tab:gray",
+}
 
 
 def plot_trace(trace: Trace, max_rows: int = 60, title: str | None = None, focus: bool = True) -> Figure:
@@ -340,7 +388,7 @@ def plot_trace(trace: Trace, max_rows: int = 60, title: str | None = None, focus
         marked = marked or [i for i, op in enumerate(trace.ops) if op.mismatch]
         if marked:
             first = max(0, min(marked[0] - max_rows // 3, len(trace.ops) - max_rows))
-    ops = trace.ops[first:first + max_rows]
+    ops = trace.ops[first : first + max_rows]
     fig, axes = _figure(11.0, max(3.5, 0.22 * len(ops) + 1.8))
     ax = axes[0][0]
     t0 = min((op.arrival for op in ops), default=0.0)
@@ -360,26 +408,43 @@ def plot_trace(trace: Trace, max_rows: int = 60, title: str | None = None, focus
                 color, edge, line = "red", "darkred", 1.5
             elif span.args.get("conflict"):
                 edge, hatch, line = "red", "///", 1.2
-            ax.broken_barh([(start, width)], (y - 0.38, 0.76), facecolors=color, edgecolors=edge,
-                           hatch=hatch, linewidth=line)
+            ax.broken_barh(
+                [(start, width)],
+                (y - 0.38, 0.76),
+                facecolors=color,
+                edgecolors=edge,
+                hatch=hatch,
+                linewidth=line,
+            )
         ticks = mutations.get(op.key, [])
         if ticks:
             ax.scatter(ticks, [y] * len(ticks), marker="|", color="black", s=90, zorder=3)
         if op.outcome in ("violated", "aborted", "declined"):
-            ax.text((op.end - t0) * 1e3, y, f" {op.outcome}", va="center", fontsize=8,
-                    color={"violated": "red", "aborted": "black"}.get(op.outcome, "0.5"))
+            ax.text(
+                (op.end - t0) * 1e3,
+                y,
+                f" {op.outcome}",
+                va="center",
+                fontsize=8,
+                color={"violated": "red", "aborted": "black"}.get(op.outcome, "0.5"),
+            )
     ax.set_yticks(range(len(ops)))
     ax.set_yticklabels([f"op {op.index} · key {op.key}" for op in reversed(ops)], fontsize=7)
     ax.set_xlabel(f"simulated time since {t0:.3f} s (ms)")
-    from matplotlib.patches import Patch
     from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
 
-    handles = [Patch(color=c, label=n) for n, c in _SPAN_COLORS.items() if n not in ("wait",)]
-    handles += [Patch(facecolor="red", label="use = violation"),
-                Patch(facecolor="white", edgecolor="red", hatch="///", label="use = conflict caught"),
-                Line2D([], [], marker="|", color="black", linestyle="none", markersize=10,
-                       label="mutation of the key")]
+    handles: list[Any] = [Patch(color=c, label=n) for n, c in _SPAN_COLORS.items() if n not in ("wait",)]
+    handles += [
+        Patch(facecolor="red", label="use = violation"),
+        Patch(facecolor="white", edgecolor="red", hatch="///", label="use = conflict caught"),
+        Line2D(
+            [], [], marker="|", color="black", linestyle="none", markersize=10, label="mutation of the key"
+        ),
+    ]
     fig.legend(handles=handles, loc="outside lower center", ncol=4, fontsize=9)
     ax.grid(axis="y", alpha=0)
-    ax.set_title(title or f"Trace of {len(ops)} operations ({trace.strategy}, {trace.model}, seed {trace.seed})")
+    ax.set_title(
+        title or f"Trace of {len(ops)} operations ({trace.strategy}, {trace.model}, seed {trace.seed})"
+    )
     return fig

@@ -153,7 +153,9 @@ def recommend(frame: pd.DataFrame, slo: SloSpec, baseline: str | None = None) ->
     allowed = 1.0 - slo.target
     strategies = list(dict.fromkeys(frame["strategy"]))
     if baseline is None:
-        baseline = str(frame["baseline"].iloc[0]) if "baseline" in frame.columns and len(frame) else strategies[0]
+        baseline = (
+            str(frame["baseline"].iloc[0]) if "baseline" in frame.columns and len(frame) else strategies[0]
+        )
     verdicts: list[Verdict] = []
     for strategy in strategies:
         violation_high = _high(frame, strategy, "violation_rate")
@@ -165,19 +167,28 @@ def recommend(frame: pd.DataFrame, slo: SloSpec, baseline: str | None = None) ->
         aborts = _value(frame, strategy, "abort_rate")
         failures: dict[str, str] = {}
         if not violation_high <= allowed:
-            failures["violations"] = (f"violation rate up to {violation_high:.3g} exceeds the allowed "
-                                      f"{allowed:.3g} ({violation_high / allowed:.3g}x the budget on violations alone)")
+            failures["violations"] = (
+                f"violation rate up to {violation_high:.3g} exceeds the allowed "
+                f"{allowed:.3g} ({violation_high / allowed:.3g}x the budget on violations alone)"
+            )
         if not burn_high <= 1.0:
             parts = ", ".join(
                 f"{label} {_value(frame, strategy, metric):.3g}"
-                for label, metric in (("violations", "violation_rate"), ("aborts", "abort_rate"),
-                                      ("latency breaches", "latency_breach_rate"))
+                for label, metric in (
+                    ("violations", "violation_rate"),
+                    ("aborts", "abort_rate"),
+                    ("latency breaches", "latency_breach_rate"),
+                )
             )
-            failures["burn"] = (f"burns the budget {_value(frame, strategy, 'burn_rate'):.3g}x "
-                                f"(up to {burn_high:.3g}x; {parts} per operation)")
+            failures["burn"] = (
+                f"burns the budget {_value(frame, strategy, 'burn_rate'):.3g}x "
+                f"(up to {burn_high:.3g}x; {parts} per operation)"
+            )
         if page_share > 0:
-            failures["page"] = (f"the guide would page: the worst hour spends {worst:.1%} of the budget "
-                                f"(> {slo.page_budget_fraction:.0%}) in {page_share:.0%} of replications")
+            failures["page"] = (
+                f"the guide would page: the worst hour spends {worst:.1%} of the budget "
+                f"(> {slo.page_budget_fraction:.0%}) in {page_share:.0%} of replications"
+            )
         verdicts.append(Verdict(strategy, violation_high, burn_high, page_share, added, aborts, failures))
 
     qualifying = sorted((v for v in verdicts if v.qualifies), key=lambda v: v.cost)
@@ -189,8 +200,9 @@ def recommend(frame: pd.DataFrame, slo: SloSpec, baseline: str | None = None) ->
     if qualifying:
         best = qualifying[0]
         lines.append(
-            f"Recommended: {best.strategy}. It keeps violations within the SLO (at most {best.violation_high:.2g} "
-            f"per operation, allowed {allowed:.2g}) and burns at most {best.burn_high:.2g}x the error budget, "
+            f"Recommended: {best.strategy}. It keeps violations within the SLO (at most "
+            f"{best.violation_high:.2g} per operation, allowed {allowed:.2g}) and burns at most "
+            f"{best.burn_high:.2g}x the error budget, "
             f"for {_ms(best.added_p99_ms)} of added p99 latency vs {baseline} and an abort rate of "
             f"{best.abort_rate:.3g}."
         )
@@ -210,8 +222,13 @@ def recommend(frame: pd.DataFrame, slo: SloSpec, baseline: str | None = None) ->
             f"candidate, {closest.strategy}, fails it ({closest.failures[binding]})."
         )
         counts = {name: sum(name in v.failures for v in verdicts) for name in CONSTRAINTS}
-        lines.append("Constraints failed: " + "; ".join(
-            f"{CONSTRAINTS[name]}: {count} of {len(verdicts)} strategies" for name, count in counts.items()))
+        lines.append(
+            "Constraints failed: "
+            + "; ".join(
+                f"{CONSTRAINTS[name]}: {count} of {len(verdicts)} strategies"
+                for name, count in counts.items()
+            )
+        )
     for verdict in others:
         lines.append(f"{verdict.strategy} fails: " + "; ".join(verdict.failures.values()) + ".")
     ordered = qualifying + others
@@ -226,30 +243,35 @@ def budget_table(frame: pd.DataFrame, slo: SloSpec) -> pd.DataFrame:
     """One row per strategy: the error budget in the guide's terms (estimates over replications)."""
     rows = []
     for strategy in dict.fromkeys(frame["strategy"]):
+
         def cell(metric: str, strategy: str = strategy) -> str:
             row = _row(frame, strategy, metric)
             if row is None:
                 return "n/a"
-            return format_value(row["estimate"], row["ci_low"], row["ci_high"], bool(row.get("upper_bound", False)))
+            return format_value(
+                row["estimate"], row["ci_low"], row["ci_high"], bool(row.get("upper_bound", False))
+            )
 
         burn = _value(frame, strategy, "burn_rate")
         exhausted = slo.period / burn if burn > 0 else math.inf
         page = _value(frame, strategy, "page_rule")
-        rows.append({
-            "strategy": strategy,
-            "violations / op": cell("violation_rate"),
-            "aborts / op": cell("abort_rate"),
-            "latency breaches / op": cell("latency_breach_rate"),
-            "error rate": cell("error_rate"),
-            "burn rate (x)": cell("burn_rate"),
-            "budget consumed over period": f"{burn:.3g}x" if math.isfinite(burn) else "n/a",
-            "budget gone after": format_duration(exhausted) if math.isfinite(exhausted) else "never",
-            "race share of errors": cell("race_error_share"),
-            "worst-hour burn (x)": cell("worst_hour_burn"),
-            "worst-hour budget spent": cell("worst_hour_budget"),
-            "guide's rule": ("page" if page >= 0.5 else "ticket") + (f" ({page:.0%} of reps page)"
-                                                                      if 0 < page < 1 else ""),
-        })
+        rows.append(
+            {
+                "strategy": strategy,
+                "violations / op": cell("violation_rate"),
+                "aborts / op": cell("abort_rate"),
+                "latency breaches / op": cell("latency_breach_rate"),
+                "error rate": cell("error_rate"),
+                "burn rate (x)": cell("burn_rate"),
+                "budget consumed over period": f"{burn:.3g}x" if math.isfinite(burn) else "n/a",
+                "budget gone after": format_duration(exhausted) if math.isfinite(exhausted) else "never",
+                "race share of errors": cell("race_error_share"),
+                "worst-hour burn (x)": cell("worst_hour_burn"),
+                "worst-hour budget spent": cell("worst_hour_budget"),
+                "guide's rule": ("page" if page >= 0.5 else "ticket")
+                + (f" ({page:.0%} of reps page)" if 0 < page < 1 else ""),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -263,16 +285,21 @@ def alert_table(views: Mapping[str, Sequence[TimelineBudget]]) -> pd.DataFrame:
             evaluations = [view.alerts[index] for view in replications]
             fired = [e for e in evaluations if e.episodes]
             first = [e.first_fire for e in fired]
-            rows.append({
-                "strategy": strategy,
-                "alert": alert.alert.label,
-                "severity": alert.alert.severity,
-                "fired in": f"{len(fired)} of {len(evaluations)} reps",
-                "first fires at (median)": format_duration(float(np.median(first))) if first else "never",
-                "episodes / rep": f"{np.mean([len(e.episodes) for e in evaluations]):.2g}",
-                "false pages / rep": (f"{np.mean([e.false_pages for e in evaluations]):.2g}"
-                                      if alert.alert.severity == "page" else "-"),
-            })
+            rows.append(
+                {
+                    "strategy": strategy,
+                    "alert": alert.alert.label,
+                    "severity": alert.alert.severity,
+                    "fired in": f"{len(fired)} of {len(evaluations)} reps",
+                    "first fires at (median)": format_duration(float(np.median(first))) if first else "never",
+                    "episodes / rep": f"{np.mean([len(e.episodes) for e in evaluations]):.2g}",
+                    "false pages / rep": (
+                        f"{np.mean([e.false_pages for e in evaluations]):.2g}"
+                        if alert.alert.severity == "page"
+                        else "-"
+                    ),
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -306,7 +333,12 @@ def _numeric(text: Any) -> Any:
 
 
 def run_grid(
-    model: ModelSpec, grid: Mapping[str, Sequence[str]], strategies: Sequence[str], *, reps: int, seed: int,
+    model: ModelSpec,
+    grid: Mapping[str, Sequence[str]],
+    strategies: Sequence[str],
+    *,
+    reps: int,
+    seed: int,
     executor: Executor | None = None,
 ) -> pd.DataFrame:
     """The tidy sweep frame: one :func:`compare` per grid point, a column per swept parameter.
@@ -315,15 +347,18 @@ def run_grid(
     instead, with the same frame shape.
     """
     try:
-        from toctou_sim import sweep as sweep_module  # type: ignore[attr-defined,unused-ignore]
+        import importlib
+
+        sweep_module: Any = importlib.import_module("toctou_sim.sweep")
     except ImportError:
         sweep_module = None
     if sweep_module is not None and hasattr(sweep_module, "sweep"):
-        frame = sweep_module.sweep(model, grid=dict(grid), strategies=list(strategies), reps=reps, seed=seed,
-                                   executor=executor).to_frame()
+        frame = sweep_module.sweep(
+            model, grid=dict(grid), strategies=list(strategies), reps=reps, seed=seed, executor=executor
+        ).to_frame()
         for path in grid:
             frame[path] = [_numeric(v) for v in frame[path]]
-        return frame  # type: ignore[no-any-return]
+        return pd.DataFrame(frame)
     import itertools
 
     paths = list(grid)
@@ -372,14 +407,27 @@ def _timelines(result: ComparisonResult) -> dict[str, list[TimelineBudget]]:
         model = simulation.model
         views[strategy] = [
             analyse_timeline(r.timeline, model.slo, model.model.warmup)
-            for r in simulation.replications if r.timeline is not None
+            for r in simulation.replications
+            if r.timeline is not None
         ]
     return views
 
 
-_HEADLINE = ("operations", "mismatch_rate", "mismatch_stale_rate", "conflict_rate", "violation_rate", "abort_rate",
-             "retry_rate", "latency_p50_ms", "latency_p99_ms", "lock_wait_mean_ms", "throughput_ops_s",
-             "error_rate", "burn_rate")
+_HEADLINE = (
+    "operations",
+    "mismatch_rate",
+    "mismatch_stale_rate",
+    "conflict_rate",
+    "violation_rate",
+    "abort_rate",
+    "retry_rate",
+    "latency_p50_ms",
+    "latency_p99_ms",
+    "lock_wait_mean_ms",
+    "throughput_ops_s",
+    "error_rate",
+    "burn_rate",
+)
 
 
 def results_table(frame: pd.DataFrame, metrics: Sequence[str] = _HEADLINE) -> pd.DataFrame:
@@ -391,8 +439,13 @@ def results_table(frame: pd.DataFrame, metrics: Sequence[str] = _HEADLINE) -> pd
         column = []
         for metric in present:
             row = _row(frame, strategy, metric)
-            column.append("" if row is None else format_value(row["estimate"], row["ci_low"], row["ci_high"],
-                                                                bool(row.get("upper_bound", False))))
+            column.append(
+                ""
+                if row is None
+                else format_value(
+                    row["estimate"], row["ci_low"], row["ci_high"], bool(row.get("upper_bound", False))
+                )
+            )
         table[strategy] = column
     out = pd.DataFrame(table, index=present)
     if "diff" in frame.columns:
@@ -414,8 +467,8 @@ def _img(path: Path, alt: str) -> str:
 
 
 _CSS = """
-body { font-family: system-ui, -apple-system, Segoe UI, Roboto, sans-serif; max-width: 1180px; margin: 2em auto;
-       padding: 0 1em; color: #1d1d1f; line-height: 1.45; }
+body { font-family: system-ui, -apple-system, Segoe UI, Roboto, sans-serif; max-width: 1180px;
+       margin: 2em auto; padding: 0 1em; color: #1d1d1f; line-height: 1.45; }
 h1 { margin-bottom: 0.2em; } h2 { border-bottom: 2px solid #ddd; padding-bottom: 0.2em; margin-top: 1.8em; }
 .meta { color: #555; } .verdict { background: #eef6ee; border-left: 6px solid #2e7d32; padding: 0.8em 1em; }
 .verdict.none { background: #fdecea; border-left-color: #c62828; }
@@ -433,9 +486,18 @@ def _html_table(frame: pd.DataFrame, index: bool = False) -> str:
 
 
 def _render(
-    *, model: ModelSpec, result: ComparisonResult, frame: pd.DataFrame, recommendation: Recommendation,
-    budget: pd.DataFrame, alerts: pd.DataFrame, figures: list[tuple[str, Path, str]], reps: int, seed: int,
-    version: str, files: list[Path],
+    *,
+    model: ModelSpec,
+    result: ComparisonResult,
+    frame: pd.DataFrame,
+    recommendation: Recommendation,
+    budget: pd.DataFrame,
+    alerts: pd.DataFrame,
+    figures: list[tuple[str, Path, str]],
+    reps: int,
+    seed: int,
+    version: str,
+    files: list[Path],
 ) -> str:
     slo = model.slo
     verdict_class = "verdict" if recommendation.chosen else "verdict none"
@@ -477,20 +539,26 @@ def _render(
     ]
     for title, path, caption in figures:
         svg = path.with_suffix(".svg").name
-        parts.append(f"<figure>{_img(path, title)}<figcaption><strong>{html.escape(title)}.</strong> "
-                     f"{html.escape(caption)} (<a href=\"{svg}\">SVG</a>)</figcaption></figure>")
+        parts.append(
+            f"<figure>{_img(path, title)}<figcaption><strong>{html.escape(title)}.</strong> "
+            f'{html.escape(caption)} (<a href="{svg}">SVG</a>)</figcaption></figure>'
+        )
     parts += [
         "<h2>Recommendation</h2>",
-        "<p>The guide's decision checklist, applied to the numbers: a strategy qualifies when (1) its violation "
-        "rate's 95% upper bound is within the SLO's allowed error rate, (2) its error rate's upper bound burns at "
-        "most 1× the budget, and (3) no replication has an hour the guide would page for. The cheapest "
+        "<p>The guide's decision checklist, applied to the numbers: a strategy qualifies when (1) its "
+        "violation rate's 95% upper bound is within the SLO's allowed error rate, (2) its error rate's "
+        "upper bound burns at most 1× the budget, and (3) no replication has an hour the guide would page "
+        "for. The cheapest "
         "qualifying strategy (least added p99 latency, then fewest aborts) is recommended.</p>",
-        '<ul class="rec">' + "".join(f"<li>{html.escape(line)}</li>" for line in recommendation.lines) + "</ul>",
+        '<ul class="rec">'
+        + "".join(f"<li>{html.escape(line)}</li>" for line in recommendation.lines)
+        + "</ul>",
         "<h2>Model</h2>",
         f"<p>As given ({html.escape(model.source or 'built in code')}):</p>",
         f"<pre>{html.escape(model.text or _dump_model(model))}</pre>",
-        "<h2>Files</h2><ul>" + "".join(f'<li><a href="{html.escape(p.name)}">{html.escape(p.name)}</a></li>'
-                                       for p in files) + "</ul>",
+        "<h2>Files</h2><ul>"
+        + "".join(f'<li><a href="{html.escape(p.name)}">{html.escape(p.name)}</a></li>' for p in files)
+        + "</ul>",
         "</body></html>",
     ]
     return "\n".join(parts)
@@ -569,18 +637,33 @@ def report(
         sweep_frame.to_csv(sweep_csv, index=False)
         files.append(sweep_csv)
         parameter = next(iter(grid))
-        add("sweep", f"Rates against {parameter}", plots.plot_sweep(sweep_frame, parameter),
+        add(
+            "sweep",
+            f"Rates against {parameter}",
+            plots.plot_sweep(sweep_frame, parameter),
             "Mismatch and violation rate per operation, one line per strategy, 95% CI bands; ▼ marks a "
-            "rule-of-three upper bound where no event was seen.")
-    add("tradeoff", "Safety vs latency", plots.plot_tradeoff(frame, spec.slo.target),
+            "rule-of-three upper bound where no event was seen.",
+        )
+    add(
+        "tradeoff",
+        "Safety vs latency",
+        plots.plot_tradeoff(frame, spec.slo.target),
         "Added p99 latency (paired against the baseline, 95% CI) against violation rate (log); the dashed "
-        "staircase is the Pareto frontier, the red line the SLO's allowed error rate.")
-    add("burn", "Error-budget burn over time",
+        "staircase is the Pareto frontier, the red line the SLO's allowed error rate.",
+    )
+    add(
+        "burn",
+        "Error-budget burn over time",
         plots.plot_burn({s: v[0] for s, v in views.items() if v}, spec.slo),
         "Replication 0 of each strategy: burn rate per timeline bin and over the first alert's long window "
-        "(log); dashed lines are alert factors, shaded spans show when each alert fires.")
-    add("cdfs", "Window, latency and lock-wait distributions", plots.plot_cdfs(_merged_histograms(result)),
-        "Cumulative distributions from the streaming histograms of all replications (log time axis).")
+        "(log); dashed lines are alert factors, shaded spans show when each alert fires.",
+    )
+    add(
+        "cdfs",
+        "Window, latency and lock-wait distributions",
+        plots.plot_cdfs(_merged_histograms(result)),
+        "Cumulative distributions from the streaming histograms of all replications (log time axis).",
+    )
     if trace_ops > 0:
         import json
 
@@ -588,15 +671,37 @@ def report(
         trace_path = out / "trace.json"
         trace_path.write_text(json.dumps(trace.to_chrome(__version__)), encoding="utf-8")
         files.append(trace_path)
-        add("trace", f"A short traced run ({base})", plots.plot_trace(trace),
+        add(
+            "trace",
+            f"A short traced run ({base})",
+            plots.plot_trace(trace),
             "One row per operation (60 consecutive ones after the warm-up, around the first violation when "
             "there is one): check, window and use bars, lock waits, mutations of "
             "the key as ticks; violations in red, caught conflicts hatched. Open trace.json in Perfetto "
-            "(ui.perfetto.dev) for the same run.")
+            "(ui.perfetto.dev) for the same run.",
+        )
 
-    page = _render(model=spec, result=result, frame=frame, recommendation=recommendation, budget=budget,
-                   alerts=alerts, figures=figures, reps=reps, seed=seed, version=__version__, files=files)
+    page = _render(
+        model=spec,
+        result=result,
+        frame=frame,
+        recommendation=recommendation,
+        budget=budget,
+        alerts=alerts,
+        figures=figures,
+        reps=reps,
+        seed=seed,
+        version=__version__,
+        files=files,
+    )
     html_path = out / "report.html"
     html_path.write_text(page, encoding="utf-8")
-    return ReportResult(out=out, html=html_path, files=[html_path, *files], recommendation=recommendation,
-                        comparison=result, frame=frame, sweep=sweep_frame)
+    return ReportResult(
+        out=out,
+        html=html_path,
+        files=[html_path, *files],
+        recommendation=recommendation,
+        comparison=result,
+        frame=frame,
+        sweep=sweep_frame,
+    )

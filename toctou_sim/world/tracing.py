@@ -21,6 +21,7 @@ operation's final ``outcome``.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -109,19 +110,42 @@ class Trace:
         for op in self.ops:
             tid = op.index + 1
             events.append(_meta("thread_name", 1, tid, f"op {op.index} key {op.key}"))
-            events.append({"name": "thread_sort_index", "ph": "M", "pid": 1, "tid": tid,
-                           "args": {"sort_index": op.index}})
+            events.append(
+                {
+                    "name": "thread_sort_index",
+                    "ph": "M",
+                    "pid": 1,
+                    "tid": tid,
+                    "args": {"sort_index": op.index},
+                }
+            )
             track: list[dict[str, Any]] = []
             for span in op.spans:
-                track.append({
-                    "name": span.name, "cat": "violation" if span.args.get("violation") else span.name,
-                    "ph": "X", "ts": _us(span.start), "dur": _us(span.end - span.start),
-                    "pid": 1, "tid": tid, "args": span.args,
-                })
+                track.append(
+                    {
+                        "name": span.name,
+                        "cat": "violation" if span.args.get("violation") else span.name,
+                        "ph": "X",
+                        "ts": _us(span.start),
+                        "dur": round(_us(span.end) - _us(span.start), 3),
+                        "pid": 1,
+                        "tid": tid,
+                        "args": span.args,
+                    }
+                )
             if not math.isnan(op.end):
-                track.append({"name": op.outcome, "cat": "outcome", "ph": "i", "s": "t", "ts": _us(op.end),
-                              "pid": 1, "tid": tid,
-                              "args": {"outcome": op.outcome, "mismatch": op.mismatch, "key": op.key}})
+                track.append(
+                    {
+                        "name": op.outcome,
+                        "cat": "outcome",
+                        "ph": "i",
+                        "s": "t",
+                        "ts": _us(op.end),
+                        "pid": 1,
+                        "tid": tid,
+                        "args": {"outcome": op.outcome, "mismatch": op.mismatch, "key": op.key},
+                    }
+                )
             track.sort(key=lambda e: e["ts"])
             events.extend(track)
         touched = set(keys)
@@ -132,11 +156,31 @@ class Trace:
         for instant in self.instants:
             if instant.key is not None:
                 if instant.key in touched:
-                    store.append({"name": instant.name, "cat": "mutation", "ph": "i", "s": "t",
-                                  "ts": _us(instant.time), "pid": 2, "tid": instant.key + 1, "args": instant.args})
+                    store.append(
+                        {
+                            "name": instant.name,
+                            "cat": "mutation",
+                            "ph": "i",
+                            "s": "t",
+                            "ts": _us(instant.time),
+                            "pid": 2,
+                            "tid": instant.key + 1,
+                            "args": instant.args,
+                        }
+                    )
             else:
-                faults.append({"name": instant.name, "cat": "fault", "ph": "i", "s": "p",
-                               "ts": _us(instant.time), "pid": 3, "tid": 1, "args": instant.args})
+                faults.append(
+                    {
+                        "name": instant.name,
+                        "cat": "fault",
+                        "ph": "i",
+                        "s": "p",
+                        "ts": _us(instant.time),
+                        "pid": 3,
+                        "tid": 1,
+                        "args": instant.args,
+                    }
+                )
         store.sort(key=lambda e: (e["tid"], e["ts"]))
         faults.sort(key=lambda e: e["ts"])
         events.extend(store)
@@ -144,9 +188,14 @@ class Trace:
         return {
             "traceEvents": events,
             "displayTimeUnit": "ms",
-            "otherData": {"model": self.model, "strategy": self.strategy, "seed": self.seed,
-                          "replication": self.replication, "version": version,
-                          "time": "simulated; ts are microseconds since the start of the replication"},
+            "otherData": {
+                "model": self.model,
+                "strategy": self.strategy,
+                "seed": self.seed,
+                "replication": self.replication,
+                "version": version,
+                "time": "simulated; ts are microseconds since the start of the replication",
+            },
         }
 
 
@@ -165,11 +214,13 @@ class _TraceComplete(Exception):
 class TracedWorld(World):
     """A world that records the first ``max_ops`` operations arriving at or after ``start``."""
 
-    def __init__(self, spec: ModelSpec, streams: RandomStreams, max_ops: int = 200, start: float = 0.0) -> None:
+    def __init__(
+        self, spec: ModelSpec, streams: RandomStreams, max_ops: int = 200, start: float = 0.0
+    ) -> None:
         self._stalled = 0.0
         self.traced: list[OpTrace] = []
         self.instants: list[Instant] = []
-        self._by_process: dict[simpy.Process, OpTrace] = {}
+        self._by_process: dict[simpy.Process | None, OpTrace] = {}
         self._max_ops = max_ops
         self._trace_start = start
         self._finished = 0
@@ -191,16 +242,21 @@ class TracedWorld(World):
             def applied() -> None:
                 apply()
                 if self.env.now >= self._trace_start:
-                    self.instants.append(Instant("mutation", self.env.now, key,
-                                                 {"version": self.store.version[key],
-                                                  "value": self.store.value[key]}))
+                    self.instants.append(
+                        Instant(
+                            "mutation",
+                            self.env.now,
+                            key,
+                            {"version": self.store.version[key], "value": self.store.value[key]},
+                        )
+                    )
 
             mutate(key, applied)
 
         self.strategy.operate = traced_operate  # type: ignore[method-assign]
         self.strategy.mutate = traced_mutate  # type: ignore[method-assign]
 
-    @property  # type: ignore[override]
+    @property
     def clients_stalled_until(self) -> float:
         """Clients are paused until this instant (a fault sets it; traced as an instant)."""
         return self._stalled
@@ -208,8 +264,14 @@ class TracedWorld(World):
     @clients_stalled_until.setter
     def clients_stalled_until(self, value: float) -> None:
         if value > self._stalled and value > self.env_now():
-            self.instants.append(Instant("client pause", self.env_now(), None,
-                                         {"until_s": value, "duration_ms": (value - self.env_now()) * 1e3}))
+            self.instants.append(
+                Instant(
+                    "client pause",
+                    self.env_now(),
+                    None,
+                    {"until_s": value, "duration_ms": (value - self.env_now()) * 1e3},
+                )
+            )
         self._stalled = value
 
     def env_now(self) -> float:
@@ -231,10 +293,20 @@ class TracedWorld(World):
         held = yield from super().check(op, latency)
         record.check_end = self.env.now
         record.window_end = math.nan
-        record.spans.append(Span("check", start, self.env.now, {
-            "attempt": op.retries + 1, "seen_version": op.seen_version, "seen_value": op.seen_value,
-            "precondition_held": bool(held), "stale": op.stale,
-        }))
+        record.spans.append(
+            Span(
+                "check",
+                start,
+                self.env.now,
+                {
+                    "attempt": op.retries + 1,
+                    "seen_version": op.seen_version,
+                    "seen_value": op.seen_value,
+                    "precondition_held": bool(held),
+                    "stale": op.stale,
+                },
+            )
+        )
         if not held:
             record.attempt_start = self.env.now
         return held
@@ -253,11 +325,22 @@ class TracedWorld(World):
         holds = self.store.holds(op.key, op.seen_version)
         outcome = super().decide(op, accepted)
         begin = record.window_end if not math.isnan(record.window_end) else record.check_end
-        record.spans.append(Span("use", begin, self.env.now, {
-            "attempt": op.retries + 1, "accepted": accepted, "mismatch": not holds,
-            "violation": accepted and not holds, "conflict": (not accepted) and not holds,
-            "version_now": self.store.version[op.key], "seen_version": op.seen_version,
-        }))
+        record.spans.append(
+            Span(
+                "use",
+                begin,
+                self.env.now,
+                {
+                    "attempt": op.retries + 1,
+                    "accepted": accepted,
+                    "mismatch": not holds,
+                    "violation": accepted and not holds,
+                    "conflict": (not accepted) and not holds,
+                    "version_now": self.store.version[op.key],
+                    "seen_version": op.seen_version,
+                },
+            )
+        )
         record.attempt_start = self.env.now
         return outcome
 
@@ -268,8 +351,14 @@ class TracedWorld(World):
             return
         now = self.env.now
         if now > record.attempt_start:
-            record.spans.append(Span(self._wait_label if op.retries == 0 else "retry wait",
-                                     record.attempt_start, now, {"attempt": op.retries + 1, "gave_up": True}))
+            record.spans.append(
+                Span(
+                    self._wait_label if op.retries == 0 else "retry wait",
+                    record.attempt_start,
+                    now,
+                    {"attempt": op.retries + 1, "gave_up": True},
+                )
+            )
         record.outcome = OUTCOMES[outcome]
         record.end = now
         self._finished += 1
@@ -278,7 +367,12 @@ class TracedWorld(World):
 
 
 def trace_replication(
-    model: ModelSpec, *, seed: int = 0, replication: int = 0, max_ops: int = 200, start: float | None = None,
+    model: ModelSpec,
+    *,
+    seed: int = 0,
+    replication: int = 0,
+    max_ops: int = 200,
+    start: float | None = None,
 ) -> Trace:
     """Simulate one replication of ``model`` with tracing on, recording ``max_ops`` operations.
 
@@ -291,11 +385,14 @@ def trace_replication(
     """
     begin = model.model.warmup if start is None else start
     world = TracedWorld(model, RandomStreams(seed, replication), max_ops=max_ops, start=begin)
-    try:
+    with contextlib.suppress(_TraceComplete):
         world.run()
-    except _TraceComplete:
-        pass
     return Trace(
-        model=model.model.name, strategy=model.strategy.label or model.strategy.kind, seed=seed,
-        replication=replication, start=begin, ops=world.traced, instants=world.instants,
+        model=model.model.name,
+        strategy=model.strategy.label or model.strategy.kind,
+        seed=seed,
+        replication=replication,
+        start=begin,
+        ops=world.traced,
+        instants=world.instants,
     )
