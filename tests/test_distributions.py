@@ -68,10 +68,9 @@ def test_pareto_heavy_tail_moments_are_infinite() -> None:
 def test_empirical_reads_file_relative_to_model(tmp_path) -> None:
     (tmp_path / "lat.txt").write_text("# measured\n10\n20\n30\n")
     (tmp_path / "lat.csv").write_text("id,latency\n1,1.5\n2,2.5\n")
-    from toctou_sim.distributions import Empirical
     from pydantic import TypeAdapter
 
-    from toctou_sim.distributions import DistributionSpec
+    from toctou_sim.distributions import DistributionSpec, Empirical
 
     adapter = TypeAdapter(DistributionSpec)
     d = adapter.validate_python({"empirical": {"file": "lat.txt", "unit": "ms"}}, context={"base_dir": str(tmp_path)})

@@ -109,7 +109,8 @@ class Registered(StrictModel):
                 f"unknown {cls.category} {kind!r}; expected one of {', '.join(sorted(cls.registry))}"
             )
         context = info.context if info is not None else None
-        return _registered_adapter(cls.registry[kind]).validate_python(dict(value), context=context)
+        part: Registered = _registered_adapter(cls.registry[kind]).validate_python(dict(value), context=context)
+        return part
 
 
 _ADAPTERS: dict[type[Any], TypeAdapter[Any]] = {}
@@ -248,6 +249,7 @@ INVARIANT_ACTIONS: dict[str, tuple[str, ...]] = {
     "counter": ("restock", "consume"),
     "grant": ("grant", "revoke"),
     "version": ("bump",),
+    "unchanged": ("bump",),
 }
 """Each invariant and the actions background mutators may take on it."""
 
@@ -282,11 +284,14 @@ class KeysSpec(StrictModel):
     - ``counter``: decrement-if-positive; a decrement at zero or below is an oversell.
     - ``grant``: act-if-allowed; an action while revoked is unauthorized.
     - ``version``: write-if-current; a write over a version other than the one read is a lost update.
+    - ``unchanged``: act-if-unchanged; the use does not modify the key but relies on the version
+      validated at check (deploy a validated artifact, write under a validated schema); acting
+      after a change is drift.
     """
 
     count: int = Field(default=1, ge=1)
     popularity: Literal["uniform"] | Zipf = "uniform"
-    invariant: Literal["exists", "counter", "grant", "version"] = "version"
+    invariant: Literal["exists", "counter", "grant", "version", "unchanged"] = "version"
     initial: int | None = None
     """Initial value of every key: stock for ``counter`` (default 10), 1 = present/allowed for
     ``exists`` (default 0) and ``grant`` (default 1); ignored for ``version``."""
@@ -296,7 +301,7 @@ class KeysSpec(StrictModel):
         """The initial value with the invariant's default filled in."""
         if self.initial is not None:
             return self.initial
-        return {"exists": 0, "counter": 10, "grant": 1, "version": 0}[self.invariant]
+        return {"exists": 0, "counter": 10, "grant": 1}.get(self.invariant, 0)
 
 
 class StoreSpec(StrictModel):
@@ -411,6 +416,7 @@ class ModelSpec(StrictModel):
 
     def resolve_strategy(self, name: str) -> StrategySpec:
         """The strategy called ``name``: a named variant, the model's own strategy, or a kind."""
+        spec: Registered
         if name in self.strategies:
             spec = self.strategies[name]
         elif name == self.strategy.kind:

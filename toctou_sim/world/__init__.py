@@ -6,7 +6,17 @@ Importing this package registers the built-in behaviours.
 from __future__ import annotations
 
 from toctou_sim.world import invariants, load, read_paths, strategies, tracing
-from toctou_sim.world.engine import FAULTS, READ_PATHS, STRATEGIES, Fault, Operation, ReadPath, Store, Strategy, World
+from toctou_sim.world.engine import (
+    FAULTS,
+    READ_PATHS,
+    STRATEGIES,
+    Fault,
+    Operation,
+    ReadPath,
+    Store,
+    Strategy,
+    World,
+)
 from toctou_sim.world.invariants import INVARIANTS, Invariant
 
 __all__ = [

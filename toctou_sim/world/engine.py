@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import simpy
 
 from toctou_sim.distributions import Exponential, RandomStreams
-from toctou_sim.metrics import ABORTED, DECLINED, OK, VIOLATED, Recorder
+from toctou_sim.metrics import ABORTED, OK, VIOLATED, Recorder
 from toctou_sim.spec import ModelSpec, Zipf
 from toctou_sim.world.invariants import INVARIANTS, Invariant
 from toctou_sim.world.load import arrival_gaps
@@ -376,18 +376,15 @@ class World:
         warmup = self.spec.model.warmup
         interarrival, keys, window = self._interarrival, self._keys, self._window
         read_latency, write_latency = self._read_latency, self._write_latency
-        operate = self.strategy.operate
-        process = env.process
+        submit = self.submit
         timeout = env.timeout
         while True:
             gap = interarrival()
             if env.now + gap >= horizon:
                 break
             yield timeout(gap)
-            now = env.now
-            op = Operation(keys(), now, window(), read_latency(), write_latency(), now >= warmup)
-            self.in_flight += 1
-            process(operate(op))
+            submit(keys(), window=window(), read_latency=read_latency(), write_latency=write_latency(),
+                   counted=env.now >= warmup)
         self._arrivals_done = True
 
     def _mutator(self, index: int) -> Flow:
@@ -433,11 +430,12 @@ class World:
     def extra_metrics(self) -> dict[str, float]:
         """Metrics contributed by the read path, the strategy and the faults."""
         extra: dict[str, float] = {"unfinished": float(self.in_flight)}
-        for part in (self.read_path, self.strategy, *self.faults):
+        parts: list[ReadPath | Strategy | Fault] = [self.read_path, self.strategy, *self.faults]
+        for part in parts:
             extra.update(part.metrics())
         return extra
 
 
 def _exponential(mean: float) -> Exponential:
-    return Exponential(mean=mean)
+    return Exponential.model_validate({"mean": mean})
 
