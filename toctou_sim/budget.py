@@ -20,8 +20,9 @@ counted once, each part shown).
   more than the guide's paging share: the alert woke someone for a burn the guide's rule would
   only have ticketed.
 
-Windows are whole numbers of timeline bins (rounded, at least one). When the measured span is
-shorter than the page window, the worst-hour figures are extrapolated from the whole span and
+Windows are whole numbers of timeline bins (rounded, at least one). An alert is not evaluated
+before its short window holds data; a long window that reaches back before the start of the
+measured span holds what there is. When the measured span is shorter than the page window, the worst-hour figures are extrapolated from the whole span and
 say so (``window_s``).
 """
 
@@ -231,6 +232,7 @@ def evaluate_alert(
     short_burn = _burn(trailing_sum(errors, short_bins), trailing_sum(ops, short_bins), allowed)
     with np.errstate(invalid="ignore"):
         firing = (long_burn >= alert.factor) & (short_burn >= alert.factor)
+    firing[: short_bins - 1] = False  # not before a full short window of data exists
     times = start + width * np.arange(1, ops.size + 1, dtype=np.float64)
     runs = _episodes(firing, times, width)
     false_pages = 0

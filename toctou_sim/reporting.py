@@ -263,7 +263,7 @@ def budget_table(frame: pd.DataFrame, slo: SloSpec) -> pd.DataFrame:
                 "latency breaches / op": cell("latency_breach_rate"),
                 "error rate": cell("error_rate"),
                 "burn rate (x)": cell("burn_rate"),
-                "budget consumed over period": f"{burn:.3g}x" if math.isfinite(burn) else "n/a",
+                "budget consumed over period": f"{burn:.0%}" if math.isfinite(burn) else "n/a",
                 "budget gone after": format_duration(exhausted) if math.isfinite(exhausted) else "never",
                 "race share of errors": cell("race_error_share"),
                 "worst-hour burn (x)": cell("worst_hour_burn"),
