@@ -22,8 +22,8 @@ counted once, each part shown).
 
 Windows are whole numbers of timeline bins (rounded, at least one). An alert is not evaluated
 before its short window holds data; a long window that reaches back before the start of the
-measured span holds what there is. When the measured span is shorter than the page window, the worst-hour figures are extrapolated from the whole span and
-say so (``window_s``).
+measured span holds what there is. When the measured span is shorter than the page window, the
+worst-hour figures are extrapolated from the whole span and say so (``window_s``).
 """
 
 from __future__ import annotations
