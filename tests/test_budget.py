@@ -47,9 +47,7 @@ def test_budget_arithmetic_by_hand() -> None:
 
 def test_budget_arithmetic_faster_burn() -> None:
     # 50 errors in 1,000 under 99%: 5% errors, 5x burn, a 30-day budget gone in 6 days.
-    budget = ErrorBudget(
-        operations=1_000, violations=50, aborts=0, latency_breaches=0, target=0.99, period=30 * DAY
-    )
+    budget = ErrorBudget(operations=1_000, violations=50, aborts=0, latency_breaches=0, target=0.99, period=30 * DAY)
     assert budget.burn_rate == pytest.approx(5.0)
     assert budget.exhausted_after == pytest.approx(6 * DAY)
     assert math.isnan(ErrorBudget(0, 0, 0, 0, 0.999, DAY).error_rate)
@@ -122,9 +120,7 @@ def test_evaluate_alert_short_window_stops_it() -> None:
 
 
 def test_alert_spec_validation_is_one_line() -> None:
-    with pytest.raises(
-        SpecError, match=r"slo\.alerts\.0: short_window \(3600s\) must not exceed long_window"
-    ):
+    with pytest.raises(SpecError, match=r"slo\.alerts\.0: short_window \(3600s\) must not exceed long_window"):
         parse_model(
             {
                 "clients": {"arrival": {"poisson": {"rate": 1}}},
@@ -221,3 +217,13 @@ def test_replication_timeline_matches_the_counts() -> None:
         assert m["error_budget_consumed"] == pytest.approx(m["burn_rate"])
         assert 0 <= m["race_error_share"] <= 1
         assert m["worst_hour_burn"] >= 0 and m["page_rule"] in (0.0, 1.0)
+
+
+def test_alert_on_a_run_shorter_than_its_short_window_is_not_evaluable() -> None:
+    # Ten minutes of data at 100% errors cannot fire a 30-minute short window: "not evaluable",
+    # never a silent "never fired".
+    slow = BurnAlertSpec(factor=6, long_window="6h", short_window="30m")
+    view = analyse_timeline(_timeline(1000, range(10), bins=10), SloSpec(alerts=(FAST, slow)))
+    fast_eval, slow_eval = view.alerts
+    assert fast_eval.evaluable and fast_eval.first_fire == 240.0  # after the first full 5-minute window
+    assert not slow_eval.evaluable and not slow_eval.episodes

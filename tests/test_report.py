@@ -161,9 +161,7 @@ def test_each_chart_is_written(tmp_path: Path, known: Any, comparison: Any) -> N
     trace = trace_replication(known, max_ops=30)
     _check_image(plots.save(plots.plot_trace(trace), tmp_path / "trace"))
     sweep = run_grid(known, {"clients.window": ["20ms", "80ms"]}, ["none", "cas"], reps=2, seed=1)
-    assert {"strategy", "metric", "estimate", "ci_low", "ci_high", "n_reps", "clients.window"} <= set(
-        sweep.columns
-    )
+    assert {"strategy", "metric", "estimate", "ci_low", "ci_high", "n_reps", "clients.window"} <= set(sweep.columns)
     assert sorted(set(sweep["clients.window"])) == [0.02, 0.08]
     _check_image(plots.save(plots.plot_sweep(sweep, "clients.window"), tmp_path / "sweep"))
 
@@ -217,8 +215,7 @@ def _chromium() -> str | None:
 
 @pytest.mark.skipif(
     _chromium() is None,
-    reason="no chromium installed: apt-get install chromium to render "
-    "report.html headless and check the screenshot",
+    reason="no chromium installed: apt-get install chromium to render report.html headless and check the screenshot",
 )
 def test_report_renders_in_a_browser(bundle: Any, tmp_path: Path) -> None:
     import matplotlib.image as mpimg

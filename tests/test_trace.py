@@ -130,8 +130,6 @@ def test_trace_cli(tmp_path) -> None:
     assert result.exit_code == 0, result.output
     validate_trace_events(json.loads(out.read_text()))
     assert (tmp_path / "t.png").stat().st_size > 10_000
-    bad = CliRunner().invoke(
-        main, ["trace", str(MODELS / "flash_sale.toml"), "--out", str(tmp_path / "x.txt")]
-    )
+    bad = CliRunner().invoke(main, ["trace", str(MODELS / "flash_sale.toml"), "--out", str(tmp_path / "x.txt")])
     assert bad.exit_code == 2
     assert "expected a .json file name" in bad.output

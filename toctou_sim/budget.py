@@ -123,6 +123,7 @@ class AlertEvaluation:
         firing: whether the alert fires at the end of each bin.
         episodes: ``(start, end)`` simulated seconds of each firing episode.
         false_pages: episodes (of a paging alert) the guide's rule would not have paged for.
+        evaluable: the timeline is at least one short window long (otherwise it never fires).
     """
 
     alert: BurnAlertSpec
@@ -131,6 +132,7 @@ class AlertEvaluation:
     firing: NDArray[np.bool_] = field(repr=False)
     episodes: tuple[tuple[float, float], ...]
     false_pages: int
+    evaluable: bool = True
 
     @property
     def first_fire(self) -> float:
@@ -242,7 +244,7 @@ def evaluate_alert(
             if not np.nanmax(hour_spend[first:upto], initial=0.0) > page_fraction:
                 false_pages += 1
     episodes = tuple((float(times[first] - width), float(times[last])) for first, last in runs)
-    return AlertEvaluation(alert, long_burn, short_burn, firing, episodes, false_pages)
+    return AlertEvaluation(alert, long_burn, short_burn, firing, episodes, false_pages, ops.size >= short_bins)
 
 
 def analyse_timeline(timeline: ErrorTimeline, slo: SloSpec, start: float = 0.0) -> TimelineBudget:
@@ -280,9 +282,7 @@ def analyse_timeline(timeline: ErrorTimeline, slo: SloSpec, start: float = 0.0) 
     worst_burn = float(np.nanmax(window_burn[full], initial=0.0)) if full.any() else math.nan
     worst_budget = float(np.nanmax(hour_spend[full], initial=0.0)) if full.any() else math.nan
     alerts = tuple(
-        evaluate_alert(
-            alert, ops, errors, width, slo.target, hour_spend, slo.page_budget_fraction, window_bins, begin
-        )
+        evaluate_alert(alert, ops, errors, width, slo.target, hour_spend, slo.page_budget_fraction, window_bins, begin)
         for alert in slo.alerts
     )
     return TimelineBudget(
@@ -299,9 +299,7 @@ def analyse_timeline(timeline: ErrorTimeline, slo: SloSpec, start: float = 0.0) 
     )
 
 
-def budget_metrics(
-    metrics: dict[str, float], timeline: ErrorTimeline | None, model: ModelSpec
-) -> dict[str, float]:
+def budget_metrics(metrics: dict[str, float], timeline: ErrorTimeline | None, model: ModelSpec) -> dict[str, float]:
     """Per-replication error-budget metrics from the counts in ``metrics`` and the timeline.
 
     Adds ``burn_rate``, ``error_budget_consumed``, ``race_error_share``, ``race_burn_rate``,

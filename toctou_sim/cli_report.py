@@ -15,23 +15,17 @@ __all__ = ["report_command", "trace_command"]
 
 @click.command("report")
 @click.argument("model", type=click.Path(path_type=Path))
-@click.option(
-    "--out", type=click.Path(path_type=Path), required=True, help="Folder to write the bundle into."
-)
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Folder to write the bundle into.")
 @click.option(
     "--strategies",
     default="none,recheck,cas,lock",
     show_default=True,
     help="Comma-separated strategy names ([strategies] entries of the model, or kinds).",
 )
-@click.option(
-    "--baseline", default=None, help="Strategy latency is paired against (default: none, else the first)."
-)
+@click.option("--baseline", default=None, help="Strategy latency is paired against (default: none, else the first).")
 @click.option("--reps", default=10, show_default=True, help="Replications per strategy.")
 @click.option("--seed", default=0, show_default=True, help="Seed of the run.")
-@click.option(
-    "--set", "sets", multiple=True, metavar="PATH=VALUE", help="Override a model field (repeatable)."
-)
+@click.option("--set", "sets", multiple=True, metavar="PATH=VALUE", help="Override a model field (repeatable).")
 @click.option(
     "--grid",
     "grids",
@@ -94,12 +88,8 @@ def report_command(
 @click.option("--strategy", default=None, help="Trace this strategy instead of the model's own.")
 @click.option("--seed", default=0, show_default=True)
 @click.option("--replication", default=0, show_default=True)
-@click.option(
-    "--start", default=None, help="Trace operations arriving from this instant (default: the warm-up)."
-)
-@click.option(
-    "--set", "sets", multiple=True, metavar="PATH=VALUE", help="Override a model field (repeatable)."
-)
+@click.option("--start", default=None, help="Trace operations arriving from this instant (default: the warm-up).")
+@click.option("--set", "sets", multiple=True, metavar="PATH=VALUE", help="Override a model field (repeatable).")
 @click.option(
     "--png",
     type=click.Path(path_type=Path),

@@ -57,9 +57,7 @@ _STYLE: Any = {
 _COLORS = [f"C{i}" for i in range(10)]
 
 
-def _figure(
-    width: float = 9.0, height: float = 5.5, rows: int = 1, cols: int = 1, **kwargs: Any
-) -> tuple[Figure, Any]:
+def _figure(width: float = 9.0, height: float = 5.5, rows: int = 1, cols: int = 1, **kwargs: Any) -> tuple[Figure, Any]:
     with plt.rc_context(_STYLE):
         fig = Figure(figsize=(width, height), layout="constrained")
         axes = fig.subplots(rows, cols, squeeze=False, **kwargs)
@@ -133,9 +131,7 @@ def plot_sweep(
             y = np.maximum(line["estimate"].to_numpy(dtype=float), floor)
             low = np.maximum(line["ci_low"].to_numpy(dtype=float), floor)
             high = np.maximum(line["ci_high"].to_numpy(dtype=float), floor)
-            bound = (
-                line["upper_bound"].to_numpy(dtype=bool) if "upper_bound" in line else np.zeros(len(x), bool)
-            )
+            bound = line["upper_bound"].to_numpy(dtype=bool) if "upper_bound" in line else np.zeros(len(x), bool)
             y = np.where(bound, high, y)
             ax.plot(x, y, marker="o", color=_color(index), label=strategy, linewidth=2)
             ax.fill_between(x, low, high, color=_color(index), alpha=0.18, linewidth=0)
@@ -217,13 +213,10 @@ def plot_tradeoff(
         ys = [coords[name][1] for name in frontier]
         ax.step(xs, ys, where="post", color="0.3", linestyle="--", linewidth=1.5, label="Pareto frontier")
     if target is not None:
-        ax.axhline(
-            1 - target, color="crimson", linewidth=1.5, label=f"SLO allowed error rate ({1 - target:.2g})"
-        )
+        ax.axhline(1 - target, color="crimson", linewidth=1.5, label=f"SLO allowed error rate ({1 - target:.2g})")
     ax.set_yscale("log")
     ax.set_xlabel(
-        f"added {latency_metric.replace('_ms', '').replace('latency_', '')} latency vs "
-        f"{_baseline(frame)} (ms, paired)"
+        f"added {latency_metric.replace('_ms', '').replace('latency_', '')} latency vs {_baseline(frame)} (ms, paired)"
     )
     ax.set_ylabel(_metric_label(rate_metric) + ", log scale")
     ax.legend(loc="best")
@@ -287,8 +280,7 @@ def plot_burn(views: Mapping[str, TimelineBudget], slo: SloSpec, title: str | No
         window = format_duration(view.window_s)
         ax.set_title(
             f"{name}: worst {window} burn {view.worst_hour_burn:.3g}× "
-            f"({view.worst_hour_budget:.1%} of budget/h); "
-            + (f"fired: {fired}" if fired else "no alert fired"),
+            f"({view.worst_hour_budget:.1%} of budget/h); " + (f"fired: {fired}" if fired else "no alert fired"),
             fontsize=11,
             loc="left",
         )
@@ -438,13 +430,9 @@ def plot_trace(trace: Trace, max_rows: int = 60, title: str | None = None, focus
     handles += [
         Patch(facecolor="red", label="use = violation"),
         Patch(facecolor="white", edgecolor="red", hatch="///", label="use = conflict caught"),
-        Line2D(
-            [], [], marker="|", color="black", linestyle="none", markersize=10, label="mutation of the key"
-        ),
+        Line2D([], [], marker="|", color="black", linestyle="none", markersize=10, label="mutation of the key"),
     ]
     fig.legend(handles=handles, loc="outside lower center", ncol=4, fontsize=9)
     ax.grid(axis="y", alpha=0)
-    ax.set_title(
-        title or f"Trace of {len(ops)} operations ({trace.strategy}, {trace.model}, seed {trace.seed})"
-    )
+    ax.set_title(title or f"Trace of {len(ops)} operations ({trace.strategy}, {trace.model}, seed {trace.seed})")
     return fig

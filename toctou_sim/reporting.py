@@ -153,9 +153,7 @@ def recommend(frame: pd.DataFrame, slo: SloSpec, baseline: str | None = None) ->
     allowed = 1.0 - slo.target
     strategies = list(dict.fromkeys(frame["strategy"]))
     if baseline is None:
-        baseline = (
-            str(frame["baseline"].iloc[0]) if "baseline" in frame.columns and len(frame) else strategies[0]
-        )
+        baseline = str(frame["baseline"].iloc[0]) if "baseline" in frame.columns and len(frame) else strategies[0]
     verdicts: list[Verdict] = []
     for strategy in strategies:
         violation_high = _high(frame, strategy, "violation_rate")
@@ -224,10 +222,7 @@ def recommend(frame: pd.DataFrame, slo: SloSpec, baseline: str | None = None) ->
         counts = {name: sum(name in v.failures for v in verdicts) for name in CONSTRAINTS}
         lines.append(
             "Constraints failed: "
-            + "; ".join(
-                f"{CONSTRAINTS[name]}: {count} of {len(verdicts)} strategies"
-                for name, count in counts.items()
-            )
+            + "; ".join(f"{CONSTRAINTS[name]}: {count} of {len(verdicts)} strategies" for name, count in counts.items())
         )
     for verdict in others:
         lines.append(f"{verdict.strategy} fails: " + "; ".join(verdict.failures.values()) + ".")
@@ -248,9 +243,7 @@ def budget_table(frame: pd.DataFrame, slo: SloSpec) -> pd.DataFrame:
             row = _row(frame, strategy, metric)
             if row is None:
                 return "n/a"
-            return format_value(
-                row["estimate"], row["ci_low"], row["ci_high"], bool(row.get("upper_bound", False))
-            )
+            return format_value(row["estimate"], row["ci_low"], row["ci_high"], bool(row.get("upper_bound", False)))
 
         burn = _value(frame, strategy, "burn_rate")
         exhausted = slo.period / burn if burn > 0 else math.inf
@@ -283,6 +276,20 @@ def alert_table(views: Mapping[str, Sequence[TimelineBudget]]) -> pd.DataFrame:
             continue
         for index, alert in enumerate(replications[0].alerts):
             evaluations = [view.alerts[index] for view in replications]
+            if not any(e.evaluable for e in evaluations):
+                rows.append(
+                    {
+                        "strategy": strategy,
+                        "alert": alert.alert.label,
+                        "severity": alert.alert.severity,
+                        "fired in": f"not evaluable: the run is shorter than the "
+                        f"{format_duration(alert.alert.short_window)} short window",
+                        "first fires at (median)": "",
+                        "episodes / rep": "",
+                        "false pages / rep": "",
+                    }
+                )
+                continue
             fired = [e for e in evaluations if e.episodes]
             first = [e.first_fire for e in fired]
             rows.append(
@@ -442,9 +449,7 @@ def results_table(frame: pd.DataFrame, metrics: Sequence[str] = _HEADLINE) -> pd
             column.append(
                 ""
                 if row is None
-                else format_value(
-                    row["estimate"], row["ci_low"], row["ci_high"], bool(row.get("upper_bound", False))
-                )
+                else format_value(row["estimate"], row["ci_low"], row["ci_high"], bool(row.get("upper_bound", False)))
             )
         table[strategy] = column
     out = pd.DataFrame(table, index=present)
@@ -550,9 +555,7 @@ def _render(
         "upper bound burns at most 1× the budget, and (3) no replication has an hour the guide would page "
         "for. The cheapest "
         "qualifying strategy (least added p99 latency, then fewest aborts) is recommended.</p>",
-        '<ul class="rec">'
-        + "".join(f"<li>{html.escape(line)}</li>" for line in recommendation.lines)
-        + "</ul>",
+        '<ul class="rec">' + "".join(f"<li>{html.escape(line)}</li>" for line in recommendation.lines) + "</ul>",
         "<h2>Model</h2>",
         f"<p>As given ({html.escape(model.source or 'built in code')}):</p>",
         f"<pre>{html.escape(model.text or _dump_model(model))}</pre>",

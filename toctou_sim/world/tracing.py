@@ -214,9 +214,7 @@ class _TraceComplete(Exception):
 class TracedWorld(World):
     """A world that records the first ``max_ops`` operations arriving at or after ``start``."""
 
-    def __init__(
-        self, spec: ModelSpec, streams: RandomStreams, max_ops: int = 200, start: float = 0.0
-    ) -> None:
+    def __init__(self, spec: ModelSpec, streams: RandomStreams, max_ops: int = 200, start: float = 0.0) -> None:
         self._stalled = 0.0
         self.traced: list[OpTrace] = []
         self.instants: list[Instant] = []
