@@ -74,16 +74,16 @@ FAST = BurnAlertSpec(factor=14.4, long_window="1h", short_window="5m", severity=
 
 def test_alert_fires_on_constructed_timeline_and_is_a_false_page() -> None:
     # Burst of 2% errors (burn 20x) in minutes 120-179. The 1h window reaches 14.4x once it holds
-    # 864 errors (14.4 * 0.001 * 60,000): after 44 burst bins (43 * 20 = 860 < 864), i.e. at the
-    # end of minute 163. It stops when the 5m window drops below 14.4x: at minute 181 the window
-    # holds 3 burst bins (60 / 5000 = 1.2% = 12x). The worst hour spends 1200 errors of a 30-day
-    # budget of 0.001 * (1000/60 per s) * 30 d = 43,200 errors: 2.8% < 20%, so the guide would
-    # only have ticketed: a false page.
+    # 864 errors (14.4 * 0.001 * 60,000): after 44 burst minutes (43 * 20 = 860 < 864), i.e. at
+    # minute 164. It resolves when the 5m window drops below 14.4x: at minute 182 the window holds
+    # 3 burst minutes (60 / 5000 = 1.2% = 12x; at 181 it still held 4: 16x). The worst hour spends
+    # 1200 errors of a 30-day budget of 0.001 * (1000/60 per s) * 30 d = 43,200 errors: 2.8% < 20%,
+    # so the guide would only have ticketed: a false page.
     slo = SloSpec(alerts=(FAST,))
     view = analyse_timeline(_timeline(20, range(120, 180)), slo)
     (evaluation,) = view.alerts
-    assert evaluation.episodes == ((163 * 60.0, 181 * 60.0),)
-    assert evaluation.first_fire == 163 * 60.0
+    assert evaluation.episodes == ((164 * 60.0, 182 * 60.0),)
+    assert evaluation.first_fire == 164 * 60.0
     assert evaluation.false_pages == 1
     assert view.worst_hour_burn == pytest.approx(20.0)
     assert view.worst_hour_budget == pytest.approx(1200 / 43_200)
@@ -93,11 +93,11 @@ def test_alert_fires_on_constructed_timeline_and_is_a_false_page() -> None:
 
 def test_alert_true_page_when_the_hour_spends_a_fifth_of_the_budget() -> None:
     # 20% errors (burn 200x) for an hour: 12,000 errors = 27.8% of the budget: the guide pages.
-    # The 1h window needs 864 errors: 5 burst bins (4 * 200 = 800 < 864) -> fires at minute 124.
+    # The 1h window needs 864 errors: 5 burst minutes (4 * 200 = 800 < 864) -> fires at minute 125.
     slo = SloSpec(alerts=(FAST,))
     view = analyse_timeline(_timeline(200, range(120, 180)), slo)
     (evaluation,) = view.alerts
-    assert evaluation.first_fire == 124 * 60.0
+    assert evaluation.first_fire == 125 * 60.0
     assert evaluation.false_pages == 0
     assert view.page
     assert view.worst_hour_budget == pytest.approx(12_000 / 43_200)
@@ -225,5 +225,5 @@ def test_alert_on_a_run_shorter_than_its_short_window_is_not_evaluable() -> None
     slow = BurnAlertSpec(factor=6, long_window="6h", short_window="30m")
     view = analyse_timeline(_timeline(1000, range(10), bins=10), SloSpec(alerts=(FAST, slow)))
     fast_eval, slow_eval = view.alerts
-    assert fast_eval.evaluable and fast_eval.first_fire == 240.0  # after the first full 5-minute window
+    assert fast_eval.evaluable and fast_eval.first_fire == 300.0  # once a full 5-minute window exists
     assert not slow_eval.evaluable and not slow_eval.episodes

@@ -121,7 +121,8 @@ class AlertEvaluation:
         alert: the alert's spec.
         long_burn, short_burn: burn rate over the long and short window at the end of each bin.
         firing: whether the alert fires at the end of each bin.
-        episodes: ``(start, end)`` simulated seconds of each firing episode.
+        episodes: ``(fires, resolves)`` simulated seconds of each firing episode (evaluated at
+            the end of every bin).
         false_pages: episodes (of a paging alert) the guide's rule would not have paged for.
         evaluable: the timeline is at least one short window long (otherwise it never fires).
     """
@@ -243,7 +244,9 @@ def evaluate_alert(
             upto = min(hour_spend.size, last + page_bins + 1)
             if not np.nanmax(hour_spend[first:upto], initial=0.0) > page_fraction:
                 false_pages += 1
-    episodes = tuple((float(times[first] - width), float(times[last])) for first, last in runs)
+    # An alert is evaluated at the end of each bin: it fires at the end of its first firing bin and
+    # resolves at the end of the first bin after its last one.
+    episodes = tuple((float(times[first]), float(times[last] + width)) for first, last in runs)
     return AlertEvaluation(alert, long_burn, short_burn, firing, episodes, false_pages, ops.size >= short_bins)
 
 
