@@ -100,6 +100,7 @@ def plot_sweep(
     metrics: Sequence[str] = ("mismatch_rate", "violation_rate"),
     title: str | None = None,
     log_x: bool | None = None,
+    x_label: str | None = None,
 ) -> Figure:
     """Rates against a swept parameter: a panel per metric, a line per strategy, 95% CI bands.
 
@@ -110,6 +111,7 @@ def plot_sweep(
         metrics: one panel each.
         title: the figure title.
         log_x: log x axis (default: when the parameter spans more than a decade).
+        x_label: the x axis label with its unit (default: the parameter's name).
     """
     if parameter not in frame.columns:
         raise ValueError(f"no column {parameter!r} in the frame; columns are {', '.join(frame.columns)}")
@@ -140,7 +142,7 @@ def plot_sweep(
         ax.set_yscale("log")
         if log_x:
             ax.set_xscale("log")
-        ax.set_xlabel(parameter)
+        ax.set_xlabel(x_label or parameter)
         ax.set_ylabel(_metric_label(metric) + ", log scale")
         ax.set_title(_metric_label(metric).split(" (")[0])
     axes[0][0].legend(title="strategy (▼ = upper bound, 0 seen)")
@@ -398,8 +400,12 @@ def plot_trace(trace: Trace, max_rows: int = 60, title: str | None = None, focus
             edge, hatch, line = "none", None, 0.0
             if span.args.get("violation"):
                 color, edge, line = "red", "darkred", 1.5
+                ax.scatter([start + width], [y], marker="X", color="red", s=70, zorder=4)
             elif span.args.get("conflict"):
                 edge, hatch, line = "red", "///", 1.2
+                ax.scatter([start + width], [y], marker="x", color="red", s=45, zorder=4)
+            elif span.name == "use" and span.args.get("accepted") is False:
+                ax.scatter([start + width], [y], marker="x", color="0.35", s=35, zorder=4)
             ax.broken_barh(
                 [(start, width)],
                 (y - 0.38, 0.76),
@@ -428,8 +434,11 @@ def plot_trace(trace: Trace, max_rows: int = 60, title: str | None = None, focus
 
     handles: list[Any] = [Patch(color=c, label=n) for n, c in _SPAN_COLORS.items() if n not in ("wait",)]
     handles += [
-        Patch(facecolor="red", label="use = violation"),
-        Patch(facecolor="white", edgecolor="red", hatch="///", label="use = conflict caught"),
+        Line2D([], [], marker="X", color="red", linestyle="none", markersize=9, label="violation"),
+        Line2D([], [], marker="x", color="red", linestyle="none", markersize=8, label="conflict caught"),
+        Line2D(
+            [], [], marker="x", color="0.35", linestyle="none", markersize=7, label="use rejected, precondition held"
+        ),
         Line2D([], [], marker="|", color="black", linestyle="none", markersize=10, label="mutation of the key"),
     ]
     fig.legend(handles=handles, loc="outside lower center", ncol=4, fontsize=9)

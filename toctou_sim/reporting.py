@@ -339,6 +339,14 @@ def _numeric(text: Any) -> Any:
         return value
 
 
+def _axis_label(path: str, values: Sequence[str]) -> str:
+    """``path (s)`` when the grid's values are durations with a unit, else the path."""
+    from toctou_sim.spec import _parse_override_value
+
+    texts = [v for v in values if isinstance(_parse_override_value(v), str)]
+    return f"{path} (s)" if texts and all(isinstance(_numeric(v), float) for v in texts) else path
+
+
 def run_grid(
     model: ModelSpec,
     grid: Mapping[str, Sequence[str]],
@@ -643,7 +651,7 @@ def report(
         add(
             "sweep",
             f"Rates against {parameter}",
-            plots.plot_sweep(sweep_frame, parameter),
+            plots.plot_sweep(sweep_frame, parameter, x_label=_axis_label(parameter, grid[parameter])),
             "Mismatch and violation rate per operation, one line per strategy, 95% CI bands; ▼ marks a "
             "rule-of-three upper bound where no event was seen.",
         )
