@@ -21,6 +21,7 @@ from toctou_sim.montecarlo import (
     simulate,
 )
 from toctou_sim.spec import ModelSpec, SpecError, load_model, parse_model
+from toctou_sim.staleness import StalenessResult, staleness
 
 __version__ = "0.1.0"
 
@@ -43,6 +44,7 @@ __all__ = [
     "ModelSpec",
     "SimulationResult",
     "SpecError",
+    "StalenessResult",
     "__version__",
     "compare",
     "load_model",
@@ -50,5 +52,6 @@ __all__ = [
     "report",
     "run_replication",
     "simulate",
+    "staleness",
     "trace",
 ]

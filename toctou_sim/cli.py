@@ -103,7 +103,10 @@ def comparison_metrics(frame: Any) -> tuple[str, ...]:
     """The headline metrics plus any extra metric a read path or strategy contributed as a rate."""
     from toctou_sim.present import HEADLINE_METRICS
 
-    return HEADLINE_METRICS
+    core = {"ok_rate", "declined_rate", "spurious_rejection_rate", "mismatch_window_rate", "stale_check_rate"}
+    extra = tuple(m for m in dict.fromkeys(frame["metric"])
+                  if m.endswith("_rate") and m not in core and m not in HEADLINE_METRICS)
+    return HEADLINE_METRICS + extra
 
 
 @main.command()
@@ -219,6 +222,10 @@ def validate(seed: int, confidence: float, scale: int, names: tuple[str, ...], a
     if not frame["passed"].all():
         sys.exit(1)
 
+
+from toctou_sim.cli_staleness import staleness as _staleness  # noqa: E402
+
+main.add_command(_staleness)
 
 from toctou_sim.cli_report import report_command, trace_command  # noqa: E402
 

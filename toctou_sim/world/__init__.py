@@ -31,9 +31,13 @@ __all__ = [
     "Store",
     "Strategy",
     "World",
+    "caching",
     "invariants",
     "load",
+    "quorum",
     "read_paths",
     "strategies",
     "tracing",
 ]
+
+from toctou_sim.world import caching, quorum  # registers the cache and quorum read paths
