@@ -191,6 +191,7 @@ def test_report_bundle(bundle: Any) -> None:
     assert "the known-answer model" in page  # the model as given
     assert "seed 1" in page and toctou_sim.__version__ in page
     assert page.count("data:image/png;base64,") == 4
+    assert "No alert can be evaluated" in page  # a 20 s run is shorter than every short window
     for name in (
         "results.csv",
         "tradeoff.png",

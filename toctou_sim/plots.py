@@ -207,7 +207,7 @@ def plot_tradeoff(
             capsize=4,
             label=f"{strategy} (0 seen: ▼ at 95% upper bound)" if bound else strategy,
         )
-        ax.annotate(strategy, (x, y), textcoords="offset points", xytext=(8, 8), fontsize=12)
+        ax.annotate(strategy, (x, y), textcoords="offset points", xytext=(8, 8 if index % 2 == 0 else -16), fontsize=12)
     frontier = pareto_frontier(points)
     if len(frontier) > 1:
         coords = {name: (x, y) for name, x, y in points}

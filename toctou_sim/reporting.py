@@ -547,7 +547,7 @@ def _render(
         "burn over its long window and over its short window both reach its factor. A page is false when "
         "no hour from its firing until an hour after it stops spends more than the guide's paging share. "
         "Windows longer than the run use the data available (the run is read as if it persisted).</p>",
-        _html_table(alerts) if len(alerts) else "<p>No alerts configured.</p>",
+        _alerts_html(alerts, model),
         "<h2>Charts</h2>",
     ]
     for title, path, caption in figures:
@@ -573,6 +573,21 @@ def _render(
         "</body></html>",
     ]
     return "\n".join(parts)
+
+
+def _alerts_html(alerts: pd.DataFrame, model: ModelSpec) -> str:
+    """The alert table, or one sentence when the run is too short for every alert."""
+    if not len(alerts):
+        return "<p>No alerts configured.</p>"
+    if alerts["fired in"].str.startswith("not evaluable").all():
+        windows = ", ".join(format_duration(a.short_window) for a in model.slo.alerts)
+        span = format_duration(model.model.horizon - model.model.warmup)
+        return (
+            f"<p><strong>No alert can be evaluated:</strong> the run measures about {span}, shorter than every "
+            f"alert's short window ({html.escape(windows)}). Give the model a longer horizon or a load profile "
+            "(<code>clients.arrival.profile</code>) to see when alerts would fire.</p>"
+        )
+    return _html_table(alerts)
 
 
 def _dump_model(model: ModelSpec) -> str:
@@ -688,7 +703,8 @@ def report(
             plots.plot_trace(trace),
             "One row per operation (60 consecutive ones after the warm-up, around the first violation when "
             "there is one): check, window and use bars, lock waits, mutations of "
-            "the key as ticks; violations in red, caught conflicts hatched. Open trace.json in Perfetto "
+            "the key as ticks; violations (red ✖), caught conflicts (red ×) and other rejected uses (grey ×) are "
+            "marked. Open trace.json in Perfetto "
             "(ui.perfetto.dev) for the same run.",
         )
 
