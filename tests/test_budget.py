@@ -227,3 +227,22 @@ def test_alert_on_a_run_shorter_than_its_short_window_is_not_evaluable() -> None
     fast_eval, slow_eval = view.alerts
     assert fast_eval.evaluable and fast_eval.first_fire == 300.0  # once a full 5-minute window exists
     assert not slow_eval.evaluable and not slow_eval.episodes
+
+
+
+def test_slo_alerts_from_a_model_file(tmp_path) -> None:
+    path = tmp_path / "m.toml"
+    path.write_text(
+        "[clients]\n"
+        'arrival = { poisson = { rate = 20 }, profile = [ { until = "45m", rate = 20 }, '
+        '{ until = "55m", rate = 200 } ] }\n'
+        "[slo]\n"
+        'target = 0.995\nperiod = "28d"\npage_budget_fraction = 0.1\ntimeline_bin = "30s"\n'
+        'alerts = [ { factor = 10, long_window = "30m", short_window = "2m", severity = "page", name = "fast" } ]\n'
+    )
+    model = load_model(path)
+    assert model.clients.arrival.profile[1].rate == 200 and model.clients.arrival.profile[1].until == 3300
+    (alert,) = model.slo.alerts
+    assert (alert.label, alert.factor, alert.long_window, alert.short_window) == ("fast", 10, 1800, 120)
+    assert model.slo.timeline_bin == 30 and model.slo.page_budget_fraction == 0.1
+    assert SloSpec().alerts[0].label == "14.4x 1h/5m"
