@@ -133,3 +133,23 @@ def test_trace_cli(tmp_path) -> None:
     bad = CliRunner().invoke(main, ["trace", str(MODELS / "flash_sale.toml"), "--out", str(tmp_path / "x.txt")])
     assert bad.exit_code == 2
     assert "expected a .json file name" in bad.output
+
+
+
+def test_fault_intervals_are_traced() -> None:
+    # A 200 ms stop-the-world pause of the clients at t=1 s: the faults track shows it begin and end,
+    # and the trace still validates.
+    model = parse_model(
+        {
+            "model": {"horizon": "3s"},
+            "keys": {"count": 10, "invariant": "version"},
+            "clients": {"arrival": {"poisson": {"rate": 50}}, "window": "20ms"},
+            "faults": [{"kind": "pause", "target": "clients", "at": ["1s"], "duration": "200ms"}],
+        }
+    )
+    trace = trace_replication(model, max_ops=100, start=0.0)
+    faults = [(i.name, round(i.time, 6), i.args.get("target")) for i in trace.instants if i.key is None]
+    assert faults == [("pause begins", 1.0, "clients"), ("pause ends", 1.2, "clients")]
+    document = trace.to_chrome()
+    validate_trace_events(document)
+    assert {"pause begins", "pause ends"} <= {e["name"] for e in document["traceEvents"] if e["pid"] == 3}

@@ -130,6 +130,10 @@ class StrategySpec(Registered):
     label: str | None = None
     """Name shown in tables (defaults to the name the strategy was selected by)."""
 
+    def actors(self) -> tuple[str, ...]:
+        """Names of the actors and services this strategy adds to the world (fault targets)."""
+        return ()
+
 
 class ReadPathSpec(Registered):
     """How the check observes state: the truth, a cache, or replicas."""
@@ -137,12 +141,21 @@ class ReadPathSpec(Registered):
     registry: ClassVar[dict[str, type[Registered]]] = {}
     category: ClassVar[str] = "read path"
 
+    def actors(self) -> tuple[str, ...]:
+        """Names of the actors and services this read path adds to the world (fault targets)."""
+        return ()
+
 
 class FaultSpec(Registered):
     """A fault injected into the world during a replication."""
 
     registry: ClassVar[dict[str, type[Registered]]] = {}
     category: ClassVar[str] = "fault"
+
+    def check_model(self, model: ModelSpec) -> str | None:
+        """A problem with this fault in ``model`` (e.g. its target does not exist), as
+        ``field: message``, or ``None``."""
+        return None
 
 
 STRATEGY_SPECS = StrategySpec.registry
@@ -233,6 +246,9 @@ class LockSpec(StrategySpec):
     wait_timeout: PositiveDuration | None = None
     mutators_take_lock: bool = True
     retry: RetryPolicy = RetryPolicy(max_retries=0)
+
+    def actors(self) -> tuple[str, ...]:
+        return ("lock",)
 
 
 class DirectReadSpec(ReadPathSpec):
@@ -398,6 +414,22 @@ class ModelSpec(StrictModel):
                     f"{self.keys.invariant!r}; expected one of {', '.join(allowed)}"
                 )
         return self
+
+    @model_validator(mode="after")
+    def _faults_fit_model(self) -> ModelSpec:
+        for index, fault in enumerate(self.faults):
+            problem = fault.check_model(self)
+            if problem is not None:
+                raise ValueError(f"faults.{index}.{problem}")
+        return self
+
+    def actor_names(self) -> tuple[str, ...]:
+        """Every actor or service a fault may target in this model: ``clients``, ``mutators``,
+        ``store``, and those of the read path and of the strategy and its named variants."""
+        names = ["clients", "mutators", "store", *self.read_path.actors(), *self.strategy.actors()]
+        for variant in self.strategies.values():
+            names.extend(variant.actors())
+        return tuple(dict.fromkeys(names))
 
     @property
     def source(self) -> str | None:
@@ -614,4 +646,5 @@ def load_model(path: str | Path, overrides: Mapping[str, Any] | None = None) -> 
         raise
 
 
+from toctou_sim import specs_faults  # noqa: E402,F401  (registers the fault and lease specs)
 from toctou_sim import specs_read_paths as _specs_read_paths  # noqa: E402,F401  (registers cache/replica)

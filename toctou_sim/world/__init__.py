@@ -5,7 +5,7 @@ Importing this package registers the built-in behaviours.
 
 from __future__ import annotations
 
-from toctou_sim.world import invariants, load, read_paths, strategies, tracing
+from toctou_sim.world import faults, invariants, lease, load, read_paths, strategies, tracing
 from toctou_sim.world.engine import (
     FAULTS,
     READ_PATHS,
@@ -32,7 +32,9 @@ __all__ = [
     "Strategy",
     "World",
     "caching",
+    "faults",
     "invariants",
+    "lease",
     "load",
     "quorum",
     "read_paths",

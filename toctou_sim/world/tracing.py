@@ -15,8 +15,9 @@ Spans of an operation (on its own track):
   re-check); its args say ``mismatch`` (precondition false on the truth then), ``violation``
   (accepted anyway) and ``conflict`` (rejected).
 
-Instants: background ``mutation`` of a key (on the key's track), ``client pause`` faults, and the
-operation's final ``outcome``.
+Instants: background ``mutation`` of a key (on the key's track), the start and end of each fault
+interval (``pause begins`` ... on the faults track, with its target), and the operation's final
+``outcome``.
 """
 
 from __future__ import annotations
@@ -215,7 +216,6 @@ class TracedWorld(World):
     """A world that records the first ``max_ops`` operations arriving at or after ``start``."""
 
     def __init__(self, spec: ModelSpec, streams: RandomStreams, max_ops: int = 200, start: float = 0.0) -> None:
-        self._stalled = 0.0
         self.traced: list[OpTrace] = []
         self.instants: list[Instant] = []
         self._by_process: dict[simpy.Process | None, OpTrace] = {}
@@ -253,29 +253,39 @@ class TracedWorld(World):
 
         self.strategy.operate = traced_operate  # type: ignore[method-assign]
         self.strategy.mutate = traced_mutate  # type: ignore[method-assign]
+        for fault in self.faults:
+            self._trace_fault(fault)
 
-    @property
-    def clients_stalled_until(self) -> float:
-        """Clients are paused until this instant (a fault sets it; traced as an instant)."""
-        return self._stalled
+    def _trace_fault(self, fault: Any) -> None:
+        """Record a fault's interval starts and ends as instants (faults with ``begin``/``end``
+        hooks, i.e. every scheduled fault); other faults are not traced."""
+        begin = getattr(fault, "begin", None)
+        end = getattr(fault, "end", None)
+        if begin is None or end is None:
+            return
+        kind = getattr(fault.spec, "kind", type(fault).__name__)
 
-    @clients_stalled_until.setter
-    def clients_stalled_until(self, value: float) -> None:
-        if value > self._stalled and value > self.env_now():
-            self.instants.append(
-                Instant(
-                    "client pause",
-                    self.env_now(),
-                    None,
-                    {"until_s": value, "duration_ms": (value - self.env_now()) * 1e3},
+        def traced_begin(actor: Any, duration: float, first: bool) -> None:
+            begin(actor, duration, first)
+            if first:
+                self.instants.append(
+                    Instant(
+                        f"{kind} begins",
+                        self.env.now,
+                        None,
+                        {"target": getattr(actor, "name", "?"), "duration_ms": duration * 1e3},
+                    )
                 )
-            )
-        self._stalled = value
 
-    def env_now(self) -> float:
-        """Simulated time (0 before the environment exists)."""
-        env = getattr(self, "env", None)
-        return float(env.now) if env is not None else 0.0
+        def traced_end(actor: Any, last: bool) -> None:
+            end(actor, last)
+            if last:
+                self.instants.append(
+                    Instant(f"{kind} ends", self.env.now, None, {"target": getattr(actor, "name", "?")})
+                )
+
+        fault.begin = traced_begin
+        fault.end = traced_end
 
     def _record(self) -> OpTrace | None:
         return self._by_process.get(self.env.active_process)
