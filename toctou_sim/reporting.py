@@ -260,12 +260,23 @@ def budget_table(frame: pd.DataFrame, slo: SloSpec) -> pd.DataFrame:
                 "budget gone after": format_duration(exhausted) if math.isfinite(exhausted) else "never",
                 "race share of errors": cell("race_error_share"),
                 "worst-hour burn (x)": cell("worst_hour_burn"),
-                "worst-hour budget spent": cell("worst_hour_budget"),
+                "worst-hour budget spent": _percent(frame, strategy, "worst_hour_budget"),
                 "guide's rule": ("page" if page >= 0.5 else "ticket")
                 + (f" ({page:.0%} of reps page)" if 0 < page < 1 else ""),
             }
         )
     return pd.DataFrame(rows)
+
+
+def _percent(frame: pd.DataFrame, strategy: str, metric: str) -> str:
+    """An estimate as a percentage with its 95% interval."""
+    value = _value(frame, strategy, metric)
+    if not math.isfinite(value):
+        return "n/a"
+    low, high = _value(frame, strategy, metric, "ci_low"), _value(frame, strategy, metric, "ci_high")
+    if math.isfinite(low) and math.isfinite(high) and low != high:
+        return f"{value:.1%} [{low:.1%}, {high:.1%}]"
+    return f"{value:.1%}"
 
 
 def alert_table(views: Mapping[str, Sequence[TimelineBudget]]) -> pd.DataFrame:
