@@ -281,3 +281,44 @@ def test_report_cli(tmp_path: Path) -> None:
     assert (out / "report.html").exists() and (out / "sweep.png").exists() and (out / "sweep.csv").exists()
     bad = CliRunner().invoke(main, ["report", str(model), "--out", str(out), "--grid", "nonsense"])
     assert bad.exit_code == 2 and "--grid nonsense" in bad.output
+
+
+def test_overlapping_latency_intervals_are_called_out() -> None:
+    rows = []
+    for strategy, (diff, low, high) in {"none": (0, 0, 0), "a": (5, 1, 9), "b": (6, 2, 10)}.items():
+        safe = strategy != "none"
+        for metric, value, top in (
+            ("violation_rate", 0.0 if safe else 0.01, 1e-4 if safe else 0.012),
+            ("error_rate", 1e-4, 2e-4),
+            ("abort_rate", 0.0, 0.0),
+            ("page_rule", 0.0, 0.0),
+        ):
+            rows.append(
+                {
+                    "strategy": strategy,
+                    "metric": metric,
+                    "estimate": value,
+                    "ci_low": value,
+                    "ci_high": top,
+                    "baseline": "none",
+                    "diff": math.nan,
+                    "diff_low": math.nan,
+                    "diff_high": math.nan,
+                }
+            )
+        rows.append(
+            {
+                "strategy": strategy,
+                "metric": "latency_p99_ms",
+                "estimate": 10 + diff,
+                "ci_low": 10,
+                "ci_high": 20,
+                "baseline": "none",
+                "diff": diff,
+                "diff_low": low,
+                "diff_high": high,
+            }
+        )
+    verdict = recommend(pd.DataFrame(rows), SloSpec())
+    assert (verdict.chosen, verdict.runner_up) == ("a", "b")
+    assert "not distinguishable at 95%" in str(verdict)

@@ -235,9 +235,10 @@ def _baseline(frame: pd.DataFrame) -> str:
 def plot_burn(views: Mapping[str, TimelineBudget], slo: SloSpec, title: str | None = None) -> Figure:
     """Error-budget burn over simulated time, a panel per strategy.
 
-    Thin steps: the burn rate per timeline bin; thick line: the burn over the shortest paging
-    alert's long window. Dashed lines mark each alert's factor; shaded spans show when each
-    alert fires. The y axis is logarithmic (burn rates span decades).
+    Thin steps: the burn rate per timeline bin; thick line: the burn over the first alert's long
+    window; green area (right axis): the load, operations finished per second. Dashed lines mark
+    each alert's factor; shaded spans show when a paging alert fires, vertical lines when any
+    alert starts. The y axis is logarithmic (burn rates span decades).
     """
     names = list(views)
     fig, axes = _figure(10.0, 2.6 * len(names) + 1.2, len(names), 1, sharex=True)
@@ -249,7 +250,17 @@ def plot_burn(views: Mapping[str, TimelineBudget], slo: SloSpec, title: str | No
         minutes = view.times / scale
         burn = np.where(np.isfinite(view.burn), view.burn, np.nan)
         floor = 0.1
-        ax.step(minutes, np.maximum(burn, floor), where="post", color="0.55", linewidth=0.8, label="per bin")
+        if view.times.size:
+            load = ax.twinx()
+            width = float(view.times[1] - view.times[0]) if view.times.size > 1 else 1.0
+            load.fill_between(minutes, view.ops / width, step="pre", color="tab:green", alpha=0.12, linewidth=0)
+            load.set_ylabel("load (ops/s)", color="tab:green")
+            load.tick_params(axis="y", colors="tab:green")
+            load.set_ylim(bottom=0)
+            load.grid(False)
+            ax.set_zorder(load.get_zorder() + 1)
+            ax.patch.set_visible(False)
+        ax.step(minutes, np.maximum(burn, floor), where="pre", color="0.55", linewidth=0.8, label="per bin")
         if view.alerts:
             first = view.alerts[0]
             ax.plot(

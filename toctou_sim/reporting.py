@@ -87,6 +87,9 @@ class Verdict:
     added_p99_ms: float
     abort_rate: float
     failures: dict[str, str] = field(default_factory=dict)
+    added_low: float = math.nan
+    """95% interval of the added p99 latency (paired against the baseline)."""
+    added_high: float = math.nan
 
     @property
     def qualifies(self) -> bool:
@@ -187,7 +190,9 @@ def recommend(frame: pd.DataFrame, slo: SloSpec, baseline: str | None = None) ->
                 f"the guide would page: the worst hour spends {worst:.1%} of the budget "
                 f"(> {slo.page_budget_fraction:.0%}) in {page_share:.0%} of replications"
             )
-        verdicts.append(Verdict(strategy, violation_high, burn_high, page_share, added, aborts, failures))
+        low = 0.0 if strategy == baseline else _value(frame, strategy, "latency_p99_ms", "diff_low")
+        high = 0.0 if strategy == baseline else _value(frame, strategy, "latency_p99_ms", "diff_high")
+        verdicts.append(Verdict(strategy, violation_high, burn_high, page_share, added, aborts, failures, low, high))
 
     qualifying = sorted((v for v in verdicts if v.qualifies), key=lambda v: v.cost)
     others = sorted((v for v in verdicts if not v.qualifies), key=lambda v: (len(v.failures), v.burn_high))
@@ -210,6 +215,13 @@ def recommend(frame: pd.DataFrame, slo: SloSpec, baseline: str | None = None) ->
                 f"Runner-up: {second.strategy}, also within the SLO (burn at most {second.burn_high:.2g}x), "
                 f"at {_ms(second.added_p99_ms)} added p99 latency and abort rate {second.abort_rate:.3g}."
             )
+            if _overlap(best, second):
+                lines.append(
+                    f"Note: the added p99 latencies of {best.strategy} and {second.strategy} are not distinguishable "
+                    f"at 95% ([{best.added_low:+.3g}, {best.added_high:+.3g}] vs "
+                    f"[{second.added_low:+.3g}, {second.added_high:+.3g}] ms): run more replications, or let the "
+                    "abort rate and operational cost decide."
+                )
         else:
             lines.append("No runner-up: no other strategy qualifies.")
     else:
@@ -228,6 +240,14 @@ def recommend(frame: pd.DataFrame, slo: SloSpec, baseline: str | None = None) ->
         lines.append(f"{verdict.strategy} fails: " + "; ".join(verdict.failures.values()) + ".")
     ordered = qualifying + others
     return Recommendation(chosen, runner_up, ordered, binding, lines)
+
+
+def _overlap(first: Verdict, second: Verdict) -> bool:
+    """Whether two strategies' added-latency intervals overlap (both known)."""
+    bounds = (first.added_low, first.added_high, second.added_low, second.added_high)
+    if not all(math.isfinite(b) for b in bounds):
+        return False
+    return first.added_high >= second.added_low and second.added_high >= first.added_low
 
 
 def _ms(value: float) -> str:
