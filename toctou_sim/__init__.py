@@ -10,6 +10,8 @@ use, how often that becomes harm, and what each mitigation costs::
 
 from __future__ import annotations
 
+from typing import Any
+
 from toctou_sim.montecarlo import (
     ComparisonResult,
     Estimate,
@@ -24,6 +26,19 @@ from toctou_sim.sweep import Range, SweepResult, sweep
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name: str) -> Any:
+    """``toctou_sim.report`` and ``toctou_sim.trace`` load matplotlib only when first used."""
+    if name == "report":
+        from toctou_sim.reporting import report
+
+        return report
+    if name == "trace":
+        from toctou_sim.world.tracing import trace_replication
+
+        return trace_replication
+    raise AttributeError(f"module 'toctou_sim' has no attribute {name!r}")
+
 __all__ = [
     "ComparisonResult",
     "Estimate",
@@ -37,8 +52,10 @@ __all__ = [
     "compare",
     "load_model",
     "parse_model",
+    "report",
     "run_replication",
     "simulate",
     "staleness",
     "sweep",
+    "trace",
 ]

@@ -231,5 +231,10 @@ from toctou_sim.cli_sweep import sweep as _sweep_command  # noqa: E402
 
 main.add_command(_sweep_command)
 
+from toctou_sim.cli_report import report_command, trace_command  # noqa: E402
+
+main.add_command(report_command)
+main.add_command(trace_command)
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from toctou_sim.budget import budget_metrics
 from toctou_sim.distributions import RandomStreams
 from toctou_sim.metrics import ReplicationResult
 from toctou_sim.spec import ModelSpec, SpecError
@@ -49,6 +50,9 @@ RATE_EVENTS = {
 """Rates whose event counts are kept, for pooled Wilson intervals and the rule of three."""
 
 PRIMARY_METRIC = "violation_rate"
+
+NOT_PROPORTIONS = frozenset({"burn_rate", "race_burn_rate"})
+"""Metrics named ``*_rate`` that are not per-operation proportions (no rule-of-three bound)."""
 
 
 def _version() -> str:
@@ -136,7 +140,7 @@ def estimate(metric: str, replications: Sequence[ReplicationResult], confidence:
     n = int(np.sum(~np.isnan(values)))
     count_name = RATE_EVENTS.get(metric)
     if count_name is None:
-        if metric.endswith("_rate") and n and np.all(values[~np.isnan(values)] == 0):
+        if metric.endswith("_rate") and metric not in NOT_PROPORTIONS and n and np.all(values[~np.isnan(values)] == 0):
             trials = sum(r.metrics.get("operations", 0.0) for r in replications)
             if trials > 0:
                 return Estimate(metric, 0.0, 0.0, 3.0 / trials, n, upper_bound=True)
@@ -155,7 +159,7 @@ def run_replication(model: ModelSpec, replication: int, seed: int) -> Replicatio
     world = World(model, RandomStreams(seed, replication))
     world.run()
     measured = model.model.horizon - model.model.warmup
-    return ReplicationResult.from_recorder(
+    result = ReplicationResult.from_recorder(
         world.recorder,
         replication=replication,
         seed=seed,
@@ -163,6 +167,8 @@ def run_replication(model: ModelSpec, replication: int, seed: int) -> Replicatio
         measured_time=measured,
         extra=world.extra_metrics(),
     )
+    result.metrics.update(budget_metrics(result.metrics, result.timeline, model))
+    return result
 
 
 def _run_task(task: tuple[ModelSpec, int, int]) -> ReplicationResult:

@@ -33,6 +33,7 @@ from pydantic import (
 )
 
 from toctou_sim.distributions import DistributionSpec, parse_distribution
+from toctou_sim.specs_slo import DEFAULT_ALERTS, BurnAlertSpec, RatePhase
 from toctou_sim.units import NonNegativeDuration, PositiveDuration
 
 __all__ = [
@@ -334,9 +335,19 @@ class PoissonArrival(StrictModel):
 
 
 class ArrivalSpec(StrictModel):
-    """How client operations arrive."""
+    """How client operations arrive: a Poisson process, optionally with a piecewise-constant
+    ``profile`` of rates (``[{ until = "20m", rate = 50 }, { until = "30m", rate = 500 }]``) that
+    overrides ``poisson.rate`` until the last phase ends."""
 
     poisson: PoissonArrival
+    profile: tuple[RatePhase, ...] = ()
+
+    @model_validator(mode="after")
+    def _phases_in_order(self) -> ArrivalSpec:
+        for index in range(1, len(self.profile)):
+            if self.profile[index].until <= self.profile[index - 1].until:
+                raise ValueError(f"profile.{index}.until: must be later than profile.{index - 1}.until")
+        return self
 
 
 class ClientsSpec(StrictModel):
@@ -364,6 +375,13 @@ class SloSpec(StrictModel):
     target: float = Field(default=0.999, gt=0, lt=1)
     period: PositiveDuration = 30 * 86400.0
     latency_threshold: PositiveDuration | None = None
+    alerts: tuple[BurnAlertSpec, ...] = DEFAULT_ALERTS
+    """Multi-window burn-rate alerts evaluated on the simulated error timeline."""
+    page_budget_fraction: float = Field(default=0.2, gt=0, le=1)
+    """The guide's rule: page when one ``page_window`` spends more than this share of the budget."""
+    page_window: PositiveDuration = 3600.0
+    timeline_bin: PositiveDuration | None = None
+    """Width of the error timeline's bins (default: horizon/100, at most 1 minute)."""
 
 
 class ModelSpec(StrictModel):

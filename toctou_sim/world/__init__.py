@@ -5,7 +5,7 @@ Importing this package registers the built-in behaviours.
 
 from __future__ import annotations
 
-from toctou_sim.world import faults, invariants, lease, read_paths, strategies
+from toctou_sim.world import faults, invariants, lease, load, read_paths, strategies, tracing
 from toctou_sim.world.engine import (
     FAULTS,
     READ_PATHS,
@@ -35,9 +35,11 @@ __all__ = [
     "faults",
     "invariants",
     "lease",
+    "load",
     "quorum",
     "read_paths",
     "strategies",
+    "tracing",
 ]
 
 from toctou_sim.world import caching, quorum  # registers the cache and quorum read paths

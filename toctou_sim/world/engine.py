@@ -22,6 +22,7 @@ from toctou_sim.distributions import Exponential, RandomStreams
 from toctou_sim.metrics import ABORTED, OK, VIOLATED, Recorder
 from toctou_sim.spec import ModelSpec, Zipf
 from toctou_sim.world.invariants import INVARIANTS, Invariant
+from toctou_sim.world.load import arrival_gaps
 from toctou_sim.world.registry import Registry
 
 if TYPE_CHECKING:
@@ -172,6 +173,7 @@ class Operation:
         "arrival",
         "counted",
         "key",
+        "raced",
         "read_latency",
         "retries",
         "seen_value",
@@ -192,6 +194,8 @@ class Operation:
         self.write_latency = write_latency
         self.counted = counted
         self.retries = 0
+        self.raced = False
+        """A use of this operation was rejected by the store or a re-check (a race was caught)."""
         self.seen_version = -1
         self.seen_value = 0
         self.t_check = math.nan
@@ -354,7 +358,7 @@ class World:
         self.spec = spec
         self.env = simpy.Environment()
         self.streams = streams
-        self.recorder = recorder if recorder is not None else Recorder(warmup=spec.model.warmup)
+        self.recorder = recorder if recorder is not None else Recorder.for_model(spec)
         self.invariant = INVARIANTS[spec.keys.invariant]()
         self.store = Store(spec.keys.count, spec.keys.initial_value, self.invariant)
         self.actors: dict[str, Actor] = {}
@@ -366,9 +370,7 @@ class World:
         self._arrivals_done = False
         self._drained: simpy.Event | None = None
 
-        self._interarrival = streams.variates(
-            "arrivals", _exponential(1.0 / spec.clients.arrival.poisson.rate)
-        )
+        self._interarrival = arrival_gaps(spec.clients.arrival, streams)
         self._keys = streams.keys("keys", spec.keys.count, _zipf(spec.keys.popularity))
         self._window = streams.variates("window", spec.clients.window)
         self._read_latency = streams.variates("read_latency", spec.store.read_latency)
@@ -478,6 +480,7 @@ class World:
             outcome = OK if holds else VIOLATED
         else:
             outcome = REJECTED_ATTEMPT
+            op.raced = True
         if op.counted:
             recorder = self.recorder
             recorder.window.add(self.env.now - op.t_check)
