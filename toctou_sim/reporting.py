@@ -387,36 +387,14 @@ def run_grid(
     seed: int,
     executor: Executor | None = None,
 ) -> pd.DataFrame:
-    """The tidy sweep frame: one :func:`compare` per grid point, a column per swept parameter.
+    """The tidy sweep frame (a column per swept parameter), from :func:`toctou_sim.sweep.sweep`."""
+    from toctou_sim.sweep import sweep
 
-    Kept minimal and isolated: where the sweep layer (``toctou_sim.sweep``) is present it is used
-    instead, with the same frame shape.
-    """
-    try:
-        import importlib
-
-        sweep_module: Any = importlib.import_module("toctou_sim.sweep")
-    except ImportError:
-        sweep_module = None
-    if sweep_module is not None and hasattr(sweep_module, "sweep"):
-        frame = sweep_module.sweep(
-            model, grid=dict(grid), strategies=list(strategies), reps=reps, seed=seed, executor=executor
-        ).to_frame()
-        for path in grid:
-            frame[path] = [_numeric(v) for v in frame[path]]
-        return pd.DataFrame(frame)
-    import itertools
-
-    paths = list(grid)
-    frames = []
-    for values in itertools.product(*(grid[p] for p in paths)):
-        overrides = dict(zip(paths, values, strict=True))
-        result = compare(model, strategies, reps=reps, seed=seed, overrides=overrides, executor=executor)
-        frame = result.to_frame()
-        for path, value in overrides.items():
-            frame[path] = _numeric(value)
-        frames.append(frame)
-    return pd.concat(frames, ignore_index=True)
+    frame = sweep(model, grid=dict(grid), strategies=list(strategies), reps=reps, seed=seed,
+                  executor=executor).to_frame()
+    for path in grid:
+        frame[path] = [_numeric(v) for v in frame[path]]
+    return pd.DataFrame(frame)
 
 
 # --------------------------------------------------------------------------------------------
