@@ -26,6 +26,7 @@ from scipy import stats
 
 from toctou_sim.distributions import RandomStreams
 from toctou_sim.metrics import ReplicationResult
+from toctou_sim.metrics_guide import guide_metrics
 from toctou_sim.spec import ModelSpec, SpecError
 from toctou_sim.world import World
 
@@ -154,7 +155,7 @@ def run_replication(model: ModelSpec, replication: int, seed: int) -> Replicatio
     world = World(model, RandomStreams(seed, replication))
     world.run()
     measured = model.model.horizon - model.model.warmup
-    return ReplicationResult.from_recorder(
+    result = ReplicationResult.from_recorder(
         world.recorder,
         replication=replication,
         seed=seed,
@@ -162,6 +163,8 @@ def run_replication(model: ModelSpec, replication: int, seed: int) -> Replicatio
         measured_time=measured,
         extra=world.extra_metrics(),
     )
+    result.metrics.update(guide_metrics(model.keys.invariant, result.metrics))
+    return result
 
 
 def _run_task(task: tuple[ModelSpec, int, int]) -> ReplicationResult:
@@ -275,8 +278,27 @@ class ComparisonResult:
         mean, low, high = t_interval(diffs)
         return Estimate(f"{metric}_diff", mean, low, high, int(np.sum(~np.isnan(diffs))))
 
+    def latency_added(self, strategy: str, metric: str = "latency_mean_ms") -> Estimate:
+        """Guide M8: latency added by a mitigation, paired against ``none`` on common random
+        numbers (``strategy - none`` replication by replication)."""
+        if "none" not in self.results:
+            raise KeyError("latency added is measured against 'none': include it in the strategies")
+        base = {r.replication: r.metrics.get(metric, math.nan) for r in self.results["none"].replications}
+        diffs = np.array(
+            [r.metrics.get(metric, math.nan) - base.get(r.replication, math.nan)
+             for r in self.results[strategy].replications],
+            dtype=np.float64,
+        )
+        mean, low, high = t_interval(diffs)
+        name = metric.replace("latency_", "latency_added_")
+        return Estimate(name, mean, low, high, int(np.sum(~np.isnan(diffs))))
+
     def to_frame(self) -> pd.DataFrame:
-        """Tidy rows: strategy x metric, with the paired difference against the baseline."""
+        """Tidy rows: strategy x metric, with the paired difference against the baseline.
+
+        When ``none`` is among the strategies, each strategy also gets the guide's M8 rows
+        ``latency_added_mean_ms`` and ``latency_added_p99_ms`` (paired against ``none``).
+        """
         frames = []
         for label, result in self.results.items():
             frame = result.to_frame()
@@ -285,6 +307,11 @@ class ComparisonResult:
             frame["diff"] = [d.estimate for d in diffs]
             frame["diff_low"] = [d.ci_low for d in diffs]
             frame["diff_high"] = [d.ci_high for d in diffs]
+            if "none" in self.results:
+                added = [self.latency_added(label, m) for m in ("latency_mean_ms", "latency_p99_ms")]
+                extra = pd.DataFrame([result._row(est) for est in added])
+                extra["baseline"] = "none"
+                frame = pd.concat([frame, extra], ignore_index=True)
             frames.append(frame)
         return pd.concat(frames, ignore_index=True)
 

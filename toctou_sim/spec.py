@@ -36,12 +36,15 @@ from toctou_sim.distributions import DistributionSpec, parse_distribution
 from toctou_sim.units import NonNegativeDuration, PositiveDuration
 
 __all__ = [
+    "ACTOR_SPECS",
     "FAULT_SPECS",
     "INVARIANT_ACTIONS",
     "READ_PATH_SPECS",
     "STRATEGY_SPECS",
+    "ActorSpec",
     "ArrivalSpec",
     "CasSpec",
+    "ClientTimeoutSpec",
     "ClientsSpec",
     "DirectReadSpec",
     "FaultSpec",
@@ -53,6 +56,7 @@ __all__ = [
     "NoMitigationSpec",
     "ReadPathSpec",
     "RecheckSpec",
+    "RedeliverySpec",
     "RetryPolicy",
     "SloSpec",
     "SpecError",
@@ -92,6 +96,13 @@ class Registered(StrictModel):
             field = cls.model_fields.get("kind")
             if field is not None and isinstance(field.default, str):
                 cls.registry[field.default] = cls
+
+    def check_model(self, model: ModelSpec, path: str) -> None:
+        """Cross-field checks against the whole model (e.g. an invariant the part needs).
+
+        Raise ``ValueError("<path>.<field>: <what was expected>")``; ``path`` is where the part
+        sits in the model file (``strategy``, ``actors.0``). The default accepts any model.
+        """
 
     @classmethod
     def parse(cls, value: Any, info: ValidationInfo | None = None) -> Registered:
@@ -143,9 +154,17 @@ class FaultSpec(Registered):
     category: ClassVar[str] = "fault"
 
 
+class ActorSpec(Registered):
+    """A background actor of the world (a policy changer, a schema changer, an event stream)."""
+
+    registry: ClassVar[dict[str, type[Registered]]] = {}
+    category: ClassVar[str] = "actor"
+
+
 STRATEGY_SPECS = StrategySpec.registry
 READ_PATH_SPECS = ReadPathSpec.registry
 FAULT_SPECS = FaultSpec.registry
+ACTOR_SPECS = ActorSpec.registry
 
 def _dump(part: BaseModel) -> dict[str, Any]:
     return part.model_dump(mode="json", by_alias=True, exclude_none=True)
@@ -154,6 +173,7 @@ def _dump(part: BaseModel) -> dict[str, Any]:
 StrategyField = Annotated[StrategySpec, PlainValidator(StrategySpec.parse), PlainSerializer(_dump)]
 ReadPathField = Annotated[ReadPathSpec, PlainValidator(ReadPathSpec.parse), PlainSerializer(_dump)]
 FaultField = Annotated[FaultSpec, PlainValidator(FaultSpec.parse), PlainSerializer(_dump)]
+ActorField = Annotated[ActorSpec, PlainValidator(ActorSpec.parse), PlainSerializer(_dump)]
 
 
 # --------------------------------------------------------------------------------------------
@@ -306,12 +326,38 @@ class ArrivalSpec(StrictModel):
     poisson: PoissonArrival
 
 
+class RedeliverySpec(StrictModel):
+    """At-least-once delivery: each request is delivered again, with ``probability``, ``delay``
+    after its first delivery (a webhook sender that did not see the acknowledgement). The copy
+    carries the same request id (idempotency key)."""
+
+    probability: float = Field(ge=0, le=1)
+    delay: DistributionSpec
+
+
+class ClientTimeoutSpec(StrictModel):
+    """A client that has no answer ``after`` its request was sent sends it again (same request
+    id), at most ``max_retries`` times, while the first attempt may still be running."""
+
+    after: PositiveDuration
+    max_retries: int = Field(default=1, ge=1)
+
+
 class ClientsSpec(StrictModel):
     """Clients doing check -> window -> use. ``window`` is the time between the check's answer and
-    sending the use (business logic, a network hop, a queue)."""
+    sending the use (business logic, a network hop, a queue).
+
+    ``redelivery`` and ``timeout`` make duplicate deliveries of a request (guide F2);
+    ``partial_failure`` is the probability that a use which took effect fails before it is
+    finalised (a multi-step create whose second step fails: the resource is left orphaned and
+    the client sees an error, guide F6).
+    """
 
     arrival: ArrivalSpec
     window: DistributionSpec = parse_distribution(0.0)
+    redelivery: RedeliverySpec | None = None
+    timeout: ClientTimeoutSpec | None = None
+    partial_failure: float = Field(default=0.0, ge=0, lt=1)
 
 
 class MutatorSpec(StrictModel):
@@ -348,6 +394,8 @@ class ModelSpec(StrictModel):
     """Named strategy variants for ``compare`` (e.g. ``[strategies.lock_fenced]``); a name that is
     not here is taken as a strategy kind with its defaults."""
     faults: tuple[FaultField, ...] = ()
+    actors: tuple[ActorField, ...] = ()
+    """Background actors (policy changer, schema changer, event stream, ...)."""
     slo: SloSpec = SloSpec()
 
     _source: str | None = PrivateAttr(default=None)
@@ -362,6 +410,11 @@ class ModelSpec(StrictModel):
                     f"mutators.{index}.action: {mutator.action!r} does not apply to invariant "
                     f"{self.keys.invariant!r}; expected one of {', '.join(allowed)}"
                 )
+        self.strategy.check_model(self, "strategy")
+        for name, variant in self.strategies.items():
+            variant.check_model(self, f"strategies.{name}")
+        for index, actor in enumerate(self.actors):
+            actor.check_model(self, f"actors.{index}")
         return self
 
     @property
@@ -576,3 +629,5 @@ def load_model(path: str | Path, overrides: Mapping[str, Any] | None = None) -> 
         if message.startswith("--set"):
             raise SpecError(f"{path}: {message}") from None
         raise
+
+from toctou_sim import specs_mitigations  # noqa: E402, F401  (registers the mitigation specs)

@@ -5,15 +5,34 @@ Importing this package registers the built-in behaviours.
 
 from __future__ import annotations
 
-from toctou_sim.world import invariants, read_paths, strategies
-from toctou_sim.world.engine import FAULTS, READ_PATHS, STRATEGIES, Fault, Operation, ReadPath, Store, Strategy, World
+from toctou_sim.world import (
+    invariants,
+    mitigations,
+    read_paths,
+    strategies,
+)
+from toctou_sim.world.engine import (
+    ACTORS,
+    FAULTS,
+    READ_PATHS,
+    STRATEGIES,
+    Actor,
+    Fault,
+    Operation,
+    ReadPath,
+    Store,
+    Strategy,
+    World,
+)
 from toctou_sim.world.invariants import INVARIANTS, Invariant
 
 __all__ = [
+    "ACTORS",
     "FAULTS",
     "INVARIANTS",
     "READ_PATHS",
     "STRATEGIES",
+    "Actor",
     "Fault",
     "Invariant",
     "Operation",
@@ -22,6 +41,7 @@ __all__ = [
     "Strategy",
     "World",
     "invariants",
+    "mitigations",
     "read_paths",
     "strategies",
 ]
