@@ -49,8 +49,12 @@ def guide_metrics(invariant: str, metrics: Mapping[str, float]) -> dict[str, flo
         duplicates = metrics.get("violations", 0.0)
     out["duplicate_resource_rate"] = per_op(duplicates)
     if invariant == "grant":
-        out["authorization_drift_errors"] = metrics.get("mismatches", 0.0)
-        out["authorization_drift_rate"] = per_op(metrics.get("mismatches", 0.0))
+        # Mismatches of the permission itself: not the duplicates and dedupe hits, which are
+        # mismatches of "this request was not served yet".
+        drift = metrics.get("mismatches", 0.0) - metrics.get("duplicate_effects", 0.0)
+        drift -= metrics.get("dedupe_hits", 0.0) + metrics.get("idempotency_conflicts", 0.0)
+        out["authorization_drift_errors"] = drift
+        out["authorization_drift_rate"] = per_op(drift)
     if "idempotency_conflicts" in metrics:
         out["idempotency_conflict_rate"] = per_op(metrics["idempotency_conflicts"])
     if "mismatch_stale_rate" in metrics:

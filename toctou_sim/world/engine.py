@@ -559,6 +559,8 @@ class World:
         if self._partial_failure > 0:
             extra["orphans_alive"] = self.orphans.mean()
             extra["orphans_at_end"] = float(self.orphans.level)
+            measured = self.spec.model.horizon - self.spec.model.warmup
+            extra["orphans_per_day"] = self.recorder.partial_creates * 86400.0 / measured
         parts: list[ReadPath | Strategy | Fault | Actor] = [
             self.read_path, self.strategy, *self.faults, *self.actors,
         ]

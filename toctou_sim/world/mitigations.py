@@ -270,7 +270,7 @@ class Reconciler(Strategy):
     background reconciler runs every period (plus jitter).
 
     Each run finds every harm present (an oversold unit, a duplicate, an unauthorized action,
-    an orphan older than ``min_age``) and repairs them one after the other with a compensating
+    an orphan older than ``min_age``) and repairs them, concurrently, each with a compensating
     action (cancel the order, delete the duplicate or the orphan, refund) that takes
     ``repair_latency`` and fails with ``repair_failure`` probability; a failed repair waits for
     the next run. Measured: time from harm to detection (guide M10), time in violation,
@@ -322,7 +322,8 @@ class Reconciler(Strategy):
             yield from self.run_once()
 
     def run_once(self) -> Flow:
-        """One reconcile pass: detect everything present now, then repair it item by item."""
+        """One reconcile pass: detect everything present now, then repair it all concurrently;
+        the pass ends when every compensating action has finished or failed."""
         world = self.world
         env = world.env
         self.runs += 1
@@ -334,15 +335,21 @@ class Reconciler(Strategy):
                 if _measured(world, harm.t):
                     self._detect_total += now - harm.t
                     self._detected += 1
-        for harm in found:
-            latency = self._repair_latency()
-            if latency > 0:
-                yield env.timeout(latency)
-            if self._failure > 0 and self._repair_draw() < self._failure:
-                if _measured(world, env.now):
-                    self.failures += 1
-                continue
-            self._repair(harm)
+        if found:
+            yield env.all_of([env.process(self._repair_one(harm)) for harm in found])
+
+    def _repair_one(self, harm: _Harm) -> Flow:
+        """One compensating action (the run issues them concurrently)."""
+        world = self.world
+        env = world.env
+        latency = self._repair_latency()
+        if latency > 0:
+            yield env.timeout(latency)
+        if self._failure > 0 and self._repair_draw() < self._failure:
+            if _measured(world, env.now):
+                self.failures += 1
+            return
+        self._repair(harm)
 
     def _repair(self, harm: _Harm) -> None:
         world = self.world
