@@ -11,7 +11,6 @@ import functools
 from pathlib import Path
 
 import pandas as pd
-import pytest
 
 from toctou_sim import compare, load_model, simulate
 from toctou_sim.metrics_guide import GUIDE_METRICS

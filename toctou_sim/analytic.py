@@ -23,13 +23,14 @@ The module covers five families of results:
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable, Sequence
 from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
-from scipy import integrate, special, stats
+from scipy import integrate, special
 
 __all__ = [
     "mismatch_probability",
@@ -224,7 +225,7 @@ def mismatch_probability_lognormal(rate: float, mu: float, sigma: float) -> floa
                 points.add(z)
     edges = sorted(points)
     total = 0.0
-    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+    for lo, hi in itertools.pairwise(edges):
         value, _ = integrate.quad(integrand, lo, hi, epsabs=_EPSABS, epsrel=_EPSREL, limit=_QUAD_LIMIT)
         total += float(value)
     return min(1.0, max(0.0, total / math.sqrt(2.0 * math.pi)))
@@ -293,9 +294,7 @@ def mismatch_probability(
             w = float(dist.ppf(u))
             return -math.expm1(-rate * w) if math.isfinite(w) else 1.0
 
-        value, _ = integrate.quad(
-            quantile_integrand, 0.0, 1.0, epsabs=_EPSABS, epsrel=_EPSREL, limit=_QUAD_LIMIT
-        )
+        value, _ = integrate.quad(quantile_integrand, 0.0, 1.0, epsabs=_EPSABS, epsrel=_EPSREL, limit=_QUAD_LIMIT)
         return min(1.0, max(0.0, float(value)))
     if callable(window):
         if kind == "pdf":
@@ -332,7 +331,7 @@ def _integrate_half_line(f: Callable[[float], float], scales: Sequence[float]) -
     points = sorted({s * k for s in scales for k in (0.1, 1.0, 10.0, 100.0)})
     edges = [0.0, *points]
     total = 0.0
-    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+    for lo, hi in itertools.pairwise(edges):
         value, _ = integrate.quad(f, lo, hi, epsabs=_EPSABS, epsrel=_EPSREL, limit=_QUAD_LIMIT)
         total += float(value)
     tail, _ = integrate.quad(f, edges[-1], math.inf, epsabs=_EPSABS, epsrel=_EPSREL, limit=_QUAD_LIMIT)
@@ -479,7 +478,7 @@ def pbs_quorum_miss_probability(n: int, r: int, w: int) -> float:
     Without timing, a read contacts ``R`` of ``N`` replicas uniformly at random; the last write is
     on some ``W`` of them. The read is stale iff all ``R`` read replicas are among the ``N - W``
     that lack the write: ``p_s = C(N-W, R) / C(N, R)`` (zero when ``R + W > N``: the quorums must
-    intersect). This is Eq. (1) of Bailis et al. (VLDB 2012).
+    intersect). This is the quorum-miss probability of Bailis et al. (VLDB 2012).
 
     Args:
         n: Replication factor ``N``.
@@ -499,8 +498,8 @@ def pbs_k_staleness(n: int, r: int, w: int, k: int = 1) -> float:
     Each of the last ``k`` writes lands on an independent uniformly random write quorum; the read
     returns a value older than all of them only if its quorum misses each one, which happens with
     probability ``p_s^k`` (``p_s`` from :func:`pbs_quorum_miss_probability`). Hence
-    ``P(k-staleness) = 1 - p_s^k`` (Bailis et al., VLDB 2012, Eq. (2)). ``k = 1`` is the probability
-    of reading the latest committed value.
+    ``P(k-staleness) = 1 - p_s^k`` (the k-staleness closed form of Bailis et al., VLDB 2012).
+    ``k = 1`` is the probability of reading the latest committed value.
 
     Args:
         n: Replication factor ``N``.
@@ -597,10 +596,7 @@ def _read_quorum_laplace(n: int, r: int, s: float, lam_r: float, lam_s: float) -
 
     def integrand(v: float) -> float:
         return (
-            coeff
-            * _hypoexp_pdf(lam_r, lam_s, v)
-            * _hypoexp_sf(lam_r, lam_s, v) ** (n - r - 1)
-            * max(0.0, phi(v)) ** r
+            coeff * _hypoexp_pdf(lam_r, lam_s, v) * _hypoexp_sf(lam_r, lam_s, v) ** (n - r - 1) * max(0.0, phi(v)) ** r
         )
 
     return _integrate_half_line(integrand, [1.0 / lam_r, 1.0 / lam_s])
@@ -641,8 +637,8 @@ def pbs_t_visibility_exact(
 ) -> FloatArray:
     """Exact PBS ``t``-visibility of the WARS model with exponential delays.
 
-    **Model** (Bailis et al. 2012, Sec. 4). A write goes to all ``N`` replicas; replica ``i`` gets
-    it after ``W_i`` and its ack reaches the coordinator after a further ``A_i``; the write
+    **Model** (the WARS model of Bailis et al., VLDB 2012). A write goes to all ``N`` replicas;
+    replica ``i`` gets it after ``W_i`` and its ack reaches the coordinator after a further ``A_i``; the write
     commits at ``C``, the ``W``-th smallest ``X_i = W_i + A_i``. A read starts ``t`` seconds after
     commit; replica ``i`` gets the request after ``R_i`` and its answer takes ``S_i`` more; the
     coordinator keeps the ``R`` first answers, the set ``Q`` of the ``R`` smallest
@@ -960,5 +956,5 @@ def t_interval(samples: npt.ArrayLike, confidence: float = 0.95) -> tuple[float,
     if bool(np.all(x == x[0])):
         return mean, mean, mean
     sem = float(np.std(x, ddof=1)) / math.sqrt(x.size)
-    q = float(stats.t.ppf(0.5 + confidence / 2.0, x.size - 1))
+    q = float(special.stdtrit(x.size - 1, 0.5 + confidence / 2.0))
     return mean, mean - q * sem, mean + q * sem

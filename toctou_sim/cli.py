@@ -170,7 +170,7 @@ def compare(model: Path, reps: int, seed: int, sets: tuple[str, ...], precision:
 def _harm(invariant: str) -> str:
     from toctou_sim.world import INVARIANTS
 
-    return INVARIANTS[invariant].harm.replace("_", " ") + "s"
+    return INVARIANTS[invariant].harm_plural
 
 
 def bundled_models() -> list[tuple[str, str]]:

@@ -333,7 +333,7 @@ class Empirical(Distribution):
         return self
 
     def sample(self, rng: np.random.Generator, size: int) -> NDArray[np.float64]:
-        return rng.choice(self._samples, size=size, replace=True)
+        return np.asarray(rng.choice(self._samples, size=size, replace=True), dtype=np.float64)
 
     @property
     def mean(self) -> float:
@@ -370,9 +370,13 @@ def parse_distribution(value: Any, info: ValidationInfo | None = None) -> Distri
     return _adapter(cls).validate_python({family: params}, context=context)[family]
 
 
+def _validate_distribution(value: Any, info: ValidationInfo) -> Distribution:
+    return parse_distribution(value, info)
+
+
 DistributionSpec = Annotated[
     Distribution,
-    PlainValidator(parse_distribution),
+    PlainValidator(_validate_distribution),
     PlainSerializer(lambda d: d.to_data(), return_type=dict),
 ]
 """A model-file field that holds a distribution of durations."""
@@ -423,8 +427,9 @@ class Mixture(Distribution):
 
     @property
     def _weights(self) -> NDArray[np.float64]:
-        w = np.array([c.weight for c in self.components])
-        return w / w.sum()
+        w = np.array([c.weight for c in self.components], dtype=np.float64)
+        normalised: NDArray[np.float64] = w / w.sum()
+        return normalised
 
     def sample(self, rng: np.random.Generator, size: int) -> NDArray[np.float64]:
         which = rng.choice(len(self.components), size=size, p=self._weights)
@@ -455,7 +460,8 @@ class Mixture(Distribution):
         }
 
     def describe(self) -> str:
-        parts = ", ".join(f"{w:.3g}:{c.distribution.describe()}" for w, c in zip(self._weights, self.components, strict=True))
+        pairs = zip(self._weights, self.components, strict=True)
+        parts = ", ".join(f"{w:.3g}:{c.distribution.describe()}" for w, c in pairs)
         return f"mixture({parts})"
 
 

@@ -205,6 +205,7 @@ class ReplicationResult:
         metrics: dict[str, float] = {
             "operations": float(n),
             "attempts": float(r.attempts),
+            "ok": float(r.ok),
             "mismatches": float(r.mismatches),
             "conflicts": float(r.conflicts),
             "violations": float(r.violations),

@@ -40,7 +40,8 @@ def format_value(estimate: float, low: float, high: float, upper_bound: bool = F
     if estimate == 0 and half == 0:
         return "0"
     if estimate != 0 and abs(half / estimate) < 10:
-        return f"{estimate:.3g} ±{abs(half / estimate) * 100:.2g}%"
+        relative = abs(half / estimate) * 100
+        return f"{estimate:.3g} ±{relative:.2g}%" if relative >= 0.01 else f"{estimate:.3g} ±0%"
     return f"{estimate:.3g} [{low:.2g}, {high:.2g}]"
 
 
@@ -52,10 +53,12 @@ def comparison_table(frame: pd.DataFrame, metrics: tuple[str, ...] | None = HEAD
     strategies = list(dict.fromkeys(chosen["strategy"]))
     cells: dict[str, dict[str, str]] = {s: {} for s in strategies}
     diffs: dict[str, dict[str, str]] = {s: {} for s in strategies}
-    for row in chosen.itertuples(index=False):
-        cells[row.strategy][row.metric] = format_value(row.estimate, row.ci_low, row.ci_high, row.upper_bound)
-        if "diff" in chosen.columns and row.strategy != getattr(row, "baseline", None):
-            diffs[row.strategy][row.metric] = format_diff(row.diff, row.diff_low, row.diff_high)
+    has_diff = "diff" in chosen.columns
+    for row in chosen.to_dict(orient="records"):
+        strategy, metric = str(row["strategy"]), str(row["metric"])
+        cells[strategy][metric] = format_value(row["estimate"], row["ci_low"], row["ci_high"], bool(row["upper_bound"]))
+        if has_diff and strategy != row.get("baseline"):
+            diffs[strategy][metric] = format_diff(row["diff"], row["diff_low"], row["diff_high"])
     n_reps = int(chosen["n_reps"].max()) if len(chosen) else 0
     table = pd.DataFrame({s: [cells[s].get(m, "") for m in order] for s in strategies}, index=order)
     lines = [f"estimates with 95% CI over {n_reps} replications", table.to_string()]

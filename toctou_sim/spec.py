@@ -119,7 +119,8 @@ class Registered(StrictModel):
                 f"unknown {cls.category} {kind!r}; expected one of {', '.join(sorted(cls.registry))}"
             )
         context = info.context if info is not None else None
-        return _registered_adapter(cls.registry[kind]).validate_python(dict(value), context=context)
+        part: Registered = _registered_adapter(cls.registry[kind]).validate_python(dict(value), context=context)
+        return part
 
 
 _ADAPTERS: dict[type[Any], TypeAdapter[Any]] = {}
@@ -170,10 +171,26 @@ def _dump(part: BaseModel) -> dict[str, Any]:
     return part.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
-StrategyField = Annotated[StrategySpec, PlainValidator(StrategySpec.parse), PlainSerializer(_dump)]
-ReadPathField = Annotated[ReadPathSpec, PlainValidator(ReadPathSpec.parse), PlainSerializer(_dump)]
-FaultField = Annotated[FaultSpec, PlainValidator(FaultSpec.parse), PlainSerializer(_dump)]
-ActorField = Annotated[ActorSpec, PlainValidator(ActorSpec.parse), PlainSerializer(_dump)]
+def _strategy(value: Any, info: ValidationInfo) -> Registered:
+    return StrategySpec.parse(value, info)
+
+
+def _read_path(value: Any, info: ValidationInfo) -> Registered:
+    return ReadPathSpec.parse(value, info)
+
+
+def _fault(value: Any, info: ValidationInfo) -> Registered:
+    return FaultSpec.parse(value, info)
+
+
+def _actor(value: Any, info: ValidationInfo) -> Registered:
+    return ActorSpec.parse(value, info)
+
+
+StrategyField = Annotated[StrategySpec, PlainValidator(_strategy), PlainSerializer(_dump)]
+ReadPathField = Annotated[ReadPathSpec, PlainValidator(_read_path), PlainSerializer(_dump)]
+FaultField = Annotated[FaultSpec, PlainValidator(_fault), PlainSerializer(_dump)]
+ActorField = Annotated[ActorSpec, PlainValidator(_actor), PlainSerializer(_dump)]
 
 
 # --------------------------------------------------------------------------------------------
@@ -255,6 +272,7 @@ INVARIANT_ACTIONS: dict[str, tuple[str, ...]] = {
     "counter": ("restock", "consume"),
     "grant": ("grant", "revoke"),
     "version": ("bump",),
+    "unchanged": ("bump",),
 }
 """Each invariant and the actions background mutators may take on it."""
 
@@ -289,11 +307,14 @@ class KeysSpec(StrictModel):
     - ``counter``: decrement-if-positive; a decrement at zero or below is an oversell.
     - ``grant``: act-if-allowed; an action while revoked is unauthorized.
     - ``version``: write-if-current; a write over a version other than the one read is a lost update.
+    - ``unchanged``: act-if-unchanged; the use does not modify the key but relies on the version
+      validated at check (deploy a validated artifact, write under a validated schema); acting
+      after a change is drift.
     """
 
     count: int = Field(default=1, ge=1)
     popularity: Literal["uniform"] | Zipf = "uniform"
-    invariant: Literal["exists", "counter", "grant", "version"] = "version"
+    invariant: Literal["exists", "counter", "grant", "version", "unchanged"] = "version"
     initial: int | None = None
     """Initial value of every key: stock for ``counter`` (default 10), 1 = present/allowed for
     ``exists`` (default 0) and ``grant`` (default 1); ignored for ``version``."""
@@ -303,7 +324,7 @@ class KeysSpec(StrictModel):
         """The initial value with the invariant's default filled in."""
         if self.initial is not None:
             return self.initial
-        return {"exists": 0, "counter": 10, "grant": 1, "version": 0}[self.invariant]
+        return {"exists": 0, "counter": 10, "grant": 1}.get(self.invariant, 0)
 
 
 class StoreSpec(StrictModel):
@@ -434,6 +455,7 @@ class ModelSpec(StrictModel):
 
     def resolve_strategy(self, name: str) -> StrategySpec:
         """The strategy called ``name``: a named variant, the model's own strategy, or a kind."""
+        spec: Registered
         if name in self.strategies:
             spec = self.strategies[name]
         elif name == self.strategy.kind:

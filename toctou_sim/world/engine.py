@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import simpy
 
 from toctou_sim.distributions import Exponential, RandomStreams, Uniform
-from toctou_sim.metrics import ABORTED, DECLINED, OK, VIOLATED, Recorder, TimeWeighted
+from toctou_sim.metrics import ABORTED, OK, VIOLATED, Recorder, TimeWeighted
 from toctou_sim.spec import ModelSpec, Zipf
 from toctou_sim.world.invariants import INVARIANTS, Invariant
 from toctou_sim.world.registry import Registry
@@ -373,8 +373,9 @@ class World:
             outcome = OK if holds else VIOLATED
             if op.partial:
                 # The resource was created but finalising it failed: it is orphaned and the
-                # client sees an error (and may retry).
-                outcome = REJECTED_ATTEMPT
+                # client sees an error (and may retry), unless the use was a violation anyway.
+                if holds:
+                    outcome = REJECTED_ATTEMPT
                 self.orphans.change(self.env.now, 1)
                 if op.counted:
                     self.recorder.partial_creates += 1
@@ -481,34 +482,41 @@ class World:
 
     # ---------------------------------------------------------------- processes
 
+    def submit(self, key: int, *, window: float = 0.0, read_latency: float = 0.0, write_latency: float = 0.0,
+               counted: bool = True) -> Operation:
+        """Start one client operation on ``key`` now, with the given first-attempt durations.
+
+        The arrival process uses the same path; tests use it to script exact timelines.
+        """
+        op = Operation(key, self.env.now, window, read_latency, write_latency, counted)
+        op.request_id = self._next_request
+        self._next_request += 1
+        if self._partial_failure > 0:
+            op.partial = self._partial() < self._partial_failure
+        self.in_flight += 1
+        self.env.process(self.strategy.operate(op))
+        clients = self.spec.clients
+        if clients.redelivery is not None and self._redelivery_draw() < clients.redelivery.probability:
+            self.deliver_duplicate(op, self._redelivery_delay())
+        if clients.timeout is not None:
+            self._watch(op)
+        return op
+
     def _arrivals(self) -> Flow:
         env = self.env
         horizon = self.spec.model.horizon
         warmup = self.spec.model.warmup
         interarrival, keys, window = self._interarrival, self._keys, self._window
         read_latency, write_latency = self._read_latency, self._write_latency
-        operate = self.strategy.operate
-        process = env.process
-        redelivery = self.spec.clients.redelivery
-        timeout = self.spec.clients.timeout
-        partial_failure = self._partial_failure
+        submit = self.submit
+        timeout = env.timeout
         while True:
             gap = interarrival()
             if env.now + gap >= horizon:
                 break
-            yield env.timeout(gap)
-            now = env.now
-            op = Operation(keys(), now, window(), read_latency(), write_latency(), now >= warmup)
-            op.request_id = self._next_request
-            self._next_request += 1
-            if partial_failure > 0:
-                op.partial = self._partial() < partial_failure
-            self.in_flight += 1
-            process(operate(op))
-            if redelivery is not None and self._redelivery_draw() < redelivery.probability:
-                self.deliver_duplicate(op, self._redelivery_delay())
-            if timeout is not None:
-                self._watch(op)
+            yield timeout(gap)
+            submit(keys(), window=window(), read_latency=read_latency(), write_latency=write_latency(),
+                   counted=env.now >= warmup)
         self._arrivals_done = True
 
     def _mutator(self, index: int) -> Flow:
@@ -570,5 +578,5 @@ class World:
 
 
 def _exponential(mean: float) -> Exponential:
-    return Exponential(mean=mean)
+    return Exponential.model_validate({"mean": mean})
 

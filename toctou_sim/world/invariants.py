@@ -8,10 +8,11 @@ action does.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import ClassVar
 
 from toctou_sim.world.registry import Registry
 
-__all__ = ["INVARIANTS", "Counter", "Exists", "Grant", "Invariant", "Version"]
+__all__ = ["INVARIANTS", "Counter", "Exists", "Grant", "Invariant", "Unchanged", "Version"]
 
 
 class Invariant:
@@ -20,6 +21,8 @@ class Invariant:
     violation of kind ``harm``."""
 
     harm = "violation"
+    harm_plural = "violations"
+    """How violations of this invariant are called in tables."""
     use_writes = True
     """Whether the client's use changes the key (and so bumps its version)."""
 
@@ -33,7 +36,7 @@ class Invariant:
         """The key's value after the client's use takes effect."""
         return value
 
-    actions: dict[str, Callable[[int, int], int]] = {}
+    actions: ClassVar[dict[str, Callable[[int, int], int]]] = {}
     """Mutator actions: ``action(value, amount) -> new value``."""
 
 
@@ -45,6 +48,7 @@ class Exists(Invariant):
     """Create-if-absent: the check sees the key absent (0); a create while present is a duplicate."""
 
     harm = "duplicate"
+    harm_plural = "duplicate creates"
 
     @staticmethod
     def holds(value: int, version: int, seen_version: int) -> bool:
@@ -54,7 +58,10 @@ class Exists(Invariant):
     def use(value: int) -> int:
         return 1
 
-    actions = {"create": lambda value, amount: 1, "delete": lambda value, amount: 0}
+    actions: ClassVar[dict[str, Callable[[int, int], int]]] = {
+        "create": lambda value, amount: 1,
+        "delete": lambda value, amount: 0,
+    }
 
 
 @INVARIANTS.register("counter")
@@ -62,6 +69,7 @@ class Counter(Invariant):
     """Decrement-if-positive: stock > 0 at check; a decrement at zero or below is an oversell."""
 
     harm = "oversell"
+    harm_plural = "oversells"
 
     @staticmethod
     def holds(value: int, version: int, seen_version: int) -> bool:
@@ -71,7 +79,7 @@ class Counter(Invariant):
     def use(value: int) -> int:
         return value - 1
 
-    actions = {
+    actions: ClassVar[dict[str, Callable[[int, int], int]]] = {
         "restock": lambda value, amount: value + amount,
         "consume": lambda value, amount: value - 1 if value > 0 else value,
     }
@@ -83,13 +91,17 @@ class Grant(Invariant):
     not change the permission."""
 
     harm = "unauthorized"
+    harm_plural = "unauthorized actions"
     use_writes = False
 
     @staticmethod
     def holds(value: int, version: int, seen_version: int) -> bool:
         return value == 1
 
-    actions = {"grant": lambda value, amount: 1, "revoke": lambda value, amount: 0}
+    actions: ClassVar[dict[str, Callable[[int, int], int]]] = {
+        "grant": lambda value, amount: 1,
+        "revoke": lambda value, amount: 0,
+    }
 
 
 @INVARIANTS.register("version")
@@ -97,9 +109,27 @@ class Version(Invariant):
     """Write-if-current: a write over a version other than the one read is a lost update."""
 
     harm = "lost_update"
+    harm_plural = "lost updates"
 
     @staticmethod
     def holds(value: int, version: int, seen_version: int) -> bool:
         return version == seen_version
 
-    actions = {"bump": lambda value, amount: value}
+    actions: ClassVar[dict[str, Callable[[int, int], int]]] = {"bump": lambda value, amount: value}
+
+
+@INVARIANTS.register("unchanged")
+class Unchanged(Invariant):
+    """Act-if-unchanged: the use relies on the state validated at check without modifying it
+    (deploy the validated artifact, write rows under the validated schema, act on the flag
+    version evaluated). Acting after the key changed is drift."""
+
+    harm = "drift"
+    harm_plural = "drifted uses"
+    use_writes = False
+
+    @staticmethod
+    def holds(value: int, version: int, seen_version: int) -> bool:
+        return version == seen_version
+
+    actions: ClassVar[dict[str, Callable[[int, int], int]]] = {"bump": lambda value, amount: value}

@@ -172,7 +172,7 @@ class Lock(Strategy):
                     if op.counted:
                         world.recorder.lock_wait.add(env.now - requested)
                     return REJECTED_ATTEMPT_TIMEOUT
-        token: int = grant.value
+        token: int = grant.value  # type: ignore[assignment]
         op.token = token
         if op.counted:
             world.recorder.lock_wait.add(env.now - requested)
@@ -203,7 +203,7 @@ class Lock(Strategy):
             grant.callbacks.append(partial(self._locked_apply, key, apply))
 
     def _locked_apply(self, key: int, apply: Callable[[], None], grant: simpy.Event) -> None:
-        token: int = grant.value
+        token: int = grant.value  # type: ignore[assignment]
         store = self.world.store
         if self._fencing and token > store.fence[key]:
             store.fence[key] = token

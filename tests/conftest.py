@@ -1,0 +1,25 @@
+"""Shared helpers for the test suite."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from toctou_sim.spec import ModelSpec, parse_model
+
+ROOT = Path(__file__).resolve().parent.parent
+MODELS = ROOT / "models"
+
+
+def model(**sections: Any) -> ModelSpec:
+    """A model from keyword sections; ``clients`` defaults to a tiny Poisson rate."""
+    data: dict[str, Any] = {"clients": {"arrival": {"poisson": {"rate": 1.0}}}}
+    data.update(sections)
+    return parse_model(data, source="<test>")
+
+
+@pytest.fixture
+def root() -> Path:
+    return ROOT
