@@ -474,8 +474,8 @@ def test_reconcile_around_cas_and_idempotency_around_lock() -> None:
          "strategy.inner: token needs keys.invariant = 'grant', got 'version'"),
         ({"actors": [{"kind": "policy_changer", "rate": 1}]},
          "actors.0: policy_changer needs keys.invariant = 'grant', got 'version'"),
-        ({"actors": [{"kind": "telepathy"}]}, "actors.0: unknown actor 'telepathy'; expected one of event_stream, policy_changer, "
-             "schema_changer"),
+        ({"actors": [{"kind": "telepathy"}]},
+         "actors.0: unknown actor 'telepathy'; expected one of event_stream, policy_changer, schema_changer"),
         ({"clients": {"arrival": {"poisson": {"rate": 1}}, "redelivery": {"probability": 1.5, "delay": 1}}},
          "clients.redelivery.probability: must be <= 1, got 1.5"),
         ({"strategy": {"kind": "idempotency", "dedupe": {"consistency": "psychic"}}},
