@@ -534,7 +534,7 @@ def _violations(config: dict[str, Any], strategy: dict[str, Any]) -> float:
     return run_replication(spec, 0, seed).metrics["violations"]
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(configurations(), st.floats(min_value=0, max_value=0.5), st.sampled_from(["commit", "abort"]),
        st.integers(1, 4))
 def test_two_phase_never_violates(config: dict[str, Any], crash: float, recovery: str, participants: int) -> None:
@@ -544,9 +544,43 @@ def test_two_phase_never_violates(config: dict[str, Any], crash: float, recovery
     assert _violations(config, strategy) == 0
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(configurations(), st.sampled_from(["key", "partition", "global"]), st.integers(1, 4))
 def test_queue_never_violates_for_operations_through_it(config: dict[str, Any], scope: str, partitions: int) -> None:
     strategy = {"kind": "queue", "scope": scope, "partitions": partitions, "mutators_through_queue": True,
                 "enqueue_latency": {"exponential": {"mean": "1ms"}}}
     assert _violations(config, strategy) == 0
+
+
+# ------------------------------------------------------------------------------------- theory
+
+
+def test_global_queue_is_an_mm1_queue() -> None:
+    """One consumer, Poisson arrivals (rate 50/s) and exponential service (the window, mean
+    10 ms, no read or write latency): an M/M/1 queue, mean wait rho / (mu - lambda) = 10 ms."""
+    from toctou_sim import simulate
+    from toctou_sim.analytic import mm1_mean_wait
+
+    spec = model(model={"horizon": 200, "warmup": 10}, store={"read_latency": 0, "write_latency": 0},
+                 clients={"arrival": {"poisson": {"rate": 50}}, "window": {"exponential": {"mean": "10ms"}}},
+                 strategy={"kind": "queue", "scope": "global"})
+    wait = simulate(spec, reps=8, seed=11).estimate("queue_wait_mean_ms")
+    expected = mm1_mean_wait(50.0, 100.0) * 1e3
+    assert wait.ci_low <= expected <= wait.ci_high
+
+
+def test_reconciler_mean_time_to_detect_is_half_a_period() -> None:
+    """Orphans appear at Poisson instants (partial creates), a reconciler runs every P = 4 s
+    exactly: an orphan's age at the next run is uniform on [0, P), so the mean time to detect
+    is P / 2, and with an instant repair so is the orphans' mean lifetime."""
+    from toctou_sim import simulate
+
+    spec = model(model={"horizon": 200, "warmup": 20}, store={"read_latency": 0.001, "write_latency": 0.001},
+                 clients={"arrival": {"poisson": {"rate": 20}}, "window": {"exponential": {"mean": "50ms"}},
+                          "partial_failure": 0.2},
+                 strategy={"kind": "reconcile", "period": 4})
+    result = simulate(spec, reps=6, seed=12)
+    assert result.estimate("partial_creates").estimate > 500
+    for metric in ("mean_time_to_detect_s", "orphan_cleanup_time_mean_s"):
+        estimate = result.estimate(metric)
+        assert estimate.ci_low <= 2.0 <= estimate.ci_high, metric
