@@ -100,10 +100,13 @@ def _emit(frame: Any, *, as_json: bool, out: Path | None, all_metrics: bool, hea
 
 
 def comparison_metrics(frame: Any) -> tuple[str, ...]:
-    """The headline metrics plus any extra metric a read path or strategy contributed as a rate."""
+    """The headline metrics plus the guide's metrics (M2-M10) that some strategy measured as non-zero."""
+    from toctou_sim.metrics_guide import GUIDE_METRICS
     from toctou_sim.present import HEADLINE_METRICS
 
-    return HEADLINE_METRICS
+    seen = frame[frame["estimate"].fillna(0) != 0]["metric"].unique()
+    guide = [name for _, names in GUIDE_METRICS.values() for name in names]
+    return HEADLINE_METRICS + tuple(name for name in guide if name in seen and name not in HEADLINE_METRICS)
 
 
 @main.command()
