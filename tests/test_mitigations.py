@@ -53,7 +53,8 @@ class Timeline:
 
         def finish(op: Operation, outcome: int) -> None:
             op.done = True
-            self.log.append((self._names[id(op)], world.env.now, OUTCOMES[outcome]))
+            name = self._names.get(id(op), "copy" if op.duplicate else "?")
+            self.log.append((name, world.env.now, OUTCOMES[outcome]))
 
         world.finish = finish  # type: ignore[method-assign]
 
@@ -524,14 +525,14 @@ def configurations(draw: st.DrawFn) -> dict[str, Any]:
     }
 
 
-def _violations(config: dict[str, Any], strategy: dict[str, Any]) -> float:
+def _metrics(config: dict[str, Any], strategy: dict[str, Any]) -> dict[str, float]:
     from toctou_sim import run_replication
 
     config = dict(config)
     seed = config.pop("seed")
     config["keys"] = {k: v for k, v in config["keys"].items() if v is not None}
     spec = parse_model({**config, "strategy": strategy})
-    return run_replication(spec, 0, seed).metrics["violations"]
+    return run_replication(spec, 0, seed).metrics
 
 
 @settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -541,7 +542,9 @@ def test_two_phase_never_violates(config: dict[str, Any], crash: float, recovery
     strategy = {"kind": "two_phase", "participants": participants, "coordinator_crash": crash,
                 "recovery": recovery, "recovery_time": {"exponential": {"mean": "50ms"}},
                 "round_trip": {"exponential": {"mean": "3ms"}}}
-    assert _violations(config, strategy) == 0
+    metrics = _metrics(config, strategy)
+    assert metrics["violations"] == 0
+    assert metrics["partial_creates"] == 0  # a failing step aborts the whole transaction
 
 
 @settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -549,7 +552,7 @@ def test_two_phase_never_violates(config: dict[str, Any], crash: float, recovery
 def test_queue_never_violates_for_operations_through_it(config: dict[str, Any], scope: str, partitions: int) -> None:
     strategy = {"kind": "queue", "scope": scope, "partitions": partitions, "mutators_through_queue": True,
                 "enqueue_latency": {"exponential": {"mean": "1ms"}}}
-    assert _violations(config, strategy) == 0
+    assert _metrics(config, strategy)["violations"] == 0
 
 
 # ------------------------------------------------------------------------------------- theory
@@ -584,3 +587,23 @@ def test_reconciler_mean_time_to_detect_is_half_a_period() -> None:
     for metric in ("mean_time_to_detect_s", "orphan_cleanup_time_mean_s"):
         estimate = result.estimate(metric)
         assert estimate.ci_low <= 2.0 <= estimate.ci_high, metric
+
+
+def test_redelivery_and_client_timeout_copy_the_request() -> None:
+    """A request submitted at t=0 is answered at 4 (read 1, window 2, write 1). Its client times
+    out at 2.5 and sends a copy (answered 6.5); the sender also redelivers it 3 s after the
+    first delivery (answered 7). The copies carry the request's id, so without idempotency each
+    charges again: two duplicate effects."""
+    spec = model(keys={"invariant": "grant"},
+                 clients={"redelivery": {"probability": 1.0, "delay": 3}, "timeout": {"after": 2.5}})
+    t = Timeline(spec)
+    world = t.world
+
+    def client() -> Any:
+        yield world.env.timeout(0)
+        op = world.submit(0, window=2, read_latency=1, write_latency=1)
+        t._names[id(op)] = "A"
+
+    world.env.process(client())
+    assert t.run() == [("A", 4, "ok"), ("copy", 6.5, "violated"), ("copy", 7, "violated")]
+    assert world.recorder.duplicate_effects == 2

@@ -197,7 +197,7 @@ class SchemaChangerSpec(ActorSpec):
     duration: DistributionSpec = parse_distribution(0.0)
 
     def check_model(self, model: ModelSpec, path: str) -> None:
-        _require_invariant(model, path, "schema_changer", ("version",))
+        _require_invariant(model, path, "schema_changer", ("unchanged", "version"))
 
 
 class EventStreamSpec(ActorSpec):
