@@ -431,7 +431,9 @@ class World:
         """Deliver a copy of ``original`` (same key and request id) ``delay`` from now.
 
         The copy counts as in flight from now on, so the replication does not end before it has
-        been delivered and served. Its variates come from the ``duplicate.*`` streams.
+        been delivered and served. Its variates come from the ``duplicate.*`` streams, which
+        exist (with effect tracking in :attr:`effected`) when the model sets
+        ``clients.redelivery`` or ``clients.timeout``.
         """
         self.in_flight += 1
         if delay > 0:
