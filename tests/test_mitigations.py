@@ -607,3 +607,20 @@ def test_redelivery_and_client_timeout_copy_the_request() -> None:
     world.env.process(client())
     assert t.run() == [("A", 4, "ok"), ("copy", 6.5, "violated"), ("copy", 7, "violated")]
     assert world.recorder.duplicate_effects == 2
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(configurations(), st.floats(min_value=0, max_value=1), st.floats(min_value=0.0005, max_value=0.3),
+       st.floats(min_value=0.001, max_value=0.5), st.sampled_from(["none", "cas", "recheck"]))
+def test_strong_idempotency_never_executes_a_request_twice(
+    config: dict[str, Any], probability: float, delay: float, timeout: float, inner: str
+) -> None:
+    """Whatever the redeliveries, client timeouts and the inner strategy, a strongly consistent
+    dedupe store without TTL lets at most one delivery of a request take effect."""
+    config = {**config, "clients": {**config["clients"],
+                                    "redelivery": {"probability": probability,
+                                                   "delay": {"exponential": {"mean": delay}}},
+                                    "timeout": {"after": timeout, "max_retries": 2}}}
+    metrics = _metrics(config, {"kind": "idempotency", "inner": inner})
+    assert metrics["duplicate_effects"] == 0
+    assert metrics["mismatches"] == metrics["conflicts"] + metrics["violations"]
