@@ -37,7 +37,7 @@ def test_f2_double_execution() -> None:
     """F2: without idempotency, redeliveries and timed-out retries charge twice; idempotency keys
     on a strongly consistent store remove every duplicate; the same keys in a cache whose TTL is
     shorter than the redelivery delay let them come back."""
-    frame = _compare("double_execution", ("none", "idempotency", "idempotency_cache"), "90s")
+    frame = _compare("double_execution", ("none", "idempotency", "idempotency_cache"), "1m")
     none = row(frame, "none", "duplicate_resource_rate")
     assert none.estimate > 0.01 and none.ci_low > 0
     strong = row(frame, "idempotency", "duplicate_resource_rate")
@@ -149,7 +149,7 @@ def test_every_guide_metric_is_in_the_results_and_the_readme() -> None:
     from the SLO layer), and the README maps each."""
     seen: set[str] = set()
     for frame in (
-        _compare("double_execution", ("none", "idempotency", "idempotency_cache"), "90s"),
+        _compare("double_execution", ("none", "idempotency", "idempotency_cache"), "1m"),
         _compare("permission_drift", ("none", "recheck", "token", "token_cached")),
         _compare("partial_create", ("none", "two_phase", "cleanup")),
     ):
