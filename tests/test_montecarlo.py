@@ -99,3 +99,12 @@ def test_histogram_quantiles_are_within_bin_resolution() -> None:
         assert h.quantile(q) == pytest.approx(np.quantile(values, q), rel=0.015)
     assert h.mean == pytest.approx(values.mean())
     assert math.isnan(Histogram().quantile(0.5))
+
+
+def test_precision_in_compare_is_not_held_back_by_a_strategy_without_events() -> None:
+    spec = model(model={"horizon": 20}, keys={"count": 1},
+                 clients={"arrival": {"poisson": {"rate": 20}}, "window": 0.05},
+                 mutators=[{"action": "bump", "rate": 5}])
+    result = compare(spec, ["none", "cas"], reps=3, seed=2, precision=0.2, max_reps=200)
+    assert result.results["none"].stopped_by == "precision"
+    assert result.results["cas"].estimate("violation_rate").upper_bound

@@ -364,8 +364,11 @@ def _run_until(
                 done[label].append(result)
             if precision is None:
                 break
-            widths = [estimate(metric, results).relative_half_width for results in done.values()]
-            if max(widths) <= precision:
+            estimates = [estimate(metric, results) for results in done.values()]
+            # A strategy that has seen no event only has an upper bound (which shrinks as
+            # replications are added); it does not hold the others back once they are precise.
+            widths = [e.relative_half_width for e in estimates if not e.upper_bound]
+            if widths and max(widths) <= precision:
                 stopped_by = "precision"
                 break
             if target >= limit:
