@@ -624,3 +624,14 @@ def test_strong_idempotency_never_executes_a_request_twice(
     metrics = _metrics(config, {"kind": "idempotency", "inner": inner})
     assert metrics["duplicate_effects"] == 0
     assert metrics["mismatches"] == metrics["conflicts"] + metrics["violations"]
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(configurations(), st.one_of(st.none(), st.floats(min_value=0.001, max_value=0.3)))
+def test_reservation_never_oversells(config: dict[str, Any], ttl: float | None) -> None:
+    """Stock taken atomically at check and consumed at use is never promised twice, whatever
+    the TTL, the windows and the other consumers (whose own consume never goes below zero)."""
+    config = {**config, "keys": {**config["keys"], "invariant": "counter"},
+              "mutators": [{"action": "restock", "rate": 20}, {"action": "consume", "rate": 20}]}
+    metrics = _metrics(config, {"kind": "reservation", "ttl": ttl})
+    assert metrics["violations"] == 0
