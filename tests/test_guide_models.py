@@ -89,7 +89,7 @@ def test_f7_event_ordering() -> None:
     assert rates["none"].ci_low > 0
     assert rates["check"].ci_high < rates["none"].ci_low
     assert rates["check"].estimate > 0
-    assert rates["conditional"].estimate == 0
+    assert rates["conditional"].upper_bound and rates["conditional"].ci_high < 1e-4  # 3 / events
 
 
 def test_f8_quota_race() -> None:

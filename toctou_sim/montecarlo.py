@@ -48,6 +48,9 @@ RATE_EVENTS = {
 }
 """Rates whose event counts are kept, for pooled Wilson intervals and the rule of three."""
 
+RATE_TRIALS = {"ordering_error_rate": "events"}
+"""Rates whose denominator is not the counted operations (for the rule-of-three bound)."""
+
 PRIMARY_METRIC = "violation_rate"
 
 
@@ -137,7 +140,8 @@ def estimate(metric: str, replications: Sequence[ReplicationResult], confidence:
     count_name = RATE_EVENTS.get(metric)
     if count_name is None:
         if metric.endswith("_rate") and n and np.all(values[~np.isnan(values)] == 0):
-            trials = sum(r.metrics.get("operations", 0.0) for r in replications)
+            denominator = RATE_TRIALS.get(metric, "operations")
+            trials = sum(r.metrics.get(denominator, 0.0) for r in replications)
             if trials > 0:
                 return Estimate(metric, 0.0, 0.0, 3.0 / trials, n, upper_bound=True)
         return Estimate(metric, mean, low, high, n)
