@@ -469,6 +469,8 @@ def test_reconcile_around_cas_and_idempotency_around_lock() -> None:
         ({"strategy": {"kind": "two_phase", "participants": 0}}, "strategy.participants: must be >= 1, got 0"),
         ({"strategy": {"kind": "reconcile", "period": 0}}, "strategy.period: must be > 0, got 0"),
         ({"strategy": {"kind": "reconcile", "period": "-5s"}}, "strategy.period: must be > 0, got '-5s'"),
+        ({"strategy": {"kind": "reconcile", "inner": {"kind": "reconcile"}}},
+         "strategy.inner: a reconciler inside a reconciler would repair every harm twice; give one reconciler"),
         ({"strategy": {"kind": "reservation"}},
          "strategy: reservation needs keys.invariant = 'counter', got 'version'"),
         ({"strategy": {"kind": "reconcile", "inner": {"kind": "token"}}},

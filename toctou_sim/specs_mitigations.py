@@ -115,6 +115,9 @@ class ReconcileSpec(StrategySpec):
     min_age: NonNegativeDuration = 0.0
 
     def check_model(self, model: ModelSpec, path: str) -> None:
+        if self.inner.kind == "reconcile":
+            raise ValueError(f"{path}.inner: a reconciler inside a reconciler would repair every harm twice; "
+                             "give one reconciler")
         self.inner.check_model(model, f"{path}.inner")
 
 
