@@ -19,6 +19,7 @@ from toctou_sim.montecarlo import (
     simulate,
 )
 from toctou_sim.spec import ModelSpec, SpecError, load_model, parse_model
+from toctou_sim.staleness import StalenessResult, staleness
 
 __version__ = "0.1.0"
 
@@ -28,10 +29,12 @@ __all__ = [
     "ModelSpec",
     "SimulationResult",
     "SpecError",
+    "StalenessResult",
     "__version__",
     "compare",
     "load_model",
     "parse_model",
     "run_replication",
     "simulate",
+    "staleness",
 ]

@@ -46,6 +46,8 @@ __all__ = [
     "pbs_t_visibility",
     "pbs_t_visibility_exact",
     "pbs_time_to_consistency",
+    "quorum_zero_delay_time_to_consistency",
+    "quorum_zero_delay_visibility",
     "rule_of_three",
     "t_interval",
     "ttl_stale_read_probability",
@@ -958,3 +960,73 @@ def t_interval(samples: npt.ArrayLike, confidence: float = 0.95) -> tuple[float,
     sem = float(np.std(x, ddof=1)) / math.sqrt(x.size)
     q = float(special.stdtrit(x.size - 1, 0.5 + confidence / 2.0))
     return mean, mean - q * sem, mean + q * sem
+
+
+# --------------------------------------------------------------------------------------------------
+# Quorum store with zero ack, request and response delays (derived for the read-path oracles)
+# --------------------------------------------------------------------------------------------------
+
+
+def quorum_zero_delay_visibility(n: int, r: int, w: int, t: float | npt.ArrayLike, *, w_rate: float) -> FloatArray:
+    """``t``-visibility of an ``N/R/W`` quorum whose only delay is the write delay ``W ~ Exp(λ)``.
+
+    **Derivation.** With zero ack delay the write commits at the ``W``-th smallest write delay
+    ``C``; at that instant exactly ``W`` replicas hold it, and by symmetry of iid delays they are a
+    uniformly random ``W``-subset. By memorylessness each of the other ``N - W`` replicas receives
+    it after a further, independent ``Exp(λ)``. With zero request and response delays a read
+    issued at ``C + t`` queries ``R`` replicas at that very instant (the tie between responses is
+    broken without regard to which replica holds what). It is stale iff all ``R`` are among the
+    ``N - W`` that lacked the write at commit, probability ``C(N-W, R) / C(N, R)`` (the
+    probabilistic quorum formula), *and* none of those ``R`` received it within ``t``, probability
+    ``e^{-Rλt}``, independently. Hence::
+
+        P(consistent at t) = 1 - C(N-W, R) / C(N, R) · e^{-R λ t}.
+
+    At ``t = 0`` this is the probabilistic-quorum formula; the exponential decay at rate ``Rλ``
+    is the zero-delay limit of :func:`pbs_t_visibility_exact`, derived here independently.
+
+    Args:
+        n: Replication factor ``N``.
+        r: Read quorum size ``R``.
+        w: Write quorum size ``W``.
+        t: Time(s) since commit, seconds, ``>= 0``.
+        w_rate: ``λ``, the rate of the exponential write delay, per second.
+
+    Returns:
+        ``P(consistent read at t)`` with the shape of ``t``.
+    """
+    rate = _check_positive("w_rate", w_rate)
+    grid = _as_time_grid(t)
+    if np.any(grid < 0.0):
+        raise ValueError("t must be >= 0 (the read starts after the write commits)")
+    p_s = pbs_quorum_miss_probability(n, r, w)
+    result: FloatArray = 1.0 - p_s * np.exp(-r * rate * grid)
+    return result
+
+
+def quorum_zero_delay_time_to_consistency(n: int, r: int, w: int, prob: float, *, w_rate: float) -> float:
+    """Time after commit until a read is consistent with probability ``prob`` (zero-delay quorum).
+
+    Inverting :func:`quorum_zero_delay_visibility`: ``1 - p_s e^{-Rλt} >= prob`` iff
+    ``t >= ln(p_s / (1 - prob)) / (Rλ)``; ``0`` when ``p_s <= 1 - prob`` (in particular when
+    ``R + W > N``, where ``p_s = 0``).
+
+    Args:
+        n: Replication factor ``N``.
+        r: Read quorum size ``R``.
+        w: Write quorum size ``W``.
+        prob: Target probability in ``(0, 1)``.
+        w_rate: ``λ`` of the exponential write delay, per second.
+
+    Returns:
+        Seconds.
+    """
+    rate = _check_positive("w_rate", w_rate)
+    prob = float(prob)
+    if not 0.0 < prob < 1.0:
+        raise ValueError(f"prob must lie in (0, 1), got {prob!r}")
+    p_s = pbs_quorum_miss_probability(n, r, w)
+    miss = 1.0 - prob
+    if p_s <= miss:
+        return 0.0
+    return math.log(p_s / miss) / (r * rate)

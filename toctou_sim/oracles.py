@@ -169,3 +169,6 @@ def run_oracles(
         raise SpecError(f"--oracle: unknown oracle {unknown[0]!r}; expected one of {', '.join(ORACLES)}")
     rows = [check.__dict__ for name in selected for check in ORACLES[name](seed, confidence, scale)]
     return pd.DataFrame(rows)
+
+
+from toctou_sim import oracles_read_paths as _oracles_read_paths  # noqa: E402,F401  (cache/quorum oracles)

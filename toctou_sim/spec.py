@@ -652,4 +652,6 @@ def load_model(path: str | Path, overrides: Mapping[str, Any] | None = None) -> 
             raise SpecError(f"{path}: {message}") from None
         raise
 
+
 from toctou_sim import specs_mitigations  # noqa: E402, F401  (registers the mitigation specs)
+from toctou_sim import specs_read_paths as _specs_read_paths  # noqa: E402,F401  (registers cache/replica)

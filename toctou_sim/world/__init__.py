@@ -40,8 +40,12 @@ __all__ = [
     "Store",
     "Strategy",
     "World",
+    "caching",
     "invariants",
     "mitigations",
+    "quorum",
     "read_paths",
     "strategies",
 ]
+
+from toctou_sim.world import caching, quorum  # registers the cache and quorum read paths

@@ -142,8 +142,20 @@ class ReadPath:
         """Observe ``key``; ``latency`` is the store read latency drawn for this operation."""
         raise NotImplementedError
 
+    def observe(self, op: Operation, latency: float) -> Flow:
+        """The check's read on behalf of ``op`` (default: :meth:`read` of its key).
+
+        Read paths whose answer depends on who reads (client sessions pinned to a replica)
+        override this; it must return the step itself, not run it.
+        """
+        return self.read(op.key, latency)
+
     def on_write(self, key: int) -> None:
         """Called after every write to the store (caches invalidate, replicas propagate)."""
+
+    def on_use(self, op: Operation) -> None:
+        """Called after a client's use wrote ``op.key`` (default: :meth:`on_write`)."""
+        self.on_write(op.key)
 
     def metrics(self) -> dict[str, float]:
         """Extra per-replication metrics of this read path."""
@@ -324,7 +336,7 @@ class World:
         Records the observed version on ``op`` and returns whether the precondition held. A
         check whose observation differs from the truth at that instant is a stale check.
         """
-        version, value = yield from self.read_path.read(op.key, latency)
+        version, value = yield from self.read_path.observe(op, latency)
         op.seen_version = version
         op.seen_value = value
         op.t_check = self.env.now
@@ -369,7 +381,7 @@ class World:
                     effected.add(op.request_id)
             if self.invariant.use_writes:
                 store.write(key, self.invariant.use(store.value[key]))
-                self.read_path.on_write(key)
+                self.read_path.on_use(op)
             outcome = OK if holds else VIOLATED
             if op.partial:
                 # The resource was created but finalising it failed: it is orphaned and the
