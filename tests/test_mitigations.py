@@ -107,7 +107,7 @@ class Timeline:
         world.env.process(run())
 
     def run(self, until: float = 50.0) -> list[tuple[Any, ...]]:
-        for actor in self.world.actors:
+        for actor in self.world.background:
             actor.start()
         self.world.env.run(until=until)
         return self.log
@@ -349,7 +349,7 @@ def test_policy_changer_revokes_after_propagation_and_restores() -> None:
                  actors=[{"kind": "policy_changer", "rate": 2, "restore_after": 3, "propagation_delay": 0.5}])
     world = World(spec, RandomStreams(1, 0))
     writes = _writes(world)
-    actor = world.actors[0]
+    actor = world.background[0]
     assert isinstance(actor, PolicyChanger)
     actor.start()
     world.env.run(until=20)
@@ -369,7 +369,7 @@ def test_schema_changer_moves_every_key_at_once_with_scope_all() -> None:
                  actors=[{"kind": "schema_changer", "rate": 0.5, "scope": "all", "duration": 1}])
     world = World(spec, RandomStreams(2, 0))
     writes = _writes(world)
-    actor = world.actors[0]
+    actor = world.background[0]
     assert isinstance(actor, SchemaChanger)
     actor.start()
     world.env.run(until=30)
@@ -389,7 +389,7 @@ def test_event_stream_ordering() -> None:
                               "delivery_delay": {"exponential": {"mean": "100ms"}},
                               "handling_time": {"exponential": {"mean": "50ms"}}}])
         world = World(spec, RandomStreams(3, 0))
-        actor = world.actors[0]
+        actor = world.background[0]
         assert isinstance(actor, EventStream)
         actor.start()
         world.env.run(until=70)
@@ -470,13 +470,13 @@ def test_reconcile_around_cas_and_idempotency_around_lock() -> None:
         ({"strategy": {"kind": "reconcile", "period": 0}}, "strategy.period: must be > 0, got 0"),
         ({"strategy": {"kind": "reconcile", "period": "-5s"}}, "strategy.period: must be > 0, got '-5s'"),
         ({"strategy": {"kind": "reconcile", "inner": {"kind": "reconcile"}}},
-         "strategy.inner: a reconciler inside a reconciler would repair every harm twice; give one reconciler"),
+         "strategy.inner.kind: a reconciler inside a reconciler would repair every harm twice; give one"),
         ({"strategy": {"kind": "reservation"}},
-         "strategy: reservation needs keys.invariant = 'counter', got 'version'"),
+         "strategy.kind: reservation needs keys.invariant = 'counter', got 'version'"),
         ({"strategy": {"kind": "reconcile", "inner": {"kind": "token"}}},
-         "strategy.inner: token needs keys.invariant = 'grant', got 'version'"),
+         "strategy.inner.kind: token needs keys.invariant = 'grant', got 'version'"),
         ({"actors": [{"kind": "policy_changer", "rate": 1}]},
-         "actors.0: policy_changer needs keys.invariant = 'grant', got 'version'"),
+         "actors.0.kind: policy_changer needs keys.invariant = 'grant', got 'version'"),
         ({"actors": [{"kind": "telepathy"}]},
          "actors.0: unknown actor 'telepathy'; expected one of event_stream, policy_changer, schema_changer"),
         ({"clients": {"arrival": {"poisson": {"rate": 1}}, "redelivery": {"probability": 1.5, "delay": 1}}},

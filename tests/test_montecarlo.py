@@ -78,7 +78,7 @@ def test_changing_strategy_keeps_the_workload(strategy: str) -> None:
 def test_paired_difference_is_tighter_than_independent_estimates() -> None:
     """Recheck's latency shares every window and latency with none's in the same replication, so
     the paired difference is far tighter than the two estimates' intervals combined."""
-    result = compare(str(MODELS / "stale_validation.toml"), ["none", "recheck"], reps=5, seed=3,
+    result = compare(str(MODELS / "f1_stale_validation.toml"), ["none", "recheck"], reps=5, seed=3,
                      overrides=SMALL)
     diff = result.difference("recheck", "latency_mean_ms")
     single = result.results["recheck"].estimate("latency_mean_ms")

@@ -97,12 +97,10 @@ class Registered(StrictModel):
             if field is not None and isinstance(field.default, str):
                 cls.registry[field.default] = cls
 
-    def check_model(self, model: ModelSpec, path: str) -> None:
-        """Cross-field checks against the whole model (e.g. an invariant the part needs).
-
-        Raise ``ValueError("<path>.<field>: <what was expected>")``; ``path`` is where the part
-        sits in the model file (``strategy``, ``actors.0``). The default accepts any model.
-        """
+    def check_model(self, model: ModelSpec) -> str | None:
+        """A problem with this part in the whole ``model`` (e.g. an invariant it needs, a target
+        that does not exist), as ``field: message`` relative to the part, or ``None``."""
+        return None
 
     @classmethod
     def parse(cls, value: Any, info: ValidationInfo | None = None) -> Registered:
@@ -140,6 +138,10 @@ class StrategySpec(Registered):
     label: str | None = None
     """Name shown in tables (defaults to the name the strategy was selected by)."""
 
+    def actors(self) -> tuple[str, ...]:
+        """Names of the actors and services this strategy adds to the world (fault targets)."""
+        return ()
+
 
 class ReadPathSpec(Registered):
     """How the check observes state: the truth, a cache, or replicas."""
@@ -147,12 +149,21 @@ class ReadPathSpec(Registered):
     registry: ClassVar[dict[str, type[Registered]]] = {}
     category: ClassVar[str] = "read path"
 
+    def actors(self) -> tuple[str, ...]:
+        """Names of the actors and services this read path adds to the world (fault targets)."""
+        return ()
+
 
 class FaultSpec(Registered):
     """A fault injected into the world during a replication."""
 
     registry: ClassVar[dict[str, type[Registered]]] = {}
     category: ClassVar[str] = "fault"
+
+    def check_model(self, model: ModelSpec) -> str | None:
+        """A problem with this fault in ``model`` (e.g. its target does not exist), as
+        ``field: message``, or ``None``."""
+        return None
 
 
 class ActorSpec(Registered):
@@ -256,6 +267,9 @@ class LockSpec(StrategySpec):
     wait_timeout: PositiveDuration | None = None
     mutators_take_lock: bool = True
     retry: RetryPolicy = RetryPolicy(max_retries=0)
+
+    def actors(self) -> tuple[str, ...]:
+        return ("lock",)
 
 
 class DirectReadSpec(ReadPathSpec):
@@ -431,12 +445,30 @@ class ModelSpec(StrictModel):
                     f"mutators.{index}.action: {mutator.action!r} does not apply to invariant "
                     f"{self.keys.invariant!r}; expected one of {', '.join(allowed)}"
                 )
-        self.strategy.check_model(self, "strategy")
-        for name, variant in self.strategies.items():
-            variant.check_model(self, f"strategies.{name}")
-        for index, actor in enumerate(self.actors):
-            actor.check_model(self, f"actors.{index}")
+        parts: list[tuple[str, Registered]] = [("strategy", self.strategy)]
+        parts += [(f"strategies.{name}", variant) for name, variant in self.strategies.items()]
+        parts += [(f"actors.{index}", actor) for index, actor in enumerate(self.actors)]
+        for path, part in parts:
+            problem = part.check_model(self)
+            if problem is not None:
+                raise ValueError(f"{path}.{problem}")
         return self
+
+    @model_validator(mode="after")
+    def _faults_fit_model(self) -> ModelSpec:
+        for index, fault in enumerate(self.faults):
+            problem = fault.check_model(self)
+            if problem is not None:
+                raise ValueError(f"faults.{index}.{problem}")
+        return self
+
+    def actor_names(self) -> tuple[str, ...]:
+        """Every actor or service a fault may target in this model: ``clients``, ``mutators``,
+        ``store``, and those of the read path and of the strategy and its named variants."""
+        names = ["clients", "mutators", "store", *self.read_path.actors(), *self.strategy.actors()]
+        for variant in self.strategies.values():
+            names.extend(variant.actors())
+        return tuple(dict.fromkeys(names))
 
     @property
     def source(self) -> str | None:
@@ -653,5 +685,5 @@ def load_model(path: str | Path, overrides: Mapping[str, Any] | None = None) -> 
         raise
 
 
-from toctou_sim import specs_mitigations  # noqa: E402, F401  (registers the mitigation specs)
+from toctou_sim import specs_faults, specs_mitigations  # noqa: E402,F401  (register fault, lease, mitigation specs)
 from toctou_sim import specs_read_paths as _specs_read_paths  # noqa: E402,F401  (registers cache/replica)

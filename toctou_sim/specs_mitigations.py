@@ -44,12 +44,16 @@ __all__ = [
 ]
 
 
-def _require_invariant(model: ModelSpec, path: str, what: str, allowed: tuple[str, ...]) -> None:
+def _require_invariant(model: ModelSpec, what: str, allowed: tuple[str, ...]) -> str | None:
     if model.keys.invariant not in allowed:
-        raise ValueError(
-            f"{path}: {what} needs keys.invariant = {' or '.join(repr(a) for a in allowed)}, "
-            f"got {model.keys.invariant!r}"
-        )
+        return (f"kind: {what} needs keys.invariant = {' or '.join(repr(a) for a in allowed)}, "
+                f"got {model.keys.invariant!r}")
+    return None
+
+
+def _inner(inner: StrategySpec, model: ModelSpec) -> str | None:
+    problem = inner.check_model(model)
+    return f"inner.{problem}" if problem is not None else None
 
 
 class DedupeStoreSpec(StrictModel):
@@ -82,8 +86,8 @@ class IdempotencySpec(StrategySpec):
     inner: StrategyField = NoMitigationSpec()
     retry: RetryPolicy = RetryPolicy(max_retries=0)
 
-    def check_model(self, model: ModelSpec, path: str) -> None:
-        self.inner.check_model(model, f"{path}.inner")
+    def check_model(self, model: ModelSpec) -> str | None:
+        return _inner(self.inner, model)
 
 
 class QueueSpec(StrategySpec):
@@ -114,11 +118,10 @@ class ReconcileSpec(StrategySpec):
     repair_failure: float = Field(default=0.0, ge=0, lt=1)
     min_age: NonNegativeDuration = 0.0
 
-    def check_model(self, model: ModelSpec, path: str) -> None:
+    def check_model(self, model: ModelSpec) -> str | None:
         if self.inner.kind == "reconcile":
-            raise ValueError(f"{path}.inner: a reconciler inside a reconciler would repair every harm twice; "
-                             "give one reconciler")
-        self.inner.check_model(model, f"{path}.inner")
+            return "inner.kind: a reconciler inside a reconciler would repair every harm twice; give one"
+        return _inner(self.inner, model)
 
 
 class TwoPhaseSpec(StrategySpec):
@@ -148,8 +151,8 @@ class ReservationSpec(StrategySpec):
     ttl: PositiveDuration | None = None
     retry: RetryPolicy = RetryPolicy(max_retries=0)
 
-    def check_model(self, model: ModelSpec, path: str) -> None:
-        _require_invariant(model, path, "reservation", ("counter",))
+    def check_model(self, model: ModelSpec) -> str | None:
+        return _require_invariant(model, "reservation", ("counter",))
 
 
 class TokenSpec(StrategySpec):
@@ -167,8 +170,8 @@ class TokenSpec(StrategySpec):
     refresh_latency: DistributionSpec = parse_distribution(0.0)
     retry: RetryPolicy = RetryPolicy(max_retries=1, backoff=0.0)
 
-    def check_model(self, model: ModelSpec, path: str) -> None:
-        _require_invariant(model, path, "token", ("grant",))
+    def check_model(self, model: ModelSpec) -> str | None:
+        return _require_invariant(model, "token", ("grant",))
 
 
 # -------------------------------------------------------------------------------------- actors
@@ -184,8 +187,8 @@ class PolicyChangerSpec(ActorSpec):
     restore_after: DistributionSpec = parse_distribution(60.0)
     propagation_delay: DistributionSpec = parse_distribution(0.0)
 
-    def check_model(self, model: ModelSpec, path: str) -> None:
-        _require_invariant(model, path, "policy_changer", ("grant",))
+    def check_model(self, model: ModelSpec) -> str | None:
+        return _require_invariant(model, "policy_changer", ("grant",))
 
 
 class SchemaChangerSpec(ActorSpec):
@@ -199,8 +202,8 @@ class SchemaChangerSpec(ActorSpec):
     scope: Literal["one", "all"] = "one"
     duration: DistributionSpec = parse_distribution(0.0)
 
-    def check_model(self, model: ModelSpec, path: str) -> None:
-        _require_invariant(model, path, "schema_changer", ("unchanged", "version"))
+    def check_model(self, model: ModelSpec) -> str | None:
+        return _require_invariant(model, "schema_changer", ("unchanged", "version"))
 
 
 class EventStreamSpec(ActorSpec):

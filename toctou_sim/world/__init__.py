@@ -5,18 +5,14 @@ Importing this package registers the built-in behaviours.
 
 from __future__ import annotations
 
-from toctou_sim.world import (
-    invariants,
-    mitigations,
-    read_paths,
-    strategies,
-)
+from toctou_sim.world import faults, invariants, lease, mitigations, read_paths, strategies
 from toctou_sim.world.engine import (
     ACTORS,
     FAULTS,
     READ_PATHS,
     STRATEGIES,
     Actor,
+    BackgroundActor,
     Fault,
     Operation,
     ReadPath,
@@ -33,6 +29,7 @@ __all__ = [
     "READ_PATHS",
     "STRATEGIES",
     "Actor",
+    "BackgroundActor",
     "Fault",
     "Invariant",
     "Operation",
@@ -41,7 +38,9 @@ __all__ = [
     "Strategy",
     "World",
     "caching",
+    "faults",
     "invariants",
+    "lease",
     "mitigations",
     "quorum",
     "read_paths",

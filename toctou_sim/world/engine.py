@@ -36,8 +36,10 @@ __all__ = [
     "REJECTED",
     "STRATEGIES",
     "Actor",
+    "BackgroundActor",
     "Fault",
     "Operation",
+    "Quota",
     "ReadPath",
     "Store",
     "Strategy",
@@ -48,6 +50,117 @@ Flow = Generator[simpy.Event, Any, Any]
 """A SimPy process body (or a step of one, run with ``yield from``)."""
 
 ACCEPTED, REJECTED = True, False
+
+
+class Actor:
+    """A named participant of the world that faults can hit: an active actor (``clients``,
+    ``mutators``, a controller replica) or a service it calls (``store``, ``lock``, ``lease``).
+
+    The engine and strategies consult these plain attributes at their step boundaries; faults
+    set them. Every attribute has a neutral default, so an actor no fault touches behaves as if
+    the attribute did not exist.
+
+    Attributes:
+        name: the name faults use in their ``target`` field.
+        stalled_until: an actor is paused (stop-the-world), or a service is unreachable
+            (partitioned), until this instant; steps wait for it.
+        call_timeout: while partitioned, a call to this service fails after this many seconds
+            instead of queueing until heal (``None``: calls queue).
+        latency_factor: multiplier of this service's latencies (latency spikes).
+        epoch: crash count. A multi-step operation remembers the epoch when it starts and stops
+            at its next step when the epoch changed (:meth:`crashed_since`): that is the crash
+            hook, and whatever the steps before already wrote stays (partial state).
+        down_until: a crashed actor restarts at this instant.
+        on_restart: callbacks run when a crashed actor is back up (a restarted controller
+            resyncs its work).
+        quota: admission control of a service (a throttle), or ``None`` for no limit.
+        clock_anchor_true, clock_anchor_local, clock_rate: the actor's clock, piecewise linear in
+            true time (see :meth:`local_time`); a clock-skew fault changes rate and offset.
+    """
+
+    __slots__ = (
+        "call_timeout",
+        "clock_anchor_local",
+        "clock_anchor_true",
+        "clock_rate",
+        "down_until",
+        "epoch",
+        "latency_factor",
+        "name",
+        "on_restart",
+        "quota",
+        "stalled_until",
+    )
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.stalled_until = 0.0
+        self.call_timeout: float | None = None
+        self.latency_factor = 1.0
+        self.epoch = 0
+        self.down_until = 0.0
+        self.on_restart: list[Callable[[], None]] = []
+        self.quota: Quota | None = None
+        self.clock_anchor_true = 0.0
+        self.clock_anchor_local = 0.0
+        self.clock_rate = 1.0
+
+    def local_time(self, now: float) -> float:
+        """What this actor's clock reads at true time ``now``.
+
+        Lease, TTL and token-expiry decisions an actor takes on its own use this, never
+        ``env.now``: a clock with an offset or a drift makes it believe a lease is still valid
+        after the lease service expired it (guide F10).
+        """
+        return self.clock_anchor_local + self.clock_rate * (now - self.clock_anchor_true)
+
+    def true_duration(self, local: float) -> float:
+        """True seconds this actor waits when it waits ``local`` seconds by its own clock."""
+        return local / self.clock_rate
+
+    def set_clock(self, now: float, rate: float, step: float = 0.0) -> None:
+        """From ``now`` on, the clock runs at ``rate`` (1 = true speed), after jumping ``step`` s."""
+        self.clock_anchor_local = self.local_time(now) + step
+        self.clock_anchor_true = now
+        self.clock_rate = rate
+
+    def crashed_since(self, epoch: int) -> bool:
+        """Whether the actor crashed after an operation that started at ``epoch`` began."""
+        return self.epoch != epoch
+
+    def wait(self, env: simpy.Environment) -> Flow:
+        """A step that waits while the actor is paused or down (a stop-the-world pause, or a crashed
+        actor restarting)."""
+        stalled = max(self.stalled_until, self.down_until) - env.now
+        if stalled > 0:
+            yield env.timeout(stalled)
+
+
+class Quota:
+    """A token bucket: ``rate`` admissions per second with bursts up to ``burst``.
+
+    A throttled service admits a request only while the bucket holds a token; requests above
+    the quota are rejected (HTTP 429), and the caller retries or gives up.
+    """
+
+    __slots__ = ("burst", "rate", "rejected", "tokens", "updated")
+
+    def __init__(self, rate: float, burst: float, now: float) -> None:
+        self.rate = rate
+        self.burst = burst
+        self.tokens = burst
+        self.updated = now
+        self.rejected = 0
+
+    def admit(self, now: float) -> bool:
+        """Take a token if there is one; count a rejection otherwise."""
+        self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
+        self.updated = now
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return True
+        self.rejected += 1
+        return False
 
 
 class Operation:
@@ -230,10 +343,10 @@ class Fault:
         return {}
 
 
-class Actor:
-    """A background actor (policy changer, schema changer, event stream). Subclasses start SimPy
-    processes in :meth:`start`; writes to the store go through ``world.strategy.mutate`` so that
-    strategies which gate writers (locks, queues) see them."""
+class BackgroundActor:
+    """A background actor declared in ``[[actors]]`` (policy changer, schema changer, event
+    stream). Subclasses start SimPy processes in :meth:`start`; writes to the store go through
+    ``world.strategy.mutate`` so that strategies which gate writers (locks, queues) see them."""
 
     def __init__(self, world: World, spec: ActorSpec) -> None:
         self.world = world
@@ -251,7 +364,7 @@ class Actor:
 STRATEGIES: Registry[Strategy] = Registry("strategy")
 READ_PATHS: Registry[ReadPath] = Registry("read path")
 FAULTS: Registry[Fault] = Registry("fault")
-ACTORS: Registry[Actor] = Registry("actor")
+ACTORS: Registry[BackgroundActor] = Registry("actor")
 
 
 def _zipf(popularity: Any) -> float | None:
@@ -268,8 +381,10 @@ class World:
         read_path, strategy, faults: the registered behaviours named in the model.
         recorder: counters and histograms of counted operations.
         streams: the named random sources of this replication.
+        actors: the named actors and services faults can target (``clients``, ``mutators``,
+            ``store``, plus whatever the strategy and read path add with :meth:`add_actor`).
         clients_stalled_until: a stop-the-world pause of the clients (set by faults) delays every
-            use until this instant.
+            use until this instant (the ``clients`` actor's ``stalled_until``).
         effected: request ids whose use took effect (kept only when duplicates can be delivered):
             a second effect of the same request is a duplicate effect (guide F2, M3).
         harm_listeners: callables ``(op, kind)`` told of every harmful use as it happens, with
@@ -283,7 +398,11 @@ class World:
         self.recorder = recorder if recorder is not None else Recorder(warmup=spec.model.warmup)
         self.invariant = INVARIANTS[spec.keys.invariant]()
         self.store = Store(spec.keys.count, spec.keys.initial_value, self.invariant)
-        self.clients_stalled_until = 0.0
+        self.actors: dict[str, Actor] = {}
+        self.aliases: dict[str, Callable[[], Actor | None]] = {}
+        self._clients = self.add_actor("clients")
+        self._mutators = self.add_actor("mutators")
+        self._store = self.add_actor("store")
         self.in_flight = 0
         self._arrivals_done = False
         self._drained: simpy.Event | None = None
@@ -326,7 +445,48 @@ class World:
         self.read_path = READ_PATHS[spec.read_path.kind](self, spec.read_path)
         self.strategy = STRATEGIES[spec.strategy.kind](self, spec.strategy)
         self.faults = [FAULTS[fault.kind](self, fault) for fault in spec.faults]
-        self.actors = [ACTORS[actor.kind](self, actor) for actor in spec.actors]
+        self.background = [ACTORS[actor.kind](self, actor) for actor in spec.actors]
+        """The background actors of ``[[actors]]``, in order."""
+
+    # ---------------------------------------------------------------- actors (fault hooks)
+
+    @property
+    def clients_stalled_until(self) -> float:
+        """The instant until which the clients are paused."""
+        return self._clients.stalled_until
+
+    @clients_stalled_until.setter
+    def clients_stalled_until(self, value: float) -> None:
+        self._clients.stalled_until = value
+
+    def add_actor(self, name: str) -> Actor:
+        """Register a named actor or service that faults may target (idempotent)."""
+        actor = self.actors.get(name)
+        if actor is None:
+            actor = self.actors[name] = Actor(name)
+        return actor
+
+    def resolve(self, name: str) -> Actor | None:
+        """The actor a fault's ``target`` names now: a registered actor, or an alias resolved at
+        this instant (``leader``: whichever controller holds the lease), or ``None``."""
+        alias = self.aliases.get(name)
+        if alias is not None:
+            return alias()
+        return self.actors.get(name)
+
+    def reach(self, service: Actor) -> Flow:
+        """A call to ``service`` gets through: returns True once it is reachable, or False when a
+        partition outlasts the service's ``call_timeout`` (the call then failed after that timeout)."""
+        env = self.env
+        stalled = service.stalled_until - env.now
+        if stalled <= 0:
+            return True
+        timeout = service.call_timeout
+        if timeout is not None and stalled > timeout:
+            yield env.timeout(timeout)
+            return False
+        yield env.timeout(stalled)
+        return True
 
     # ---------------------------------------------------------------- steps used by strategies
 
@@ -336,6 +496,9 @@ class World:
         Records the observed version on ``op`` and returns whether the precondition held. A
         check whose observation differs from the truth at that instant is a stale check.
         """
+        stalled = max(self._clients.stalled_until, self._store.stalled_until) - self.env.now
+        if stalled > 0:  # paused clients check when they resume; a partitioned store answers at heal
+            yield self.env.timeout(stalled)
         version, value = yield from self.read_path.observe(op, latency)
         op.seen_version = version
         op.seen_value = value
@@ -356,7 +519,7 @@ class World:
         """The window between the check's answer and sending the use (plus any client pause)."""
         if window > 0:
             yield self.env.timeout(window)
-        stalled = self.clients_stalled_until - self.env.now
+        stalled = max(self._clients.stalled_until, self._store.stalled_until) - self.env.now
         if stalled > 0:
             yield self.env.timeout(stalled)
 
@@ -370,6 +533,9 @@ class World:
         store = self.store
         key = op.key
         holds = store.holds(key, op.seen_version)
+        quota = self._store.quota
+        if accepted and quota is not None and not quota.admit(self.env.now):
+            accepted = False  # throttled: the store refused the write above its quota
         duplicate = False
         if accepted:
             effected = self.effected
@@ -431,9 +597,10 @@ class World:
 
     def redraw(self, op: Operation) -> None:
         """Fresh variates for a retry, from the retry streams."""
+        factor = self._store.latency_factor
         op.window = self._retry_window()
-        op.read_latency = self._retry_read()
-        op.write_latency = self._retry_write()
+        op.read_latency = self._retry_read() * factor
+        op.write_latency = self._retry_write() * factor
         if self._partial_failure > 0:
             op.partial = self._retry_partial() < self._partial_failure
 
@@ -454,8 +621,9 @@ class World:
             self._spawn_duplicate(original)
 
     def _spawn_duplicate(self, original: Operation, _event: simpy.Event | None = None) -> None:
-        copy = Operation(original.key, self.env.now, self._duplicate_window(), self._duplicate_read(),
-                         self._duplicate_write(), original.counted)
+        factor = self._store.latency_factor
+        copy = Operation(original.key, self.env.now, self._duplicate_window(), self._duplicate_read() * factor,
+                         self._duplicate_write() * factor, original.counted)
         copy.request_id = original.request_id
         copy.duplicate = True
         copy.deliveries = original.deliveries + 1
@@ -502,7 +670,8 @@ class World:
 
         The arrival process uses the same path; tests use it to script exact timelines.
         """
-        op = Operation(key, self.env.now, window, read_latency, write_latency, counted)
+        factor = self._store.latency_factor  # an operation started during a latency spike is slowed
+        op = Operation(key, self.env.now, window, read_latency * factor, write_latency * factor, counted)
         op.request_id = self._next_request
         self._next_request += 1
         if self._partial_failure > 0:
@@ -545,9 +714,13 @@ class World:
         store = self.store
         mutate = self.strategy.mutate
         on_write = self.read_path.on_write
+        actor, store_actor = self._mutators, self._store
 
         while True:
             yield env.timeout(gaps())
+            stalled = max(actor.stalled_until, actor.down_until, store_actor.stalled_until) - env.now
+            if stalled > 0:  # paused mutators (or an unreachable store) write when they resume
+                yield env.timeout(stalled)
             if env.now >= 2 * horizon:
                 return
             key = keys()
@@ -564,8 +737,8 @@ class World:
         env = self.env
         for fault in self.faults:
             fault.start()
-        for actor in self.actors:
-            actor.start()
+        for background in self.background:
+            background.start()
         env.process(self._arrivals())
         for index in range(len(self.spec.mutators)):
             env.process(self._mutator(index))
@@ -583,8 +756,8 @@ class World:
             extra["orphans_at_end"] = float(self.orphans.level)
             measured = self.spec.model.horizon - self.spec.model.warmup
             extra["orphans_per_day"] = self.recorder.partial_creates * 86400.0 / measured
-        parts: list[ReadPath | Strategy | Fault | Actor] = [
-            self.read_path, self.strategy, *self.faults, *self.actors,
+        parts: list[ReadPath | Strategy | Fault | BackgroundActor] = [
+            self.read_path, self.strategy, *self.faults, *self.background,
         ]
         for part in parts:
             extra.update(part.metrics())

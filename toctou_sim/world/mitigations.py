@@ -25,7 +25,7 @@ from toctou_sim.world.engine import (
     ACTORS,
     REJECTED_ATTEMPT,
     STRATEGIES,
-    Actor,
+    BackgroundActor,
     Flow,
     Operation,
     Strategy,
@@ -690,7 +690,7 @@ def _actor_index(world: World, spec: Any) -> int:
 
 
 @ACTORS.register("policy_changer")
-class PolicyChanger(Actor):
+class PolicyChanger(BackgroundActor):
     """An IAM administrator revoking permissions (and restoring them later); each change reaches
     the policy store after a propagation delay. While any revocation of a key is in force the
     key is denied."""
@@ -741,7 +741,7 @@ class PolicyChanger(Actor):
 
 
 @ACTORS.register("schema_changer")
-class SchemaChanger(Actor):
+class SchemaChanger(BackgroundActor):
     """Schema migrations or artifact promotions: each change, after its duration, moves one key
     (or every key) to a new version, so a write prepared against the old version lands on the
     wrong schema (a corrupt write) unless it is versioned."""
@@ -792,7 +792,7 @@ class SchemaChanger(Actor):
 
 
 @ACTORS.register("event_stream")
-class EventStream(Actor):
+class EventStream(BackgroundActor):
     """State-change events per key, numbered in production order and delivered after a random
     delay, so a later event can overtake an earlier one. A handler reads the key's state, works,
     and writes the event's state; writing an older event over a newer one is an ordering error

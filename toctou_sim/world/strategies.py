@@ -147,6 +147,7 @@ class Lock(Strategy):
     def __init__(self, world: World, spec: Any) -> None:
         super().__init__(world, spec)
         self.locks = KeyLocks(world.env, spec.lease_ttl)
+        self._service = world.add_actor("lock")
         self._acquire_latency = world.streams.variates("lock.acquire_latency", spec.acquire_latency)
         self._fencing: bool = spec.fencing
         self._wait_timeout: float | None = spec.wait_timeout
@@ -156,9 +157,12 @@ class Lock(Strategy):
     def attempt(self, op: Operation, first: bool) -> Flow:
         world = self.world
         env = world.env
-        latency = self._acquire_latency()
+        latency = self._acquire_latency() * self._service.latency_factor
         if latency > 0:
             yield env.timeout(latency)
+        if not (yield from world.reach(self._service)):  # the lock service is partitioned away
+            self.timeouts += 1
+            return REJECTED_ATTEMPT_TIMEOUT
         requested = env.now
         grant = self.locks.acquire(op.key)
         if not grant.triggered:

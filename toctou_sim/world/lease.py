@@ -1,0 +1,341 @@
+"""Leader election with leases and fencing tokens for controller replicas (guide scenario #1, F5).
+
+Every client operation is an event ("pod k needs its PVC"): it stays pending until a controller
+replica reconciles it. A reconcile is the flow of the simulator: check the key (does the PVC
+exist?), the window (build the object, admission, a network hop), then create it. Creating a key
+that already exists is a duplicate (use the ``exists`` invariant).
+
+With ``election`` the replicas compete for one lease in a lease service (a Kubernetes Lease):
+the holder renews it every ``retry_period``; another replica takes it over once it has seen the
+record unchanged for ``lease_ttl`` by its own clock. A replica acts as leader only while its *own clock* says
+its last successful renewal (timed from when it sent the request) is younger than
+``renew_deadline``; a new leader resyncs every pending event. Each acquisition carries a new
+fencing token. A leader that is paused (GC, VM migration) or whose clock runs slow may wake up
+after its lease passed on and finish a create it checked before: a zombie write. With
+``fencing`` the check is a fenced read (it raises the key's token watermark in the store) and the
+store rejects a write whose token is below the watermark, so the zombie's create is refused
+once the new leader has looked at the key. Without ``election`` every replica reconciles every
+event: controllers thrash and create duplicates.
+
+Within one replica a key is never reconciled twice at once (a workqueue), so same-token races
+do not exist.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any
+
+from toctou_sim.metrics import DECLINED, VIOLATED
+from toctou_sim.specs_faults import LeaseSpec
+from toctou_sim.world.engine import REJECTED_ATTEMPT, STRATEGIES, Actor, Flow, Operation, Strategy, World
+from toctou_sim.world.strategies import KeyLocks
+
+__all__ = ["ControllerReplica", "LeaderElection", "LeaseService"]
+
+
+class LeaseService:
+    """The lease record (a Kubernetes Lease object): the holder, the fencing token of the current
+    holding, and a version bumped by every successful acquire or renew.
+
+    As in client-go, the record has no expiry of its own: every candidate judges expiry with its
+    *own* clock. It remembers when (by its clock) it first saw the current version of the record
+    and takes the lease over only once that version stayed unchanged for ``lease_ttl`` by its
+    clock. A call from the holder (same replica, same incarnation) renews and keeps the token; a
+    takeover starts a new holding with a new, larger token (a restarted process is a new
+    incarnation whose old writes may still be in flight, so it gets a new token too).
+    """
+
+    __slots__ = ("holder", "observed", "token", "transitions", "version")
+
+    def __init__(self) -> None:
+        self.holder: tuple[int, int] | None = None
+        """(replica, incarnation) of the holder."""
+        self.token = 0
+        self.version = 0
+        self.transitions = 0
+        """Holdings granted after the first."""
+        self.observed: dict[tuple[int, int], tuple[int, float]] = {}
+        """Per candidate: the record version it last saw, and its own clock when it first saw it."""
+
+    def call(self, caller: tuple[int, int], local_now: float, ttl: float) -> int | None:
+        """Acquire or renew for ``caller``, whose clock reads ``local_now``: the token held, or ``None``."""
+        seen = self.observed.get(caller)
+        if seen is None or seen[0] != self.version:
+            seen = self.observed[caller] = (self.version, local_now)
+        if self.holder == caller:
+            self._write(caller, local_now)
+            return self.token
+        if self.holder is None or local_now - seen[1] >= ttl:
+            if self.holder is not None:
+                self.transitions += 1
+            self.token += 1
+            self._write(caller, local_now)
+            return self.token
+        return None
+
+    def _write(self, caller: tuple[int, int], local_now: float) -> None:
+        self.holder = caller
+        self.version += 1
+        self.observed[caller] = (self.version, local_now)
+
+
+class _Event:
+    """Bookkeeping of one event across the reconciles of it."""
+
+    __slots__ = ("active", "completed", "conflicted", "outcome", "reconciles", "violated")
+
+    def __init__(self) -> None:
+        self.active = 0
+        self.reconciles = 0
+        self.outcome: int | None = None
+        self.completed = 0.0
+        self.violated = False
+        self.conflicted = False
+
+
+class ControllerReplica:
+    """One controller process: its actor (what faults hit), its incarnation, its belief about
+    the lease, and its workqueue (per-key serialization)."""
+
+    __slots__ = ("actor", "epoch", "handling", "index", "locks", "renewed_local", "token")
+
+    def __init__(self, index: int, actor: Actor, locks: KeyLocks) -> None:
+        self.index = index
+        self.actor = actor
+        self.epoch = actor.epoch
+        self.token = 0
+        """Fencing token of the holding this replica believes in (0: never led)."""
+        self.renewed_local = -float("inf")
+        """Own-clock time at which the last successful renewal was sent."""
+        self.locks = locks
+        self.handling: set[Operation] = set()
+
+    def restart(self, locks: KeyLocks) -> None:
+        """After a crash: a new incarnation, a follower with an empty workqueue."""
+        self.epoch = self.actor.epoch
+        self.token = 0
+        self.renewed_local = -float("inf")
+        self.locks = locks
+        self.handling = set()
+
+
+@STRATEGIES.register("lease")
+class LeaderElection(Strategy):
+    """Controller replicas reconcile events; with ``election`` only the leaseholder does (see the
+    module docstring for the protocol and its failure modes)."""
+
+    spec: LeaseSpec
+
+    def __init__(self, world: World, spec: Any) -> None:
+        super().__init__(world, spec)
+        env = world.env
+        self.service = LeaseService()
+        self.service_actor = world.add_actor("lease")
+        self.replicas = [
+            ControllerReplica(index, world.add_actor(f"controller.{index}"), KeyLocks(env, None))
+            for index in range(spec.replicas)
+        ]
+        self.pending: dict[Operation, None] = {}
+        """Events no reconcile has completed yet, in arrival order (a new leader resyncs them)."""
+        self.events: dict[Operation, _Event] = {}
+        """Events not yet ended."""
+        self._call_latency = world.streams.variates("lease.call_latency", spec.call_latency)
+        self._store = world.actors["store"]
+        self.reconciles = 0
+        self.duplicates = 0
+        self.fenced_rejections = 0
+        self.zombie_writes = 0
+        world.aliases["leader"] = self._leader
+        for replica in self.replicas:
+            replica.actor.on_restart.append(partial(self._restarted, replica))
+        if spec.election:
+            for replica in self.replicas:
+                env.process(self._elector(replica))
+
+    # ------------------------------------------------------------------ election
+
+    def _leader(self) -> Actor | None:
+        """The actor of the replica the lease record names as holder now (without election:
+        ``controller.0``, one of the replicas that all act)."""
+        if not self.spec.election:
+            return self.replicas[0].actor
+        holder = self.service.holder
+        return None if holder is None else self.replicas[holder[0]].actor
+
+    def believes(self, replica: ControllerReplica) -> bool:
+        """Whether ``replica`` thinks it may act now: alive in the incarnation it knows, and (with
+        election) its last renewal younger than ``renew_deadline`` by its own clock."""
+        actor = replica.actor
+        now = self.world.env.now
+        if actor.epoch != replica.epoch or now < actor.down_until:
+            return False
+        if not self.spec.election:
+            return True
+        return replica.token > 0 and actor.local_time(now) - replica.renewed_local < self.spec.renew_deadline
+
+    def _elector(self, replica: ControllerReplica) -> Flow:
+        world = self.world
+        env = world.env
+        actor = replica.actor
+        spec = self.spec
+        service = self.service_actor
+        while True:
+            yield from actor.wait(env)
+            if actor.epoch != replica.epoch:
+                replica.restart(KeyLocks(env, None))
+            epoch = replica.epoch
+            sent_local = actor.local_time(env.now)
+            leading = self.believes(replica)
+            latency = self._call_latency() * service.latency_factor
+            if (yield from world.reach(service)):
+                if latency > 0:
+                    yield env.timeout(latency / 2)
+                token = self.service.call((replica.index, epoch), actor.local_time(env.now), spec.lease_ttl)
+                if latency > 0:
+                    yield env.timeout(latency / 2)
+                yield from actor.wait(env)  # a paused replica reads the reply when it resumes
+                if actor.epoch == epoch and token is not None:
+                    replica.token = token
+                    replica.renewed_local = sent_local
+                    if not leading:
+                        self._resync(replica)
+            yield env.timeout(actor.true_duration(spec.retry_period))
+
+    def _restarted(self, replica: ControllerReplica) -> None:
+        """A crashed replica is back: a new incarnation with an empty workqueue. Without election
+        it lists everything and reconciles every unfinished event at once; with election it
+        does so when it next becomes leader."""
+        if replica.epoch != replica.actor.epoch:
+            replica.restart(KeyLocks(self.world.env, None))
+        if not self.spec.election:
+            self._resync(replica)
+
+    def _resync(self, replica: ControllerReplica) -> None:
+        """A new leader reconciles every pending event it is not already working on."""
+        for op in list(self.pending):
+            if op not in replica.handling:
+                self.world.env.process(self._reconcile(replica, op, first=False))
+
+    # ------------------------------------------------------------------ reconciling
+
+    def operate(self, op: Operation) -> Flow:
+        """An event arrives: every replica that believes it may act reconciles it."""
+        self.events[op] = _Event()
+        self.pending[op] = None
+        first = True
+        for replica in self.replicas:
+            if self.believes(replica):
+                self.world.env.process(self._reconcile(replica, op, first))
+                first = False
+        return
+        yield  # a process body
+
+    def attempt(self, op: Operation, first: bool) -> Flow:  # pragma: no cover - operate is overridden
+        raise NotImplementedError
+
+    def _reconcile(self, replica: ControllerReplica, op: Operation, first: bool) -> Flow:
+        """One replica reconciles one event: fenced check, window, create."""
+        world = self.world
+        env = world.env
+        actor = replica.actor
+        store = world.store
+        epoch = replica.epoch
+        event = self.events[op]
+        # Each reconcile observes and writes on its own; the event is judged once, when it ends.
+        run = Operation(op.key, op.arrival, op.window, op.read_latency, op.write_latency, False)
+        if not first:
+            world.redraw(run)
+        replica.handling.add(op)
+        event.active += 1
+        try:
+            yield from actor.wait(env)
+            if not self.believes(replica) or op not in self.pending:
+                return
+            grant = replica.locks.acquire(op.key)
+            if not grant.triggered:
+                yield grant
+            locks = replica.locks
+            lock_token: int = grant.value  # type: ignore[assignment]
+            try:
+                yield from actor.wait(env)
+                if replica.epoch != epoch or not self.believes(replica) or op not in self.pending:
+                    return
+                token = replica.token
+                event.reconciles += 1
+                if not (yield from world.check(run, run.read_latency)):
+                    self._complete(op, event, DECLINED)
+                    return
+                if self.spec.fencing and token > store.fence[op.key]:
+                    store.fence[op.key] = token
+                if run.window > 0:
+                    yield env.timeout(run.window)
+                yield from actor.wait(env)  # a pause mid-create: the zombie wakes up here
+                stalled = self._store.stalled_until - env.now
+                if stalled > 0:
+                    yield env.timeout(stalled)
+                if actor.crashed_since(epoch):
+                    return  # died before sending the create: nothing written, the event stays pending
+                if run.write_latency > 0:
+                    yield env.timeout(run.write_latency)  # sent: lands even if the sender dies now
+                if self.spec.election and self._leader() is not actor:
+                    self.zombie_writes += 1
+                accepted = not self.spec.fencing or token >= store.fence[op.key]
+                if not accepted:
+                    self.fenced_rejections += 1
+                holds = store.holds(op.key, run.seen_version)
+                if op.counted:
+                    world.recorder.window.add(env.now - run.t_check)
+                outcome = world.decide(run, accepted=accepted)
+                if outcome == VIOLATED:
+                    event.violated = True
+                    self.duplicates += op.counted
+                elif outcome == REJECTED_ATTEMPT and not holds:
+                    event.conflicted = True
+                if outcome != REJECTED_ATTEMPT:
+                    self._complete(op, event, outcome)
+            finally:
+                locks.release(op.key, lock_token)
+        finally:
+            replica.handling.discard(op)
+            event.active -= 1
+            self._maybe_finish(op, event)
+
+    def _complete(self, op: Operation, event: _Event, outcome: int) -> None:
+        """The first reconcile that decided the event (declined, created, or duplicated)."""
+        if op in self.pending:
+            del self.pending[op]
+            event.outcome = outcome
+            event.completed = self.world.env.now
+
+    def _maybe_finish(self, op: Operation, event: _Event) -> None:
+        """End the event once it completed and no reconcile of it is still running (a paused
+        ex-leader may still create a duplicate after the leader completed it). It counts as one
+        operation: violated if any reconcile duplicated, a conflict if one was refused on a
+        mismatch; its latency runs to the first completion."""
+        if event.active or event.outcome is None or op not in self.events:
+            return
+        del self.events[op]
+        outcome = VIOLATED if event.violated else event.outcome
+        if op.counted:
+            recorder = self.world.recorder
+            recorder.attempts += event.reconciles
+            self.reconciles += event.reconciles
+            if event.violated:
+                recorder.mismatches += 1
+                recorder.violations += 1
+            elif event.conflicted:
+                recorder.mismatches += 1
+                recorder.conflicts += 1
+        op.arrival += self.world.env.now - event.completed  # latency = arrival to first completion
+        self.world.finish(op, outcome)
+
+    def metrics(self) -> dict[str, float]:
+        operations = self.world.recorder.operations
+        return {
+            "leader_transitions": float(self.service.transitions),
+            "fenced_rejections": float(self.fenced_rejections),
+            "zombie_writes": float(self.zombie_writes),
+            "reconciles_per_operation": self.reconciles / operations if operations else float("nan"),
+            "duplicate_creates_per_operation": self.duplicates / operations if operations else float("nan"),
+        }
