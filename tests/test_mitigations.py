@@ -107,6 +107,8 @@ class Timeline:
         world.env.process(run())
 
     def run(self, until: float = 50.0) -> list[tuple[Any, ...]]:
+        for fault in self.world.faults:
+            fault.start()
         for actor in self.world.background:
             actor.start()
         self.world.env.run(until=until)
@@ -135,6 +137,16 @@ def test_queue_writer_through_the_queue_waits_its_turn() -> None:
     t.op("B", 1)
     t.write("queued writer", 2, 0, lambda v: v)
     assert t.run() == [("A", 4, "ok"), ("B", 8, "ok"), ("queued writer", 8)]
+
+
+def test_paused_consumer_holds_its_lane() -> None:
+    """The consumer is paused from t=2 to 5 while serving A (check 1, window 1-3): A's write
+    waits for it (5-6). B, queued at t=1, starts at 6: check 7, window 9, write 10."""
+    t = Timeline(model(strategy={"kind": "queue"},
+                       faults=[{"kind": "pause", "target": "consumer", "at": [2], "duration": 3}]))
+    t.op("A", 0)
+    t.op("B", 1)
+    assert t.run() == [("A", 6, "ok"), ("B", 10, "ok")]
 
 
 # ------------------------------------------------------------------------------------- idempotency
@@ -183,6 +195,18 @@ def test_idempotency_eventual_store_lets_concurrent_copies_through() -> None:
     t.op("A", 0, request="r")
     t.op("B", 1, request="r")
     assert t.run() == [("A", 4.5, "ok"), ("B", 5.5, "violated")]
+
+
+def test_unreachable_dedupe_store_fails_the_request() -> None:
+    """The dedupe store is partitioned from t=0 for 10 s and calls give up after 1 s: a request
+    at t=0.5 cannot look its key up and fails at 1.5 (rather than charging unprotected)."""
+    spec = model(keys={"invariant": "grant"}, clients={"redelivery": {"probability": 0.0, "delay": 1}},
+                 strategy={"kind": "idempotency"},
+                 faults=[{"kind": "partition", "target": "dedupe", "at": [0], "duration": 10, "timeout": 1}])
+    t = Timeline(spec)
+    t.op("A", 0.5)
+    assert t.run() == [("A", 1.5, "aborted")]
+    assert t.world.strategy.metrics()["dedupe_unreachable"] == 1
 
 
 def test_without_idempotency_every_copy_charges() -> None:
@@ -249,6 +273,20 @@ def test_two_phase_coordinator_crash_leaves_participants_in_doubt() -> None:
     t.op("B", 1)
     assert t.run(until=12) == [("A", 9, "aborted")]
     assert t.world.strategy.metrics()["in_doubt_time_mean_s"] == 5
+
+
+def test_two_phase_coordinator_crash_fault_holds_locks_until_restart() -> None:
+    """A crash fault on the coordinator at t=3 (down 4 s) hits A after its votes: A's
+    participants stay in doubt, key locked, until the coordinator restarts at t=7 and presumes
+    abort. B (t=1), waiting for the lock, had not prepared: its transaction died with the
+    coordinator and is aborted when it gets the lock (t=7). C (t=8) commits at 14."""
+    t = Timeline(model(strategy={"kind": "two_phase", "round_trip": 1},
+                       faults=[{"kind": "crash", "target": "coordinator", "at": [3], "duration": 4}]))
+    t.op("A", 0)
+    t.op("B", 1)
+    t.op("C", 8)
+    assert t.run(until=20) == [("A", 7, "aborted"), ("B", 7, "aborted"), ("C", 14, "ok")]
+    assert t.world.strategy.metrics()["in_doubt_time_mean_s"] == 3
 
 
 def test_two_phase_failed_prepare_creates_nothing() -> None:
@@ -537,10 +575,21 @@ def _metrics(config: dict[str, Any], strategy: dict[str, Any]) -> dict[str, floa
     return run_replication(spec, 0, seed).metrics
 
 
+fault_schedules = st.lists(
+    st.tuples(st.sampled_from(["crash", "pause"]), st.floats(min_value=0.1, max_value=5),
+              st.floats(min_value=0.001, max_value=0.5)),
+    max_size=3,
+)
+
+
 @settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(configurations(), st.floats(min_value=0, max_value=0.5), st.sampled_from(["commit", "abort"]),
-       st.integers(1, 4))
-def test_two_phase_never_violates(config: dict[str, Any], crash: float, recovery: str, participants: int) -> None:
+       st.integers(1, 4), fault_schedules)
+def test_two_phase_never_violates(config: dict[str, Any], crash: float, recovery: str, participants: int,
+                                  faults: list[tuple[str, float, float]]) -> None:
+    """Whatever the coordinator crashes (drawn, or crash faults) and pauses of the coordinator."""
+    config = {**config, "faults": [{"kind": kind, "target": "coordinator", "rate": rate,
+                                    "duration": {"exponential": {"mean": mean}}} for kind, rate, mean in faults]}
     strategy = {"kind": "two_phase", "participants": participants, "coordinator_crash": crash,
                 "recovery": recovery, "recovery_time": {"exponential": {"mean": "50ms"}},
                 "round_trip": {"exponential": {"mean": "3ms"}}}
@@ -550,8 +599,12 @@ def test_two_phase_never_violates(config: dict[str, Any], crash: float, recovery
 
 
 @settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(configurations(), st.sampled_from(["key", "partition", "global"]), st.integers(1, 4))
-def test_queue_never_violates_for_operations_through_it(config: dict[str, Any], scope: str, partitions: int) -> None:
+@given(configurations(), st.sampled_from(["key", "partition", "global"]), st.integers(1, 4), fault_schedules)
+def test_queue_never_violates_for_operations_through_it(config: dict[str, Any], scope: str, partitions: int,
+                                                        faults: list[tuple[str, float, float]]) -> None:
+    """Whatever the pauses and crashes of the consumer."""
+    config = {**config, "faults": [{"kind": kind, "target": "consumer", "rate": rate,
+                                    "duration": {"exponential": {"mean": mean}}} for kind, rate, mean in faults]}
     strategy = {"kind": "queue", "scope": scope, "partitions": partitions, "mutators_through_queue": True,
                 "enqueue_latency": {"exponential": {"mean": "1ms"}}}
     assert _metrics(config, strategy)["violations"] == 0

@@ -79,7 +79,8 @@ class IdempotencySpec(StrategySpec):
     """Requests carry an idempotency key (their request id); a dedupe store turns duplicate
     deliveries into no-ops. A duplicate finding a completed key gets the stored answer (a dedupe
     hit); one finding a key still in progress is an idempotency conflict (HTTP 409, guide M6)
-    and is retried under ``retry``. The business check and use are ``inner``'s."""
+    and is retried under ``retry``. The business check and use are ``inner``'s. Fault target:
+    ``dedupe`` (the dedupe store: a partition delays lookups, or fails them after its timeout)."""
 
     kind: Literal["idempotency"] = "idempotency"
     dedupe: DedupeStoreSpec = DedupeStoreSpec()
@@ -89,12 +90,16 @@ class IdempotencySpec(StrategySpec):
     def check_model(self, model: ModelSpec) -> str | None:
         return _inner(self.inner, model)
 
+    def actors(self) -> tuple[str, ...]:
+        return ("dedupe", *self.inner.actors())
+
 
 class QueueSpec(StrategySpec):
     """Operations are enqueued and a single consumer per lane runs check, window and use one at a
     time: per ``key``, per ``partition`` (key modulo ``partitions``) or ``global``. Queue wait is
     latency and a lane's throughput is bounded by one consumer. Mutators outside the queue
-    (``mutators_through_queue = false``) still race the consumer."""
+    (``mutators_through_queue = false``) still race the consumer. Fault target: ``consumer`` (a
+    paused or crashed consumer holds its lane until it is back)."""
 
     kind: Literal["queue"] = "queue"
     scope: Literal["key", "partition", "global"] = "key"
@@ -102,13 +107,17 @@ class QueueSpec(StrategySpec):
     enqueue_latency: DistributionSpec = parse_distribution(0.0)
     mutators_through_queue: bool = True
 
+    def actors(self) -> tuple[str, ...]:
+        return ("consumer",)
+
 
 class ReconcileSpec(StrategySpec):
     """No prevention beyond ``inner``: a background reconciler runs every ``period`` (plus a
     uniform jitter in [0, ``jitter``]), finds the violations and orphans present, and repairs
     each with a compensating action taking ``repair_latency`` that fails with
     ``repair_failure`` probability (then it is retried at the next run). ``min_age`` ignores
-    orphans younger than it (a cleanup job's grace period)."""
+    orphans younger than it (a cleanup job's grace period). Fault target: ``reconciler`` (a
+    paused or crashed reconciler runs late)."""
 
     kind: Literal["reconcile"] = "reconcile"
     inner: StrategyField = NoMitigationSpec()
@@ -123,6 +132,9 @@ class ReconcileSpec(StrategySpec):
             return "inner.kind: a reconciler inside a reconciler would repair every harm twice; give one"
         return _inner(self.inner, model)
 
+    def actors(self) -> tuple[str, ...]:
+        return ("reconciler", *self.inner.actors())
+
 
 class TwoPhaseSpec(StrategySpec):
     """A coordinator runs prepare and commit round trips to ``participants``. Prepare locks the
@@ -130,7 +142,9 @@ class TwoPhaseSpec(StrategySpec):
     the key in between. With ``coordinator_crash`` probability the coordinator dies after the
     votes: participants stay in doubt, holding their locks, for ``recovery_time``; the recovered
     coordinator then commits or aborts as ``recovery`` says (presumed abort by default). A
-    prepare that fails (``clients.partial_failure``) aborts everywhere: no partial create."""
+    prepare that fails (``clients.partial_failure``) aborts everywhere: no partial create. Fault
+    target: ``coordinator``: a crash fault there leaves the transactions it was running in doubt
+    until it restarts; a pause stalls them with their locks held."""
 
     kind: Literal["two_phase"] = "two_phase"
     participants: int = Field(default=2, ge=1)
@@ -140,6 +154,9 @@ class TwoPhaseSpec(StrategySpec):
     recovery: Literal["commit", "abort"] = "abort"
     mutators_take_lock: bool = True
     retry: RetryPolicy = RetryPolicy(max_retries=0)
+
+    def actors(self) -> tuple[str, ...]:
+        return ("coordinator",)
 
 
 class ReservationSpec(StrategySpec):

@@ -126,7 +126,9 @@ class Idempotency(Strategy):
         self._ttl: float = dedupe.ttl if dedupe.ttl is not None else math.inf
         self._lookup = world.streams.variates("idempotency.lookup_latency", dedupe.lookup_latency)
         self._lag = world.streams.variates("idempotency.visibility_lag", dedupe.visibility_lag)
+        self.service = world.add_actor("dedupe")
         self.table: dict[int, _DedupeEntry] = {}
+        self.unreachable = 0
         self.hits = 0
         self.conflicts = 0
         self.expired = 0
@@ -134,7 +136,11 @@ class Idempotency(Strategy):
     def attempt(self, op: Operation, first: bool) -> Flow:
         world = self.world
         env = world.env
-        latency = self._lookup()
+        if not (yield from world.reach(self.service)):
+            if op.counted:
+                self.unreachable += 1
+            return REJECTED_ATTEMPT  # the dedupe store did not answer: the request fails
+        latency = self._lookup() * self.service.latency_factor
         if latency > 0:
             yield env.timeout(latency)
         now = env.now
@@ -173,6 +179,7 @@ class Idempotency(Strategy):
             "dedupe_hits": float(self.hits),
             "idempotency_conflicts": float(self.conflicts),
             "dedupe_keys_expired": float(self.expired),
+            "dedupe_unreachable": float(self.unreachable),
         })
         return extra
 
@@ -192,6 +199,7 @@ class SingleConsumerQueue(Strategy):
     def __init__(self, world: World, spec: Any) -> None:
         super().__init__(world, spec)
         self.lanes = KeyLocks(world.env, None)
+        self.consumer = world.add_actor("consumer")
         self._scope: str = spec.scope
         self._partitions: int = spec.partitions
         self._through: bool = spec.mutators_through_queue
@@ -224,10 +232,13 @@ class SingleConsumerQueue(Strategy):
         if op.counted:
             self._wait_total += started - queued
             self._waits += 1
+        consumer = self.consumer
         try:
+            yield from consumer.wait(env)  # a paused or crashed consumer holds its lane
             if not (yield from world.check(op, op.read_latency)):
                 return DECLINED
             yield from world.wait_window(op.window)
+            yield from consumer.wait(env)
             if op.write_latency > 0:
                 yield env.timeout(op.write_latency)
             return world.decide(op, accepted=True)
@@ -288,6 +299,7 @@ class Reconciler(Strategy):
         self._jitter_draw = streams.variates("reconcile.jitter", _UNIT)
         self._repair_latency = streams.variates("reconcile.repair_latency", spec.repair_latency)
         self._repair_draw = streams.variates("reconcile.repair_failure", _UNIT)
+        self.actor = world.add_actor("reconciler")
         self.pending: list[_Harm] = []
         self.runs = 0
         self.failures = 0
@@ -317,6 +329,7 @@ class Reconciler(Strategy):
         while True:
             wait = self._period + self._jitter * self._jitter_draw() if self._jitter else self._period
             yield env.timeout(wait)
+            yield from self.actor.wait(env)  # a paused or crashed reconciler runs late
             if env.now >= end:
                 return
             yield from self.run_once()
@@ -422,6 +435,7 @@ class TwoPhaseCommit(Strategy):
         super().__init__(world, spec)
         streams = world.streams
         self.locks = KeyLocks(world.env, None)
+        self.coordinator = world.add_actor("coordinator")
         self._participants: int = spec.participants
         self._rtt = streams.variates("two_phase.round_trip", spec.round_trip)
         self._crash: float = spec.coordinator_crash
@@ -443,12 +457,17 @@ class TwoPhaseCommit(Strategy):
     def attempt(self, op: Operation, first: bool) -> Flow:
         world = self.world
         env = world.env
+        coordinator = self.coordinator
+        yield from coordinator.wait(env)
+        epoch = coordinator.epoch
         grant = self.locks.acquire(op.key)
         if not grant.triggered:
             yield grant
         token = cast(int, grant.value)
         locked = env.now
         try:
+            if coordinator.crashed_since(epoch):
+                return REJECTED_ATTEMPT  # its coordinator died before it prepared: nothing to resolve
             prepare = self.round_trip()
             if prepare > 0:
                 yield env.timeout(prepare)
@@ -460,13 +479,21 @@ class TwoPhaseCommit(Strategy):
                     self.prepare_failures += 1
                 return REJECTED_ATTEMPT
             yield from world.wait_window(op.window)
-            if self._crash > 0 and self._crash_draw() < self._crash:
-                recovery = self._recovery()
+            voted = env.now
+            yield from coordinator.wait(env)  # a paused coordinator keeps the participants waiting
+            crashed = self._crash > 0 and self._crash_draw() < self._crash
+            if crashed or coordinator.crashed_since(epoch):
+                # The coordinator died after the votes: participants are in doubt, locks held,
+                # until it recovers (a drawn recovery time, or the crash fault's restart).
+                start = voted
+                if crashed:
+                    recovery = self._recovery()
+                    if recovery > 0:
+                        yield env.timeout(recovery)
+                yield from coordinator.wait(env)
                 if op.counted:
                     self.in_doubt += 1
-                    self._in_doubt_total += recovery
-                if recovery > 0:
-                    yield env.timeout(recovery)
+                    self._in_doubt_total += env.now - start
                 if not self._commit_after_recovery:
                     return REJECTED_ATTEMPT
             commit = self.round_trip()
