@@ -582,7 +582,7 @@ fault_schedules = st.lists(
 )
 
 
-@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(configurations(), st.floats(min_value=0, max_value=0.5), st.sampled_from(["commit", "abort"]),
        st.integers(1, 4), fault_schedules)
 def test_two_phase_never_violates(config: dict[str, Any], crash: float, recovery: str, participants: int,
@@ -598,7 +598,7 @@ def test_two_phase_never_violates(config: dict[str, Any], crash: float, recovery
     assert metrics["partial_creates"] == 0  # a failing step aborts the whole transaction
 
 
-@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(configurations(), st.sampled_from(["key", "partition", "global"]), st.integers(1, 4), fault_schedules)
 def test_queue_never_violates_for_operations_through_it(config: dict[str, Any], scope: str, partitions: int,
                                                         faults: list[tuple[str, float, float]]) -> None:
