@@ -354,6 +354,18 @@ def test_long_token_acts_on_a_revoked_permission() -> None:
     assert t.run() == [("revoke", 1), ("A", 3.0, "violated")]
 
 
+def test_slow_client_clock_keeps_an_expired_token_alive() -> None:
+    """The revocation of the short-token test, but the clients' clock runs at half speed (a
+    clock-skew fault from t=0): at use (t=2.5) the token issued at 0.5 looks 1 s old, not 2 s,
+    so it is honoured and the action at t=3 is unauthorized (guide F10 meets F3)."""
+    spec = _token(1.5).model_dump(mode="json", by_alias=True, exclude_defaults=True)
+    spec["faults"] = [{"kind": "clock_skew", "target": "clients", "at": [0], "duration": 100, "drift": -0.5}]
+    t = Timeline(parse_model(spec))
+    t.op("A", 0)
+    t.write("revoke", 1, 0, lambda v: 0)
+    assert t.run() == [("revoke", 1), ("A", 3.0, "violated")]
+
+
 def test_reused_token_skips_the_check() -> None:
     """With reuse, B (t=1) reuses A's token (issued at 0.5): no read, B uses at 1+2+0.5."""
     spec = model(keys={"invariant": "grant"}, store={"read_latency": 0.5, "write_latency": 0.5},

@@ -644,7 +644,8 @@ class PermissionToken(Strategy):
     (an unauthorized action). A use after expiry is refused and the flow retried, or with
     ``refresh`` the token is refreshed just before use: a re-check near use that turns a
     revocation into a 403 (a caught conflict). With ``reuse`` clients keep tokens per key and
-    skip the check while they are valid: cheaper checks, longer blindness.
+    skip the check while they are valid: cheaper checks, longer blindness. Token ages are read
+    on the clients' clock, so a clock running slow keeps tokens "valid" longer (guide F10).
     """
 
     def __init__(self, world: World, spec: Any) -> None:
@@ -653,6 +654,8 @@ class PermissionToken(Strategy):
         self._refresh: bool = spec.refresh
         self._reuse: bool = spec.reuse
         self._refresh_latency = world.streams.variates("token.refresh_latency", spec.refresh_latency)
+        self.clock = world.add_actor("clients")
+        """Token expiry is judged on the clients' clock (a clock-skew fault on ``clients`` bends it)."""
         self.tokens: dict[int, _Token] = {}
         self.refreshes = 0
         self.reused = 0
@@ -663,8 +666,9 @@ class PermissionToken(Strategy):
         env = world.env
         store = world.store
         key = op.key
+        clock = self.clock
         token = self.tokens.get(key) if self._reuse else None
-        if token is not None and env.now - token.issued < self._ttl:
+        if token is not None and clock.local_time(env.now) - token.issued < self._ttl:
             # The cached token stands in for the check: no read, the token's snapshot is used.
             op.seen_version, op.seen_value, op.t_check = token.version, token.value, env.now
             op.stale = token.version != store.version[key] and not store.holds(key, token.version)
@@ -676,11 +680,11 @@ class PermissionToken(Strategy):
         else:
             if not (yield from world.check(op, op.read_latency)):
                 return DECLINED
-            token = _Token(env.now, op.seen_version, op.seen_value)
+            token = _Token(clock.local_time(env.now), op.seen_version, op.seen_value)
             if self._reuse:
                 self.tokens[key] = token
         yield from world.wait_window(op.window)
-        if env.now - token.issued >= self._ttl:
+        if clock.local_time(env.now) - token.issued >= self._ttl:
             if op.counted:
                 self.expired_at_use += 1
             if not self._refresh:
@@ -694,7 +698,7 @@ class PermissionToken(Strategy):
             if not store.holds(key, op.seen_version):
                 self.tokens.pop(key, None)
                 return world.catch(op)
-            token = _Token(env.now, store.version[key], store.value[key])
+            token = _Token(clock.local_time(env.now), store.version[key], store.value[key])
             if self._reuse:
                 self.tokens[key] = token
         if op.write_latency > 0:
