@@ -579,6 +579,9 @@ class Reservation(Strategy):
         env = world.env
         store = world.store
         key = op.key
+        yield from world.actors["clients"].wait(env)  # a paused client reserves when it resumes
+        if not (yield from world.reach(world.actors["store"])):
+            return REJECTED_ATTEMPT  # the store is partitioned and the call timed out
         if op.read_latency > 0:
             yield env.timeout(op.read_latency)
         op.t_check = env.now
