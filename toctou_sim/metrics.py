@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from toctou_sim.spec import ModelSpec
     from toctou_sim.world.engine import Operation
 
-__all__ = ["OUTCOMES", "ErrorTimeline", "Histogram", "Recorder", "ReplicationResult"]
+__all__ = ["OUTCOMES", "ErrorTimeline", "Histogram", "Recorder", "ReplicationResult", "TimeWeighted"]
 
 OK, DECLINED, ABORTED, VIOLATED = 0, 1, 2, 3
 OUTCOMES = ("ok", "declined", "aborted", "violated")
@@ -132,6 +132,43 @@ class ErrorTimeline:
         return np.asarray(self.ops, dtype=np.int64), np.asarray(self.errors, dtype=np.int64)
 
 
+class TimeWeighted:
+    """The time-average of a level (orphans alive, units reserved) over ``[start, end]``.
+
+    ``change(now, delta)`` moves the level; only the part of the timeline inside the window
+    counts, so warm-up and drain are excluded.
+    """
+
+    __slots__ = ("_area", "_last", "end", "level", "peak", "start")
+
+    def __init__(self, start: float, end: float) -> None:
+        self.start = start
+        self.end = end
+        self.level = 0
+        self.peak = 0
+        self._area = 0.0
+        self._last = start
+
+    def _advance(self, now: float) -> None:
+        t = min(max(now, self.start), self.end)
+        if t > self._last:
+            self._area += self.level * (t - self._last)
+            self._last = t
+
+    def change(self, now: float, delta: int) -> None:
+        """The level moved by ``delta`` at ``now``."""
+        self._advance(now)
+        self.level += delta
+        if self.level > self.peak:
+            self.peak = self.level
+
+    def mean(self) -> float:
+        """The time-average of the level over the whole window (call after the run)."""
+        self._advance(self.end)
+        span = self.end - self.start
+        return self._area / span if span > 0 else math.nan
+
+
 @dataclass
 class Recorder:
     """What one replication counts. The world calls it on the hot path, so it is plain attributes.
@@ -159,6 +196,9 @@ class Recorder:
     violations: int = 0
     retries: int = 0
     stale_checks: int = 0
+    duplicate_deliveries: int = 0
+    duplicate_effects: int = 0
+    partial_creates: int = 0
     latency: Histogram = field(default_factory=Histogram)
     window: Histogram = field(default_factory=Histogram)
     lock_wait: Histogram = field(default_factory=Histogram)
@@ -262,6 +302,11 @@ class ReplicationResult:
             "latency_breach_rate": per_op(r.slow),
             "error_rate": per_op(r.violated + r.aborted + r.slow),
             "race_error_rate": per_op(r.violated + r.race_aborts),
+            "duplicate_deliveries": float(r.duplicate_deliveries),
+            "duplicate_effects": float(r.duplicate_effects),
+            "duplicate_effect_rate": per_op(r.duplicate_effects),
+            "partial_creates": float(r.partial_creates),
+            "partial_create_rate": per_op(r.partial_creates),
         }
         for name, histogram, quantiles in (
             ("latency", r.latency, (0.5, 0.9, 0.99, 0.999)),

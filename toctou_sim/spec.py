@@ -37,12 +37,15 @@ from toctou_sim.specs_slo import DEFAULT_ALERTS, BurnAlertSpec, RatePhase
 from toctou_sim.units import NonNegativeDuration, PositiveDuration
 
 __all__ = [
+    "ACTOR_SPECS",
     "FAULT_SPECS",
     "INVARIANT_ACTIONS",
     "READ_PATH_SPECS",
     "STRATEGY_SPECS",
+    "ActorSpec",
     "ArrivalSpec",
     "CasSpec",
+    "ClientTimeoutSpec",
     "ClientsSpec",
     "DirectReadSpec",
     "FaultSpec",
@@ -54,6 +57,7 @@ __all__ = [
     "NoMitigationSpec",
     "ReadPathSpec",
     "RecheckSpec",
+    "RedeliverySpec",
     "RetryPolicy",
     "SloSpec",
     "SpecError",
@@ -93,6 +97,11 @@ class Registered(StrictModel):
             field = cls.model_fields.get("kind")
             if field is not None and isinstance(field.default, str):
                 cls.registry[field.default] = cls
+
+    def check_model(self, model: ModelSpec) -> str | None:
+        """A problem with this part in the whole ``model`` (e.g. an invariant it needs, a target
+        that does not exist), as ``field: message`` relative to the part, or ``None``."""
+        return None
 
     @classmethod
     def parse(cls, value: Any, info: ValidationInfo | None = None) -> Registered:
@@ -158,9 +167,17 @@ class FaultSpec(Registered):
         return None
 
 
+class ActorSpec(Registered):
+    """A background actor of the world (a policy changer, a schema changer, an event stream)."""
+
+    registry: ClassVar[dict[str, type[Registered]]] = {}
+    category: ClassVar[str] = "actor"
+
+
 STRATEGY_SPECS = StrategySpec.registry
 READ_PATH_SPECS = ReadPathSpec.registry
 FAULT_SPECS = FaultSpec.registry
+ACTOR_SPECS = ActorSpec.registry
 
 def _dump(part: BaseModel) -> dict[str, Any]:
     return part.model_dump(mode="json", by_alias=True, exclude_none=True)
@@ -178,9 +195,14 @@ def _fault(value: Any, info: ValidationInfo) -> Registered:
     return FaultSpec.parse(value, info)
 
 
+def _actor(value: Any, info: ValidationInfo) -> Registered:
+    return ActorSpec.parse(value, info)
+
+
 StrategyField = Annotated[StrategySpec, PlainValidator(_strategy), PlainSerializer(_dump)]
 ReadPathField = Annotated[ReadPathSpec, PlainValidator(_read_path), PlainSerializer(_dump)]
 FaultField = Annotated[FaultSpec, PlainValidator(_fault), PlainSerializer(_dump)]
+ActorField = Annotated[ActorSpec, PlainValidator(_actor), PlainSerializer(_dump)]
 
 
 # --------------------------------------------------------------------------------------------
@@ -350,12 +372,38 @@ class ArrivalSpec(StrictModel):
         return self
 
 
+class RedeliverySpec(StrictModel):
+    """At-least-once delivery: each request is delivered again, with ``probability``, ``delay``
+    after its first delivery (a webhook sender that did not see the acknowledgement). The copy
+    carries the same request id (idempotency key)."""
+
+    probability: float = Field(ge=0, le=1)
+    delay: DistributionSpec
+
+
+class ClientTimeoutSpec(StrictModel):
+    """A client that has no answer ``after`` its request was sent sends it again (same request
+    id), at most ``max_retries`` times, while the first attempt may still be running."""
+
+    after: PositiveDuration
+    max_retries: int = Field(default=1, ge=1)
+
+
 class ClientsSpec(StrictModel):
     """Clients doing check -> window -> use. ``window`` is the time between the check's answer and
-    sending the use (business logic, a network hop, a queue)."""
+    sending the use (business logic, a network hop, a queue).
+
+    ``redelivery`` and ``timeout`` make duplicate deliveries of a request (guide F2);
+    ``partial_failure`` is the probability that a use which took effect fails before it is
+    finalised (a multi-step create whose second step fails: the resource is left orphaned and
+    the client sees an error, guide F6).
+    """
 
     arrival: ArrivalSpec
     window: DistributionSpec = parse_distribution(0.0)
+    redelivery: RedeliverySpec | None = None
+    timeout: ClientTimeoutSpec | None = None
+    partial_failure: float = Field(default=0.0, ge=0, lt=1)
 
 
 class MutatorSpec(StrictModel):
@@ -399,6 +447,8 @@ class ModelSpec(StrictModel):
     """Named strategy variants for ``compare`` (e.g. ``[strategies.lock_fenced]``); a name that is
     not here is taken as a strategy kind with its defaults."""
     faults: tuple[FaultField, ...] = ()
+    actors: tuple[ActorField, ...] = ()
+    """Background actors (policy changer, schema changer, event stream, ...)."""
     slo: SloSpec = SloSpec()
 
     _source: str | None = PrivateAttr(default=None)
@@ -413,6 +463,13 @@ class ModelSpec(StrictModel):
                     f"mutators.{index}.action: {mutator.action!r} does not apply to invariant "
                     f"{self.keys.invariant!r}; expected one of {', '.join(allowed)}"
                 )
+        parts: list[tuple[str, Registered]] = [("strategy", self.strategy)]
+        parts += [(f"strategies.{name}", variant) for name, variant in self.strategies.items()]
+        parts += [(f"actors.{index}", actor) for index, actor in enumerate(self.actors)]
+        for path, part in parts:
+            problem = part.check_model(self)
+            if problem is not None:
+                raise ValueError(f"{path}.{problem}")
         return self
 
     @model_validator(mode="after")
@@ -646,5 +703,5 @@ def load_model(path: str | Path, overrides: Mapping[str, Any] | None = None) -> 
         raise
 
 
-from toctou_sim import specs_faults  # noqa: E402,F401  (registers the fault and lease specs)
+from toctou_sim import specs_faults, specs_mitigations  # noqa: E402,F401  (register fault, lease, mitigation specs)
 from toctou_sim import specs_read_paths as _specs_read_paths  # noqa: E402,F401  (registers cache/replica)
