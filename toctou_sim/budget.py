@@ -314,7 +314,7 @@ def budget_metrics(metrics: dict[str, float], timeline: ErrorTimeline | None, mo
     budget = ErrorBudget(
         operations=operations,
         violations=metrics.get("violation_rate", math.nan) * operations,
-        aborts=metrics.get("abort_rate", math.nan) * operations,
+        aborts=(metrics.get("abort_rate", math.nan) - metrics.get("turned_away_duplicate_rate", 0.0)) * operations,
         latency_breaches=metrics.get("latency_breach_rate", math.nan) * operations,
         race_errors=metrics.get("race_error_rate", math.nan) * operations,
         target=slo.target,

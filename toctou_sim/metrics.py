@@ -205,6 +205,9 @@ class Recorder:
     latency_threshold: float = math.inf
     slow: int = 0
     race_aborts: int = 0
+    turned_away_duplicates: int = 0
+    """Aborted redelivered or retried copies of a request: the mitigation answering a duplicate
+    (e.g. an idempotency 409), not an error of the request, so not charged to the SLO."""
     timeline: ErrorTimeline = field(default_factory=lambda: ErrorTimeline(1.0, 60.0))
 
     @classmethod
@@ -233,7 +236,10 @@ class Recorder:
                 self.slow += 1
         elif outcome == ABORTED:
             self.aborted += 1
-            if op.raced:
+            if op.duplicate:
+                self.turned_away_duplicates += 1
+                error = False
+            elif op.raced:
                 self.race_aborts += 1
         else:
             self.violated += 1
@@ -298,9 +304,10 @@ class ReplicationResult:
             "retry_rate": per_op(r.retries),
             "stale_check_rate": (r.stale_checks / r.attempts) if r.attempts else math.nan,
             "throughput_ops_s": r.ok / measured_time if measured_time > 0 else math.nan,
-            "errors": float(r.violated + r.aborted + r.slow),
+            "errors": float(r.violated + r.aborted - r.turned_away_duplicates + r.slow),
             "latency_breach_rate": per_op(r.slow),
-            "error_rate": per_op(r.violated + r.aborted + r.slow),
+            "error_rate": per_op(r.violated + r.aborted - r.turned_away_duplicates + r.slow),
+            "turned_away_duplicate_rate": per_op(r.turned_away_duplicates),
             "race_error_rate": per_op(r.violated + r.race_aborts),
             "duplicate_deliveries": float(r.duplicate_deliveries),
             "duplicate_effects": float(r.duplicate_effects),

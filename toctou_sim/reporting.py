@@ -165,7 +165,9 @@ def recommend(frame: pd.DataFrame, slo: SloSpec, baseline: str | None = None) ->
         page_share = _value(frame, strategy, "page_rule")
         worst = _value(frame, strategy, "worst_hour_budget")
         added = 0.0 if strategy == baseline else _value(frame, strategy, "latency_p99_ms", "diff")
-        aborts = _value(frame, strategy, "abort_rate")
+        turned_away = _value(frame, strategy, "turned_away_duplicate_rate")
+        # Duplicate deliveries turned away (an idempotency 409) are the mitigation working, not a cost.
+        aborts = _value(frame, strategy, "abort_rate") - (turned_away if math.isfinite(turned_away) else 0.0)
         failures: dict[str, str] = {}
         if not violation_high <= allowed:
             failures["violations"] = (
