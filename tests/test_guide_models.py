@@ -37,7 +37,7 @@ def test_f2_double_execution() -> None:
     """F2: without idempotency, redeliveries and timed-out retries charge twice; idempotency keys
     on a strongly consistent store remove every duplicate; the same keys in a cache whose TTL is
     shorter than the redelivery delay let them come back."""
-    frame = _compare("double_execution", ("none", "idempotency", "idempotency_cache"), "1m")
+    frame = _compare("f2_double_execution", ("none", "idempotency", "idempotency_cache"), "1m")
     none = row(frame, "none", "duplicate_resource_rate")
     assert none.estimate > 0.01 and none.ci_low > 0
     strong = row(frame, "idempotency", "duplicate_resource_rate")
@@ -51,7 +51,7 @@ def test_f3_permission_drift() -> None:
     """F3: a revocation inside the window becomes an unauthorized action; re-checking near use
     (recheck, or a short token refreshed near use) turns it into a 403 instead; a long-lived
     cached token makes it worse than no mitigation."""
-    frame = _compare("permission_drift", ("none", "recheck", "token", "token_cached"))
+    frame = _compare("f3_permission_drift", ("none", "recheck", "token", "token_cached"))
     none = row(frame, "none", "violation_rate")
     assert none.ci_low > 0
     for strategy in ("recheck", "token"):
@@ -65,14 +65,14 @@ def test_f3_permission_drift() -> None:
 def test_f6_partial_create() -> None:
     """F6: a failing finalise leaves orphans that pile up; a transactional (two-phase) create
     leaves none; a cleanup job bounds them, each living about min_age plus up to a period."""
-    frame = _compare("partial_create", ("none", "two_phase", "cleanup"))
+    frame = _compare("f6_partial_create", ("none", "two_phase", "cleanup"))
     assert row(frame, "none", "orphans_per_day").ci_low > 0
     assert row(frame, "two_phase", "partial_create_rate").upper_bound
     assert row(frame, "two_phase", "orphans_alive").estimate == 0
     assert row(frame, "two_phase", "latency_added_mean_ms").ci_low > 0
     assert row(frame, "cleanup", "orphans_alive").diff_high < 0
     cleanup = row(frame, "cleanup", "orphan_cleanup_time_mean_s")
-    model = load_model(MODELS / "partial_create.toml").strategies["cleanup"]
+    model = load_model(MODELS / "f6_partial_create.toml").strategies["cleanup"]
     assert model.min_age < cleanup.estimate < model.min_age + 2 * model.period + model.jitter  # type: ignore[attr-defined]
     assert row(frame, "cleanup", "mean_time_to_detect_s").estimate > 0
     assert row(frame, "cleanup", "reconcile_failures_per_min").estimate > 0
@@ -83,7 +83,7 @@ def test_f7_event_ordering() -> None:
     most errors; a write conditional on the sequence number removes all."""
     rates = {}
     for ordering in ("none", "check", "conditional"):
-        result = simulate(str(MODELS / "event_ordering.toml"), reps=3, seed=7,
+        result = simulate(str(MODELS / "f7_event_ordering.toml"), reps=3, seed=7,
                           overrides={"actors.0.ordering": ordering})
         rates[ordering] = result.estimate("ordering_error_rate")
     assert rates["none"].ci_low > 0
@@ -95,7 +95,7 @@ def test_f7_event_ordering() -> None:
 def test_f8_quota_race() -> None:
     """F8: quota spent by others during the window is overdrawn at use; pre-reserving it at check
     removes every overdraw, at the price of capacity held idle."""
-    frame = _compare("quota_race", ("none", "reservation"))
+    frame = _compare("f8_quota_race", ("none", "reservation"))
     assert row(frame, "none", "violation_rate").ci_low > 0
     assert row(frame, "reservation", "violation_rate").upper_bound
     assert row(frame, "reservation", "capacity_held_idle").ci_low > 0
@@ -106,7 +106,7 @@ def test_f9_schema_mismatch() -> None:
     into rejected-and-rebuilt writes at a small latency cost; a single consumer per table
     orders migrations and writes but cannot keep up: its backlog grows (the consumer bounds
     throughput)."""
-    frame = _compare("schema_mismatch", ("none", "cas", "queue"))
+    frame = _compare("f9_schema_mismatch", ("none", "cas", "queue"))
     assert row(frame, "none", "violation_rate").ci_low > 0
     assert row(frame, "cas", "violation_rate").upper_bound
     assert row(frame, "cas", "conflict_rate").ci_low > 0
@@ -149,9 +149,9 @@ def test_every_guide_metric_is_in_the_results_and_the_readme() -> None:
     from the SLO layer), and the README maps each."""
     seen: set[str] = set()
     for frame in (
-        _compare("double_execution", ("none", "idempotency", "idempotency_cache"), "1m"),
-        _compare("permission_drift", ("none", "recheck", "token", "token_cached")),
-        _compare("partial_create", ("none", "two_phase", "cleanup")),
+        _compare("f2_double_execution", ("none", "idempotency", "idempotency_cache"), "1m"),
+        _compare("f3_permission_drift", ("none", "recheck", "token", "token_cached")),
+        _compare("f6_partial_create", ("none", "two_phase", "cleanup")),
     ):
         seen.update(frame.metric)
     readme = README.read_text(encoding="utf-8")

@@ -546,7 +546,7 @@ def test_cli_exit_2_on_bad_mitigation(tmp_path: Any) -> None:
 
     from toctou_sim.cli import main
 
-    result = CliRunner().invoke(main, ["run", "models/partial_create.toml", "--set", "strategy.kind=two_phase",
+    result = CliRunner().invoke(main, ["run", "models/f6_partial_create.toml", "--set", "strategy.kind=two_phase",
                                        "--set", "strategy.participants=0"])
     assert result.exit_code == 2
     assert "strategy.participants: must be >= 1, got 0" in result.output
