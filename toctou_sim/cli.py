@@ -84,7 +84,7 @@ def _executor(workers: int) -> Any:
 
 
 def _emit(frame: Any, *, as_json: bool, out: Path | None, all_metrics: bool, header: str, footer: str) -> None:
-    from toctou_sim.present import comparison_table, results_json, write_table
+    from toctou_sim.present import comparison_table, results_json, shown_metrics, write_table
 
     if out is not None:
         write_table(frame, out)
@@ -92,30 +92,11 @@ def _emit(frame: Any, *, as_json: bool, out: Path | None, all_metrics: bool, hea
         click.echo(results_json(frame))
         return
     click.echo(header)
-    click.echo(comparison_table(frame, None if all_metrics else comparison_metrics(frame)))
+    click.echo(comparison_table(frame, None if all_metrics else shown_metrics(frame)))
     if footer:
         click.echo(footer)
     if out is not None:
         click.echo(f"wrote {out}")
-
-
-def comparison_metrics(frame: Any) -> tuple[str, ...]:
-    """The headline metrics, any extra rate a read path, strategy or actor contributed, and the guide's
-    metrics (M2-M10) that some strategy measured as non-zero."""
-    from toctou_sim.metrics_guide import GUIDE_METRICS
-    from toctou_sim.present import HEADLINE_METRICS
-
-    core = {"ok_rate", "declined_rate", "spurious_rejection_rate", "mismatch_window_rate", "stale_check_rate",
-            "cache_validation_mismatch_rate"}
-    seen = set(frame[frame["estimate"].fillna(0) != 0]["metric"])
-    quiet = {"duplicate_effect_rate", "duplicate_resource_rate", "partial_create_rate"}  # always present: shown
-    # only when some strategy saw one
-    extra = tuple(m for m in dict.fromkeys(frame["metric"])
-                  if m.endswith("_rate") and m not in core and m not in HEADLINE_METRICS
-                  and (m not in quiet or m in seen))
-    guide = tuple(name for _, names in GUIDE_METRICS.values() for name in names
-                  if name in seen and name not in HEADLINE_METRICS and name not in extra)
-    return HEADLINE_METRICS + extra + guide
 
 
 @main.command()
