@@ -6,7 +6,10 @@ cannot let a stale use through never violate:
 - ``lock`` with fencing (every writer takes the lock): a holder whose lease expired is refused
   once a newer holder has read the key;
 - ``lease`` with fencing (leader election for controllers): a paused, crashed or clock-skewed
-  ex-leader is refused once the new leader has read the key.
+  ex-leader is refused once the new leader has read the key;
+- ``two_phase``: the key is locked from prepare to commit (whatever the coordinator's crashes);
+- ``queue`` with every writer through it: one consumer per lane runs check, window and use;
+- ``reservation`` (stock): a unit taken atomically at check is never promised twice.
 
 The accounting identities hold too: every operation ends exactly once as ok, aborted or violated,
 and every mismatch is either a conflict or a violation. Horizons are a few seconds so that the suite stays fast.
@@ -83,6 +86,9 @@ def configurations(draw: st.DrawFn, strategy: str) -> dict[str, Any]:
     if strategy == "lease":
         invariant = "exists"
         actions = ["delete"]  # a mutator that creates outside the controllers would race them by design
+    elif strategy == "reservation":
+        invariant = "counter"
+        actions = INVARIANT_MUTATORS[invariant]
     else:
         invariant = draw(st.sampled_from(sorted(INVARIANT_MUTATORS)))
         actions = INVARIANT_MUTATORS[invariant]
@@ -102,6 +108,23 @@ def configurations(draw: st.DrawFn, strategy: str) -> dict[str, Any]:
                 "retry": {"max_retries": draw(st.integers(0, 2))}}
         spec = {k: v for k, v in spec.items() if v is not None}
         services.append("lock")
+    elif strategy == "two_phase":
+        spec = {"kind": "two_phase", "participants": draw(st.integers(1, 4)),
+                "round_trip": {"exponential": {"mean": draw(st.floats(1e-4, 0.01))}},
+                "coordinator_crash": draw(st.floats(0.0, 0.3)), "recovery": draw(st.sampled_from(["abort", "commit"])),
+                "recovery_time": {"exponential": {"mean": draw(st.floats(0.01, 1.0))}},
+                "retry": {"max_retries": draw(st.integers(0, 2))}}
+        actors.append("coordinator")
+        crashable.append("coordinator")
+    elif strategy == "queue":  # every writer goes through the queue: "for operations that go through it"
+        spec = {"kind": "queue", "scope": draw(st.sampled_from(["key", "partition", "global"])),
+                "partitions": draw(st.integers(1, 4)), "mutators_through_queue": True,
+                "enqueue_latency": {"exponential": {"mean": draw(st.floats(1e-4, 0.01))}}}
+        actors.append("consumer")
+        crashable.append("consumer")
+    elif strategy == "reservation":
+        spec = {"kind": "reservation", "ttl": draw(st.one_of(st.none(), st.floats(0.001, 0.5))),
+                "retry": {"max_retries": draw(st.integers(0, 2))}}
     else:
         replicas = draw(st.integers(1, 4))
         ttl = draw(st.floats(0.05, 2.0))
@@ -158,6 +181,24 @@ def test_fenced_lock_never_violates_under_faults(data: dict[str, Any], seed: int
 @SAFETY
 @given(configurations("lease"), st.integers(0, 2**16))
 def test_fenced_lease_never_violates_under_faults(data: dict[str, Any], seed: int) -> None:
+    assert_safe(data, seed)
+
+
+@SAFETY
+@given(configurations("two_phase"), st.integers(0, 2**16))
+def test_two_phase_never_violates_under_faults(data: dict[str, Any], seed: int) -> None:
+    assert_safe(data, seed)
+
+
+@SAFETY
+@given(configurations("queue"), st.integers(0, 2**16))
+def test_queue_never_violates_under_faults(data: dict[str, Any], seed: int) -> None:
+    assert_safe(data, seed)
+
+
+@SAFETY
+@given(configurations("reservation"), st.integers(0, 2**16))
+def test_reservation_never_oversells_under_faults(data: dict[str, Any], seed: int) -> None:
     assert_safe(data, seed)
 
 

@@ -26,10 +26,13 @@ from toctou_sim.montecarlo import (
 from toctou_sim.spec import ModelSpec, SpecError, load_model, parse_model
 
 if TYPE_CHECKING:
+    from toctou_sim.reporting import report
     from toctou_sim.staleness import StalenessResult, staleness
     from toctou_sim.sweep import Range, SweepResult, sweep
+    from toctou_sim.world.tracing import trace_replication as trace
 
 __version__ = "0.1.0"
+
 
 __all__ = [
     "ComparisonResult",
@@ -44,22 +47,27 @@ __all__ = [
     "compare",
     "load_model",
     "parse_model",
+    "report",
     "run_replication",
     "simulate",
     "staleness",
     "sweep",
+    "trace",
 ]
 
 
 _LAZY = {
-    "staleness": "toctou_sim.staleness",
-    "StalenessResult": "toctou_sim.staleness",
-    "sweep": "toctou_sim.sweep",
-    "Range": "toctou_sim.sweep",
-    "SweepResult": "toctou_sim.sweep",
+    "staleness": ("toctou_sim.staleness", "staleness"),
+    "StalenessResult": ("toctou_sim.staleness", "StalenessResult"),
+    "sweep": ("toctou_sim.sweep", "sweep"),
+    "Range": ("toctou_sim.sweep", "Range"),
+    "SweepResult": ("toctou_sim.sweep", "SweepResult"),
+    "report": ("toctou_sim.reporting", "report"),
+    "trace": ("toctou_sim.world.tracing", "trace_replication"),
 }
-"""Public names that load their module on first use: those modules pull in pandas and scipy,
-which a process that only simulates (a worker, a benchmark) does not need."""
+"""Public names that load their module on first use (name -> module, attribute): those modules
+pull in pandas, scipy or matplotlib, which a process that only simulates (a worker, a benchmark)
+does not need."""
 
 
 class _Package(types.ModuleType):
@@ -71,10 +79,10 @@ class _Package(types.ModuleType):
     """
 
     def __getattr__(self, name: str) -> Any:
-        module = _LAZY.get(name)
-        if module is None:
+        where = _LAZY.get(name)
+        if where is None:
             raise AttributeError(f"module {self.__name__!r} has no attribute {name!r}")
-        return getattr(importlib.import_module(module), name)
+        return getattr(importlib.import_module(where[0]), where[1])
 
     def __setattr__(self, name: str, value: Any) -> None:
         if name in _LAZY and isinstance(value, types.ModuleType):

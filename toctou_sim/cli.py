@@ -108,7 +108,7 @@ def _executor(workers: int) -> Any:
 
 
 def _emit(frame: Any, *, as_json: bool, out: Path | None, all_metrics: bool, header: str, footer: str) -> None:
-    from toctou_sim.present import comparison_table, results_json, write_table
+    from toctou_sim.present import comparison_table, results_json, shown_metrics, write_table
 
     if out is not None:
         write_table(frame, out)
@@ -116,21 +116,11 @@ def _emit(frame: Any, *, as_json: bool, out: Path | None, all_metrics: bool, hea
         click.echo(results_json(frame))
         return
     click.echo(header)
-    click.echo(comparison_table(frame, None if all_metrics else comparison_metrics(frame)))
+    click.echo(comparison_table(frame, None if all_metrics else shown_metrics(frame)))
     if footer:
         click.echo(footer)
     if out is not None:
         click.echo(f"wrote {out}")
-
-
-def comparison_metrics(frame: Any) -> tuple[str, ...]:
-    """The headline metrics plus any extra metric a read path or strategy contributed as a rate."""
-    from toctou_sim.present import HEADLINE_METRICS
-
-    core = {"ok_rate", "declined_rate", "spurious_rejection_rate", "mismatch_window_rate", "stale_check_rate"}
-    extra = tuple(m for m in dict.fromkeys(frame["metric"])
-                  if m.endswith("_rate") and m not in core and m not in HEADLINE_METRICS)
-    return HEADLINE_METRICS + extra
 
 
 @main.command()
@@ -259,6 +249,11 @@ main.add_command(_staleness)
 from toctou_sim.cli_sweep import sweep as _sweep_command  # noqa: E402
 
 main.add_command(_sweep_command)
+
+from toctou_sim.cli_report import report_command, trace_command  # noqa: E402
+
+main.add_command(report_command)
+main.add_command(trace_command)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

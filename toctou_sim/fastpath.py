@@ -84,6 +84,7 @@ _KNOWN_FIELDS: dict[str, frozenset[str]] = {
     "keys": frozenset({"count", "popularity", "invariant", "initial"}),
     "store": frozenset({"read_latency", "write_latency"}),
     "clients": frozenset({"arrival", "window"}),
+    "arrival": frozenset({"poisson"}),
     "mutators": frozenset({"action", "rate", "amount", "popularity"}),
     "read_path": frozenset({"kind"}),
     "none": frozenset({"kind", "label"}),
@@ -98,6 +99,7 @@ class FastPathError(SpecError):
 def _unknown_fields(model: ModelSpec) -> str | None:
     parts: list[tuple[str, Any]] = [("", model), ("model", model.model), ("keys", model.keys),
                                     ("store", model.store), ("clients", model.clients),
+                                    ("arrival", model.clients.arrival),
                                     ("read_path", model.read_path)]
     parts += [("mutators", m) for m in model.mutators]
     parts.append((model.strategy.kind, model.strategy))
@@ -360,7 +362,7 @@ def run_fast(model: ModelSpec, replication: int, seed: int, estimator: str = "pl
 
     invariant = INVARIANTS[model.keys.invariant]()
     streams = RandomStreams(seed, replication)
-    recorder = Recorder(warmup=model.model.warmup)
+    recorder = Recorder.for_model(model)
     tally = _Tally()
     if model.keys.invariant == "version":
         _run_version(model, streams, invariant, recorder, tally, estimator == "conditional")
@@ -376,6 +378,7 @@ def run_fast(model: ModelSpec, replication: int, seed: int, estimator: str = "pl
     recorder.mismatches = tally.mismatches  # type: ignore[assignment]
     recorder.conflicts = tally.conflicts  # type: ignore[assignment]
     recorder.violations = tally.violations  # type: ignore[assignment]
+    recorder.race_aborts = tally.aborted  # type: ignore[assignment]  # every abort is a caught race here
     return ReplicationResult.from_recorder(
         recorder,
         replication=replication,
@@ -387,17 +390,31 @@ def run_fast(model: ModelSpec, replication: int, seed: int, estimator: str = "pl
 
 
 def _record(recorder: Recorder, counted: NDArray[np.bool_], finish: Floats, decide: Floats,
-            latency: Floats, window: Floats, end: float) -> NDArray[np.bool_]:
-    """Feed the histograms with the operations that finished (counted ones); return that mask.
+            latency: Floats, window: Floats, end: float, failed: NDArray[np.bool_]) -> NDArray[np.bool_]:
+    """Feed the histograms, the SLO counters and the error timeline with the counted operations
+    that finished; return that mask.
 
-    ``decide`` is ``inf`` for operations that never reached a use (declined). The values go in
-    arrival order, not in the order the event loop records them: the bins, counts and quantiles
-    are the same, and the exact mean may differ from the event loop's in the last bits (the sum
-    is taken in another order), which is not worth a sort per operation.
+    ``decide`` is ``inf`` for operations that never reached a use (declined); ``failed`` marks the
+    operations that ended violated or aborted on the sampled path (the others ended ok, and are
+    errors only when slower than the SLO's latency threshold). The values go in arrival order,
+    not in the order the event loop records them: the bins, counts and quantiles are the same,
+    and the exact mean may differ from the event loop's in the last bits (the sum is taken in
+    another order), which is not worth a sort per operation.
     """
     finished = counted & (finish < end)
     recorder.latency.add_many(latency[finished])
     recorder.window.add_many(window[finished & (decide < end)])
+    slow = finished & ~failed & (latency > recorder.latency_threshold)
+    recorder.slow += int(slow.sum())
+    timeline = recorder.timeline
+    index = (finish[finished] * timeline.inverse_width).astype(np.int64)
+    if index.size:
+        timeline.grow(int(index.max()))
+        size = len(timeline.ops)
+        ops = np.bincount(index, minlength=size)
+        errors = np.bincount(index, weights=(failed | slow)[finished], minlength=size).astype(np.int64)
+        timeline.ops = (np.asarray(timeline.ops, dtype=np.int64) + ops).tolist()
+        timeline.errors = (np.asarray(timeline.errors, dtype=np.int64) + errors).tolist()
     return finished
 
 
@@ -462,7 +479,8 @@ def _run_version(model: ModelSpec, streams: RandomStreams, invariant: Invariant,
                 mismatch = hit.astype(np.float64)
             counted = p_arrival[judge] >= warmup
             finish = p_t2[judge]
-            finished = _record(recorder, counted, finish, finish, finish - p_arrival[judge], finish - t1, end)
+            finished = _record(recorder, counted, finish, finish, finish - p_arrival[judge], finish - t1, end,
+                               hit)
             tally.operations += int(finished.sum())
             tally.attempts += int(finished.sum())
             lost = float(mismatch[finished].sum())
@@ -586,7 +604,8 @@ def _run_readonly(model: ModelSpec, streams: RandomStreams, invariant: Invariant
         finish = np.where(passed, decide, t1)
         counted = a >= warmup
         window = decide - t1
-        finished = _record(recorder, counted, finish, decide, finish - a, window, end)
+        failed = caught | (used & bad_at_decide)
+        finished = _record(recorder, counted, finish, decide, finish - a, window, end, failed)
         tally.operations += int(finished.sum())
         tally.declined += int((finished & ~passed).sum())
         tally.attempts += int((counted & (t1 < end)).sum())

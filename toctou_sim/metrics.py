@@ -15,9 +15,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 if TYPE_CHECKING:
+    from toctou_sim.spec import ModelSpec
     from toctou_sim.world.engine import Operation
 
-__all__ = ["OUTCOMES", "Histogram", "Recorder", "ReplicationResult"]
+__all__ = ["OUTCOMES", "ErrorTimeline", "Histogram", "Recorder", "ReplicationResult", "TimeWeighted"]
 
 OK, DECLINED, ABORTED, VIOLATED = 0, 1, 2, 3
 OUTCOMES = ("ok", "declined", "aborted", "violated")
@@ -114,12 +115,89 @@ class Histogram:
         return min(centre, self.maximum)
 
 
+class ErrorTimeline:
+    """Counts of finished operations and of errors in fixed-width bins of simulated time.
+
+    An operation is binned by the instant it ends. Memory is one pair of integer lists sized by
+    the simulated span, independent of the number of operations; the hot path is one index
+    computation and at most two list increments. Burn rates over any window and multi-window
+    alerts are computed from these bins afterwards (:mod:`toctou_sim.budget`).
+    """
+
+    __slots__ = ("errors", "inverse_width", "ops", "width")
+
+    def __init__(self, width: float, span: float) -> None:
+        if width <= 0:
+            raise ValueError(f"bin width must be > 0, got {width!r}")
+        self.width = width
+        """Bin width in seconds: bin ``i`` covers ``[i * width, (i + 1) * width)``."""
+        self.inverse_width = 1.0 / width
+        size = math.ceil(span / width) + 1
+        self.ops: list[int] = [0] * size
+        """Counted operations that ended in each bin."""
+        self.errors: list[int] = [0] * size
+        """Of those, the errors (violated, aborted or slower than the latency threshold)."""
+
+    def grow(self, index: int) -> None:
+        """Extend the bins to hold ``index`` (an operation ended after the expected span)."""
+        extra = index + 1 - len(self.ops)
+        if extra > 0:
+            self.ops.extend([0] * extra)
+            self.errors.extend([0] * extra)
+
+    def arrays(self) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+        """The bins as numpy arrays ``(ops, errors)``."""
+        return np.asarray(self.ops, dtype=np.int64), np.asarray(self.errors, dtype=np.int64)
+
+
+class TimeWeighted:
+    """The time-average of a level (orphans alive, units reserved) over ``[start, end]``.
+
+    ``change(now, delta)`` moves the level; only the part of the timeline inside the window
+    counts, so warm-up and drain are excluded.
+    """
+
+    __slots__ = ("_area", "_last", "end", "level", "peak", "start")
+
+    def __init__(self, start: float, end: float) -> None:
+        self.start = start
+        self.end = end
+        self.level = 0
+        self.peak = 0
+        self._area = 0.0
+        self._last = start
+
+    def _advance(self, now: float) -> None:
+        t = min(max(now, self.start), self.end)
+        if t > self._last:
+            self._area += self.level * (t - self._last)
+            self._last = t
+
+    def change(self, now: float, delta: int) -> None:
+        """The level moved by ``delta`` at ``now``."""
+        self._advance(now)
+        self.level += delta
+        if self.level > self.peak:
+            self.peak = self.level
+
+    def mean(self) -> float:
+        """The time-average of the level over the whole window (call after the run)."""
+        self._advance(self.end)
+        span = self.end - self.start
+        return self._area / span if span > 0 else math.nan
+
+
 @dataclass
 class Recorder:
     """What one replication counts. The world calls it on the hot path, so it is plain attributes.
 
     Identities (tested): ``ok + aborted + violated == operations`` (declined is part of ok) and
     ``mismatches == conflicts + violations``.
+
+    Errors charged to the SLO: every violated or aborted operation, and every ok one slower than
+    ``latency_threshold`` (``slow``); each operation counts at most once. ``race_aborts`` are
+    aborts of operations whose use had been rejected by the store or a re-check (the race was
+    caught but the retries ran out), as opposed to lock-wait timeouts.
     """
 
     warmup: float = 0.0
@@ -136,23 +214,65 @@ class Recorder:
     violations: int = 0
     retries: int = 0
     stale_checks: int = 0
+    duplicate_deliveries: int = 0
+    duplicate_effects: int = 0
+    partial_creates: int = 0
     latency: Histogram = field(default_factory=Histogram)
     window: Histogram = field(default_factory=Histogram)
     lock_wait: Histogram = field(default_factory=Histogram)
+    latency_threshold: float = math.inf
+    slow: int = 0
+    race_aborts: int = 0
+    turned_away_duplicates: int = 0
+    """Aborted redelivered or retried copies of a request: the mitigation answering a duplicate
+    (e.g. an idempotency 409), not an error of the request, so not charged to the SLO."""
+    timeline: ErrorTimeline = field(default_factory=lambda: ErrorTimeline(1.0, 60.0))
+
+    @classmethod
+    def for_model(cls, spec: ModelSpec) -> Recorder:
+        """A recorder with the model's warm-up, SLO latency threshold and timeline bins."""
+        horizon = spec.model.horizon
+        width = spec.slo.timeline_bin or min(60.0, horizon / 100)
+        threshold = spec.slo.latency_threshold
+        return cls(
+            warmup=spec.model.warmup,
+            latency_threshold=threshold if threshold is not None else math.inf,
+            timeline=ErrorTimeline(width, 2 * horizon),
+        )
 
     def finish(self, op: Operation, outcome: int, now: float) -> None:
         """An operation ended with ``outcome`` (one of ok, declined, aborted, violated)."""
         self.operations += 1
-        if outcome == OK:
+        latency = now - op.arrival
+        error = True
+        if outcome in (OK, DECLINED):
             self.ok += 1
-        elif outcome == DECLINED:
-            self.ok += 1
-            self.declined += 1
+            if outcome == DECLINED:
+                self.declined += 1
+            error = latency > self.latency_threshold
+            if error:
+                self.slow += 1
         elif outcome == ABORTED:
             self.aborted += 1
+            if op.duplicate:
+                self.turned_away_duplicates += 1
+                error = False
+            elif op.raced:
+                self.race_aborts += 1
         else:
             self.violated += 1
-        self.latency.add(now - op.arrival)
+        self.latency.add(latency)
+        timeline = self.timeline
+        index = int(now * timeline.inverse_width)
+        try:
+            timeline.ops[index] += 1
+            if error:
+                timeline.errors[index] += 1
+        except IndexError:
+            timeline.grow(index)
+            timeline.ops[index] += 1
+            if error:
+                timeline.errors[index] += 1
 
 
 @dataclass(frozen=True)
@@ -164,6 +284,8 @@ class ReplicationResult:
     strategy: str
     metrics: dict[str, float]
     histograms: dict[str, Histogram] = field(repr=False, compare=False)
+    timeline: ErrorTimeline | None = field(default=None, repr=False, compare=False)
+    """Finished operations and errors over simulated time (for burn rates and alerts)."""
 
     @classmethod
     def from_recorder(
@@ -200,6 +322,16 @@ class ReplicationResult:
             "retry_rate": per_op(r.retries),
             "stale_check_rate": (r.stale_checks / r.attempts) if r.attempts else math.nan,
             "throughput_ops_s": r.ok / measured_time if measured_time > 0 else math.nan,
+            "errors": float(r.violated + r.aborted - r.turned_away_duplicates + r.slow),
+            "latency_breach_rate": per_op(r.slow),
+            "error_rate": per_op(r.violated + r.aborted - r.turned_away_duplicates + r.slow),
+            "turned_away_duplicate_rate": per_op(r.turned_away_duplicates),
+            "race_error_rate": per_op(r.violated + r.race_aborts),
+            "duplicate_deliveries": float(r.duplicate_deliveries),
+            "duplicate_effects": float(r.duplicate_effects),
+            "duplicate_effect_rate": per_op(r.duplicate_effects),
+            "partial_creates": float(r.partial_creates),
+            "partial_create_rate": per_op(r.partial_creates),
         }
         for name, histogram, quantiles in (
             ("latency", r.latency, (0.5, 0.9, 0.99, 0.999)),
@@ -214,4 +346,5 @@ class ReplicationResult:
                 metrics[f"{name}_{label}_ms"] = histogram.quantile(q) * 1e3
         metrics.update(extra)
         histograms = {"latency": r.latency, "window": r.window, "lock_wait": r.lock_wait}
-        return cls(replication=replication, seed=seed, strategy=strategy, metrics=metrics, histograms=histograms)
+        return cls(replication=replication, seed=seed, strategy=strategy, metrics=metrics,
+                   histograms=histograms, timeline=r.timeline)

@@ -22,9 +22,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from toctou_sim.budget import budget_metrics
 from toctou_sim.distributions import RandomStreams
 from toctou_sim.fastpath import FastPathError, resolve_engine, run_fast
 from toctou_sim.metrics import ReplicationResult
+from toctou_sim.metrics_guide import guide_metrics
 from toctou_sim.spec import ModelSpec, SpecError
 from toctou_sim.world import World
 
@@ -50,7 +52,13 @@ RATE_EVENTS = {
 }
 """Rates whose event counts are kept, for pooled Wilson intervals and the rule of three."""
 
+RATE_TRIALS = {"ordering_error_rate": "events"}
+"""Rates whose denominator is not the counted operations (for the rule-of-three bound)."""
+
 PRIMARY_METRIC = "violation_rate"
+
+NOT_PROPORTIONS = frozenset({"burn_rate", "race_burn_rate"})
+"""Metrics named ``*_rate`` that are not per-operation proportions (no rule-of-three bound)."""
 
 
 def _version() -> str:
@@ -142,8 +150,10 @@ def estimate(metric: str, replications: Sequence[ReplicationResult], confidence:
     n = int(np.sum(~np.isnan(values)))
     count_name = RATE_EVENTS.get(metric)
     if count_name is None:
-        if metric.endswith("_rate") and n and np.all(values[~np.isnan(values)] == 0):
-            trials = sum(r.metrics.get("operations", 0.0) for r in replications)
+        proportion = metric.endswith("_rate") and metric not in NOT_PROPORTIONS
+        if proportion and n and np.all(values[~np.isnan(values)] == 0):
+            denominator = RATE_TRIALS.get(metric, "operations")
+            trials = sum(r.metrics.get(denominator, 0.0) for r in replications)
             if trials > 0:
                 return Estimate(metric, 0.0, 0.0, 3.0 / trials, n, upper_bound=True)
         return Estimate(metric, mean, low, high, n)
@@ -167,21 +177,25 @@ def run_replication(
     """
     chosen, why = resolve_engine(model, engine)
     if chosen == "fast":
-        return run_fast(model, replication, seed, estimator)
-    if estimator != "plain":
-        reason = "use engine fast or auto" if engine == "des" else f"the model does not qualify: {why}"
-        raise FastPathError(f"--estimator {estimator}: needs the fast engine; {reason}")
-    world = World(model, RandomStreams(seed, replication))
-    world.run()
-    measured = model.model.horizon - model.model.warmup
-    return ReplicationResult.from_recorder(
-        world.recorder,
-        replication=replication,
-        seed=seed,
-        strategy=model.strategy.label or model.strategy.kind,
-        measured_time=measured,
-        extra=world.extra_metrics(),
-    )
+        result = run_fast(model, replication, seed, estimator)
+    else:
+        if estimator != "plain":
+            reason = "use engine fast or auto" if engine == "des" else f"the model does not qualify: {why}"
+            raise FastPathError(f"--estimator {estimator}: needs the fast engine; {reason}")
+        world = World(model, RandomStreams(seed, replication))
+        world.run()
+        measured = model.model.horizon - model.model.warmup
+        result = ReplicationResult.from_recorder(
+            world.recorder,
+            replication=replication,
+            seed=seed,
+            strategy=model.strategy.label or model.strategy.kind,
+            measured_time=measured,
+            extra=world.extra_metrics(),
+        )
+    result.metrics.update(budget_metrics(result.metrics, result.timeline, model))
+    result.metrics.update(guide_metrics(model.keys.invariant, result.metrics))
+    return result
 
 
 Task = tuple[ModelSpec, int, int, str, str]
@@ -311,8 +325,27 @@ class ComparisonResult:
         mean, low, high = t_interval(diffs)
         return Estimate(f"{metric}_diff", mean, low, high, int(np.sum(~np.isnan(diffs))))
 
+    def latency_added(self, strategy: str, metric: str = "latency_mean_ms") -> Estimate:
+        """Guide M8: latency added by a mitigation, paired against ``none`` on common random
+        numbers (``strategy - none`` replication by replication)."""
+        if "none" not in self.results:
+            raise KeyError("latency added is measured against 'none': include it in the strategies")
+        base = {r.replication: r.metrics.get(metric, math.nan) for r in self.results["none"].replications}
+        diffs = np.array(
+            [r.metrics.get(metric, math.nan) - base.get(r.replication, math.nan)
+             for r in self.results[strategy].replications],
+            dtype=np.float64,
+        )
+        mean, low, high = t_interval(diffs)
+        name = metric.replace("latency_", "latency_added_")
+        return Estimate(name, mean, low, high, int(np.sum(~np.isnan(diffs))))
+
     def to_frame(self) -> pd.DataFrame:
-        """Tidy rows: strategy x metric, with the paired difference against the baseline."""
+        """Tidy rows: strategy x metric, with the paired difference against the baseline.
+
+        When ``none`` is among the strategies, each strategy also gets the guide's M8 rows
+        ``latency_added_mean_ms`` and ``latency_added_p99_ms`` (paired against ``none``).
+        """
         import pandas as pd
 
         frames = []
@@ -323,6 +356,11 @@ class ComparisonResult:
             frame["diff"] = [d.estimate for d in diffs]
             frame["diff_low"] = [d.ci_low for d in diffs]
             frame["diff_high"] = [d.ci_high for d in diffs]
+            if "none" in self.results:
+                added = [self.latency_added(label, m) for m in ("latency_mean_ms", "latency_p99_ms")]
+                extra = pd.DataFrame([result._row(est) for est in added])
+                extra["baseline"] = "none"
+                frame = pd.concat([frame, extra], ignore_index=True)
             frames.append(frame)
         return pd.concat(frames, ignore_index=True)
 

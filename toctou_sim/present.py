@@ -9,7 +9,7 @@ from typing import Any
 
 import pandas as pd
 
-__all__ = ["HEADLINE_METRICS", "comparison_table", "format_value", "results_json", "write_table"]
+__all__ = ["HEADLINE_METRICS", "comparison_table", "format_value", "results_json", "shown_metrics", "write_table"]
 
 HEADLINE_METRICS = (
     "operations",
@@ -26,6 +26,24 @@ HEADLINE_METRICS = (
     "throughput_ops_s",
 )
 """Metrics shown by default in the terminal table (every metric is in ``--json`` and ``--out``)."""
+
+
+_DETAIL_RATES = frozenset({"ok_rate", "declined_rate", "spurious_rejection_rate", "mismatch_window_rate",
+                           "stale_check_rate"})
+
+
+def shown_metrics(frame: pd.DataFrame) -> tuple[str, ...]:
+    """What the terminal table shows: the headline metrics, then every other rate (a read path's,
+    a strategy's, an actor's, the guide's M1-M10, the error budget's) that some strategy measured
+    as non-zero. ``--all-metrics`` shows everything."""
+    from toctou_sim.metrics_guide import GUIDE_METRICS
+
+    seen = set(frame[frame["estimate"].fillna(0) != 0]["metric"])
+    extra = tuple(m for m in dict.fromkeys(frame["metric"])
+                  if m.endswith("_rate") and m in seen and m not in _DETAIL_RATES and m not in HEADLINE_METRICS)
+    guide = tuple(name for _, names in GUIDE_METRICS.values() for name in names
+                  if name in seen and name not in HEADLINE_METRICS and name not in extra)
+    return HEADLINE_METRICS + extra + guide
 
 
 def format_value(estimate: float, low: float, high: float, upper_bound: bool = False) -> str:

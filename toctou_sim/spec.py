@@ -33,15 +33,19 @@ from pydantic import (
 )
 
 from toctou_sim.distributions import DistributionSpec, parse_distribution
+from toctou_sim.specs_slo import DEFAULT_ALERTS, BurnAlertSpec, RatePhase
 from toctou_sim.units import NonNegativeDuration, PositiveDuration
 
 __all__ = [
+    "ACTOR_SPECS",
     "FAULT_SPECS",
     "INVARIANT_ACTIONS",
     "READ_PATH_SPECS",
     "STRATEGY_SPECS",
+    "ActorSpec",
     "ArrivalSpec",
     "CasSpec",
+    "ClientTimeoutSpec",
     "ClientsSpec",
     "DirectReadSpec",
     "FaultSpec",
@@ -53,6 +57,7 @@ __all__ = [
     "NoMitigationSpec",
     "ReadPathSpec",
     "RecheckSpec",
+    "RedeliverySpec",
     "RetryPolicy",
     "SloSpec",
     "SpecError",
@@ -92,6 +97,11 @@ class Registered(StrictModel):
             field = cls.model_fields.get("kind")
             if field is not None and isinstance(field.default, str):
                 cls.registry[field.default] = cls
+
+    def check_model(self, model: ModelSpec) -> str | None:
+        """A problem with this part in the whole ``model`` (e.g. an invariant it needs, a target
+        that does not exist), as ``field: message`` relative to the part, or ``None``."""
+        return None
 
     @classmethod
     def parse(cls, value: Any, info: ValidationInfo | None = None) -> Registered:
@@ -157,9 +167,17 @@ class FaultSpec(Registered):
         return None
 
 
+class ActorSpec(Registered):
+    """A background actor of the world (a policy changer, a schema changer, an event stream)."""
+
+    registry: ClassVar[dict[str, type[Registered]]] = {}
+    category: ClassVar[str] = "actor"
+
+
 STRATEGY_SPECS = StrategySpec.registry
 READ_PATH_SPECS = ReadPathSpec.registry
 FAULT_SPECS = FaultSpec.registry
+ACTOR_SPECS = ActorSpec.registry
 
 def _dump(part: BaseModel) -> dict[str, Any]:
     return part.model_dump(mode="json", by_alias=True, exclude_none=True)
@@ -177,9 +195,14 @@ def _fault(value: Any, info: ValidationInfo) -> Registered:
     return FaultSpec.parse(value, info)
 
 
+def _actor(value: Any, info: ValidationInfo) -> Registered:
+    return ActorSpec.parse(value, info)
+
+
 StrategyField = Annotated[StrategySpec, PlainValidator(_strategy), PlainSerializer(_dump)]
 ReadPathField = Annotated[ReadPathSpec, PlainValidator(_read_path), PlainSerializer(_dump)]
 FaultField = Annotated[FaultSpec, PlainValidator(_fault), PlainSerializer(_dump)]
+ActorField = Annotated[ActorSpec, PlainValidator(_actor), PlainSerializer(_dump)]
 
 
 # --------------------------------------------------------------------------------------------
@@ -334,17 +357,53 @@ class PoissonArrival(StrictModel):
 
 
 class ArrivalSpec(StrictModel):
-    """How client operations arrive."""
+    """How client operations arrive: a Poisson process, optionally with a piecewise-constant
+    ``profile`` of rates (``[{ until = "20m", rate = 50 }, { until = "30m", rate = 500 }]``) that
+    overrides ``poisson.rate`` until the last phase ends."""
 
     poisson: PoissonArrival
+    profile: tuple[RatePhase, ...] = ()
+
+    @model_validator(mode="after")
+    def _phases_in_order(self) -> ArrivalSpec:
+        for index in range(1, len(self.profile)):
+            if self.profile[index].until <= self.profile[index - 1].until:
+                raise ValueError(f"profile.{index}.until: must be later than profile.{index - 1}.until")
+        return self
+
+
+class RedeliverySpec(StrictModel):
+    """At-least-once delivery: each request is delivered again, with ``probability``, ``delay``
+    after its first delivery (a webhook sender that did not see the acknowledgement). The copy
+    carries the same request id (idempotency key)."""
+
+    probability: float = Field(ge=0, le=1)
+    delay: DistributionSpec
+
+
+class ClientTimeoutSpec(StrictModel):
+    """A client that has no answer ``after`` its request was sent sends it again (same request
+    id), at most ``max_retries`` times, while the first attempt may still be running."""
+
+    after: PositiveDuration
+    max_retries: int = Field(default=1, ge=1)
 
 
 class ClientsSpec(StrictModel):
     """Clients doing check -> window -> use. ``window`` is the time between the check's answer and
-    sending the use (business logic, a network hop, a queue)."""
+    sending the use (business logic, a network hop, a queue).
+
+    ``redelivery`` and ``timeout`` make duplicate deliveries of a request (guide F2);
+    ``partial_failure`` is the probability that a use which took effect fails before it is
+    finalised (a multi-step create whose second step fails: the resource is left orphaned and
+    the client sees an error, guide F6).
+    """
 
     arrival: ArrivalSpec
     window: DistributionSpec = parse_distribution(0.0)
+    redelivery: RedeliverySpec | None = None
+    timeout: ClientTimeoutSpec | None = None
+    partial_failure: float = Field(default=0.0, ge=0, lt=1)
 
 
 class MutatorSpec(StrictModel):
@@ -364,6 +423,13 @@ class SloSpec(StrictModel):
     target: float = Field(default=0.999, gt=0, lt=1)
     period: PositiveDuration = 30 * 86400.0
     latency_threshold: PositiveDuration | None = None
+    alerts: tuple[BurnAlertSpec, ...] = DEFAULT_ALERTS
+    """Multi-window burn-rate alerts evaluated on the simulated error timeline."""
+    page_budget_fraction: float = Field(default=0.2, gt=0, le=1)
+    """The guide's rule: page when one ``page_window`` spends more than this share of the budget."""
+    page_window: PositiveDuration = 3600.0
+    timeline_bin: PositiveDuration | None = None
+    """Width of the error timeline's bins (default: horizon/100, at most 1 minute)."""
 
 
 class ModelSpec(StrictModel):
@@ -381,6 +447,8 @@ class ModelSpec(StrictModel):
     """Named strategy variants for ``compare`` (e.g. ``[strategies.lock_fenced]``); a name that is
     not here is taken as a strategy kind with its defaults."""
     faults: tuple[FaultField, ...] = ()
+    actors: tuple[ActorField, ...] = ()
+    """Background actors (policy changer, schema changer, event stream, ...)."""
     slo: SloSpec = SloSpec()
 
     _source: str | None = PrivateAttr(default=None)
@@ -395,6 +463,13 @@ class ModelSpec(StrictModel):
                     f"mutators.{index}.action: {mutator.action!r} does not apply to invariant "
                     f"{self.keys.invariant!r}; expected one of {', '.join(allowed)}"
                 )
+        parts: list[tuple[str, Registered]] = [("strategy", self.strategy)]
+        parts += [(f"strategies.{name}", variant) for name, variant in self.strategies.items()]
+        parts += [(f"actors.{index}", actor) for index, actor in enumerate(self.actors)]
+        for path, part in parts:
+            problem = part.check_model(self)
+            if problem is not None:
+                raise ValueError(f"{path}.{problem}")
         return self
 
     @model_validator(mode="after")
@@ -600,6 +675,35 @@ def parse_model(
     return spec
 
 
+SMOKE_HORIZON_VARIABLE = "TOCTOU_SIM_SMOKE_HORIZON"
+"""Environment variable that caps every loaded model's horizon (smoke tests of long models)."""
+
+
+def _smoke_cap(data: Mapping[str, Any], overrides: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+    """With ``TOCTOU_SIM_SMOKE_HORIZON=5s`` set, shorten longer models to that horizon (and their
+    warm-up to a tenth of it): every bundled model and README command then runs in seconds."""
+    import os
+
+    cap_text = os.environ.get(SMOKE_HORIZON_VARIABLE)
+    if not cap_text:
+        return overrides
+    from toctou_sim.units import parse_duration
+
+    merged = dict(overrides or {})
+    meta = data.get("model", {}) if isinstance(data.get("model", {}), Mapping) else {}
+    try:
+        cap = parse_duration(cap_text)
+        horizon = parse_duration(merged.get("model.horizon", meta.get("horizon", 60.0)))
+        warmup = parse_duration(merged.get("model.warmup", meta.get("warmup", 0.0)))
+    except ValueError:
+        return overrides  # validation reports the bad value with its field
+
+    if horizon > cap:
+        merged["model.horizon"] = cap
+        merged["model.warmup"] = min(warmup, cap / 10)
+    return merged
+
+
 def load_model(path: str | Path, overrides: Mapping[str, Any] | None = None) -> ModelSpec:
     """Read and validate a model file.
 
@@ -620,6 +724,7 @@ def load_model(path: str | Path, overrides: Mapping[str, Any] | None = None) -> 
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise SpecError(f"{path}: invalid TOML: {exc}") from None
     try:
+        overrides = _smoke_cap(data, overrides)
         return parse_model(data, source=str(path), base_dir=path.parent, overrides=overrides, text=text)
     except SpecError as exc:
         message = str(exc)
@@ -628,5 +733,5 @@ def load_model(path: str | Path, overrides: Mapping[str, Any] | None = None) -> 
         raise
 
 
-from toctou_sim import specs_faults  # noqa: E402,F401  (registers the fault and lease specs)
+from toctou_sim import specs_faults, specs_mitigations  # noqa: E402,F401  (register fault, lease, mitigation specs)
 from toctou_sim import specs_read_paths as _specs_read_paths  # noqa: E402,F401  (registers cache/replica)

@@ -5,11 +5,14 @@ Importing this package registers the built-in behaviours.
 
 from __future__ import annotations
 
-from toctou_sim.world import faults, invariants, lease, read_paths, strategies
+from toctou_sim.world import faults, invariants, lease, load, mitigations, read_paths, strategies, tracing
 from toctou_sim.world.engine import (
+    ACTORS,
     FAULTS,
     READ_PATHS,
     STRATEGIES,
+    Actor,
+    BackgroundActor,
     Fault,
     Operation,
     ReadPath,
@@ -20,10 +23,13 @@ from toctou_sim.world.engine import (
 from toctou_sim.world.invariants import INVARIANTS, Invariant
 
 __all__ = [
+    "ACTORS",
     "FAULTS",
     "INVARIANTS",
     "READ_PATHS",
     "STRATEGIES",
+    "Actor",
+    "BackgroundActor",
     "Fault",
     "Invariant",
     "Operation",
@@ -35,9 +41,12 @@ __all__ = [
     "faults",
     "invariants",
     "lease",
+    "load",
+    "mitigations",
     "quorum",
     "read_paths",
     "strategies",
+    "tracing",
 ]
 
 from toctou_sim.world import caching, quorum  # registers the cache and quorum read paths

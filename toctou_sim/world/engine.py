@@ -14,26 +14,30 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Generator
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import simpy
 
-from toctou_sim.distributions import Exponential, RandomStreams
-from toctou_sim.metrics import ABORTED, OK, VIOLATED, Recorder
+from toctou_sim.distributions import Exponential, RandomStreams, Uniform
+from toctou_sim.metrics import ABORTED, OK, VIOLATED, Recorder, TimeWeighted
 from toctou_sim.spec import ModelSpec, Zipf
 from toctou_sim.world.invariants import INVARIANTS, Invariant
+from toctou_sim.world.load import arrival_gaps
 from toctou_sim.world.registry import Registry
 
 if TYPE_CHECKING:
-    from toctou_sim.spec import FaultSpec, ReadPathSpec, StrategySpec
+    from toctou_sim.spec import ActorSpec, FaultSpec, ReadPathSpec, StrategySpec
 
 __all__ = [
     "ACCEPTED",
+    "ACTORS",
     "FAULTS",
     "READ_PATHS",
     "REJECTED",
     "STRATEGIES",
     "Actor",
+    "BackgroundActor",
     "Fault",
     "Operation",
     "Quota",
@@ -171,8 +175,14 @@ class Operation:
     __slots__ = (
         "arrival",
         "counted",
+        "deliveries",
+        "done",
+        "duplicate",
         "key",
+        "partial",
+        "raced",
         "read_latency",
+        "request_id",
         "retries",
         "seen_value",
         "seen_version",
@@ -192,11 +202,23 @@ class Operation:
         self.write_latency = write_latency
         self.counted = counted
         self.retries = 0
+        self.raced = False
+        """A use of this operation was rejected by the store or a re-check (a race was caught)."""
         self.seen_version = -1
         self.seen_value = 0
         self.t_check = math.nan
         self.stale = False
         self.token = 0
+        self.request_id = -1
+        """The request this delivery belongs to (its idempotency key); duplicates share it."""
+        self.duplicate = False
+        """Whether this is a redelivered or timed-out copy of an earlier delivery."""
+        self.deliveries = 0
+        """How many deliveries of the request preceded this one."""
+        self.done = False
+        """Whether the operation has ended."""
+        self.partial = False
+        """Whether this attempt's use fails after taking effect (``clients.partial_failure``)."""
 
 
 class Store:
@@ -325,9 +347,28 @@ class Fault:
         return {}
 
 
+class BackgroundActor:
+    """A background actor declared in ``[[actors]]`` (policy changer, schema changer, event
+    stream). Subclasses start SimPy processes in :meth:`start`; writes to the store go through
+    ``world.strategy.mutate`` so that strategies which gate writers (locks, queues) see them."""
+
+    def __init__(self, world: World, spec: ActorSpec) -> None:
+        self.world = world
+        self.spec = spec
+
+    def start(self) -> None:
+        """Start the actor's processes."""
+        raise NotImplementedError
+
+    def metrics(self) -> dict[str, float]:
+        """Extra per-replication metrics of this actor."""
+        return {}
+
+
 STRATEGIES: Registry[Strategy] = Registry("strategy")
 READ_PATHS: Registry[ReadPath] = Registry("read path")
 FAULTS: Registry[Fault] = Registry("fault")
+ACTORS: Registry[BackgroundActor] = Registry("actor")
 
 
 def _zipf(popularity: Any) -> float | None:
@@ -348,13 +389,17 @@ class World:
             ``store``, plus whatever the strategy and read path add with :meth:`add_actor`).
         clients_stalled_until: a stop-the-world pause of the clients (set by faults) delays every
             use until this instant (the ``clients`` actor's ``stalled_until``).
+        effected: request ids whose use took effect (kept only when duplicates can be delivered):
+            a second effect of the same request is a duplicate effect (guide F2, M3).
+        harm_listeners: callables ``(op, kind)`` told of every harmful use as it happens, with
+            ``kind`` the invariant's harm, ``"duplicate"`` or ``"orphan"`` (reconcilers use it).
     """
 
     def __init__(self, spec: ModelSpec, streams: RandomStreams, recorder: Recorder | None = None) -> None:
         self.spec = spec
         self.env = simpy.Environment()
         self.streams = streams
-        self.recorder = recorder if recorder is not None else Recorder(warmup=spec.model.warmup)
+        self.recorder = recorder if recorder is not None else Recorder.for_model(spec)
         self.invariant = INVARIANTS[spec.keys.invariant]()
         self._holds = self.invariant.holds
         self.store = Store(spec.keys.count, spec.keys.initial_value, self.invariant)
@@ -367,9 +412,7 @@ class World:
         self._arrivals_done = False
         self._drained: simpy.Event | None = None
 
-        self._interarrival = streams.variates(
-            "arrivals", _exponential(1.0 / spec.clients.arrival.poisson.rate)
-        )
+        self._interarrival = arrival_gaps(spec.clients.arrival, streams)
         self._keys = streams.keys("keys", spec.keys.count, _zipf(spec.keys.popularity))
         self._window = streams.variates("window", spec.clients.window)
         self._read_latency = streams.variates("read_latency", spec.store.read_latency)
@@ -380,9 +423,33 @@ class World:
         self._jitter = streams.generator("retry.jitter")
         self._jitter_block: list[float] = []
 
+        clients = spec.clients
+        self.harm_listeners: list[Callable[[Operation, str], None]] = []
+        self.effected: set[int] | None = (
+            set() if clients.redelivery is not None or clients.timeout is not None else None
+        )
+        self._next_request = 0
+        self.orphans = TimeWeighted(spec.model.warmup, spec.model.horizon)
+        """Orphaned resources alive (partial creates not yet cleaned up), time-averaged."""
+        self._partial_failure = clients.partial_failure
+        unit = Uniform(low=0.0, high=1.0)
+        if self._partial_failure > 0:
+            self._partial = streams.variates("use.partial_failure", unit)
+            self._retry_partial = streams.variates("retry.partial_failure", unit)
+            self._duplicate_partial = streams.variates("duplicate.partial_failure", unit)
+        if clients.redelivery is not None or clients.timeout is not None:
+            self._duplicate_window = streams.variates("duplicate.window", clients.window)
+            self._duplicate_read = streams.variates("duplicate.read_latency", spec.store.read_latency)
+            self._duplicate_write = streams.variates("duplicate.write_latency", spec.store.write_latency)
+        if clients.redelivery is not None:
+            self._redelivery_draw = streams.variates("redelivery.draw", unit)
+            self._redelivery_delay = streams.variates("redelivery.delay", clients.redelivery.delay)
+
         self.read_path = READ_PATHS[spec.read_path.kind](self, spec.read_path)
         self.strategy = STRATEGIES[spec.strategy.kind](self, spec.strategy)
         self.faults = [FAULTS[fault.kind](self, fault) for fault in spec.faults]
+        self.background = [ACTORS[actor.kind](self, actor) for actor in spec.actors]
+        """The background actors of ``[[actors]]``, in order."""
 
     # ---------------------------------------------------------------- actors (fault hooks)
 
@@ -483,13 +550,36 @@ class World:
         quota = self._store.quota
         if accepted and quota is not None and not quota.admit(self.env.now):
             accepted = False  # throttled: the store refused the write above its quota
+        duplicate = False
         if accepted:
+            effected = self.effected
+            if effected is not None:
+                if op.request_id in effected:
+                    duplicate = True
+                    holds = False
+                elif not op.partial:
+                    effected.add(op.request_id)
             if self.invariant.use_writes:
                 store.write(key, self.invariant.use(store.value[key]))
                 self.read_path.on_use(op)
             outcome = OK if holds else VIOLATED
+            if op.partial:
+                # The resource was created but finalising it failed: it is orphaned and the
+                # client sees an error (and may retry), unless the use was a violation anyway.
+                if holds:
+                    outcome = REJECTED_ATTEMPT
+                self.orphans.change(self.env.now, 1)
+                if op.counted:
+                    self.recorder.partial_creates += 1
+            if op.partial or not holds:
+                kind = "orphan" if op.partial else ("duplicate" if duplicate else self.invariant.harm)
+                for listener in self.harm_listeners:
+                    listener(op, kind)
+            if duplicate and op.counted:
+                self.recorder.duplicate_effects += 1
         else:
             outcome = REJECTED_ATTEMPT
+            op.raced = True
         if op.counted:
             recorder = self.recorder
             recorder.window.add(self.env.now - op.t_check)
@@ -511,6 +601,7 @@ class World:
 
     def finish(self, op: Operation, outcome: int) -> None:
         """End an operation."""
+        op.done = True
         self.in_flight -= 1
         if op.counted:
             self.recorder.finish(op, outcome, self.env.now)
@@ -525,6 +616,48 @@ class World:
         op.window = self._retry_window()
         op.read_latency = self._retry_read() * factor
         op.write_latency = self._retry_write() * factor
+        if self._partial_failure > 0:
+            op.partial = self._retry_partial() < self._partial_failure
+
+    # ---------------------------------------------------------------- duplicate deliveries
+
+    def deliver_duplicate(self, original: Operation, delay: float) -> None:
+        """Deliver a copy of ``original`` (same key and request id) ``delay`` from now.
+
+        The copy counts as in flight from now on, so the replication does not end before it has
+        been delivered and served. Its variates come from the ``duplicate.*`` streams, which
+        exist (with effect tracking in :attr:`effected`) when the model sets
+        ``clients.redelivery`` or ``clients.timeout``.
+        """
+        self.in_flight += 1
+        if delay > 0:
+            self.env.timeout(delay).callbacks.append(partial(self._spawn_duplicate, original))
+        else:
+            self._spawn_duplicate(original)
+
+    def _spawn_duplicate(self, original: Operation, _event: simpy.Event | None = None) -> None:
+        factor = self._store.latency_factor
+        copy = Operation(original.key, self.env.now, self._duplicate_window(), self._duplicate_read() * factor,
+                         self._duplicate_write() * factor, original.counted)
+        copy.request_id = original.request_id
+        copy.duplicate = True
+        copy.deliveries = original.deliveries + 1
+        if self._partial_failure > 0:
+            copy.partial = self._duplicate_partial() < self._partial_failure
+        if copy.counted:
+            self.recorder.duplicate_deliveries += 1
+        self.env.process(self.strategy.operate(copy))
+        self._watch(copy)
+
+    def _watch(self, op: Operation) -> None:
+        """Arm the client timeout of ``op``: no answer by then, and the client sends it again."""
+        timeout = self.spec.clients.timeout
+        if timeout is not None and op.deliveries < timeout.max_retries:
+            self.env.timeout(timeout.after).callbacks.append(partial(self._timed_out, op))
+
+    def _timed_out(self, op: Operation, _event: simpy.Event) -> None:
+        if not op.done:
+            self.deliver_duplicate(op, 0.0)
 
     def uniform(self) -> float:
         """A U(0, 1) variate from the retry-jitter stream."""
@@ -554,38 +687,34 @@ class World:
         """
         factor = self._store.latency_factor  # an operation started during a latency spike is slowed
         op = Operation(key, self.env.now, window, read_latency * factor, write_latency * factor, counted)
+        op.request_id = self._next_request
+        self._next_request += 1
+        if self._partial_failure > 0:
+            op.partial = self._partial() < self._partial_failure
         self.in_flight += 1
         self.env.process(self.strategy.operate(op))
+        clients = self.spec.clients
+        if clients.redelivery is not None and self._redelivery_draw() < clients.redelivery.probability:
+            self.deliver_duplicate(op, self._redelivery_delay())
+        if clients.timeout is not None:
+            self._watch(op)
         return op
 
     def _arrivals(self) -> Flow:
         env = self.env
         horizon = self.spec.model.horizon
         warmup = self.spec.model.warmup
-        operate = self.strategy.operate
-        process = env.process
-        timeout = env.timeout
         submit = self.submit
-        # This loop runs once per operation: it does what submit() does inline, unless a subclass
-        # overrides submit (tests observe arrivals that way).
-        inline = type(self).submit is World.submit
-        store_actor = self._store
+        timeout = env.timeout
         # Iterating the streams gives the same values as calling them, for less per value.
-        variates = zip(self._interarrival, self._keys, self._window, self._read_latency, self._write_latency,
-                       strict=False)
+        sources = (self._interarrival, self._keys, self._window, self._read_latency, self._write_latency)
+        variates = zip(*(iter(f) if hasattr(f, "__iter__") else iter(f, None) for f in sources), strict=False)
         for gap, key, window, read_latency, write_latency in variates:
             if env.now + gap >= horizon:
                 break
             yield timeout(gap)
-            now = env.now
-            if inline:
-                factor = store_actor.latency_factor  # an operation started during a latency spike is slowed
-                self.in_flight += 1
-                process(operate(Operation(key, now, window, read_latency * factor, write_latency * factor,
-                                          now >= warmup)))
-            else:
-                submit(key, window=window, read_latency=read_latency, write_latency=write_latency,
-                       counted=now >= warmup)
+            submit(key, window=window, read_latency=read_latency, write_latency=write_latency,
+                   counted=env.now >= warmup)
         self._arrivals_done = True
 
     def _mutator(self, index: int) -> Flow:
@@ -623,6 +752,8 @@ class World:
         env = self.env
         for fault in self.faults:
             fault.start()
+        for background in self.background:
+            background.start()
         env.process(self._arrivals())
         for index in range(len(self.spec.mutators)):
             env.process(self._mutator(index))
@@ -635,7 +766,14 @@ class World:
     def extra_metrics(self) -> dict[str, float]:
         """Metrics contributed by the read path, the strategy and the faults."""
         extra: dict[str, float] = {"unfinished": float(self.in_flight)}
-        parts: list[ReadPath | Strategy | Fault] = [self.read_path, self.strategy, *self.faults]
+        if self._partial_failure > 0:
+            extra["orphans_alive"] = self.orphans.mean()
+            extra["orphans_at_end"] = float(self.orphans.level)
+            measured = self.spec.model.horizon - self.spec.model.warmup
+            extra["orphans_per_day"] = self.recorder.partial_creates * 86400.0 / measured
+        parts: list[ReadPath | Strategy | Fault | BackgroundActor] = [
+            self.read_path, self.strategy, *self.faults, *self.background,
+        ]
         for part in parts:
             extra.update(part.metrics())
         return extra

@@ -1,0 +1,324 @@
+"""The design-review bundle: charts written, a recommendation that matches a case built so the
+answer is known, a grid sweep, the CLI, and the page rendered in a real browser."""
+
+from __future__ import annotations
+
+import math
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+import toctou_sim
+from toctou_sim import plots
+from toctou_sim.budget import analyse_timeline
+from toctou_sim.cli import main
+from toctou_sim.reporting import parse_grid, recommend, run_grid
+from toctou_sim.spec import SloSpec, SpecError, parse_model
+from toctou_sim.world.tracing import trace_replication
+
+# A known answer: 100 keys written by clients (50/s) and a background job (20/s), a 50 ms window.
+# `none` loses ~4% of updates (far above the 0.1% the SLO allows); `cas` catches every race and
+# retries it (4 retries: aborts vanish) for a few ms at p99; `lock` is equally safe but pays a
+# 150 ms acquisition on every operation. So: cas recommended, lock runner-up, none fails on
+# violations.
+KNOWN: dict[str, Any] = {
+    "model": {"name": "known-answer", "horizon": "20s", "warmup": "1s"},
+    "keys": {"count": 100, "invariant": "version"},
+    "store": {"read_latency": "2ms", "write_latency": "2ms"},
+    "clients": {"arrival": {"poisson": {"rate": 50}}, "window": {"exponential": {"mean": "50ms"}}},
+    "mutators": [{"action": "bump", "rate": 20}],
+    "strategies": {
+        "cas": {"kind": "cas", "retry": {"max_retries": 4, "backoff": "5ms"}},
+        "lock": {"kind": "lock", "acquire_latency": "150ms"},
+    },
+    "slo": {"target": 0.999, "latency_threshold": "2s"},
+}
+
+
+@pytest.fixture(scope="module")
+def known() -> Any:
+    return parse_model(KNOWN, source="known.toml", text="# the known-answer model\n")
+
+
+@pytest.fixture(scope="module")
+def comparison(known: Any) -> Any:
+    return toctou_sim.compare(known, ["none", "cas", "lock"], reps=4, seed=1)
+
+
+def test_recommendation_matches_the_known_answer(known: Any, comparison: Any) -> None:
+    verdict = recommend(comparison.to_frame(), known.slo)
+    assert verdict.chosen == "cas"
+    assert verdict.runner_up == "lock"
+    assert verdict.binding is None
+    failing = {v.strategy: v for v in verdict.verdicts if not v.qualifies}
+    assert set(failing) == {"none"}
+    assert "violations" in failing["none"].failures
+    assert str(verdict).startswith("Recommended: cas.")
+
+
+def _frame(rows: dict[str, dict[str, tuple[float, float]]]) -> pd.DataFrame:
+    """A tidy frame from {strategy: {metric: (estimate, ci_high)}}; latency diffs as given."""
+    records = []
+    for strategy, metrics in rows.items():
+        for metric, (value, high) in metrics.items():
+            records.append(
+                {
+                    "strategy": strategy,
+                    "metric": metric,
+                    "estimate": value,
+                    "ci_low": value,
+                    "ci_high": high,
+                    "upper_bound": False,
+                    "baseline": "none",
+                    "diff": value if metric == "latency_p99_ms" else math.nan,
+                }
+            )
+    return pd.DataFrame(records)
+
+
+def test_no_strategy_qualifies_names_the_binding_constraint() -> None:
+    # Both mitigations stop violations, but their aborts burn 5x and 20x the budget.
+    frame = _frame(
+        {
+            "none": {
+                "violation_rate": (0.01, 0.012),
+                "error_rate": (0.01, 0.012),
+                "abort_rate": (0, 0),
+                "latency_p99_ms": (0, 0),
+                "page_rule": (0, 0),
+                "burn_rate": (10, 12),
+            },
+            "cas": {
+                "violation_rate": (0, 0.0001),
+                "error_rate": (0.005, 0.006),
+                "abort_rate": (0.005, 0.006),
+                "latency_p99_ms": (5, 6),
+                "page_rule": (0, 0),
+                "burn_rate": (5, 6),
+            },
+            "lock": {
+                "violation_rate": (0, 0.0001),
+                "error_rate": (0.02, 0.021),
+                "abort_rate": (0.02, 0.021),
+                "latency_p99_ms": (50, 60),
+                "page_rule": (1, 1),
+                "burn_rate": (20, 21),
+                "worst_hour_budget": (0.3, 0.3),
+            },
+        }
+    )
+    verdict = recommend(frame, SloSpec(target=0.999))
+    assert verdict.chosen is None and verdict.runner_up is None
+    assert verdict.binding == "burn"
+    text = str(verdict)
+    assert text.startswith("No strategy qualifies. The binding constraint is error-budget burn")
+    assert "closest candidate, cas" in text
+    assert "lock fails:" in text and "the guide would page" in text
+
+
+def test_cheapest_is_ranked_by_latency_then_aborts() -> None:
+    ok = {"violation_rate": (0, 0.0001), "error_rate": (0.0002, 0.0003), "page_rule": (0, 0)}
+    frame = _frame(
+        {
+            "none": {
+                "violation_rate": (0.01, 0.012),
+                "error_rate": (0.01, 0.012),
+                "abort_rate": (0, 0),
+                "latency_p99_ms": (0, 0),
+                "page_rule": (0, 0),
+            },
+            "a": {**ok, "latency_p99_ms": (10, 10), "abort_rate": (0.0002, 0.0002)},
+            "b": {**ok, "latency_p99_ms": (10, 10), "abort_rate": (0.0001, 0.0001)},
+            "c": {**ok, "latency_p99_ms": (3, 3), "abort_rate": (0.0002, 0.0002)},
+        }
+    )
+    verdict = recommend(frame, SloSpec(target=0.999))
+    assert (verdict.chosen, verdict.runner_up) == ("c", "b")
+
+
+def _check_image(paths: list[Path]) -> None:
+    png, svg = paths
+    assert png.stat().st_size > 5_000
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "<svg" in svg.read_text()[:2000]
+
+
+def test_each_chart_is_written(tmp_path: Path, known: Any, comparison: Any) -> None:
+    frame = comparison.to_frame()
+    _check_image(plots.save(plots.plot_tradeoff(frame, known.slo.target), tmp_path / "tradeoff"))
+    views = {
+        s: analyse_timeline(r.replications[0].timeline, known.slo, known.model.warmup)
+        for s, r in comparison.results.items()
+    }
+    _check_image(plots.save(plots.plot_burn(views, known.slo), tmp_path / "burn"))
+    hists = {s: r.replications[0].histograms for s, r in comparison.results.items()}
+    _check_image(plots.save(plots.plot_cdfs(hists), tmp_path / "cdfs"))
+    trace = trace_replication(known, max_ops=30)
+    _check_image(plots.save(plots.plot_trace(trace), tmp_path / "trace"))
+    sweep = run_grid(known, {"clients.window": ["20ms", "80ms"]}, ["none", "cas"], reps=2, seed=1)
+    assert {"strategy", "metric", "estimate", "ci_low", "ci_high", "n_reps", "clients.window"} <= set(sweep.columns)
+    assert sorted(set(sweep["clients.window"])) == [0.02, 0.08]
+    _check_image(plots.save(plots.plot_sweep(sweep, "clients.window"), tmp_path / "sweep"))
+
+
+def test_pareto_frontier() -> None:
+    points = [("none", 0.0, 0.05), ("recheck", 1.0, 0.01), ("slow", 5.0, 0.02), ("cas", 3.0, 1e-5)]
+    assert plots.pareto_frontier(points) == ["none", "recheck", "cas"]
+
+
+def test_parse_grid() -> None:
+    assert parse_grid(["a.b=1,2", "c=5ms"]) == {"a.b": ["1", "2"], "c": ["5ms"]}
+    with pytest.raises(SpecError, match="--grid oops: expected PATH=V1,V2"):
+        parse_grid(["oops"])
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory: pytest.TempPathFactory, known: Any) -> Any:
+    out = tmp_path_factory.mktemp("report")
+    return toctou_sim.report(known, out, strategies=["none", "cas", "lock"], reps=4, seed=1, trace_ops=100)
+
+
+def test_report_bundle(bundle: Any) -> None:
+    page = bundle.html.read_text()
+    assert bundle.recommendation.chosen == "cas"
+    assert "<table" in page and "violation_rate" in page and "burn rate (x)" in page
+    assert "Recommended: cas." in page and "Runner-up: lock" in page
+    assert "the known-answer model" in page  # the model as given
+    assert "seed 1" in page and toctou_sim.__version__ in page
+    assert page.count("data:image/png;base64,") == 4
+    assert "No alert can be evaluated" in page  # a 20 s run is shorter than every short window
+    for name in (
+        "results.csv",
+        "tradeoff.png",
+        "tradeoff.svg",
+        "burn.png",
+        "cdfs.svg",
+        "trace.json",
+        "trace.png",
+    ):
+        assert (bundle.out / name).stat().st_size > 0, name
+    frame = pd.read_csv(bundle.out / "results.csv")
+    assert {"error_budget_consumed", "burn_rate", "worst_hour_burn"} <= set(frame["metric"])
+
+
+def _chromium() -> str | None:
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+@pytest.mark.skipif(
+    _chromium() is None,
+    reason="no chromium installed: apt-get install chromium to render report.html headless and check the screenshot",
+)
+def test_report_renders_in_a_browser(bundle: Any, tmp_path: Path) -> None:
+    import matplotlib.image as mpimg
+    import numpy as np
+
+    shot = tmp_path / "shot.png"
+    browser = _chromium()
+    assert browser is not None
+    subprocess.run(
+        [
+            browser,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--hide-scrollbars",
+            "--window-size=1280,1800",
+            f"--screenshot={shot}",
+            bundle.html.as_uri(),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    pixels = mpimg.imread(shot)[..., :3]
+    assert pixels.shape[0] >= 1000 and pixels.shape[1] >= 1000
+    not_white = np.mean(np.any(pixels < 0.9, axis=-1))
+    assert not_white > 0.05, f"screenshot is nearly blank ({not_white:.1%} non-white pixels)"
+    assert pixels.std() > 0.05
+
+
+def test_report_cli(tmp_path: Path) -> None:
+    model = tmp_path / "known.toml"
+    model.write_text(
+        '[model]\nname = "known"\nhorizon = "5s"\nwarmup = "1s"\n'
+        '[keys]\ncount = 100\ninvariant = "version"\n'
+        '[clients]\narrival = { poisson = { rate = 50 } }\nwindow = "50ms"\n'
+        '[[mutators]]\naction = "bump"\nrate = 20\n'
+    )
+    out = tmp_path / "r"
+    result = CliRunner().invoke(
+        main,
+        [
+            "report",
+            str(model),
+            "--out",
+            str(out),
+            "--reps",
+            "2",
+            "--strategies",
+            "none,cas",
+            "--trace-ops",
+            "20",
+            "--quiet",
+            "--grid",
+            "clients.window=10ms,40ms",
+            "--grid-reps",
+            "2",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "wrote" in result.output
+    assert (out / "report.html").exists() and (out / "sweep.png").exists() and (out / "sweep.csv").exists()
+    bad = CliRunner().invoke(main, ["report", str(model), "--out", str(out), "--grid", "nonsense"])
+    assert bad.exit_code == 2 and "--grid nonsense" in bad.output
+
+
+def test_overlapping_latency_intervals_are_called_out() -> None:
+    rows = []
+    for strategy, (diff, low, high) in {"none": (0, 0, 0), "a": (5, 1, 9), "b": (6, 2, 10)}.items():
+        safe = strategy != "none"
+        for metric, value, top in (
+            ("violation_rate", 0.0 if safe else 0.01, 1e-4 if safe else 0.012),
+            ("error_rate", 1e-4, 2e-4),
+            ("abort_rate", 0.0, 0.0),
+            ("page_rule", 0.0, 0.0),
+        ):
+            rows.append(
+                {
+                    "strategy": strategy,
+                    "metric": metric,
+                    "estimate": value,
+                    "ci_low": value,
+                    "ci_high": top,
+                    "baseline": "none",
+                    "diff": math.nan,
+                    "diff_low": math.nan,
+                    "diff_high": math.nan,
+                }
+            )
+        rows.append(
+            {
+                "strategy": strategy,
+                "metric": "latency_p99_ms",
+                "estimate": 10 + diff,
+                "ci_low": 10,
+                "ci_high": 20,
+                "baseline": "none",
+                "diff": diff,
+                "diff_low": low,
+                "diff_high": high,
+            }
+        )
+    verdict = recommend(pd.DataFrame(rows), SloSpec())
+    assert (verdict.chosen, verdict.runner_up) == ("a", "b")
+    assert "not distinguishable at 95%" in str(verdict)

@@ -1,0 +1,745 @@
+"""The design-review bundle: run the comparison, chart it, and recommend a strategy.
+
+``report(model, out)`` runs the strategies on common random numbers (and a small sweep when a
+grid is given), then writes to ``out``:
+
+- ``report.html``: self-contained (charts embedded as PNG data), with the results table, the
+  error budget per strategy, when each burn-rate alert fires, the model as given, seed and
+  version, and a recommendation;
+- ``*.png`` / ``*.svg``: each chart; ``results.csv`` (tidy estimates), ``sweep.csv`` (with a
+  grid), ``trace.json`` (a short traced run of the baseline, for Perfetto).
+
+The recommendation applies the guide's decision checklist quantitatively. A strategy
+**qualifies** when, at 95% confidence,
+
+1. violations stay within the SLO: the violation rate's upper bound is at most ``1 − target``
+   (violations alone would not spend the whole budget);
+2. the budget burn stays within the SLO: the error rate's upper bound (violations + aborts +
+   latency breaches) over ``1 − target`` is at most 1;
+3. no replication has an hour the guide's rule would page for (> 20% of the budget in one hour).
+
+Among qualifying strategies the cheapest wins: the least added p99 latency (paired against the
+baseline), then the fewest aborts; the next is the runner-up. Every other strategy is listed
+with the constraints it fails and by how much. When none qualifies, the report says so and names
+the binding constraint: the one the closest candidate fails.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import math
+from collections.abc import Mapping, Sequence
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from toctou_sim.budget import TimelineBudget, analyse_timeline
+from toctou_sim.metrics import Histogram
+from toctou_sim.montecarlo import ComparisonResult, compare
+from toctou_sim.present import format_value
+from toctou_sim.spec import ModelSpec, SloSpec, SpecError, load_model
+from toctou_sim.units import format_duration
+
+__all__ = [
+    "DEFAULT_STRATEGIES",
+    "Recommendation",
+    "ReportResult",
+    "Verdict",
+    "budget_table",
+    "parse_grid",
+    "recommend",
+    "report",
+    "run_grid",
+]
+
+DEFAULT_STRATEGIES = ("none", "recheck", "cas", "lock")
+
+CONSTRAINTS = {
+    "violations": "violations within the SLO",
+    "burn": "error-budget burn within the SLO",
+    "page": "no hour the guide's rule would page for",
+}
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """How one strategy fares against the SLO, and what it costs.
+
+    Attributes:
+        strategy: its label.
+        violation_high: 95% upper bound of the violation rate.
+        burn_high: 95% upper bound of the burn rate (error rate over ``1 − target``).
+        page_share: share of replications with an hour the guide's rule pages for.
+        added_p99_ms: p99 latency minus the baseline's, paired (ms).
+        abort_rate: aborted operations per operation.
+        failures: constraint name -> a sentence saying by how much it fails.
+    """
+
+    strategy: str
+    violation_high: float
+    burn_high: float
+    page_share: float
+    added_p99_ms: float
+    abort_rate: float
+    failures: dict[str, str] = field(default_factory=dict)
+    added_low: float = math.nan
+    """95% interval of the added p99 latency (paired against the baseline)."""
+    added_high: float = math.nan
+
+    @property
+    def qualifies(self) -> bool:
+        """It meets every constraint."""
+        return not self.failures
+
+    @property
+    def cost(self) -> tuple[float, float]:
+        """What ranks qualifying strategies: added p99 latency, then aborts."""
+        added = self.added_p99_ms if math.isfinite(self.added_p99_ms) else math.inf
+        return (added, self.abort_rate if math.isfinite(self.abort_rate) else math.inf)
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """The checklist's outcome.
+
+    Attributes:
+        chosen: the cheapest qualifying strategy (``None`` when none qualifies).
+        runner_up: the next cheapest qualifying one.
+        verdicts: every strategy's verdict, cheapest first.
+        binding: when none qualifies, the constraint the closest candidate fails.
+        lines: the recommendation as sentences.
+    """
+
+    chosen: str | None
+    runner_up: str | None
+    verdicts: list[Verdict]
+    binding: str | None
+    lines: list[str]
+
+    def __str__(self) -> str:
+        return "\n".join(self.lines)
+
+
+def _row(frame: pd.DataFrame, strategy: str, metric: str) -> pd.Series | None:
+    rows = frame[(frame["strategy"] == strategy) & (frame["metric"] == metric)]
+    return None if rows.empty else rows.iloc[0]
+
+
+def _value(frame: pd.DataFrame, strategy: str, metric: str, column: str = "estimate") -> float:
+    row = _row(frame, strategy, metric)
+    if row is None or column not in row.index:
+        return math.nan
+    value = row[column]
+    return float(value) if value is not None and not pd.isna(value) else math.nan
+
+
+def _high(frame: pd.DataFrame, strategy: str, metric: str) -> float:
+    """The 95% upper bound (the estimate when the interval is unknown)."""
+    high = _value(frame, strategy, metric, "ci_high")
+    return high if math.isfinite(high) else _value(frame, strategy, metric)
+
+
+def recommend(frame: pd.DataFrame, slo: SloSpec, baseline: str | None = None) -> Recommendation:
+    """Apply the decision checklist to a comparison's tidy frame (see the module docstring).
+
+    Args:
+        frame: rows with ``strategy``, ``metric``, ``estimate``, ``ci_low``, ``ci_high`` and,
+            for the latency cost, the paired ``diff`` against the baseline.
+        slo: the SLO the strategies are held to.
+        baseline: the strategy latency is paired against (default: the frame's ``baseline``).
+    """
+    allowed = 1.0 - slo.target
+    strategies = list(dict.fromkeys(frame["strategy"]))
+    if baseline is None:
+        baseline = str(frame["baseline"].iloc[0]) if "baseline" in frame.columns and len(frame) else strategies[0]
+    verdicts: list[Verdict] = []
+    for strategy in strategies:
+        violation_high = _high(frame, strategy, "violation_rate")
+        error_high = _high(frame, strategy, "error_rate")
+        burn_high = error_high / allowed
+        page_share = _value(frame, strategy, "page_rule")
+        worst = _value(frame, strategy, "worst_hour_budget")
+        added = 0.0 if strategy == baseline else _value(frame, strategy, "latency_p99_ms", "diff")
+        turned_away = _value(frame, strategy, "turned_away_duplicate_rate")
+        # Duplicate deliveries turned away (an idempotency 409) are the mitigation working, not a cost.
+        aborts = _value(frame, strategy, "abort_rate") - (turned_away if math.isfinite(turned_away) else 0.0)
+        failures: dict[str, str] = {}
+        if not violation_high <= allowed:
+            failures["violations"] = (
+                f"violation rate up to {violation_high:.3g} exceeds the allowed "
+                f"{allowed:.3g} ({violation_high / allowed:.3g}x the budget on violations alone)"
+            )
+        if not burn_high <= 1.0:
+            parts = ", ".join(
+                f"{label} {_value(frame, strategy, metric):.3g}"
+                for label, metric in (
+                    ("violations", "violation_rate"),
+                    ("aborts", "abort_rate"),
+                    ("latency breaches", "latency_breach_rate"),
+                )
+            )
+            failures["burn"] = (
+                f"burns the budget {_value(frame, strategy, 'burn_rate'):.3g}x "
+                f"(up to {burn_high:.3g}x; {parts} per operation)"
+            )
+        if page_share > 0:
+            failures["page"] = (
+                f"the guide would page: the worst hour spends {worst:.1%} of the budget "
+                f"(> {slo.page_budget_fraction:.0%}) in {page_share:.0%} of replications"
+            )
+        low = 0.0 if strategy == baseline else _value(frame, strategy, "latency_p99_ms", "diff_low")
+        high = 0.0 if strategy == baseline else _value(frame, strategy, "latency_p99_ms", "diff_high")
+        verdicts.append(Verdict(strategy, violation_high, burn_high, page_share, added, aborts, failures, low, high))
+
+    qualifying = sorted((v for v in verdicts if v.qualifies), key=lambda v: v.cost)
+    others = sorted((v for v in verdicts if not v.qualifies), key=lambda v: (len(v.failures), v.burn_high))
+    chosen = qualifying[0].strategy if qualifying else None
+    runner_up = qualifying[1].strategy if len(qualifying) > 1 else None
+    lines: list[str] = []
+    binding: str | None = None
+    if qualifying:
+        best = qualifying[0]
+        lines.append(
+            f"Recommended: {best.strategy}. It keeps violations within the SLO (at most "
+            f"{best.violation_high:.2g} per operation, allowed {allowed:.2g}) and burns at most "
+            f"{best.burn_high:.2g}x the error budget, "
+            f"for {_ms(best.added_p99_ms)} of added p99 latency vs {baseline} and an abort rate of "
+            f"{best.abort_rate:.3g}."
+        )
+        if runner_up is not None:
+            second = qualifying[1]
+            lines.append(
+                f"Runner-up: {second.strategy}, also within the SLO (burn at most {second.burn_high:.2g}x), "
+                f"at {_ms(second.added_p99_ms)} added p99 latency and abort rate {second.abort_rate:.3g}."
+            )
+            if _overlap(best, second):
+                lines.append(
+                    f"Note: the added p99 latencies of {best.strategy} and {second.strategy} are not distinguishable "
+                    f"at 95% ([{best.added_low:+.3g}, {best.added_high:+.3g}] vs "
+                    f"[{second.added_low:+.3g}, {second.added_high:+.3g}] ms): run more replications, or let the "
+                    "abort rate and operational cost decide."
+                )
+        else:
+            lines.append("No runner-up: no other strategy qualifies.")
+    else:
+        closest = others[0]
+        binding = next(iter(closest.failures))
+        lines.append(
+            f"No strategy qualifies. The binding constraint is {CONSTRAINTS[binding]}: even the closest "
+            f"candidate, {closest.strategy}, fails it ({closest.failures[binding]})."
+        )
+        counts = {name: sum(name in v.failures for v in verdicts) for name in CONSTRAINTS}
+        lines.append(
+            "Constraints failed: "
+            + "; ".join(f"{CONSTRAINTS[name]}: {count} of {len(verdicts)} strategies" for name, count in counts.items())
+        )
+    for verdict in others:
+        lines.append(f"{verdict.strategy} fails: " + "; ".join(verdict.failures.values()) + ".")
+    ordered = qualifying + others
+    return Recommendation(chosen, runner_up, ordered, binding, lines)
+
+
+def _overlap(first: Verdict, second: Verdict) -> bool:
+    """Whether two strategies' added-latency intervals overlap (both known)."""
+    bounds = (first.added_low, first.added_high, second.added_low, second.added_high)
+    if not all(math.isfinite(b) for b in bounds):
+        return False
+    return first.added_high >= second.added_low and second.added_high >= first.added_low
+
+
+def _ms(value: float) -> str:
+    return "n/a" if not math.isfinite(value) else f"{value:+.3g} ms"
+
+
+def budget_table(frame: pd.DataFrame, slo: SloSpec) -> pd.DataFrame:
+    """One row per strategy: the error budget in the guide's terms (estimates over replications)."""
+    rows = []
+    for strategy in dict.fromkeys(frame["strategy"]):
+
+        def cell(metric: str, strategy: str = strategy) -> str:
+            row = _row(frame, strategy, metric)
+            if row is None:
+                return "n/a"
+            return format_value(row["estimate"], row["ci_low"], row["ci_high"], bool(row.get("upper_bound", False)))
+
+        burn = _value(frame, strategy, "burn_rate")
+        exhausted = slo.period / burn if burn > 0 else math.inf
+        page = _value(frame, strategy, "page_rule")
+        rows.append(
+            {
+                "strategy": strategy,
+                "violations / op": cell("violation_rate"),
+                "aborts / op": cell("abort_rate"),
+                "latency breaches / op": cell("latency_breach_rate"),
+                "error rate": cell("error_rate"),
+                "burn rate (x)": cell("burn_rate"),
+                "budget consumed over period": f"{burn:.0%}" if math.isfinite(burn) else "n/a",
+                "budget gone after": format_duration(exhausted) if math.isfinite(exhausted) else "never",
+                "race share of errors": cell("race_error_share"),
+                "worst-hour burn (x)": cell("worst_hour_burn"),
+                "worst-hour budget spent": _percent(frame, strategy, "worst_hour_budget"),
+                "guide's rule": ("page" if page >= 0.5 else "ticket")
+                + (f" ({page:.0%} of reps page)" if 0 < page < 1 else ""),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _percent(frame: pd.DataFrame, strategy: str, metric: str) -> str:
+    """An estimate as a percentage with its 95% interval."""
+    value = _value(frame, strategy, metric)
+    if not math.isfinite(value):
+        return "n/a"
+    low, high = _value(frame, strategy, metric, "ci_low"), _value(frame, strategy, metric, "ci_high")
+    if math.isfinite(low) and math.isfinite(high) and low != high:
+        return f"{value:.1%} [{low:.1%}, {high:.1%}]"
+    return f"{value:.1%}"
+
+
+def alert_table(views: Mapping[str, Sequence[TimelineBudget]]) -> pd.DataFrame:
+    """One row per strategy and alert: how often it fired, when first, pages and false pages."""
+    rows = []
+    for strategy, replications in views.items():
+        if not replications:
+            continue
+        for index, alert in enumerate(replications[0].alerts):
+            evaluations = [view.alerts[index] for view in replications]
+            if not any(e.evaluable for e in evaluations):
+                rows.append(
+                    {
+                        "strategy": strategy,
+                        "alert": alert.alert.label,
+                        "severity": alert.alert.severity,
+                        "fired in": f"not evaluable: the run is shorter than the "
+                        f"{format_duration(alert.alert.short_window)} short window",
+                        "first fires at (median)": "",
+                        "episodes / rep": "",
+                        "false pages / rep": "",
+                    }
+                )
+                continue
+            fired = [e for e in evaluations if e.episodes]
+            first = [e.first_fire for e in fired]
+            rows.append(
+                {
+                    "strategy": strategy,
+                    "alert": alert.alert.label,
+                    "severity": alert.alert.severity,
+                    "fired in": f"{len(fired)} of {len(evaluations)} reps",
+                    "first fires at (median)": format_duration(float(np.median(first))) if first else "never",
+                    "episodes / rep": f"{np.mean([len(e.episodes) for e in evaluations]):.2g}",
+                    "false pages / rep": (
+                        f"{np.mean([e.false_pages for e in evaluations]):.2g}"
+                        if alert.alert.severity == "page"
+                        else "-"
+                    ),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------------------------
+# Grids: a small sweep run through compare, one configuration at a time.
+
+
+def parse_grid(items: Sequence[str]) -> dict[str, list[str]]:
+    """``path=v1,v2`` options as ``{path: [v1, v2]}`` (values stay text, read as TOML later)."""
+    grid: dict[str, list[str]] = {}
+    for item in items:
+        path, sep, values = item.partition("=")
+        if not sep or not path.strip() or not values.strip():
+            raise SpecError(f"--grid {item}: expected PATH=V1,V2,..., e.g. clients.window=10ms,50ms")
+        grid[path.strip()] = [v.strip() for v in values.split(",") if v.strip()]
+    return grid
+
+
+def _numeric(text: Any) -> Any:
+    """A grid value as a number when it is one (durations in seconds), else as given."""
+    from toctou_sim.spec import _parse_override_value
+    from toctou_sim.units import parse_duration
+
+    value = _parse_override_value(text) if isinstance(text, str) else text
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return value
+    try:
+        return parse_duration(value)
+    except (ValueError, TypeError):
+        return value
+
+
+def _axis_label(path: str, values: Sequence[str]) -> str:
+    """``path (s)`` when the grid's values are durations with a unit, else the path."""
+    from toctou_sim.spec import _parse_override_value
+
+    texts = [v for v in values if isinstance(_parse_override_value(v), str)]
+    return f"{path} (s)" if texts and all(isinstance(_numeric(v), float) for v in texts) else path
+
+
+def run_grid(
+    model: ModelSpec,
+    grid: Mapping[str, Sequence[str]],
+    strategies: Sequence[str],
+    *,
+    reps: int,
+    seed: int,
+    executor: Executor | None = None,
+) -> pd.DataFrame:
+    """The tidy sweep frame (a column per swept parameter), from :func:`toctou_sim.sweep.sweep`."""
+    from toctou_sim.sweep import sweep
+
+    frame = sweep(model, grid=dict(grid), strategies=list(strategies), reps=reps, seed=seed,
+                  executor=executor).to_frame()
+    for path in grid:
+        frame[path] = [_numeric(v) for v in frame[path]]
+    return pd.DataFrame(frame)
+
+
+# --------------------------------------------------------------------------------------------
+# The bundle.
+
+
+@dataclass
+class ReportResult:
+    """What :func:`report` wrote and concluded."""
+
+    out: Path
+    html: Path
+    files: list[Path]
+    recommendation: Recommendation
+    comparison: ComparisonResult
+    frame: pd.DataFrame
+    sweep: pd.DataFrame | None = None
+
+
+def _merged_histograms(result: ComparisonResult) -> dict[str, dict[str, Histogram]]:
+    merged: dict[str, dict[str, Histogram]] = {}
+    for strategy, simulation in result.results.items():
+        hists: dict[str, Histogram] = {}
+        for replication in simulation.replications:
+            for name, histogram in replication.histograms.items():
+                hists.setdefault(name, Histogram()).merge(histogram)
+        merged[strategy] = hists
+    return merged
+
+
+def _timelines(result: ComparisonResult) -> dict[str, list[TimelineBudget]]:
+    views: dict[str, list[TimelineBudget]] = {}
+    for strategy, simulation in result.results.items():
+        model = simulation.model
+        views[strategy] = [
+            analyse_timeline(r.timeline, model.slo, model.model.warmup)
+            for r in simulation.replications
+            if r.timeline is not None
+        ]
+    return views
+
+
+_HEADLINE = (
+    "operations",
+    "mismatch_rate",
+    "mismatch_stale_rate",
+    "conflict_rate",
+    "violation_rate",
+    "abort_rate",
+    "retry_rate",
+    "latency_p50_ms",
+    "latency_p99_ms",
+    "lock_wait_mean_ms",
+    "throughput_ops_s",
+    "error_rate",
+    "burn_rate",
+)
+
+
+def results_table(frame: pd.DataFrame, metrics: Sequence[str] = _HEADLINE) -> pd.DataFrame:
+    """Metrics down, strategies across: estimate ± relative 95% half-width; paired p99 difference."""
+    strategies = list(dict.fromkeys(frame["strategy"]))
+    table: dict[str, list[str]] = {}
+    present = [m for m in metrics if m in set(frame["metric"])]
+    for strategy in strategies:
+        column = []
+        for metric in present:
+            row = _row(frame, strategy, metric)
+            column.append(
+                ""
+                if row is None
+                else format_value(row["estimate"], row["ci_low"], row["ci_high"], bool(row.get("upper_bound", False)))
+            )
+        table[strategy] = column
+    out = pd.DataFrame(table, index=present)
+    if "diff" in frame.columns:
+        out.loc["added p99 latency vs baseline (ms)"] = [
+            _ms(_value(frame, s, "latency_p99_ms", "diff")) + _ci(frame, s) for s in strategies
+        ]
+    return out
+
+
+def _ci(frame: pd.DataFrame, strategy: str) -> str:
+    low = _value(frame, strategy, "latency_p99_ms", "diff_low")
+    high = _value(frame, strategy, "latency_p99_ms", "diff_high")
+    return f" [{low:+.3g}, {high:+.3g}]" if math.isfinite(low) and math.isfinite(high) and low != high else ""
+
+
+def _img(path: Path, alt: str) -> str:
+    data = base64.b64encode(path.read_bytes()).decode("ascii")
+    return f'<img src="data:image/png;base64,{data}" alt="{html.escape(alt)}">'
+
+
+_CSS = """
+body { font-family: system-ui, -apple-system, Segoe UI, Roboto, sans-serif; max-width: 1180px;
+       margin: 2em auto; padding: 0 1em; color: #1d1d1f; line-height: 1.45; }
+h1 { margin-bottom: 0.2em; } h2 { border-bottom: 2px solid #ddd; padding-bottom: 0.2em; margin-top: 1.8em; }
+.meta { color: #555; } .verdict { background: #eef6ee; border-left: 6px solid #2e7d32; padding: 0.8em 1em; }
+.verdict.none { background: #fdecea; border-left-color: #c62828; }
+table { border-collapse: collapse; margin: 0.8em 0; font-size: 0.92em; }
+th, td { border: 1px solid #ccc; padding: 0.3em 0.6em; text-align: right; } th { background: #f3f3f3; }
+td:first-child, th:first-child { text-align: left; }
+figure { margin: 1.2em 0; } figure img { max-width: 100%; border: 1px solid #eee; }
+figcaption { color: #444; font-size: 0.92em; } pre { background: #f7f7f7; padding: 1em; overflow-x: auto; }
+ul.rec li { margin-bottom: 0.4em; }
+"""
+
+
+def _html_table(frame: pd.DataFrame, index: bool = False) -> str:
+    return frame.to_html(index=index, border=0, escape=True, na_rep="")
+
+
+def _render(
+    *,
+    model: ModelSpec,
+    result: ComparisonResult,
+    frame: pd.DataFrame,
+    recommendation: Recommendation,
+    budget: pd.DataFrame,
+    alerts: pd.DataFrame,
+    figures: list[tuple[str, Path, str]],
+    reps: int,
+    seed: int,
+    version: str,
+    files: list[Path],
+) -> str:
+    slo = model.slo
+    verdict_class = "verdict" if recommendation.chosen else "verdict none"
+    headline = recommendation.lines[0]
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>toctou-sim report: {html.escape(model.model.name)}</title>",
+        f"<style>{_CSS}</style></head><body>",
+        f"<h1>Design review: {html.escape(model.model.name)}</h1>",
+        f'<p class="meta">{html.escape(model.model.description)}</p>',
+        f'<p class="meta">Strategies {html.escape(", ".join(result.strategies))} on common random numbers; '
+        f"{reps} replications each of {format_duration(model.model.horizon)} simulated "
+        f"(warm-up {format_duration(model.model.warmup)}); seed {seed}; toctou-sim {html.escape(version)}; "
+        f"model hash {model.content_hash()}. SLO: {slo.target:.4g} over {format_duration(slo.period)}"
+        + (f", latency threshold {format_duration(slo.latency_threshold)}" if slo.latency_threshold else "")
+        + ".</p>",
+        f'<div class="{verdict_class}"><strong>{html.escape(headline)}</strong></div>',
+        "<h2>Results</h2>",
+        "<p>Estimates are means over replications with 95% Student-t intervals (± relative half-width); "
+        "a rate never observed shows its rule-of-three upper bound. The last row is the p99 latency "
+        f"paired against {html.escape(result.baseline)} on the same random numbers.</p>",
+        _html_table(results_table(frame), index=True),
+        "<h2>Error budget</h2>",
+        "<p>Errors are violated operations + aborted ones + ok ones slower than the latency threshold. "
+        "Burn rate = error rate / (1 − target): 1× spends the budget exactly over the period, so the "
+        "budget consumed over the period if this rate persisted is the burn rate itself. "
+        "The race share counts violations and aborts after a caught race. The worst hour is read from "
+        "the simulated error timeline; the guide pages when one hour spends more than "
+        f"{slo.page_budget_fraction:.0%} of the budget, else tickets.</p>",
+        _html_table(budget),
+        "<h2>Burn-rate alerts</h2>",
+        "<p>Multi-window alerts evaluated on each replication's error timeline: an alert fires while the "
+        "burn over its long window and over its short window both reach its factor. A page is false when "
+        "no hour from its firing until an hour after it stops spends more than the guide's paging share. "
+        "Windows longer than the run use the data available (the run is read as if it persisted).</p>",
+        _alerts_html(alerts, model),
+        "<h2>Charts</h2>",
+    ]
+    for title, path, caption in figures:
+        svg = path.with_suffix(".svg").name
+        parts.append(
+            f"<figure>{_img(path, title)}<figcaption><strong>{html.escape(title)}.</strong> "
+            f'{html.escape(caption)} (<a href="{svg}">SVG</a>)</figcaption></figure>'
+        )
+    parts += [
+        "<h2>Recommendation</h2>",
+        "<p>The guide's decision checklist, applied to the numbers: a strategy qualifies when (1) its "
+        "violation rate's 95% upper bound is within the SLO's allowed error rate, (2) its error rate's "
+        "upper bound burns at most 1× the budget, and (3) no replication has an hour the guide would page "
+        "for. The cheapest "
+        "qualifying strategy (least added p99 latency, then fewest aborts) is recommended.</p>",
+        '<ul class="rec">' + "".join(f"<li>{html.escape(line)}</li>" for line in recommendation.lines) + "</ul>",
+        "<h2>Model</h2>",
+        f"<p>As given ({html.escape(model.source or 'built in code')}):</p>",
+        f"<pre>{html.escape(model.text or _dump_model(model))}</pre>",
+        "<h2>Files</h2><ul>"
+        + "".join(f'<li><a href="{html.escape(p.name)}">{html.escape(p.name)}</a></li>' for p in files)
+        + "</ul>",
+        "</body></html>",
+    ]
+    return "\n".join(parts)
+
+
+def _alerts_html(alerts: pd.DataFrame, model: ModelSpec) -> str:
+    """The alert table, or one sentence when the run is too short for every alert."""
+    if not len(alerts):
+        return "<p>No alerts configured.</p>"
+    if alerts["fired in"].str.startswith("not evaluable").all():
+        windows = ", ".join(format_duration(a.short_window) for a in model.slo.alerts)
+        span = format_duration(model.model.horizon - model.model.warmup)
+        return (
+            f"<p><strong>No alert can be evaluated:</strong> the run measures about {span}, shorter than every "
+            f"alert's short window ({html.escape(windows)}). Give the model a longer horizon or a load profile "
+            "(<code>clients.arrival.profile</code>) to see when alerts would fire.</p>"
+        )
+    return _html_table(alerts)
+
+
+def _dump_model(model: ModelSpec) -> str:
+    import json
+
+    return json.dumps(model.model_dump(mode="json", by_alias=True), indent=2)
+
+
+def report(
+    model: ModelSpec | str | Path,
+    out: str | Path,
+    *,
+    strategies: Sequence[str] | None = None,
+    reps: int = 10,
+    seed: int = 0,
+    baseline: str | None = None,
+    overrides: dict[str, Any] | None = None,
+    grid: Mapping[str, Sequence[str]] | None = None,
+    grid_reps: int | None = None,
+    trace_ops: int = 400,
+    executor: Executor | None = None,
+    progress: bool = False,
+) -> ReportResult:
+    """Run the comparison (and a sweep over ``grid``), write the design-review bundle to ``out``.
+
+    Args:
+        model: a validated model or a model file path.
+        out: the folder to write into (created).
+        strategies: strategy names (default: none, recheck, cas, lock); the baseline is ``none``
+            when present, else the first.
+        reps, seed: replications per strategy, and the run's seed.
+        baseline: the strategy latency is paired against.
+        overrides: model fields by dotted path, applied before anything runs.
+        grid: ``{path: [v1, v2, ...]}``: also sweep these fields (every combination) and chart
+            the rates against the first one.
+        grid_reps: replications per grid point (default: ``reps``).
+        trace_ops: operations in the traced run of the baseline (0: no trace); the chart shows 60 of
+            them, starting a little before the first violation.
+        executor: any ``concurrent.futures.Executor`` for the replications.
+        progress: show a progress bar.
+    """
+    from toctou_sim import __version__, plots
+    from toctou_sim.montecarlo import _as_model
+    from toctou_sim.world.tracing import trace_replication
+
+    spec = _as_model(model if isinstance(model, ModelSpec) else load_model(model), overrides)
+    names = list(dict.fromkeys(strategies or DEFAULT_STRATEGIES))
+    base = baseline if baseline is not None else ("none" if "none" in names else names[0])
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    result = compare(spec, names, reps=reps, seed=seed, baseline=base, executor=executor, progress=progress)
+    frame = result.to_frame()
+    files: list[Path] = []
+    csv = out / "results.csv"
+    frame.to_csv(csv, index=False)
+    files.append(csv)
+
+    recommendation = recommend(frame, spec.slo, base)
+    views = _timelines(result)
+    budget = budget_table(frame, spec.slo)
+    alerts = alert_table(views)
+    figures: list[tuple[str, Path, str]] = []
+
+    def add(name: str, title: str, figure: Any, caption: str) -> None:
+        paths = plots.save(figure, out / name)
+        files.extend(paths)
+        figures.append((title, paths[0], caption))
+
+    sweep_frame = None
+    if grid:
+        sweep_frame = run_grid(spec, grid, names, reps=grid_reps or reps, seed=seed, executor=executor)
+        sweep_csv = out / "sweep.csv"
+        sweep_frame.to_csv(sweep_csv, index=False)
+        files.append(sweep_csv)
+        parameter = next(iter(grid))
+        add(
+            "sweep",
+            f"Rates against {parameter}",
+            plots.plot_sweep(sweep_frame, parameter, x_label=_axis_label(parameter, grid[parameter])),
+            "Mismatch and violation rate per operation, one line per strategy, 95% CI bands; ▼ marks a "
+            "rule-of-three upper bound where no event was seen.",
+        )
+    add(
+        "tradeoff",
+        "Safety vs latency",
+        plots.plot_tradeoff(frame, spec.slo.target),
+        "Added p99 latency (paired against the baseline, 95% CI) against violation rate (log); the dashed "
+        "staircase is the Pareto frontier, the red line the SLO's allowed error rate.",
+    )
+    add(
+        "burn",
+        "Error-budget burn over time",
+        plots.plot_burn({s: v[0] for s, v in views.items() if v}, spec.slo),
+        "Replication 0 of each strategy: burn rate per timeline bin and over the first alert's long window "
+        "(log); dashed lines are alert factors, shaded spans show when each alert fires.",
+    )
+    add(
+        "cdfs",
+        "Window, latency and lock-wait distributions",
+        plots.plot_cdfs(_merged_histograms(result)),
+        "Cumulative distributions from the streaming histograms of all replications (log time axis).",
+    )
+    if trace_ops > 0:
+        import json
+
+        trace = trace_replication(spec.with_strategy(base), seed=seed, max_ops=trace_ops)
+        trace_path = out / "trace.json"
+        trace_path.write_text(json.dumps(trace.to_chrome(__version__)), encoding="utf-8")
+        files.append(trace_path)
+        add(
+            "trace",
+            f"A short traced run ({base})",
+            plots.plot_trace(trace),
+            "One row per operation (60 consecutive ones after the warm-up, around the first violation when "
+            "there is one): check, window and use bars, lock waits, mutations of "
+            "the key as ticks; violations (red ✖), caught conflicts (red ×) and other rejected uses (grey ×) are "
+            "marked. Open trace.json in Perfetto "
+            "(ui.perfetto.dev) for the same run.",
+        )
+
+    page = _render(
+        model=spec,
+        result=result,
+        frame=frame,
+        recommendation=recommendation,
+        budget=budget,
+        alerts=alerts,
+        figures=figures,
+        reps=reps,
+        seed=seed,
+        version=__version__,
+        files=files,
+    )
+    html_path = out / "report.html"
+    html_path.write_text(page, encoding="utf-8")
+    return ReportResult(
+        out=out,
+        html=html_path,
+        files=[html_path, *files],
+        recommendation=recommendation,
+        comparison=result,
+        frame=frame,
+        sweep=sweep_frame,
+    )
