@@ -245,9 +245,9 @@ class Recorder:
         self.operations += 1
         latency = now - op.arrival
         error = True
-        if outcome in (OK, DECLINED):
+        if outcome == 0 or outcome == 1:  # OK or DECLINED (literals: this runs once per operation)
             self.ok += 1
-            if outcome == DECLINED:
+            if outcome == 1:
                 self.declined += 1
             error = latency > self.latency_threshold
             if error:
@@ -261,7 +261,10 @@ class Recorder:
                 self.race_aborts += 1
         else:
             self.violated += 1
-        self.latency.add(latency)
+        buffer = self.latency._buffer  # Histogram.add, inlined
+        buffer.append(latency)
+        if len(buffer) >= Histogram._FLUSH:
+            self.latency.flush()
         timeline = self.timeline
         index = int(now * timeline.inverse_width)
         try:

@@ -693,11 +693,12 @@ class World:
             op.partial = self._partial() < self._partial_failure
         self.in_flight += 1
         self.env.process(self.strategy.operate(op))
-        clients = self.spec.clients
-        if clients.redelivery is not None and self._redelivery_draw() < clients.redelivery.probability:
-            self.deliver_duplicate(op, self._redelivery_delay())
-        if clients.timeout is not None:
-            self._watch(op)
+        if self.effected is not None:  # set when there are redeliveries or client timeouts (fast skip)
+            clients = self.spec.clients
+            if clients.redelivery is not None and self._redelivery_draw() < clients.redelivery.probability:
+                self.deliver_duplicate(op, self._redelivery_delay())
+            if clients.timeout is not None:
+                self._watch(op)
         return op
 
     def _arrivals(self) -> Flow:
