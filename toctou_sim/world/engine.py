@@ -40,6 +40,7 @@ __all__ = [
     "BackgroundActor",
     "Fault",
     "Operation",
+    "Process",
     "Quota",
     "ReadPath",
     "Store",
@@ -331,38 +332,35 @@ REJECTED_ATTEMPT = -1
 """An attempt whose use the strategy rejected (the operation may retry)."""
 
 
-class Fault:
-    """A fault injected into the world. Subclasses start SimPy processes in :meth:`start`."""
+class Process:
+    """A part of the world that runs its own SimPy processes, started once by :meth:`start`, and
+    may report extra per-replication metrics."""
 
-    def __init__(self, world: World, spec: FaultSpec) -> None:
+    def __init__(self, world: World, spec: Any) -> None:
         self.world = world
         self.spec = spec
 
     def start(self) -> None:
-        """Start the fault's processes."""
+        """Start the processes."""
         raise NotImplementedError
 
     def metrics(self) -> dict[str, float]:
-        """Extra per-replication metrics of this fault."""
+        """Extra per-replication metrics."""
         return {}
 
 
-class BackgroundActor:
+class Fault(Process):
+    """A fault injected into the world (a ``[[faults]]`` entry)."""
+
+    spec: FaultSpec
+
+
+class BackgroundActor(Process):
     """A background actor declared in ``[[actors]]`` (policy changer, schema changer, event
-    stream). Subclasses start SimPy processes in :meth:`start`; writes to the store go through
-    ``world.strategy.mutate`` so that strategies which gate writers (locks, queues) see them."""
+    stream); writes to the store go through ``world.strategy.mutate`` so that strategies which
+    gate writers (locks, queues) see them."""
 
-    def __init__(self, world: World, spec: ActorSpec) -> None:
-        self.world = world
-        self.spec = spec
-
-    def start(self) -> None:
-        """Start the actor's processes."""
-        raise NotImplementedError
-
-    def metrics(self) -> dict[str, float]:
-        """Extra per-replication metrics of this actor."""
-        return {}
+    spec: ActorSpec
 
 
 STRATEGIES: Registry[Strategy] = Registry("strategy")

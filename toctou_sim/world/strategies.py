@@ -27,7 +27,11 @@ class NoMitigation(Strategy):
         yield from world.wait_window(op.window)
         if op.write_latency > 0:
             yield world.env.timeout(op.write_latency)
-        return world.decide(op, accepted=True)
+        return world.decide(op, accepted=self.accepts(op))
+
+    def accepts(self, op: Operation) -> bool:
+        """Whether the store applies the use that has just arrived (always, without a guard)."""
+        return True
 
 
 @STRATEGIES.register("recheck")
@@ -55,21 +59,15 @@ class Recheck(Strategy):
 
 
 @STRATEGIES.register("cas")
-class CompareAndSwap(Strategy):
+class CompareAndSwap(NoMitigation):
     """The store applies the use only if the key's version is still the one seen at check.
 
     A CAS never violates: an unchanged version means an unchanged state, on which the
     precondition held when it was observed. A stale observation carries an old version and fails.
     """
 
-    def attempt(self, op: Operation, first: bool) -> Flow:
-        world = self.world
-        if not (yield from world.check(op, op.read_latency)):
-            return DECLINED
-        yield from world.wait_window(op.window)
-        if op.write_latency > 0:
-            yield world.env.timeout(op.write_latency)
-        return world.decide(op, accepted=world.store.version[op.key] == op.seen_version)
+    def accepts(self, op: Operation) -> bool:
+        return self.world.store.version[op.key] == op.seen_version
 
 
 class KeyLocks:
