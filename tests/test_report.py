@@ -17,7 +17,8 @@ import toctou_sim
 from toctou_sim import plots
 from toctou_sim.budget import analyse_timeline
 from toctou_sim.cli import main
-from toctou_sim.reporting import parse_grid, recommend, run_grid
+from toctou_sim.cli_sweep import parse_grid
+from toctou_sim.reporting import recommend, run_grid
 from toctou_sim.spec import SloSpec, SpecError, parse_model
 from toctou_sim.world.tracing import trace_replication
 

@@ -53,7 +53,8 @@ def report_command(
 ) -> None:
     """Run MODEL's comparison and write a design-review bundle (report.html, charts, CSV) to OUT."""
     from toctou_sim.cli import _executor, parse_sets
-    from toctou_sim.reporting import parse_grid, report
+    from toctou_sim.cli_sweep import parse_grid
+    from toctou_sim.reporting import report
     from toctou_sim.spec import load_model
 
     spec = load_model(model, parse_sets(sets))

@@ -16,7 +16,7 @@ import click
 
 from toctou_sim.spec import SpecError
 
-__all__ = ["split_values", "sweep"]
+__all__ = ["parse_grid", "split_values", "sweep"]
 
 TABLE_ROWS = 40
 """Configurations shown in the terminal table (all of them are in the results files)."""

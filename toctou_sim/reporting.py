@@ -42,7 +42,7 @@ from toctou_sim.budget import TimelineBudget, analyse_timeline
 from toctou_sim.metrics import Histogram
 from toctou_sim.montecarlo import ComparisonResult, compare
 from toctou_sim.present import HEADLINE_METRICS, format_value
-from toctou_sim.spec import ModelSpec, SloSpec, SpecError, load_model
+from toctou_sim.spec import ModelSpec, SloSpec, load_model
 from toctou_sim.units import format_duration
 
 __all__ = [
@@ -51,7 +51,6 @@ __all__ = [
     "ReportResult",
     "Verdict",
     "budget_table",
-    "parse_grid",
     "recommend",
     "report",
     "run_grid",
@@ -345,17 +344,6 @@ def alert_table(views: Mapping[str, Sequence[TimelineBudget]]) -> pd.DataFrame:
 
 # --------------------------------------------------------------------------------------------
 # Grids: a small sweep run through compare, one configuration at a time.
-
-
-def parse_grid(items: Sequence[str]) -> dict[str, list[str]]:
-    """``path=v1,v2`` options as ``{path: [v1, v2]}`` (values stay text, read as TOML later)."""
-    grid: dict[str, list[str]] = {}
-    for item in items:
-        path, sep, values = item.partition("=")
-        if not sep or not path.strip() or not values.strip():
-            raise SpecError(f"--grid {item}: expected PATH=V1,V2,..., e.g. clients.window=10ms,50ms")
-        grid[path.strip()] = [v.strip() for v in values.split(",") if v.strip()]
-    return grid
 
 
 def _numeric(text: Any) -> Any:
