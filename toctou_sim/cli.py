@@ -98,6 +98,12 @@ def _engine_note(results: dict[str, Any], engine: str) -> str:
     return "engine: " + "; ".join(parts)
 
 
+def check_out(out: Path | None) -> None:
+    """Refuse an ``--out`` name we cannot write before any simulation runs."""
+    if out is not None and out.suffix not in (".csv", ".parquet"):
+        raise SpecError(f"--out {out}: expected a .csv or .parquet file name")
+
+
 def _executor(workers: int) -> Any:
     if workers == 1:
         return None
@@ -134,6 +140,7 @@ def run(model: Path, reps: int, seed: int, sets: tuple[str, ...], precision: flo
     from toctou_sim.montecarlo import simulate
     from toctou_sim.spec import load_model
 
+    check_out(out)
     spec = load_model(model, parse_sets(sets))
     executor = _executor(workers)
     try:
@@ -170,6 +177,7 @@ def compare(model: Path, reps: int, seed: int, sets: tuple[str, ...], precision:
     from toctou_sim.montecarlo import compare as run_compare
     from toctou_sim.spec import load_model
 
+    check_out(out)
     spec = load_model(model, parse_sets(sets))
     names = [s.strip() for s in strategies.split(",") if s.strip()]
     executor = _executor(workers)
