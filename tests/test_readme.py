@@ -59,3 +59,15 @@ def test_readme_command_runs(command: str, tmp_path, monkeypatch) -> None:
         args += ["--workers", "1"]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, f"{command}\n{result.output}\n{result.exception!r}"
+
+
+PYTHON_BLOCKS = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(encoding="utf-8"), flags=re.S)
+
+
+@pytest.mark.parametrize("index", range(len(PYTHON_BLOCKS)))
+def test_readme_python_runs(index: int, tmp_path, monkeypatch) -> None:
+    """The README's Python examples run as written (model horizons capped)."""
+    monkeypatch.setenv("TOCTOU_SIM_SMOKE_HORIZON", "3s")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "models").symlink_to(ROOT / "models")
+    exec(compile(PYTHON_BLOCKS[index], f"README python block {index}", "exec"), {"__name__": "__readme__"})
