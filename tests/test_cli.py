@@ -122,7 +122,9 @@ def test_precision_says_what_stopped_it() -> None:
 def test_models_lists_bundled_models() -> None:
     result = invoke("models")
     assert result.exit_code == 0
-    assert "models/flash_sale.toml" in result.output and "oversell" in result.output
+    names = [line.split()[0] for line in result.output.splitlines()]
+    assert "flash_sale" in names and "oversell" in result.output
+    assert names == sorted(path.stem for path in MODELS.glob("*.toml"))
 
 
 def test_validate_passes() -> None:

@@ -13,12 +13,16 @@ from typing import Any, TypeVar
 
 import click
 
+from toctou_sim.cli_args import MODEL, parse_sets
+from toctou_sim.cli_args import make_executor as _executor
+from toctou_sim.cli_report import report_command, trace_command
+from toctou_sim.cli_staleness import staleness as _staleness
+from toctou_sim.cli_sweep import sweep as _sweep_command
 from toctou_sim.spec import SpecError
 
-__all__ = ["main"]
+__all__ = ["main", "parse_sets"]
 
 F = TypeVar("F", bound=Callable[..., Any])
-MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 
 
 class _Group(click.Group):
@@ -38,21 +42,10 @@ def main() -> None:
     """Simulate time-of-check-to-time-of-use windows and what mitigations cost."""
 
 
-def parse_sets(values: tuple[str, ...]) -> dict[str, str]:
-    """``--set a.b=v`` options as a dict (values are parsed as TOML later)."""
-    overrides = {}
-    for item in values:
-        path, sep, value = item.partition("=")
-        if not sep or not path:
-            raise SpecError(f"--set {item}: expected PATH=VALUE, e.g. clients.arrival.poisson.rate=500")
-        overrides[path.strip()] = value.strip()
-    return overrides
-
-
 def model_options(function: F) -> F:
     """Options shared by every command that runs a model."""
     decorators = [
-        click.argument("model", type=click.Path(path_type=Path)),
+        click.argument("model", type=MODEL),
         click.option("--reps", default=10, show_default=True, help="Replications (minimum with --precision)."),
         click.option("--seed", default=0, show_default=True, help="Seed of the run."),
         click.option("--set", "sets", multiple=True, metavar="PATH=VALUE",
@@ -102,15 +95,6 @@ def check_out(out: Path | None) -> None:
     """Refuse an ``--out`` name we cannot write before any simulation runs."""
     if out is not None and out.suffix not in (".csv", ".parquet"):
         raise SpecError(f"--out {out}: expected a .csv or .parquet file name")
-
-
-def _executor(workers: int) -> Any:
-    if workers == 1:
-        return None
-    import os
-    from concurrent.futures import ProcessPoolExecutor
-
-    return ProcessPoolExecutor(max_workers=workers if workers > 0 else os.cpu_count())
 
 
 def _emit(frame: Any, *, as_json: bool, out: Path | None, all_metrics: bool, header: str, footer: str) -> None:
@@ -203,28 +187,60 @@ def _harm(invariant: str) -> str:
     return INVARIANTS[invariant].harm_plural
 
 
-def bundled_models() -> list[tuple[str, str]]:
-    """(path, one-line description) of each bundled model."""
-    import tomllib
+@main.command()
+@click.option("--paths", is_flag=True, help="Print each model's file instead of its name.")
+def models(paths: bool) -> None:
+    """List the bundled models (run one by name: toctou-sim run flash_sale)."""
+    from toctou_sim.bundled import bundled_models
 
-    rows = []
-    for path in sorted(MODELS_DIR.glob("*.toml")):
-        try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-            description = str(data.get("model", {}).get("description", "")).strip().splitlines()[0:1]
-        except (tomllib.TOMLDecodeError, OSError):
-            description = ["(unreadable)"]
-        rows.append((str(path.relative_to(MODELS_DIR.parent)), description[0] if description else ""))
-    return rows
+    rows = [(str(m.path) if paths else m.name, m.description) for m in bundled_models()]
+    width = max((len(name) for name, _ in rows), default=0)
+    for name, description in rows:
+        click.echo(f"{name:<{width}}  {description}")
 
 
 @main.command()
-def models() -> None:
-    """List the bundled models with a one-line description."""
-    rows = bundled_models()
-    width = max((len(p) for p, _ in rows), default=0)
-    for path, description in rows:
-        click.echo(f"{path:<{width}}  {description}")
+@click.argument("path", type=click.Path(path_type=Path), default="model.toml")
+@click.option("--invariant", type=click.Choice(["exists", "counter", "grant", "version", "unchanged"]),
+              default="version", show_default=True, help="What each check protects (see the model file's [keys]).")
+@click.option("--read-path", type=click.Choice(["direct", "cache", "replica"]), default="direct",
+              show_default=True, help="How the check reads state.")
+@click.option("--name", default=None, help="The model's name (default: the file's stem).")
+@click.option("--force", is_flag=True, help="Overwrite PATH if it exists.")
+def init(path: Path, invariant: str, read_path: str, name: str | None, force: bool) -> None:
+    """Write a commented starting model to PATH (default model.toml); - prints it instead."""
+    import tomllib
+
+    from toctou_sim.bundled import starting_model
+    from toctou_sim.spec import parse_model
+
+    text = starting_model(name=name or (path.stem if str(path) != "-" else "model"), invariant=invariant,
+                          read_path=read_path, file_name=None if str(path) == "-" else str(path))
+    parse_model(tomllib.loads(text), source="<init>")  # the template is ours: a failure here is a bug
+    if str(path) == "-":
+        click.echo(text, nl=False)
+        return
+    if path.exists() and not force:
+        raise SpecError(f"{path}: already exists (choose another PATH, or --force to overwrite)")
+    path.write_text(text, encoding="utf-8")
+    click.echo(f"wrote {path} ({invariant} invariant, {read_path} read path); "
+               f"run it with: toctou-sim run {path}")
+
+
+@main.command()
+@click.option("--out", type=click.Path(path_type=Path), default=None, help="Write to this file instead of stdout.")
+def schema(out: Path | None) -> None:
+    """Print the JSON Schema of a model file (for editor completion, e.g. with Taplo or Even Better TOML)."""
+    import json
+
+    from toctou_sim.schema import model_file_schema
+
+    text = json.dumps(model_file_schema(), indent=2, sort_keys=True) + "\n"
+    if out is None:
+        click.echo(text, nl=False)
+    else:
+        out.write_text(text, encoding="utf-8")
+        click.echo(f"wrote {out}")
 
 
 @main.command()
@@ -250,16 +266,8 @@ def validate(seed: int, confidence: float, scale: int, names: tuple[str, ...], a
         sys.exit(1)
 
 
-from toctou_sim.cli_staleness import staleness as _staleness  # noqa: E402
-
 main.add_command(_staleness)
-
-from toctou_sim.cli_sweep import sweep as _sweep_command  # noqa: E402
-
 main.add_command(_sweep_command)
-
-from toctou_sim.cli_report import report_command, trace_command  # noqa: E402
-
 main.add_command(report_command)
 main.add_command(trace_command)
 

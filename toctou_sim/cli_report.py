@@ -8,13 +8,14 @@ from pathlib import Path
 
 import click
 
+from toctou_sim.cli_args import MODEL
 from toctou_sim.spec import SpecError
 
 __all__ = ["report_command", "trace_command"]
 
 
 @click.command("report")
-@click.argument("model", type=click.Path(path_type=Path))
+@click.argument("model", type=MODEL)
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Folder to write the bundle into.")
 @click.option(
     "--strategies",
@@ -52,7 +53,8 @@ def report_command(
     quiet: bool,
 ) -> None:
     """Run MODEL's comparison and write a design-review bundle (report.html, charts, CSV) to OUT."""
-    from toctou_sim.cli import _executor, parse_sets
+    from toctou_sim.cli_args import make_executor as _executor
+    from toctou_sim.cli_args import parse_sets
     from toctou_sim.cli_sweep import parse_grid
     from toctou_sim.reporting import report
     from toctou_sim.spec import load_model
@@ -83,7 +85,7 @@ def report_command(
 
 
 @click.command("trace")
-@click.argument("model", type=click.Path(path_type=Path))
+@click.argument("model", type=MODEL)
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="The .json file to write.")
 @click.option("--max-ops", default=200, show_default=True, help="Operations to trace.")
 @click.option("--strategy", default=None, help="Trace this strategy instead of the model's own.")
@@ -110,7 +112,7 @@ def trace_command(
 ) -> None:
     """Export one short replication of MODEL as Chrome trace-event JSON (open it in ui.perfetto.dev)."""
     from toctou_sim import __version__
-    from toctou_sim.cli import parse_sets
+    from toctou_sim.cli_args import parse_sets
     from toctou_sim.spec import load_model
     from toctou_sim.units import parse_duration
     from toctou_sim.world.tracing import trace_replication

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from toctou_sim.cli_args import MODEL
 from toctou_sim.spec import SpecError
 
 __all__ = ["staleness"]
@@ -30,7 +31,7 @@ def _cell(estimate: float, low: float, high: float) -> str:
 
 
 @click.command()
-@click.argument("model", type=click.Path(path_type=Path))
+@click.argument("model", type=MODEL)
 @click.option("--reps", default=20, show_default=True, help="Replications (the CI is over them).")
 @click.option("--trials", default=20_000, show_default=True, help="Write/read pairs per replication.")
 @click.option("--seed", default=0, show_default=True, help="Seed of the run.")
@@ -47,7 +48,7 @@ def staleness(model: Path, reps: int, trials: int, seed: int, sets: tuple[str, .
               k_max: int, write_gap: str, as_json: bool, out: Path | None) -> None:
     """PBS staleness of MODEL's quorum store: t-visibility with CIs, time to 99%/99.9%, k-staleness."""
     from toctou_sim import analytic
-    from toctou_sim.cli import parse_sets
+    from toctou_sim.cli_args import parse_sets
     from toctou_sim.present import results_json, write_table
     from toctou_sim.spec import load_model
     from toctou_sim.staleness import staleness as run_staleness

@@ -14,6 +14,7 @@ from typing import Any
 
 import click
 
+from toctou_sim.cli_args import MODEL
 from toctou_sim.spec import SpecError
 
 __all__ = ["parse_grid", "split_values", "sweep"]
@@ -86,7 +87,7 @@ def parse_ranges(items: tuple[str, ...]) -> dict[str, Any]:
 
 
 @click.command()
-@click.argument("model", type=click.Path(path_type=Path))
+@click.argument("model", type=MODEL)
 @click.option("--grid", "grids", multiple=True, metavar="PATH=V1,V2",
               help="Values of a model field (repeatable); every combination is a configuration.")
 @click.option("--lhs", type=int, default=None, metavar="N",
@@ -125,7 +126,7 @@ def sweep(model: Path, grids: tuple[str, ...], lhs: int | None, ranges: tuple[st
           quiet: bool) -> None:
     """Run MODEL over a grid or a Latin hypercube of configurations, every strategy on common
     random numbers, on all local cores or a Dask cluster; stream results to --out."""
-    from toctou_sim.cli import parse_sets
+    from toctou_sim.cli_args import parse_sets
     from toctou_sim.executors import open_executor
     from toctou_sim.spec import load_model
     from toctou_sim.sweep import plan_sweep

@@ -1,0 +1,126 @@
+"""The package's import graph: module-level imports form no cycle.
+
+A cycle at import time means a module can be half-initialised when another one reads it, and that
+the order of imports decides whether a kind is registered. Kinds register in one place (the module
+that needs them all imports them at its top), so no module imports a module that imports it.
+
+The graph is read from the source with :mod:`ast`: the imports a module executes when it is first
+imported (top level, including inside ``if``/``try``; not inside functions, and not under
+``if TYPE_CHECKING:``, which never runs). ``from package import submodule`` is an edge to the
+submodule; importing a name defined in a package's ``__init__`` is an edge to the package.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+
+import toctou_sim
+
+PACKAGE_DIR = Path(toctou_sim.__file__).resolve().parent
+
+KNOWN_CYCLES: list[set[str]] = []
+"""Cycles that could not be broken without moving modules into sub-packages (none)."""
+
+
+def _modules(root: Path) -> dict[str, Path]:
+    modules = {}
+    for path in sorted(root.rglob("*.py")):
+        parts = path.relative_to(root.parent).with_suffix("").parts
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        modules[".".join(parts)] = path
+    return modules
+
+
+def _executed_imports(body: list[ast.stmt]) -> Iterator[ast.Import | ast.ImportFrom]:
+    for node in body:
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            yield node
+        elif isinstance(node, ast.If):
+            if "TYPE_CHECKING" not in ast.unparse(node.test):
+                yield from _executed_imports(node.body)
+            yield from _executed_imports(node.orelse)
+        elif isinstance(node, ast.Try):
+            yield from _executed_imports(node.body)
+            for handler in node.handlers:
+                yield from _executed_imports(handler.body)
+            yield from _executed_imports(node.orelse)
+            yield from _executed_imports(node.finalbody)
+
+
+def import_graph(root: Path = PACKAGE_DIR) -> dict[str, set[str]]:
+    """Module -> the package modules it imports at import time."""
+    modules = _modules(root)
+    package = root.name
+
+    def owner(name: str) -> str | None:
+        while name and name not in modules:
+            name = name.rpartition(".")[0]
+        return name or None
+
+    graph: dict[str, set[str]] = {name: set() for name in modules}
+    for name, path in modules.items():
+        is_package = path.name == "__init__.py"
+        for node in _executed_imports(ast.parse(path.read_text(encoding="utf-8")).body):
+            if isinstance(node, ast.Import):
+                targets = [alias.name for alias in node.names]
+            else:
+                base = node.module or ""
+                if node.level:
+                    parts = name.split(".")
+                    cut = len(parts) - node.level + (1 if is_package else 0)
+                    base = ".".join([*parts[:cut], *([node.module] if node.module else [])])
+                targets = [f"{base}.{alias.name}" if f"{base}.{alias.name}" in modules else base
+                           for alias in node.names]
+            for target in targets:
+                if target.split(".")[0] != package:
+                    continue
+                resolved = owner(target)
+                if resolved is not None and resolved != name:
+                    graph[name].add(resolved)
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[set[str]]:
+    """Strongly connected components of more than one module (Tarjan's algorithm)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[set[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for successor in sorted(graph[node]):
+            if successor not in index:
+                visit(successor)
+                low[node] = min(low[node], low[successor])
+            elif successor in on_stack:
+                low[node] = min(low[node], index[successor])
+        if low[node] == index[node]:
+            component = set()
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                component.add(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                found.append(component)
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return found
+
+
+if __name__ == "__main__":
+    g = import_graph()
+    for c in cycles(g):
+        print(sorted(c))
+        for a in sorted(c):
+            print("   ", a, "->", sorted(b for b in g[a] if b in c))
