@@ -45,7 +45,8 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     environment = base / "env"
     venv.create(environment, with_pip=False)
     python = environment / "bin" / "python"
-    site = Path(_run(python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])", cwd=base).stdout.strip())
+    purelib = "import sysconfig; print(sysconfig.get_paths()['purelib'])"
+    site = Path(_run(python, "-c", purelib, cwd=base).stdout.strip())
     (site / "toctou_dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     installed = _run(sys.executable, "-m", "pip", "--python", python, "install", "--no-deps", "-q", wheel, cwd=base)
     assert installed.returncode == 0, installed.stderr

@@ -105,7 +105,9 @@ def model_file_schema() -> dict[str, Any]:
     """The JSON Schema (draft 2020-12) of a model file, with every registered kind."""
     families = sorted(distributions.DISTRIBUTIONS.items())
     parts = [(base, kind, base.registry[kind]) for base in _REGISTRIES.values() for kind in sorted(base.registry)]
-    inputs: list[tuple[Any, Any, core_schema.CoreSchema]] = [("model", "validation", spec.ModelSpec.__pydantic_core_schema__)]
+    inputs: list[tuple[Any, Any, core_schema.CoreSchema]] = [
+        ("model", "validation", spec.ModelSpec.__pydantic_core_schema__)
+    ]
     inputs += [(("family", family), "validation", cls.__pydantic_core_schema__) for family, cls in families]
     inputs += [(("part", kind, base.__name__), "validation", cls.__pydantic_core_schema__) for base, kind, cls in parts]
     refs, generated = _ModelFileSchema().generate_definitions(inputs)
