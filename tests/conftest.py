@@ -23,3 +23,19 @@ def model(**sections: Any) -> ModelSpec:
 @pytest.fixture
 def root() -> Path:
     return ROOT
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Start ``mypy`` in the background when the lint test will run: it takes the longest of the
+    checks and uses the second core while the simulations run on the first."""
+    if any(item.nodeid.startswith("tests/test_lint.py::test_mypy") for item in session.items):
+        import subprocess
+        import sys
+
+        session.config.stash[MYPY] = subprocess.Popen(
+            [sys.executable, "-m", "mypy"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+
+
+MYPY = pytest.StashKey["subprocess.Popen[str]"]()
+"""The background ``mypy`` run (see :func:`pytest_collection_finish`)."""

@@ -24,14 +24,13 @@ from toctou_sim.montecarlo import (
     simulate,
 )
 from toctou_sim.spec import ModelSpec, SpecError, load_model, parse_model
+from toctou_sim.version import __version__
 
 if TYPE_CHECKING:
     from toctou_sim.reporting import report
     from toctou_sim.staleness import StalenessResult, staleness
     from toctou_sim.sweep import Range, SweepResult, sweep
     from toctou_sim.world.tracing import trace_replication as trace
-
-__version__ = "0.1.0"
 
 
 __all__ = [

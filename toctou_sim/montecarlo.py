@@ -62,7 +62,7 @@ NOT_PROPORTIONS = frozenset({"burn_rate", "race_burn_rate"})
 
 
 def _version() -> str:
-    from toctou_sim import __version__
+    from toctou_sim.version import __version__
 
     return __version__
 

@@ -8,56 +8,17 @@ oracles pass when a strategy that cannot violate shows no violation (and one tha
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 
 from toctou_sim import analytic
-from toctou_sim.montecarlo import Estimate, estimate, simulate
+from toctou_sim import oracles_read_paths as _oracles_read_paths  # noqa: F401  (registers the cache/quorum oracles)
+from toctou_sim.montecarlo import simulate
+from toctou_sim.oracle_checks import ORACLES, OracleCheck, _at_confidence, _within, oracle
 from toctou_sim.spec import ModelSpec, parse_model
 
 __all__ = ["ORACLES", "OracleCheck", "oracle", "run_oracles"]
-
-
-@dataclass(frozen=True)
-class OracleCheck:
-    """One comparison of simulation and theory."""
-
-    oracle: str
-    expected: float
-    estimate: float
-    ci_low: float
-    ci_high: float
-    n_reps: int
-    passed: bool
-    note: str = ""
-
-
-OracleFunction = Callable[[int, float, int], list[OracleCheck]]
-ORACLES: dict[str, OracleFunction] = {}
-"""Registered oracles by name: ``f(seed, confidence, scale) -> checks``; ``scale`` multiplies
-replications (1 for CI, larger for a tighter look)."""
-
-
-def oracle(name: str) -> Callable[[OracleFunction], OracleFunction]:
-    """Register an oracle function under ``name``."""
-
-    def decorate(function: OracleFunction) -> OracleFunction:
-        ORACLES[name] = function
-        return function
-
-    return decorate
-
-
-def _within(name: str, expected: float, est: Estimate, note: str = "") -> OracleCheck:
-    passed = est.ci_low <= expected <= est.ci_high
-    return OracleCheck(name, expected, est.estimate, est.ci_low, est.ci_high, est.n_reps, passed, note)
-
-
-def _at_confidence(metric: str, result: Any, confidence: float) -> Estimate:
-    return estimate(metric, result.replications, confidence)
 
 
 def single_key_model(
@@ -161,7 +122,8 @@ def run_oracles(
     *, seed: int = 1, confidence: float = 0.99, scale: int = 1, names: list[str] | None = None
 ) -> pd.DataFrame:
     """Run the registered oracles; one row per check with ``passed``."""
-    selected = names or list(ORACLES)
+    # This module's oracles first, then the read paths' (the order they were always run in).
+    selected = names or sorted(ORACLES, key=lambda name: ORACLES[name].__module__ != __name__)
     unknown = [n for n in selected if n not in ORACLES]
     if unknown:
         from toctou_sim.spec import SpecError
@@ -170,5 +132,3 @@ def run_oracles(
     rows = [check.__dict__ for name in selected for check in ORACLES[name](seed, confidence, scale)]
     return pd.DataFrame(rows)
 
-
-from toctou_sim import oracles_read_paths as _oracles_read_paths  # noqa: E402,F401  (cache/quorum oracles)

@@ -1,4 +1,4 @@
-"""Oracles of the cache and quorum read paths (registered with :func:`toctou_sim.oracles.oracle`).
+"""Oracles of the cache and quorum read paths (registered with :func:`toctou_sim.oracle_checks.oracle`).
 
 - TTL cache without invalidation: ``P(stale hit) = 1 - (1 - e^{-λT}) / (λT)``.
 - Quorum store with zero ack/request/response delays, ``W ~ Exp(λ)``: ``P(stale at t=0) =
@@ -19,7 +19,7 @@ import numpy as np
 
 from toctou_sim import analytic
 from toctou_sim.montecarlo import Estimate, simulate, t_interval, wilson
-from toctou_sim.oracles import OracleCheck, _at_confidence, _within, oracle
+from toctou_sim.oracle_checks import OracleCheck, _at_confidence, _within, oracle
 from toctou_sim.spec import ModelSpec, parse_model
 from toctou_sim.specs_read_paths import ReplicaSpec
 from toctou_sim.staleness import probe_visibility, staleness

@@ -23,7 +23,7 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
-from toctou_sim import distributions, spec
+from toctou_sim import distributions, spec, spec_parts
 from toctou_sim.catalogue import CATALOGUE
 
 __all__ = ["FieldRow", "Section", "metric_catalogue_markdown", "model_file_markdown", "model_file_sections"]
@@ -81,8 +81,10 @@ def _first_paragraph(cls: type) -> str:
     return " ".join(doc.split("\n\n")[0].split()).replace("``", "`")
 
 
-def _registry_of(annotation: Any) -> type[spec.Registered] | None:
-    bases: tuple[type[spec.Registered], ...] = (spec.StrategySpec, spec.ReadPathSpec, spec.FaultSpec, spec.ActorSpec)
+def _registry_of(annotation: Any) -> type[spec_parts.Registered] | None:
+    bases: tuple[type[spec_parts.Registered], ...] = (
+        spec_parts.StrategySpec, spec_parts.ReadPathSpec, spec_parts.FaultSpec, spec_parts.ActorSpec,
+    )
     return next((base for base in bases if annotation is base), None)
 
 
@@ -172,7 +174,7 @@ def model_file_sections() -> list[Section]:
         rows = []
         children: list[tuple[str, str, type[BaseModel]]] = []
         for name, info in cls.model_fields.items():
-            if name == "kind" and issubclass(cls, spec.Registered):
+            if name == "kind" and issubclass(cls, spec_parts.Registered):
                 continue
             annotation = info.annotation if not info.metadata else typing.Annotated[(info.annotation, *info.metadata)]
             rows.append(FieldRow(name=name, type=_type_text(annotation), default=_default_text(info),

@@ -615,8 +615,9 @@ def report(
         executor: any ``concurrent.futures.Executor`` for the replications.
         progress: show a progress bar.
     """
-    from toctou_sim import __version__, plots
+    import toctou_sim.plots as plots
     from toctou_sim.montecarlo import _as_model
+    from toctou_sim.version import __version__
     from toctou_sim.world.tracing import trace_replication
 
     spec = _as_model(model if isinstance(model, ModelSpec) else load_model(model), overrides)

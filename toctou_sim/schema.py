@@ -22,7 +22,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
 from pydantic_core import core_schema
 
-from toctou_sim import distributions, spec, units
+from toctou_sim import distributions, spec, spec_parts, units
 from toctou_sim.world import STRATEGIES  # noqa: F401  (importing the world registers every kind's spec)
 
 __all__ = ["SCHEMA_ID", "model_file_schema"]
@@ -38,11 +38,11 @@ _DURATION_CHECKS: dict[Any, dict[str, Any]] = {
     units._positive: {"exclusiveMinimum": 0},
 }
 
-_REGISTRIES: dict[Any, type[spec.Registered]] = {
-    spec._strategy: spec.StrategySpec,
-    spec._read_path: spec.ReadPathSpec,
-    spec._fault: spec.FaultSpec,
-    spec._actor: spec.ActorSpec,
+_REGISTRIES: dict[Any, type[spec_parts.Registered]] = {
+    spec_parts._strategy: spec_parts.StrategySpec,
+    spec_parts._read_path: spec_parts.ReadPathSpec,
+    spec_parts._fault: spec_parts.FaultSpec,
+    spec_parts._actor: spec_parts.ActorSpec,
 }
 
 

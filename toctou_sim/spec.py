@@ -17,22 +17,40 @@ import json
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Any, Literal
 
 from pydantic import (
     BaseModel,
-    ConfigDict,
     Field,
-    PlainSerializer,
-    PlainValidator,
     PrivateAttr,
-    TypeAdapter,
     ValidationError,
-    ValidationInfo,
     model_validator,
 )
 
+# The modules that define the other kinds register them when imported: here, in one place.
+import toctou_sim.specs_faults
+import toctou_sim.specs_mitigations
+import toctou_sim.specs_read_paths  # noqa: F401
 from toctou_sim.distributions import DistributionSpec, parse_distribution
+from toctou_sim.spec_parts import (
+    ACTOR_SPECS,
+    FAULT_SPECS,
+    READ_PATH_SPECS,
+    STRATEGY_SPECS,
+    ActorField,
+    ActorSpec,
+    FaultField,
+    FaultSpec,
+    NoMitigationSpec,
+    ReadPathField,
+    ReadPathSpec,
+    Registered,
+    RetryPolicy,
+    SpecError,
+    StrategyField,
+    StrategySpec,
+    StrictModel,
+)
 from toctou_sim.specs_slo import DEFAULT_ALERTS, BurnAlertSpec, RatePhase
 from toctou_sim.units import NonNegativeDuration, PositiveDuration
 
@@ -67,167 +85,6 @@ __all__ = [
     "load_model",
     "parse_model",
 ]
-
-
-class SpecError(ValueError):
-    """Bad input: the message is one line naming the file, the field and what was expected."""
-
-
-class StrictModel(BaseModel):
-    """Frozen, and unknown fields are errors."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-# --------------------------------------------------------------------------------------------
-# Registries of pluggable parts (strategy, read path, fault).
-
-
-class Registered(StrictModel):
-    """A pluggable part chosen by ``kind``. Subclasses register themselves under their kind."""
-
-    registry: ClassVar[dict[str, type[Registered]]]
-    category: ClassVar[str] = "part"
-    kind: str
-
-    @classmethod
-    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
-        super().__pydantic_init_subclass__(**kwargs)
-        if "registry" not in cls.__dict__:
-            field = cls.model_fields.get("kind")
-            if field is not None and isinstance(field.default, str):
-                cls.registry[field.default] = cls
-
-    def check_model(self, model: ModelSpec) -> str | None:
-        """A problem with this part in the whole ``model`` (e.g. an invariant it needs, a target
-        that does not exist), as ``field: message`` relative to the part, or ``None``."""
-        return None
-
-    @classmethod
-    def parse(cls, value: Any, info: ValidationInfo | None = None) -> Registered:
-        """Validate a table with ``kind`` into the registered subclass of that kind."""
-        if isinstance(value, cls):
-            return value
-        if isinstance(value, str):
-            value = {"kind": value}
-        if not isinstance(value, Mapping):
-            raise ValueError(f"expected a table with kind = one of {', '.join(sorted(cls.registry))}")
-        kind = value.get("kind")
-        if kind not in cls.registry:
-            raise ValueError(
-                f"unknown {cls.category} {kind!r}; expected one of {', '.join(sorted(cls.registry))}"
-            )
-        context = info.context if info is not None else None
-        part: Registered = _registered_adapter(cls.registry[kind]).validate_python(dict(value), context=context)
-        return part
-
-
-_ADAPTERS: dict[type[Any], TypeAdapter[Any]] = {}
-
-
-def _registered_adapter(cls: type[Registered]) -> TypeAdapter[Any]:
-    if cls not in _ADAPTERS:
-        _ADAPTERS[cls] = TypeAdapter(cls)
-    return _ADAPTERS[cls]
-
-
-class StrategySpec(Registered):
-    """How the use acts on the check: the mitigation being evaluated."""
-
-    registry: ClassVar[dict[str, type[Registered]]] = {}
-    category: ClassVar[str] = "strategy"
-    label: str | None = None
-    """Name shown in tables (defaults to the name the strategy was selected by)."""
-
-    def actors(self) -> tuple[str, ...]:
-        """Names of the actors and services this strategy adds to the world (fault targets)."""
-        return ()
-
-
-class ReadPathSpec(Registered):
-    """How the check observes state: the truth, a cache, or replicas."""
-
-    registry: ClassVar[dict[str, type[Registered]]] = {}
-    category: ClassVar[str] = "read path"
-
-    def actors(self) -> tuple[str, ...]:
-        """Names of the actors and services this read path adds to the world (fault targets)."""
-        return ()
-
-
-class FaultSpec(Registered):
-    """A fault injected into the world during a replication."""
-
-    registry: ClassVar[dict[str, type[Registered]]] = {}
-    category: ClassVar[str] = "fault"
-
-    def check_model(self, model: ModelSpec) -> str | None:
-        """A problem with this fault in ``model`` (e.g. its target does not exist), as
-        ``field: message``, or ``None``."""
-        return None
-
-
-class ActorSpec(Registered):
-    """A background actor of the world (a policy changer, a schema changer, an event stream)."""
-
-    registry: ClassVar[dict[str, type[Registered]]] = {}
-    category: ClassVar[str] = "actor"
-
-
-STRATEGY_SPECS = StrategySpec.registry
-READ_PATH_SPECS = ReadPathSpec.registry
-FAULT_SPECS = FaultSpec.registry
-ACTOR_SPECS = ActorSpec.registry
-
-def _dump(part: BaseModel) -> dict[str, Any]:
-    return part.model_dump(mode="json", by_alias=True, exclude_none=True)
-
-
-def _strategy(value: Any, info: ValidationInfo) -> Registered:
-    return StrategySpec.parse(value, info)
-
-
-def _read_path(value: Any, info: ValidationInfo) -> Registered:
-    return ReadPathSpec.parse(value, info)
-
-
-def _fault(value: Any, info: ValidationInfo) -> Registered:
-    return FaultSpec.parse(value, info)
-
-
-def _actor(value: Any, info: ValidationInfo) -> Registered:
-    return ActorSpec.parse(value, info)
-
-
-StrategyField = Annotated[StrategySpec, PlainValidator(_strategy), PlainSerializer(_dump)]
-ReadPathField = Annotated[ReadPathSpec, PlainValidator(_read_path), PlainSerializer(_dump)]
-FaultField = Annotated[FaultSpec, PlainValidator(_fault), PlainSerializer(_dump)]
-ActorField = Annotated[ActorSpec, PlainValidator(_actor), PlainSerializer(_dump)]
-
-
-# --------------------------------------------------------------------------------------------
-# Built-in strategies and the direct read path.
-
-
-class RetryPolicy(StrictModel):
-    """How a strategy retries the whole check -> window -> use flow after a rejected use.
-
-    The n-th retry waits ``backoff * multiplier**(n-1)``, capped at ``max_backoff``, with
-    ``jitter``: ``none`` (exact), ``full`` (uniform on [0, wait]) or ``equal`` (wait/2 + uniform on
-    [0, wait/2]).
-    """
-
-    max_retries: int = Field(default=3, ge=0)
-    backoff: NonNegativeDuration = 0.01
-    multiplier: float = Field(default=2.0, ge=1.0)
-    max_backoff: PositiveDuration = 1.0
-    jitter: Literal["none", "full", "equal"] = "full"
-
-
-class NoMitigationSpec(StrategySpec):
-    """Check, wait, use: nothing guards the use."""
-
-    kind: Literal["none"] = "none"
 
 
 class RecheckSpec(StrategySpec):
@@ -443,7 +300,7 @@ class ModelSpec(StrictModel):
     mutators: tuple[MutatorSpec, ...] = ()
     strategy: StrategyField = NoMitigationSpec()
     """The strategy ``run`` uses."""
-    strategies: dict[str, StrategyField] = {}
+    strategies: dict[str, StrategyField] = {}  # noqa: RUF012  (pydantic copies defaults)
     """Named strategy variants for ``compare`` (e.g. ``[strategies.lock_fenced]``); a name that is
     not here is taken as a strategy kind with its defaults."""
     faults: tuple[FaultField, ...] = ()
@@ -732,6 +589,3 @@ def load_model(path: str | Path, overrides: Mapping[str, Any] | None = None) -> 
             raise SpecError(f"{path}: {message}") from None
         raise
 
-
-from toctou_sim import specs_faults, specs_mitigations  # noqa: E402,F401  (register fault, lease, mitigation specs)
-from toctou_sim import specs_read_paths as _specs_read_paths  # noqa: E402,F401  (registers cache/replica)

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import Field, field_validator, model_validator
 
 from toctou_sim.distributions import Constant, Distribution, DistributionSpec, Mixture, parse_distribution
-from toctou_sim.spec import FaultSpec, StrategySpec
+from toctou_sim.spec_parts import FaultSpec, StrategySpec
 from toctou_sim.units import Duration, NonNegativeDuration, PositiveDuration
 
 if TYPE_CHECKING:

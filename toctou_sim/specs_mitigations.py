@@ -14,14 +14,13 @@ optional sequence numbers, F7).
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
 from toctou_sim.distributions import DistributionSpec, parse_distribution
-from toctou_sim.spec import (
+from toctou_sim.spec_parts import (
     ActorSpec,
-    ModelSpec,
     NoMitigationSpec,
     RetryPolicy,
     StrategyField,
@@ -29,6 +28,9 @@ from toctou_sim.spec import (
     StrictModel,
 )
 from toctou_sim.units import NonNegativeDuration, PositiveDuration
+
+if TYPE_CHECKING:
+    from toctou_sim.spec import ModelSpec
 
 __all__ = [
     "DedupeStoreSpec",

@@ -1,6 +1,6 @@
 """Model-file schema of the cache and quorum-replica read paths and of their faults.
 
-Imported at the end of :mod:`toctou_sim.spec`, so the classes register themselves under their
+Imported at the top of :mod:`toctou_sim.spec`, so the classes register themselves under their
 ``kind`` (``read_path.kind = "cache"`` / ``"replica"``; faults ``eviction_storm``,
 ``replica_lag_spike``, ``replica_partition``). Everything here is data: the behaviour lives in
 :mod:`toctou_sim.world.caching` and :mod:`toctou_sim.world.quorum`.
@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BeforeValidator, Field, ValidationInfo, field_validator
 
 from toctou_sim.distributions import Constant, Distribution, DistributionSpec, parse_distribution
-from toctou_sim.spec import FaultSpec, ReadPathSpec, StrictModel
+from toctou_sim.spec_parts import FaultSpec, ReadPathSpec, StrictModel
 from toctou_sim.units import NonNegativeDuration, parse_duration
 
 __all__ = [

@@ -31,7 +31,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from toctou_sim import analytic
+import toctou_sim.analytic as analytic
 from toctou_sim.distributions import Constant, Distribution, Exponential, RandomStreams
 from toctou_sim.montecarlo import _as_model, _version, t_interval
 from toctou_sim.spec import ModelSpec, SpecError

@@ -849,7 +849,7 @@ def _manifest_identity(base: ModelSpec, design: list[dict[str, Any]], ids: list[
                        baseline: str, rule: StoppingRule, seed: int, batch: int,
                        grid: Mapping[str, Sequence[Any]], lhs: int | None,
                        ranges: Mapping[str, Range]) -> dict[str, Any]:
-    from toctou_sim import __version__
+    from toctou_sim.version import __version__
 
     return {
         "format": MANIFEST_FORMAT,

@@ -5,7 +5,18 @@ Importing this package registers the built-in behaviours.
 
 from __future__ import annotations
 
-from toctou_sim.world import faults, invariants, lease, load, mitigations, read_paths, strategies, tracing
+from toctou_sim.world import (  # importing a module registers its behaviours: every built-in one, here
+    caching,
+    faults,
+    invariants,
+    lease,
+    load,
+    mitigations,
+    quorum,
+    read_paths,
+    strategies,
+    tracing,
+)
 from toctou_sim.world.engine import (
     ACTORS,
     FAULTS,
@@ -48,5 +59,3 @@ __all__ = [
     "strategies",
     "tracing",
 ]
-
-from toctou_sim.world import caching, quorum  # registers the cache and quorum read paths
