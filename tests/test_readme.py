@@ -43,11 +43,13 @@ def test_the_readme_shows_commands() -> None:
 
 @pytest.mark.parametrize("command", COMMANDS)
 def test_readme_command_runs(command: str, tmp_path, monkeypatch) -> None:
-    monkeypatch.setenv("TOCTOU_SIM_SMOKE_HORIZON", "4s")
+    monkeypatch.setenv("TOCTOU_SIM_SMOKE_HORIZON", "2s")
     monkeypatch.chdir(tmp_path)
     (tmp_path / "models").symlink_to(ROOT / "models")
-    # Smaller but the same command: fewer replications and design points.
+    # Smaller but the same command: fewer replications, trials, oracles and design points.
     small = command.replace("/tmp/", f"{tmp_path}/")
+    if small == "toctou-sim validate":  # every oracle runs in test_oracles.py already
+        small += " --oracle 'mismatch, constant window'"
     small = re.sub(r"--reps \d+", "--reps 2", small)
     small = re.sub(r"--max-reps \d+", "--max-reps 3", small)
     small = re.sub(r"--grid-reps \d+", "--grid-reps 1", small)
@@ -57,6 +59,10 @@ def test_readme_command_runs(command: str, tmp_path, monkeypatch) -> None:
         args += ["--reps", "2"]
     if args[0] == "sweep" and "--workers" not in args:
         args += ["--workers", "1"]
+    if args[0] == "staleness":
+        args += ["--reps", "2", "--trials", "2000"]
+    if args[0] == "report":
+        args += ["--trace-ops", "50"]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, f"{command}\n{result.output}\n{result.exception!r}"
 
@@ -67,7 +73,11 @@ PYTHON_BLOCKS = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_tex
 @pytest.mark.parametrize("index", range(len(PYTHON_BLOCKS)))
 def test_readme_python_runs(index: int, tmp_path, monkeypatch) -> None:
     """The README's Python examples run as written (model horizons capped)."""
-    monkeypatch.setenv("TOCTOU_SIM_SMOKE_HORIZON", "3s")
+    monkeypatch.setenv("TOCTOU_SIM_SMOKE_HORIZON", "2s")
     monkeypatch.chdir(tmp_path)
     (tmp_path / "models").symlink_to(ROOT / "models")
-    exec(compile(PYTHON_BLOCKS[index], f"README python block {index}", "exec"), {"__name__": "__readme__"})
+    # The same code at small settings: two replications, fewer staleness trials.
+    source = re.sub(r"\breps=\d+", "reps=2", PYTHON_BLOCKS[index])
+    source = re.sub(r"\btrials=[\d_]+", "trials=2_000", source)
+    source = source.replace('"/tmp/', f'"{tmp_path}/')
+    exec(compile(source, f"README python block {index}", "exec"), {"__name__": "__readme__"})
