@@ -134,7 +134,7 @@ def qualifies(model: ModelSpec) -> tuple[bool, str]:
     readonly = invariant in (Grant, Unchanged)
     if strategy is Recheck:
         retry = getattr(model.strategy, "retry", None)
-        if retry is not None and retry.max_retries > 0:
+        if retry is not None and retry.max_retries > 0 and not invariant.refusal_is_answer:
             return False, "recheck with retries (a retry's timing depends on the outcome)"
         if not readonly:
             return False, (f"recheck on invariant {model.keys.invariant!r}: a use writes only if its "
@@ -376,6 +376,7 @@ def run_fast(model: ModelSpec, replication: int, seed: int, estimator: str = "pl
     recorder.aborted = tally.aborted  # type: ignore[assignment]
     recorder.violated = tally.violated  # type: ignore[assignment]
     recorder.mismatches = tally.mismatches  # type: ignore[assignment]
+    recorder.operations_mismatched = tally.mismatches  # type: ignore[assignment]  # one attempt each
     recorder.conflicts = tally.conflicts  # type: ignore[assignment]
     recorder.violations = tally.violations  # type: ignore[assignment]
     recorder.race_aborts = tally.aborted  # type: ignore[assignment]  # every abort is a caught race here
@@ -385,7 +386,15 @@ def run_fast(model: ModelSpec, replication: int, seed: int, estimator: str = "pl
         seed=seed,
         strategy=model.strategy.label or model.strategy.kind,
         measured_time=model.model.horizon - model.model.warmup,
-        extra={"unfinished": float(tally.unfinished)},
+        extra={
+            "unfinished": float(tally.unfinished),
+            # Uses never repeat a request and never fail half-way here, so every harm is a
+            # violation, and no use waits for another, so no backlog builds.
+            "harms": float(tally.violations),
+            "harm_rate": tally.violations / tally.operations if tally.operations else math.nan,
+            "orphan_rate": 0.0 if tally.operations else math.nan,
+            "unstable": 0.0,
+        },
     )
 
 
@@ -403,6 +412,8 @@ def _record(recorder: Recorder, counted: NDArray[np.bool_], finish: Floats, deci
     """
     finished = counted & (finish < end)
     recorder.latency.add_many(latency[finished])
+    recorder.requests += int(finished.sum())
+    recorder.request_latency_total += float(latency[finished].sum())
     recorder.window.add_many(window[finished & (decide < end)])
     slow = finished & ~failed & (latency > recorder.latency_threshold)
     recorder.slow += int(slow.sum())
@@ -524,6 +535,7 @@ def _run_readonly(model: ModelSpec, streams: RandomStreams, invariant: Invariant
     scale = _scale(horizon)
     warmup = model.model.warmup
     recheck = STRATEGIES[model.strategy.kind] is Recheck
+    answer = invariant.refusal_is_answer
     arrivals = _Arrivals(model, streams, recheck=recheck)
     mutations = _Mutations(model, streams, invariant, end)
     count = model.keys.count
@@ -604,7 +616,9 @@ def _run_readonly(model: ModelSpec, streams: RandomStreams, invariant: Invariant
         finish = np.where(passed, decide, t1)
         counted = a >= warmup
         window = decide - t1
-        failed = caught | (used & bad_at_decide)
+        # A caught revocation is the answer (declined); a caught change of an unchanged-key
+        # precondition gives up (no retries qualify here).
+        failed = (used & bad_at_decide) if answer else caught | (used & bad_at_decide)
         finished = _record(recorder, counted, finish, decide, finish - a, window, end, failed)
         tally.operations += int(finished.sum())
         tally.declined += int((finished & ~passed).sum())
@@ -627,8 +641,12 @@ def _run_readonly(model: ModelSpec, streams: RandomStreams, invariant: Invariant
         tally.conflicts += conflicts
         tally.violations += violations
         tally.mismatches += conflicts + violations
-        tally.aborted += conflicts
         tally.violated += violations
-        tally.ok += float(judged.sum()) - conflicts - violations + float((finished & ~passed).sum())
+        if answer:
+            tally.declined += conflicts  # type: ignore[assignment]
+            tally.ok += float(judged.sum()) - violations + float((finished & ~passed).sum())
+        else:
+            tally.aborted += conflicts
+            tally.ok += float(judged.sum()) - conflicts - violations + float((finished & ~passed).sum())
         if arrivals.done:
             return
