@@ -80,15 +80,15 @@ Ints = NDArray[np.int64]
 _KNOWN_FIELDS: dict[str, frozenset[str]] = {
     "": frozenset({"model", "keys", "store", "read_path", "clients", "mutators", "strategy", "strategies",
                    "faults", "slo"}),
-    "model": frozenset({"name", "description", "horizon", "warmup"}),
+    "model": frozenset({"name", "description", "harm", "horizon", "warmup"}),
     "keys": frozenset({"count", "popularity", "invariant", "initial"}),
     "store": frozenset({"read_latency", "write_latency"}),
     "clients": frozenset({"arrival", "window"}),
     "arrival": frozenset({"poisson"}),
     "mutators": frozenset({"action", "rate", "amount", "popularity"}),
     "read_path": frozenset({"kind"}),
-    "none": frozenset({"kind", "label"}),
-    "recheck": frozenset({"kind", "label", "retry"}),
+    "none": frozenset({"kind", "label", "guard"}),
+    "recheck": frozenset({"kind", "label", "retry", "guard"}),
 }
 
 
@@ -131,6 +131,8 @@ def qualifies(model: ModelSpec) -> tuple[bool, str]:
     unknown = _unknown_fields(model)
     if unknown:
         return False, unknown
+    if model.strategy.write_guard() != "none":
+        return False, f"a write guard ({model.strategy.write_guard()}): whether a use writes depends on the state"
     readonly = invariant in (Grant, Unchanged)
     if strategy is Recheck:
         retry = getattr(model.strategy, "retry", None)
@@ -368,7 +370,7 @@ def run_fast(model: ModelSpec, replication: int, seed: int, estimator: str = "pl
         _run_version(model, streams, invariant, recorder, tally, estimator == "conditional")
     else:
         _run_readonly(model, streams, invariant, recorder, tally, estimator == "conditional")
-    recorder.operations = tally.operations
+    recorder.operations = tally.operations + recorder.unfinished
     recorder.declined = tally.declined
     recorder.attempts = tally.attempts
     # The conditional estimator yields expected counts (floats); the recorder's fields hold them.
@@ -398,6 +400,21 @@ def run_fast(model: ModelSpec, replication: int, seed: int, estimator: str = "pl
     )
 
 
+def _charge_unfinished(recorder: Recorder, arrivals: Floats, end: float) -> None:
+    """Counted operations still running when the run ends: charged as the DES engine charges them
+    (unfinished, an error at the end, their age as latency)."""
+    ages = end - arrivals
+    recorder.unfinished += int(ages.size)
+    recorder.requests += int(ages.size)
+    recorder.request_latency_total += float(ages.sum())
+    recorder.latency.add_many(ages)
+    timeline = recorder.timeline
+    index = int(end * timeline.inverse_width)
+    timeline.grow(index)
+    timeline.ops[index] += int(ages.size)
+    timeline.errors[index] += int(ages.size)
+
+
 def _record(recorder: Recorder, counted: NDArray[np.bool_], finish: Floats, decide: Floats,
             latency: Floats, window: Floats, end: float, failed: NDArray[np.bool_]) -> NDArray[np.bool_]:
     """Feed the histograms, the SLO counters and the error timeline with the counted operations
@@ -411,6 +428,9 @@ def _record(recorder: Recorder, counted: NDArray[np.bool_], finish: Floats, deci
     another order), which is not worth a sort per operation.
     """
     finished = counted & (finish < end)
+    unfinished = counted & (finish >= end)
+    if unfinished.any():
+        _charge_unfinished(recorder, (finish - latency)[unfinished], end)
     recorder.latency.add_many(latency[finished])
     recorder.requests += int(finished.sum())
     recorder.request_latency_total += float(latency[finished].sum())
@@ -504,6 +524,8 @@ def _run_version(model: ModelSpec, streams: RandomStreams, invariant: Invariant,
             counted = p_arrival[gone] >= warmup
             tally.attempts += int((counted & (p_t1[gone] < end)).sum())
             tally.unfinished += int(gone.sum())
+            if counted.any():
+                _charge_unfinished(recorder, p_arrival[gone][counted], end)
             return
         keep = ~ready
         p_arrival, p_key, p_t1, p_t2 = p_arrival[keep], p_key[keep], p_t1[keep], p_t2[keep]

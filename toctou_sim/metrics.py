@@ -358,6 +358,7 @@ class ReplicationResult:
             "error_rate": per_op(errors),
             "turned_away_duplicate_rate": per_op(r.turned_away_duplicates),
             "race_error_rate": per_op(r.violated + r.race_aborts),
+            "race_abort_rate": per_op(r.race_aborts),
             "duplicate_deliveries": float(r.duplicate_deliveries),
             "duplicate_effects": float(r.duplicate_effects),
             "duplicate_effect_rate": per_op(r.duplicate_effects),

@@ -261,8 +261,16 @@ class SimulationResult:
             raise KeyError(f"unknown metric {metric!r}; expected one of {', '.join(self.metric_names)}")
         return estimate(metric, self.replications)
 
+    @property
+    def unstable(self) -> bool:
+        """At least half of the replications had no steady state (a backlog that grew for the whole
+        run): latency then grows with the horizon, and its estimates describe nothing."""
+        values = [r.metrics.get("unstable", 0.0) for r in self.replications]
+        return bool(values) and sum(values) >= 0.5 * len(values)
+
     def to_frame(self) -> pd.DataFrame:
-        """Tidy estimates: one row per metric."""
+        """Tidy estimates: one row per metric (each row says the harm and whether the run was
+        unstable)."""
         import pandas as pd
 
         rows = [self._row(self.estimate(name)) for name in self.metric_names]
@@ -283,6 +291,8 @@ class SimulationResult:
         return {
             "model": self.model.model.name,
             "strategy": self.strategy,
+            "harm": self.model.harm,
+            "unstable": self.unstable,
             "metric": est.metric,
             "estimate": est.estimate,
             "ci_low": est.ci_low,

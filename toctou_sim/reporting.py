@@ -400,12 +400,19 @@ def budget_table(frame: pd.DataFrame, slo: SloSpec) -> pd.DataFrame:
         burn = _value(frame, strategy, "burn_rate")
         exhausted = slo.period / burn if burn > 0 else math.inf
         page = _value(frame, strategy, "page_rule")
+        harm_cost = _value(frame, strategy, "harm_cost_per_day")
         rows.append(
             {
                 "strategy": strategy,
-                "violations / op": cell("violation_rate"),
+                "harms / op": cell("harm_rate") if _row(frame, strategy, "harm_rate") is not None
+                else cell("violation_rate"),
+                "harms / day": cell("harms_per_day"),
+                **({f"harm cost / month ({slo.currency})": f"{harm_cost * 30:,.0f}"}
+                   if math.isfinite(harm_cost) else {}),
                 "aborts / op": cell("abort_rate"),
                 "latency breaches / op": cell("latency_breach_rate"),
+                "unfinished / op": cell("unfinished_rate"),
+                "unstable": "yes" if _value(frame, strategy, "unstable") >= 0.5 else "no",
                 "error rate": cell("error_rate"),
                 "burn rate (x)": cell("burn_rate"),
                 "budget consumed over period": f"{burn:.0%}" if math.isfinite(burn) else "n/a",
@@ -645,14 +652,22 @@ def _render(
         f"model hash {model.content_hash()}. SLO: {slo.target:.4g} over {format_duration(slo.period)}"
         + (f", latency threshold {format_duration(slo.latency_threshold)}" if slo.latency_threshold else "")
         + ".</p>",
-        f'<div class="{verdict_class}"><strong>{html.escape(headline)}</strong></div>',
+        f'<p class="meta">The harm: {html.escape(model.harm)}. Harm budget: '
+        + (f"{slo.harm_budget.per_million:g} per million operations" if slo.harm_budget is not None
+           else f"none set (held to the SLO's allowance, {1 - slo.target:.2g} per operation)")
+        + (f"; each costs {html.escape(slo.currency)}{slo.harm_cost:,.2f}" if slo.harm_cost is not None else "")
+        + ".</p>",
+        f'<div class="{verdict_class}"><strong>{html.escape(headline)}</strong>'
+        + "".join(f"<br>{html.escape(line)}" for line in recommendation.lines[1:3])
+        + "</div>",
         "<h2>Results</h2>",
         "<p>Estimates are means over replications with 95% Student-t intervals (± relative half-width); "
         "a rate never observed shows its rule-of-three upper bound. The last row is the p99 latency "
         f"paired against {html.escape(result.baseline)} on the same random numbers.</p>",
         _html_table(results_table(frame), index=True),
         "<h2>Error budget</h2>",
-        "<p>Errors are violated operations + aborted ones + ok ones slower than the latency threshold. "
+        "<p>Errors are harmful operations + aborted ones + ok ones slower than the latency threshold + "
+        "operations still unfinished when the run ended (charged as timeouts). "
         "Burn rate = error rate / (1 − target): 1× spends the budget exactly over the period, so the "
         "budget consumed over the period if this rate persisted is the burn rate itself. "
         "The race share counts violations and aborts after a caught race. The worst hour is read from "
@@ -676,10 +691,13 @@ def _render(
     parts += [
         "<h2>Recommendation</h2>",
         "<p>The guide's decision checklist, applied to the numbers: a strategy qualifies when (1) its "
-        "violation rate's 95% upper bound is within the SLO's allowed error rate, (2) its error rate's "
-        "upper bound burns at most 1× the budget, and (3) no replication has an hour the guide would page "
-        "for. The cheapest "
-        "qualifying strategy (least added p99 latency, then fewest aborts) is recommended.</p>",
+        "harm rate's 95% upper bound (from the effect ledger) is within the harm budget, (2) its error "
+        "rate's upper bound burns at most 1× the error budget, (3) no replication has an hour the guide "
+        "would page for, and (4) it reaches a steady state (a strategy whose backlog grows for the whole "
+        "run is never recommended). A strategy with no harm seen but too few operations to bound it below "
+        "the budget qualifies with a caveat, after those that demonstrate it. The cheapest "
+        "qualifying strategy (least added p99 latency, then fewest aborts) is recommended; when none "
+        "qualifies, the registered mitigations that apply to the model are tried on the same workload.</p>",
         '<ul class="rec">' + "".join(f"<li>{html.escape(line)}</li>" for line in recommendation.lines) + "</ul>",
         "<h2>Model</h2>",
         f"<p>As given ({html.escape(model.source or 'built in code')}):</p>",
@@ -791,11 +809,20 @@ def report(
             "rule-of-three upper bound where no event was seen.",
         )
     add(
-        "tradeoff",
-        "Safety vs latency",
-        plots.plot_tradeoff(frame, spec.slo.target),
-        "Added p99 latency (paired against the baseline, 95% CI) against violation rate (log); the dashed "
-        "staircase is the Pareto frontier, the red line the SLO's allowed error rate.",
+        "verdict",
+        "What the verdict judges",
+        plots.plot_verdict(frame, spec.slo, spec.harm),
+        f"Left: the {spec.harm} rate's 95% upper bound (from the effect ledger) against the harm budget (red); "
+        "right: the error-budget burn's upper bound (harms, aborts, latency breaches, unfinished operations) "
+        "against 1 (red), both against the added p99 latency paired against the baseline. ▼: none seen, drawn "
+        "at the bound. A strategy qualifies below both lines, and when it reaches a steady state.",
+    )
+    add(
+        "errors",
+        "Where the error budget goes",
+        plots.plot_error_causes(frame, spec.slo, spec.harm),
+        "Errors per operation by cause, stacked: harms, aborts by reason, latency breaches and operations "
+        "still unfinished when the run ended; the red line is the SLO's allowance.",
     )
     add(
         "burn",
@@ -817,6 +844,16 @@ def report(
         trace_path = out / "trace.json"
         trace_path.write_text(json.dumps(trace.to_chrome(__version__)), encoding="utf-8")
         files.append(trace_path)
+        chosen = recommendation.chosen
+        if chosen is not None and chosen != base:
+            chosen_trace = trace_replication(spec.with_strategy(chosen), seed=seed, max_ops=trace_ops)
+            add(
+                "trace_recommended",
+                f"The same operations under the recommended strategy ({chosen})",
+                plots.plot_trace(chosen_trace),
+                f"The traced run of {chosen} on the same seed (common random numbers: the same arrivals, keys "
+                f"and windows as the {base} trace below).",
+            )
         add(
             "trace",
             f"A short traced run ({base})",
