@@ -39,13 +39,13 @@ if TYPE_CHECKING:
 __all__ = [
     "error_causes",
     "pareto_frontier",
-    "plot_error_causes",
-    "plot_verdict",
     "plot_burn",
     "plot_cdfs",
+    "plot_error_causes",
     "plot_sweep",
     "plot_trace",
     "plot_tradeoff",
+    "plot_verdict",
     "save",
 ]
 
