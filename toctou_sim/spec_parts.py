@@ -116,10 +116,25 @@ class StrategySpec(Registered):
     category: ClassVar[str] = "strategy"
     label: str | None = None
     """Name shown in tables (defaults to the name the strategy was selected by)."""
+    guard: Literal["none", "version", "predicate"] = "none"
+    """The store's write guard on this strategy's use (composes with any strategy):
+    ``version`` applies the use only if the key's version is still the one seen at check (a
+    version CAS, e.g. a Kubernetes ``resourceVersion`` precondition); ``predicate`` applies it
+    only if the precondition holds on the authoritative state when the write lands (a
+    conditional write: ``UPDATE ... SET n = n - 1 WHERE n > 0``, a create that fails with
+    ``AlreadyExists``, an action the resource authorises itself). ``none``: a blind write."""
 
     def actors(self) -> tuple[str, ...]:
         """Names of the actors and services this strategy adds to the world (fault targets)."""
         return ()
+
+    def write_guard(self) -> str:
+        """The guard the store applies to this strategy's use (a wrapper's ``inner`` guard when
+        the wrapper declares none)."""
+        if self.guard != "none":
+            return self.guard
+        inner = getattr(self, "inner", None)
+        return inner.write_guard() if isinstance(inner, StrategySpec) else "none"
 
 
 class ReadPathSpec(Registered):
