@@ -11,7 +11,8 @@ from toctou_sim.metrics_guide import GUIDE_METRICS
 from toctou_sim.spec import load_model
 
 UNITS = {"count", "per operation", "per check", "per cache read", "per hit", "per replica read", "per event",
-         "ms", "s", "s/min", "1/min", "1/day", "ops/s", "share", "x", "versions", "units"}
+         "ms", "s", "s/min", "1/min", "1/day", "ops/s", "share", "x", "versions", "units", "per effect",
+         "per retry", "1/s", "cost/day"}
 
 
 def test_every_entry_is_complete() -> None:
