@@ -13,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from toctou_sim import compare, load_model, simulate
+from toctou_sim.executors import SerialExecutor
 from toctou_sim.metrics_guide import GUIDE_METRICS
 
 MODELS = Path(__file__).resolve().parent.parent / "models"
@@ -60,6 +61,27 @@ def test_f3_permission_drift() -> None:
         assert row(frame, strategy, "authorization_drift_rate").ci_low > 0  # drift shows as 403s
     assert row(frame, "token_cached", "violation_rate").diff_low > 0
     assert row(frame, "token", "latency_added_mean_ms").ci_low > 0
+
+
+def test_f3_propagation_delay_widens_the_race() -> None:
+    """F3: the checker's view of the policy lags the enforcer's by the propagation delay, so a
+    check made within that delay after a revocation still says "allowed". Unauthorized actions
+    grow with the delay (0 s, 1 s, 10 s), each step beyond the other's 95% interval where the
+    gap is large. Theory: per key revocations arrive at lambda = 2/s / 200 keys = 0.01/s and last
+    30 s on average, so a lag d adds about lambda * d * P(not restored yet) (between 0.5 and 1
+    times lambda * d for d = 10 s) to the rate of the window alone. The per-operation rate does not
+    depend on the arrival rate (operations do not interact), so 20 requests/s keep the test fast."""
+    rates = {}
+    for delay in (0, 1, 10):
+        result = simulate(str(MODELS / "f3_permission_drift.toml"), reps=4, seed=3, executor=SerialExecutor(),
+                          overrides={"actors.0.propagation_delay": f"{delay}s", "model.horizon": "2m",
+                                     "clients.arrival": {"poisson": {"rate": 20}}})
+        rates[delay] = result.estimate("violation_rate")
+    assert rates[0].ci_low > 0
+    assert rates[0].estimate < rates[1].estimate < rates[10].estimate
+    assert rates[0].ci_high < rates[10].ci_low and rates[1].ci_high < rates[10].ci_low
+    lam = 2 / 200
+    assert 0.5 * lam * 10 < rates[10].estimate - rates[0].estimate < lam * 10
 
 
 def test_f6_partial_create() -> None:

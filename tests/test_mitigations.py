@@ -393,16 +393,40 @@ def _writes(world: World) -> list[tuple[float, int, int]]:
     return log
 
 
-def test_policy_changer_revokes_after_propagation_and_restores() -> None:
-    """Each revocation issued at t lands at t + 0.5 (propagation) and is lifted at t + 3 + 0.5."""
+def test_policy_changer_revokes_at_the_enforcer_and_the_checker_learns_it_later() -> None:
+    """Each revocation issued at t takes effect at the enforcer (the store) at t and is lifted at
+    t + 3; the checker's view of the policy gets each change 0.5 s later, so a check of the key
+    in [t, t + 0.5) still reads "allowed" (a stale check), and one in [t + 3, t + 3.5) "denied"."""
     spec = model(keys={"invariant": "grant", "count": 100_000}, model={"horizon": 20},
                  actors=[{"kind": "policy_changer", "rate": 2, "restore_after": 3, "propagation_delay": 0.5}])
     world = World(spec, RandomStreams(1, 0))
     writes = _writes(world)
     actor = world.background[0]
     assert isinstance(actor, PolicyChanger)
+    assert world.read_path is actor.view
+    views: list[tuple[float, int, int]] = []  # (t, key, value the checker reads)
+
+    def probe(key: int, at: float) -> None:
+        def read(_event: object) -> None:
+            step = world.read_path.read(key, 0.0)
+            try:
+                next(step)
+            except StopIteration as done:
+                views.append((at, key, done.value[1]))
+        world.env.timeout(at - world.env.now).callbacks.append(read)
+
+    def on_revoke(t: float, key: int) -> None:
+        for offset in (0.25, 0.75, 3.25, 3.75):
+            probe(key, t + offset)
+
     actor.start()
-    world.env.run(until=20)
+    seen: set[int] = set()
+    while world.env.peek() < 20:
+        world.env.step()
+        for t, key, value in writes:
+            if value == 0 and key not in seen:
+                seen.add(key)
+                on_revoke(t, key)
     revokes = {key: t for t, key, value in writes if value == 0}
     restores = {key: t for t, key, value in writes if value == 1}
     assert len(revokes) > 20
@@ -411,7 +435,15 @@ def test_policy_changer_revokes_after_propagation_and_restores() -> None:
             assert restores[key] == pytest.approx(t + 3.0)
         else:
             assert t + 3.0 > 20
-    assert actor.metrics()["policy_revocations"] >= len(revokes)  # some still propagating at the end
+    expected = {0.25: 1, 0.75: 0, 3.25: 0, 3.75: 1}
+    checked = 0
+    for at, key, value in views:
+        offset = round(at - revokes[key], 2)
+        if at < 20:
+            assert value == expected[offset], (key, offset)
+            checked += 1
+    assert checked > 40
+    assert actor.metrics()["policy_revocations"] >= len(revokes)
 
 
 def test_schema_changer_moves_every_key_at_once_with_scope_all() -> None:

@@ -28,6 +28,7 @@ from toctou_sim.world.engine import (
     BackgroundActor,
     Flow,
     Operation,
+    ReadPath,
     Strategy,
     World,
 )
@@ -38,6 +39,7 @@ __all__ = [
     "Idempotency",
     "PermissionToken",
     "PolicyChanger",
+    "PolicyView",
     "Reconciler",
     "Reservation",
     "SchemaChanger",
@@ -723,11 +725,73 @@ def _actor_index(world: World, spec: Any) -> int:
     return next(i for i, actor in enumerate(world.spec.actors) if actor is spec)
 
 
+class PolicyView(ReadPath):
+    """The checker's copy of the policy (a replicated or cached policy store, an IAM endpoint
+    that lags the enforcement point): every change the :class:`PolicyChanger` makes reaches it
+    ``propagation_delay`` after it took effect at the enforcer (the store). While a change of a
+    key is still on its way, a check of that key reads the view's older state (a stale check);
+    otherwise it reads through the model's own read path.
+
+    It wraps the world's read path; whatever else reads or writes goes to that read path.
+    """
+
+    def __init__(self, world: World, inner: ReadPath) -> None:
+        super().__init__(world, inner.spec)
+        self.inner = inner
+        count = world.spec.keys.count
+        self.pending = [0] * count
+        """Changes of each key that took effect at the enforcer and have not reached the view."""
+        self.version = [0] * count
+        """The newest version of each key the view has received."""
+        self.value = [world.spec.keys.initial_value] * count
+        self.lagging_reads = 0
+
+    def changed(self, key: int, delay: float) -> None:
+        """The enforcer's state of ``key`` just changed; the view gets it ``delay`` from now."""
+        store = self.world.store
+        self.pending[key] += 1
+        state = (store.version[key], store.value[key])
+        if delay > 0:
+            self.world.env.timeout(delay).callbacks.append(partial(self._arrive, key, state))
+        else:
+            self._arrive(key, state)
+
+    def _arrive(self, key: int, state: tuple[int, int], _event: simpy.Event | None = None) -> None:
+        self.pending[key] -= 1
+        if state[0] > self.version[key]:  # changes may arrive out of order: the newest wins
+            self.version[key], self.value[key] = state
+
+    def _lagged(self, key: int, version: int, value: int) -> tuple[int, int]:
+        if self.pending[key]:
+            self.lagging_reads += 1
+            return self.version[key], self.value[key]
+        return version, value
+
+    def observe(self, op: Operation, latency: float) -> Flow:
+        version, value = yield from self.inner.observe(op, latency)
+        return self._lagged(op.key, version, value)
+
+    def read(self, key: int, latency: float) -> Flow:
+        version, value = yield from self.inner.read(key, latency)
+        return self._lagged(key, version, value)
+
+    def on_write(self, key: int) -> None:
+        self.inner.on_write(key)
+
+    def on_use(self, op: Operation) -> None:
+        self.inner.on_use(op)
+
+    def metrics(self) -> dict[str, float]:
+        return {**self.inner.metrics(), "policy_view_lagging_reads": float(self.lagging_reads)}
+
+
 @ACTORS.register("policy_changer")
 class PolicyChanger(BackgroundActor):
-    """An IAM administrator revoking permissions (and restoring them later); each change reaches
-    the policy store after a propagation delay. While any revocation of a key is in force the
-    key is denied."""
+    """An IAM administrator revoking permissions (and restoring them later). Each change takes
+    effect at once at the enforcer (the store: the truth a use is judged on) and reaches the
+    checker's view of the policy ``propagation_delay`` later (:class:`PolicyView`, installed
+    over the world's read path), so a check in between still says "allowed" (guide F3). While
+    any revocation of a key is in force the key is denied."""
 
     def __init__(self, world: World, spec: Any) -> None:
         super().__init__(world, spec)
@@ -739,19 +803,25 @@ class PolicyChanger(BackgroundActor):
         self._delay = streams.variates(f"{name}.propagation_delay", spec.propagation_delay)
         self._revoked = [0] * world.spec.keys.count
         self.revocations = 0
+        view = world.read_path
+        if not isinstance(view, PolicyView):  # several policy changers share one view
+            view = world.read_path = PolicyView(world, view)
+        self.view: PolicyView = view
 
     def start(self) -> None:
         self.world.env.process(self._run())
 
-    def _change(self, key: int, revoke: bool, _event: simpy.Event | None = None) -> None:
+    def _change(self, key: int, revoke: bool, delay: float, _event: simpy.Event | None = None) -> None:
         world = self.world
         store = world.store
         revoked = self._revoked
+        view = self.view
 
         def apply() -> None:
             revoked[key] += 1 if revoke else -1
             store.write(key, 0 if revoked[key] > 0 else 1)
-            world.read_path.on_write(key)
+            view.on_write(key)
+            view.changed(key, delay)
 
         world.strategy.mutate(key, apply)
 
@@ -765,10 +835,11 @@ class PolicyChanger(BackgroundActor):
             key = self._keys()
             if _measured(self.world, env.now):
                 self.revocations += 1
-            revoke_at = self._delay()
-            restore_at = self._restore() + self._delay()
-            env.timeout(revoke_at).callbacks.append(partial(self._change, key, True))
-            env.timeout(restore_at).callbacks.append(partial(self._change, key, False))
+            revoke_delay = self._delay()
+            restore_at = self._restore()
+            restore_delay = self._delay()
+            self._change(key, True, revoke_delay)
+            env.timeout(restore_at).callbacks.append(partial(self._change, key, False, restore_delay))
 
     def metrics(self) -> dict[str, float]:
         return {"policy_revocations": float(self.revocations)}
