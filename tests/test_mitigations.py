@@ -337,11 +337,12 @@ def _token(ttl: float, refresh: bool = True) -> ModelSpec:
 
 def test_short_token_is_refreshed_near_use_and_catches_the_revocation() -> None:
     """Token issued at 0.5 for 1.5 s; revoked at t=1; at use (2.5) the token has expired, the
-    refresh (2.75) sees the revocation: 403 (a conflict); the retry's check (3.25) declines."""
+    refresh (2.75) sees the revocation: a 403 (a conflict), and since the permission is revoked
+    that refusal is the answer: declined, no retry."""
     t = Timeline(_token(1.5))
     t.op("A", 0)
     t.write("revoke", 1, 0, lambda v: 0)
-    assert t.run() == [("revoke", 1), ("A", 3.25, "declined")]
+    assert t.run() == [("revoke", 1), ("A", 2.75, "declined")]
     assert t.world.recorder.conflicts == 1
 
 
@@ -354,16 +355,41 @@ def test_long_token_acts_on_a_revoked_permission() -> None:
     assert t.run() == [("revoke", 1), ("A", 3.0, "violated")]
 
 
-def test_slow_client_clock_keeps_an_expired_token_alive() -> None:
-    """The revocation of the short-token test, but the clients' clock runs at half speed (a
-    clock-skew fault from t=0): at use (t=2.5) the token issued at 0.5 looks 1 s old, not 2 s,
-    so it is honoured and the action at t=3 is unauthorized (guide F10 meets F3)."""
-    spec = _token(1.5).model_dump(mode="json", by_alias=True, exclude_defaults=True)
-    spec["faults"] = [{"kind": "clock_skew", "target": "clients", "at": [0], "duration": 100, "drift": -0.5}]
+def test_slow_verifier_clock_honours_an_expired_token() -> None:
+    """Token issued at 0.5 for 1.5 s (expiry claim 2.0 on the issuer's clock), revoked at t=1, not
+    refreshed by the client. With right clocks the verifier refuses it at use (2.5): a 401, and
+    the retry's check declines. With the verifier's clock at half speed from t=0 it reads 1.25 at
+    use, honours the token, and the action at t=3 is unauthorized (guide F10 meets F3)."""
+    t = Timeline(_token(1.5, refresh=False))
+    t.op("A", 0)
+    t.write("revoke", 1, 0, lambda v: 0)
+    assert t.run()[-1][2] == "declined"
+    assert t.world.strategy.metrics()["token_expired_at_use"] == 1
+    spec = _token(1.5, refresh=False).model_dump(mode="json", by_alias=True, exclude_defaults=True)
+    spec["faults"] = [{"kind": "clock_skew", "target": "verifier", "at": [0], "duration": 100, "drift": -0.5}]
     t = Timeline(parse_model(spec))
     t.op("A", 0)
     t.write("revoke", 1, 0, lambda v: 0)
     assert t.run() == [("revoke", 1), ("A", 3.0, "violated")]
+
+
+def test_fast_verifier_clock_refuses_a_valid_token_unless_leeway_covers_it() -> None:
+    """No revocation; the verifier's clock is 2 s ahead, so the 1.5 s token issued at 0.5 looks
+    expired at use (2.5 on true time): a 401, and so does the retry's fresh token: the operation
+    aborts (authentication expiry errors, guide F10). A 3 s leeway covers the token's 2 s age plus
+    the 2 s skew beyond its 1.5 s TTL, and the use succeeds at 3.0."""
+    for leeway, expected in ((0.0, 2), (3.0, 0)):
+        spec = _token(1.5, refresh=False).model_dump(mode="json", by_alias=True, exclude_defaults=True)
+        spec["strategy"]["leeway"] = leeway
+        spec["faults"] = [{"kind": "clock_skew", "target": "verifier", "at": [0], "duration": 100, "offset": 2}]
+        t = Timeline(parse_model(spec))
+        t.op("A", 0)
+        outcome = t.run()
+        assert t.world.strategy.metrics()["token_expired_at_use"] == expected
+        if expected == 0:
+            assert outcome == [("A", 3.0, "ok")]
+        else:
+            assert outcome[0][2] == "aborted"
 
 
 def test_reused_token_skips_the_check() -> None:

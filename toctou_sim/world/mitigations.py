@@ -632,39 +632,54 @@ class Reservation(Strategy):
 
 
 class _Token:
-    __slots__ = ("issued", "value", "version")
+    __slots__ = ("expires", "value", "version")
 
-    def __init__(self, issued: float, version: int, value: int) -> None:
-        self.issued = issued
+    def __init__(self, expires: float, version: int, value: int) -> None:
+        self.expires = expires
+        """The expiry claim (``exp``): the issuer's clock at issue plus the TTL."""
         self.version = version
         self.value = value
 
 
 @STRATEGIES.register("token")
 class PermissionToken(Strategy):
-    """Permission tokens with a TTL, for the authorization case (guide F3).
+    """Permission tokens with a TTL, for the authorization case (guide F3, F10).
 
-    The check asks the policy store and gets a token valid for ``ttl``; the resource honours a
-    valid token without asking again, so a revocation during the token's life goes unnoticed
-    (an unauthorized action). A use after expiry is refused and the flow retried, or with
-    ``refresh`` the token is refreshed just before use: a re-check near use that turns a
-    revocation into a 403 (a caught conflict). With ``reuse`` clients keep tokens per key and
-    skip the check while they are valid: cheaper checks, longer blindness. Token ages are read
-    on the clients' clock, so a clock running slow keeps tokens "valid" longer (guide F10).
+    The check asks the policy store and gets a token whose expiry claim is the issuer's clock
+    plus ``ttl``; the resource (the verifier) honours a token it judges unexpired without asking
+    again, so a revocation during the token's life goes unnoticed (an unauthorized action). The
+    verifier judges expiry on its own clock, with ``leeway`` of tolerance: a use whose token it
+    judges expired is refused (a 401, an authentication expiry error; the flow is retried). With
+    ``refresh`` the client refreshes, just before use, a token that its own clock says has
+    expired: a re-check near use that turns a revocation into a 403 (a caught conflict). With
+    ``reuse`` clients keep tokens per key and skip the check while their clock says they are
+    valid: cheaper checks, longer blindness.
+
+    Three clocks, three fault targets (guide F10): ``issuer`` stamps the expiry, ``verifier``
+    judges it at use, ``clients`` decide reuse and refresh. A verifier whose clock runs ahead
+    refuses valid tokens (expiry errors); one whose clock runs behind honours expired ones.
     """
 
     def __init__(self, world: World, spec: Any) -> None:
         super().__init__(world, spec)
         self._ttl: float = spec.ttl
+        self._leeway: float = spec.leeway
         self._refresh: bool = spec.refresh
         self._reuse: bool = spec.reuse
         self._refresh_latency = world.streams.variates("token.refresh_latency", spec.refresh_latency)
         self.clock = world.add_actor("clients")
-        """Token expiry is judged on the clients' clock (a clock-skew fault on ``clients`` bends it)."""
+        """Reuse and refresh are decided on the clients' clock."""
+        self.issuer = world.add_actor("issuer")
+        """The token service: its clock stamps the expiry claim."""
+        self.verifier = world.add_actor("verifier")
+        """The resource that honours tokens: its clock judges the expiry at use."""
         self.tokens: dict[int, _Token] = {}
         self.refreshes = 0
         self.reused = 0
         self.expired_at_use = 0
+
+    def _issue(self, now: float, version: int, value: int) -> _Token:
+        return _Token(self.issuer.local_time(now) + self._ttl, version, value)
 
     def attempt(self, op: Operation, first: bool) -> Flow:
         world = self.world
@@ -673,7 +688,7 @@ class PermissionToken(Strategy):
         key = op.key
         clock = self.clock
         token = self.tokens.get(key) if self._reuse else None
-        if token is not None and clock.local_time(env.now) - token.issued < self._ttl:
+        if token is not None and clock.local_time(env.now) < token.expires:
             # The cached token stands in for the check: no read, the token's snapshot is used.
             op.seen_version, op.seen_value, op.t_check = token.version, token.value, env.now
             op.stale = token.version != store.version[key] and not store.holds(key, token.version)
@@ -685,16 +700,11 @@ class PermissionToken(Strategy):
         else:
             if not (yield from world.check(op, op.read_latency)):
                 return DECLINED
-            token = _Token(clock.local_time(env.now), op.seen_version, op.seen_value)
+            token = self._issue(env.now, op.seen_version, op.seen_value)
             if self._reuse:
                 self.tokens[key] = token
         yield from world.wait_window(op.window)
-        if clock.local_time(env.now) - token.issued >= self._ttl:
-            if op.counted:
-                self.expired_at_use += 1
-            if not self._refresh:
-                self.tokens.pop(key, None)
-                return world.catch(op)
+        if self._refresh and clock.local_time(env.now) >= token.expires:
             latency = self._refresh_latency()
             if latency > 0:
                 yield env.timeout(latency)
@@ -703,9 +713,15 @@ class PermissionToken(Strategy):
             if not store.holds(key, op.seen_version):
                 self.tokens.pop(key, None)
                 return world.catch(op)
-            token = _Token(clock.local_time(env.now), store.version[key], store.value[key])
+            token = self._issue(env.now, store.version[key], store.value[key])
             if self._reuse:
                 self.tokens[key] = token
+        if self.verifier.local_time(env.now) >= token.expires + self._leeway:
+            # The verifier judges the token expired on its own clock: 401, the flow is retried.
+            if op.counted:
+                self.expired_at_use += 1
+            self.tokens.pop(key, None)
+            return world.catch(op)
         if op.write_latency > 0:
             yield env.timeout(op.write_latency)
         return world.decide(op, accepted=True)
