@@ -64,9 +64,9 @@ def test_f5_controller_thrash_leader_election_stops_the_race() -> None:
 
 
 def test_leader_clock_drift_duplicates_unless_fenced_or_clocks_are_right() -> None:
-    """Clock drift under a lease (guide F10 meets F5; mitigation: NTP and monotonic checks; fencing): a leader whose clock runs 10x slow
-    keeps acting after a follower took the lease over: duplicate creates. Fencing tokens refuse
-    them; with correct clocks (no skew) there are none even unfenced."""
+    """Clock drift under a lease (guide F10 meets F5; mitigations: NTP, fencing): a leader whose
+    clock runs 10x slow keeps acting after a follower took the lease over: duplicate creates.
+    Fencing tokens refuse them; with correct clocks (no skew) there are none even unfenced."""
     path = str(MODELS / "leader_clock_drift.toml")
     skewed = compare(path, ["unfenced", "fenced"], reps=5, seed=14)
     unfenced = skewed.results["unfenced"].estimate("violation_rate")
