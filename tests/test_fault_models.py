@@ -11,7 +11,8 @@ from __future__ import annotations
 import pytest
 from conftest import MODELS
 
-from toctou_sim.montecarlo import compare
+from toctou_sim.executors import SerialExecutor
+from toctou_sim.montecarlo import compare, simulate
 from toctou_sim.spec import READ_PATH_SPECS, load_model
 
 
@@ -62,11 +63,11 @@ def test_f5_controller_thrash_leader_election_stops_the_race() -> None:
     assert result.difference("elected_fenced", "violation_rate").ci_high < 0
 
 
-def test_f10_time_drift_duplicates_unless_fenced_or_clocks_are_right() -> None:
-    """F10 (mitigation: NTP and monotonic checks; fencing): a leader whose clock runs 10x slow
-    keeps acting after a follower took the lease over: duplicate creates. Fencing tokens refuse
-    them; with correct clocks (no skew) there are none even unfenced."""
-    path = str(MODELS / "f10_time_drift.toml")
+def test_leader_clock_drift_duplicates_unless_fenced_or_clocks_are_right() -> None:
+    """Clock drift under a lease (guide F10 meets F5; mitigations: NTP, fencing): a leader whose
+    clock runs 10x slow keeps acting after a follower took the lease over: duplicate creates.
+    Fencing tokens refuse them; with correct clocks (no skew) there are none even unfenced."""
+    path = str(MODELS / "leader_clock_drift.toml")
     skewed = compare(path, ["unfenced", "fenced"], reps=5, seed=14)
     unfenced = skewed.results["unfenced"].estimate("violation_rate")
     assert unfenced.events and unfenced.wilson_low is not None and unfenced.wilson_low > 0
@@ -76,6 +77,27 @@ def test_f10_time_drift_duplicates_unless_fenced_or_clocks_are_right() -> None:
     assert fenced.estimate("zombie_writes").estimate > 0 and fenced.estimate("fenced_rejections").estimate > 0
     ntp = compare(path, ["unfenced"], reps=5, seed=14, overrides={"faults": []})
     assert ntp.results["unfenced"].estimate("violation_rate").upper_bound
+
+
+def test_f10_token_expiry_is_judged_on_the_verifiers_clock() -> None:
+    """F10: the verifier's clock jumps 90 s ahead (past the 60 s TTL) from t=20 s to t=40 s: every
+    token, however fresh, is judged expired there, the use is refused (401) and its retries too:
+    authentication expiry errors, about the share of the measured span under skew (20 of 50 s).
+    With working NTP (no skew) no use is refused; with a 2-minute leeway the skewed verifier
+    still honours fresh tokens. No permission is revoked, so nothing is ever unauthorized."""
+    path = str(MODELS / "f10_time_drift.toml")
+    small = {"model.horizon": "1m", "model.warmup": "10s", "clients.arrival": {"poisson": {"rate": 10}}}
+    skew = [{"kind": "clock_skew", "target": "verifier", "at": [20], "duration": 20, "offset": "90s"}]
+    skewed = compare(path, ["token", "leeway"], reps=2, seed=10, overrides={**small, "faults": skew},
+                     executor=SerialExecutor())
+    errors = skewed.results["token"].estimate("abort_rate")
+    assert 0.25 < errors.estimate < 0.5  # 20 s of 50 measured, less the uses before the first refusal
+    assert skewed.results["token"].estimate("violation_rate").upper_bound
+    assert skewed.results["leeway"].estimate("abort_rate").upper_bound
+    ntp = simulate(path, strategy="token", reps=2, seed=10, overrides={**small, "faults": []},
+                   executor=SerialExecutor())
+    assert ntp.estimate("abort_rate").upper_bound
+    assert ntp.estimate("abort_rate").estimate == 0
 
 
 def test_scenario1_pvc_controller_chaos_no_duplicates_with_fencing() -> None:

@@ -356,16 +356,41 @@ def test_long_token_acts_on_a_revoked_permission() -> None:
     assert t.run() == [("revoke", 1), ("A", 3.0, "violated")]
 
 
-def test_slow_client_clock_keeps_an_expired_token_alive() -> None:
-    """The revocation of the short-token test, but the clients' clock runs at half speed (a
-    clock-skew fault from t=0): at use (t=2.5) the token issued at 0.5 looks 1 s old, not 2 s,
-    so it is honoured and the action at t=3 is unauthorized (guide F10 meets F3)."""
-    spec = _token(1.5).model_dump(mode="json", by_alias=True, exclude_defaults=True)
-    spec["faults"] = [{"kind": "clock_skew", "target": "clients", "at": [0], "duration": 100, "drift": -0.5}]
+def test_slow_verifier_clock_honours_an_expired_token() -> None:
+    """Token issued at 0.5 for 1.5 s (expiry claim 2.0 on the issuer's clock), revoked at t=1, not
+    refreshed by the client. With right clocks the verifier refuses it at use (2.5): a 401, and
+    the retry's check declines. With the verifier's clock at half speed from t=0 it reads 1.25 at
+    use, honours the token, and the action at t=3 is unauthorized (guide F10 meets F3)."""
+    t = Timeline(_token(1.5, refresh=False))
+    t.op("A", 0)
+    t.write("revoke", 1, 0, lambda v: 0)
+    assert t.run()[-1][2] == "declined"
+    assert t.world.strategy.metrics()["token_expired_at_use"] == 1
+    spec = _token(1.5, refresh=False).model_dump(mode="json", by_alias=True, exclude_defaults=True)
+    spec["faults"] = [{"kind": "clock_skew", "target": "verifier", "at": [0], "duration": 100, "drift": -0.5}]
     t = Timeline(parse_model(spec))
     t.op("A", 0)
     t.write("revoke", 1, 0, lambda v: 0)
     assert t.run() == [("revoke", 1), ("A", 3.0, "violated")]
+
+
+def test_fast_verifier_clock_refuses_a_valid_token_unless_leeway_covers_it() -> None:
+    """No revocation; the verifier's clock is 2 s ahead, so the 1.5 s token issued at 0.5 looks
+    expired at use (2.5 on true time): a 401, and so does the retry's fresh token: the operation
+    aborts (authentication expiry errors, guide F10). A 3 s leeway covers the token's 2 s age plus
+    the 2 s skew beyond its 1.5 s TTL, and the use succeeds at 3.0."""
+    for leeway, expected in ((0.0, 2), (3.0, 0)):
+        spec = _token(1.5, refresh=False).model_dump(mode="json", by_alias=True, exclude_defaults=True)
+        spec["strategy"]["leeway"] = leeway
+        spec["faults"] = [{"kind": "clock_skew", "target": "verifier", "at": [0], "duration": 100, "offset": 2}]
+        t = Timeline(parse_model(spec))
+        t.op("A", 0)
+        outcome = t.run()
+        assert t.world.strategy.metrics()["token_expired_at_use"] == expected
+        if expected == 0:
+            assert outcome == [("A", 3.0, "ok")]
+        else:
+            assert outcome[0][2] == "aborted"
 
 
 def test_reused_token_skips_the_check() -> None:
@@ -395,16 +420,40 @@ def _writes(world: World) -> list[tuple[float, int, int]]:
     return log
 
 
-def test_policy_changer_revokes_after_propagation_and_restores() -> None:
-    """Each revocation issued at t lands at t + 0.5 (propagation) and is lifted at t + 3 + 0.5."""
+def test_policy_changer_revokes_at_the_enforcer_and_the_checker_learns_it_later() -> None:
+    """Each revocation issued at t takes effect at the enforcer (the store) at t and is lifted at
+    t + 3; the checker's view of the policy gets each change 0.5 s later, so a check of the key
+    in [t, t + 0.5) still reads "allowed" (a stale check), and one in [t + 3, t + 3.5) "denied"."""
     spec = model(keys={"invariant": "grant", "count": 100_000}, model={"horizon": 20},
                  actors=[{"kind": "policy_changer", "rate": 2, "restore_after": 3, "propagation_delay": 0.5}])
     world = World(spec, RandomStreams(1, 0))
     writes = _writes(world)
     actor = world.background[0]
     assert isinstance(actor, PolicyChanger)
+    assert world.read_path is actor.view
+    views: list[tuple[float, int, int]] = []  # (t, key, value the checker reads)
+
+    def probe(key: int, at: float) -> None:
+        def read(_event: object) -> None:
+            step = world.read_path.read(key, 0.0)
+            try:
+                next(step)
+            except StopIteration as done:
+                views.append((at, key, done.value[1]))
+        world.env.timeout(at - world.env.now).callbacks.append(read)
+
+    def on_revoke(t: float, key: int) -> None:
+        for offset in (0.25, 0.75, 3.25, 3.75):
+            probe(key, t + offset)
+
     actor.start()
-    world.env.run(until=20)
+    seen: set[int] = set()
+    while world.env.peek() < 20:
+        world.env.step()
+        for t, key, value in writes:
+            if value == 0 and key not in seen:
+                seen.add(key)
+                on_revoke(t, key)
     revokes = {key: t for t, key, value in writes if value == 0}
     restores = {key: t for t, key, value in writes if value == 1}
     assert len(revokes) > 20
@@ -413,7 +462,15 @@ def test_policy_changer_revokes_after_propagation_and_restores() -> None:
             assert restores[key] == pytest.approx(t + 3.0)
         else:
             assert t + 3.0 > 20
-    assert actor.metrics()["policy_revocations"] >= len(revokes)  # some still propagating at the end
+    expected = {0.25: 1, 0.75: 0, 3.25: 0, 3.75: 1}
+    checked = 0
+    for at, key, value in views:
+        offset = round(at - revokes[key], 2)
+        if at < 20:
+            assert value == expected[offset], (key, offset)
+            checked += 1
+    assert checked > 40
+    assert actor.metrics()["policy_revocations"] >= len(revokes)
 
 
 def test_schema_changer_moves_every_key_at_once_with_scope_all() -> None:

@@ -175,15 +175,20 @@ class ReservationSpec(StrategySpec):
 
 
 class TokenSpec(StrategySpec):
-    """Permission tokens (the authorization case, F3). The check issues a token that proves the
-    permission for ``ttl``; the resource accepts a valid token without asking the policy store
-    again. With ``reuse`` a client keeps a key's token and skips the check while it is valid
-    (cheap, but blind to revocations). A use after the token expired is refused (401, the flow
-    is retried) or, with ``refresh``, the token is refreshed just before use (a re-check near
-    use with ``refresh_latency``; a revoked permission is then caught as a 403)."""
+    """Permission tokens (the authorization case, F3, F10). The check issues a token that proves
+    the permission for ``ttl`` (an expiry claim stamped on the ``issuer``'s clock); the resource
+    (the ``verifier``) accepts a token it judges unexpired on its own clock, give or take
+    ``leeway``, without asking the policy store again. With ``reuse`` a client keeps a key's token
+    and skips the check while its clock says the token is valid (cheap, but blind to
+    revocations). A use the verifier judges expired is refused (401, the flow is retried); with
+    ``refresh`` a client whose clock says the token expired refreshes it just before use (a
+    re-check near use with ``refresh_latency``; a revoked permission is then caught as a 403).
+    Fault targets: ``issuer``, ``verifier`` (and ``clients``) for clock skew."""
 
     kind: Literal["token"] = "token"
     ttl: PositiveDuration = 300.0
+    leeway: NonNegativeDuration = 0.0
+    """Clock-skew tolerance of the verifier: it honours a token until its expiry plus this."""
     refresh: bool = True
     reuse: bool = False
     refresh_latency: DistributionSpec = parse_distribution(0.0)
@@ -191,6 +196,9 @@ class TokenSpec(StrategySpec):
 
     def check_model(self, model: ModelSpec) -> str | None:
         return _require_invariant(model, "token", ("grant",))
+
+    def actors(self) -> tuple[str, ...]:
+        return ("issuer", "verifier")
 
 
 # -------------------------------------------------------------------------------------- actors

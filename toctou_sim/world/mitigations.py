@@ -28,6 +28,7 @@ from toctou_sim.world.engine import (
     BackgroundActor,
     Flow,
     Operation,
+    ReadPath,
     Strategy,
     World,
 )
@@ -38,6 +39,7 @@ __all__ = [
     "Idempotency",
     "PermissionToken",
     "PolicyChanger",
+    "PolicyView",
     "Reconciler",
     "Reservation",
     "SchemaChanger",
@@ -630,39 +632,54 @@ class Reservation(Strategy):
 
 
 class _Token:
-    __slots__ = ("issued", "value", "version")
+    __slots__ = ("expires", "value", "version")
 
-    def __init__(self, issued: float, version: int, value: int) -> None:
-        self.issued = issued
+    def __init__(self, expires: float, version: int, value: int) -> None:
+        self.expires = expires
+        """The expiry claim (``exp``): the issuer's clock at issue plus the TTL."""
         self.version = version
         self.value = value
 
 
 @STRATEGIES.register("token")
 class PermissionToken(Strategy):
-    """Permission tokens with a TTL, for the authorization case (guide F3).
+    """Permission tokens with a TTL, for the authorization case (guide F3, F10).
 
-    The check asks the policy store and gets a token valid for ``ttl``; the resource honours a
-    valid token without asking again, so a revocation during the token's life goes unnoticed
-    (an unauthorized action). A use after expiry is refused and the flow retried, or with
-    ``refresh`` the token is refreshed just before use: a re-check near use that turns a
-    revocation into a 403 (a caught conflict). With ``reuse`` clients keep tokens per key and
-    skip the check while they are valid: cheaper checks, longer blindness. Token ages are read
-    on the clients' clock, so a clock running slow keeps tokens "valid" longer (guide F10).
+    The check asks the policy store and gets a token whose expiry claim is the issuer's clock
+    plus ``ttl``; the resource (the verifier) honours a token it judges unexpired without asking
+    again, so a revocation during the token's life goes unnoticed (an unauthorized action). The
+    verifier judges expiry on its own clock, with ``leeway`` of tolerance: a use whose token it
+    judges expired is refused (a 401, an authentication expiry error; the flow is retried). With
+    ``refresh`` the client refreshes, just before use, a token that its own clock says has
+    expired: a re-check near use that turns a revocation into a 403 (a caught conflict). With
+    ``reuse`` clients keep tokens per key and skip the check while their clock says they are
+    valid: cheaper checks, longer blindness.
+
+    Three clocks, three fault targets (guide F10): ``issuer`` stamps the expiry, ``verifier``
+    judges it at use, ``clients`` decide reuse and refresh. A verifier whose clock runs ahead
+    refuses valid tokens (expiry errors); one whose clock runs behind honours expired ones.
     """
 
     def __init__(self, world: World, spec: Any) -> None:
         super().__init__(world, spec)
         self._ttl: float = spec.ttl
+        self._leeway: float = spec.leeway
         self._refresh: bool = spec.refresh
         self._reuse: bool = spec.reuse
         self._refresh_latency = world.streams.variates("token.refresh_latency", spec.refresh_latency)
         self.clock = world.add_actor("clients")
-        """Token expiry is judged on the clients' clock (a clock-skew fault on ``clients`` bends it)."""
+        """Reuse and refresh are decided on the clients' clock."""
+        self.issuer = world.add_actor("issuer")
+        """The token service: its clock stamps the expiry claim."""
+        self.verifier = world.add_actor("verifier")
+        """The resource that honours tokens: its clock judges the expiry at use."""
         self.tokens: dict[int, _Token] = {}
         self.refreshes = 0
         self.reused = 0
         self.expired_at_use = 0
+
+    def _issue(self, now: float, version: int, value: int) -> _Token:
+        return _Token(self.issuer.local_time(now) + self._ttl, version, value)
 
     def attempt(self, op: Operation, first: bool) -> Flow:
         world = self.world
@@ -671,7 +688,7 @@ class PermissionToken(Strategy):
         key = op.key
         clock = self.clock
         token = self.tokens.get(key) if self._reuse else None
-        if token is not None and clock.local_time(env.now) - token.issued < self._ttl:
+        if token is not None and clock.local_time(env.now) < token.expires:
             # The cached token stands in for the check: no read, the token's snapshot is used.
             op.seen_version, op.seen_value, op.t_check = token.version, token.value, env.now
             op.stale = token.version != store.version[key] and not store.holds(key, token.version)
@@ -683,16 +700,11 @@ class PermissionToken(Strategy):
         else:
             if not (yield from world.check(op, op.read_latency)):
                 return DECLINED
-            token = _Token(clock.local_time(env.now), op.seen_version, op.seen_value)
+            token = self._issue(env.now, op.seen_version, op.seen_value)
             if self._reuse:
                 self.tokens[key] = token
         yield from world.wait_window(op.window)
-        if clock.local_time(env.now) - token.issued >= self._ttl:
-            if op.counted:
-                self.expired_at_use += 1
-            if not self._refresh:
-                self.tokens.pop(key, None)
-                return world.catch(op)
+        if self._refresh and clock.local_time(env.now) >= token.expires:
             latency = self._refresh_latency()
             if latency > 0:
                 yield env.timeout(latency)
@@ -701,9 +713,15 @@ class PermissionToken(Strategy):
             if not store.holds(key, op.seen_version):
                 self.tokens.pop(key, None)
                 return world.catch(op)
-            token = _Token(clock.local_time(env.now), store.version[key], store.value[key])
+            token = self._issue(env.now, store.version[key], store.value[key])
             if self._reuse:
                 self.tokens[key] = token
+        if self.verifier.local_time(env.now) >= token.expires + self._leeway:
+            # The verifier judges the token expired on its own clock: 401, the flow is retried.
+            if op.counted:
+                self.expired_at_use += 1
+            self.tokens.pop(key, None)
+            return world.catch(op)
         if op.write_latency > 0:
             yield env.timeout(op.write_latency)
         return world.decide(op, accepted=True)
@@ -723,11 +741,73 @@ def _actor_index(world: World, spec: Any) -> int:
     return next(i for i, actor in enumerate(world.spec.actors) if actor is spec)
 
 
+class PolicyView(ReadPath):
+    """The checker's copy of the policy (a replicated or cached policy store, an IAM endpoint
+    that lags the enforcement point): every change the :class:`PolicyChanger` makes reaches it
+    ``propagation_delay`` after it took effect at the enforcer (the store). While a change of a
+    key is still on its way, a check of that key reads the view's older state (a stale check);
+    otherwise it reads through the model's own read path.
+
+    It wraps the world's read path; whatever else reads or writes goes to that read path.
+    """
+
+    def __init__(self, world: World, inner: ReadPath) -> None:
+        super().__init__(world, inner.spec)
+        self.inner = inner
+        count = world.spec.keys.count
+        self.pending = [0] * count
+        """Changes of each key that took effect at the enforcer and have not reached the view."""
+        self.version = [0] * count
+        """The newest version of each key the view has received."""
+        self.value = [world.spec.keys.initial_value] * count
+        self.lagging_reads = 0
+
+    def changed(self, key: int, delay: float) -> None:
+        """The enforcer's state of ``key`` just changed; the view gets it ``delay`` from now."""
+        store = self.world.store
+        self.pending[key] += 1
+        state = (store.version[key], store.value[key])
+        if delay > 0:
+            self.world.env.timeout(delay).callbacks.append(partial(self._arrive, key, state))
+        else:
+            self._arrive(key, state)
+
+    def _arrive(self, key: int, state: tuple[int, int], _event: simpy.Event | None = None) -> None:
+        self.pending[key] -= 1
+        if state[0] > self.version[key]:  # changes may arrive out of order: the newest wins
+            self.version[key], self.value[key] = state
+
+    def _lagged(self, key: int, version: int, value: int) -> tuple[int, int]:
+        if self.pending[key]:
+            self.lagging_reads += 1
+            return self.version[key], self.value[key]
+        return version, value
+
+    def observe(self, op: Operation, latency: float) -> Flow:
+        version, value = yield from self.inner.observe(op, latency)
+        return self._lagged(op.key, version, value)
+
+    def read(self, key: int, latency: float) -> Flow:
+        version, value = yield from self.inner.read(key, latency)
+        return self._lagged(key, version, value)
+
+    def on_write(self, key: int) -> None:
+        self.inner.on_write(key)
+
+    def on_use(self, op: Operation) -> None:
+        self.inner.on_use(op)
+
+    def metrics(self) -> dict[str, float]:
+        return {**self.inner.metrics(), "policy_view_lagging_reads": float(self.lagging_reads)}
+
+
 @ACTORS.register("policy_changer")
 class PolicyChanger(BackgroundActor):
-    """An IAM administrator revoking permissions (and restoring them later); each change reaches
-    the policy store after a propagation delay. While any revocation of a key is in force the
-    key is denied."""
+    """An IAM administrator revoking permissions (and restoring them later). Each change takes
+    effect at once at the enforcer (the store: the truth a use is judged on) and reaches the
+    checker's view of the policy ``propagation_delay`` later (:class:`PolicyView`, installed
+    over the world's read path), so a check in between still says "allowed" (guide F3). While
+    any revocation of a key is in force the key is denied."""
 
     def __init__(self, world: World, spec: Any) -> None:
         super().__init__(world, spec)
@@ -739,19 +819,25 @@ class PolicyChanger(BackgroundActor):
         self._delay = streams.variates(f"{name}.propagation_delay", spec.propagation_delay)
         self._revoked = [0] * world.spec.keys.count
         self.revocations = 0
+        view = world.read_path
+        if not isinstance(view, PolicyView):  # several policy changers share one view
+            view = world.read_path = PolicyView(world, view)
+        self.view: PolicyView = view
 
     def start(self) -> None:
         self.world.env.process(self._run())
 
-    def _change(self, key: int, revoke: bool, _event: simpy.Event | None = None) -> None:
+    def _change(self, key: int, revoke: bool, delay: float, _event: simpy.Event | None = None) -> None:
         world = self.world
         store = world.store
         revoked = self._revoked
+        view = self.view
 
         def apply() -> None:
             revoked[key] += 1 if revoke else -1
             store.write(key, 0 if revoked[key] > 0 else 1)
-            world.read_path.on_write(key)
+            view.on_write(key)
+            view.changed(key, delay)
 
         world.strategy.mutate(key, apply)
 
@@ -765,10 +851,11 @@ class PolicyChanger(BackgroundActor):
             key = self._keys()
             if _measured(self.world, env.now):
                 self.revocations += 1
-            revoke_at = self._delay()
-            restore_at = self._restore() + self._delay()
-            env.timeout(revoke_at).callbacks.append(partial(self._change, key, True))
-            env.timeout(restore_at).callbacks.append(partial(self._change, key, False))
+            revoke_delay = self._delay()
+            restore_at = self._restore()
+            restore_delay = self._delay()
+            self._change(key, True, revoke_delay)
+            env.timeout(restore_at).callbacks.append(partial(self._change, key, False, restore_delay))
 
     def metrics(self) -> dict[str, float]:
         return {"policy_revocations": float(self.revocations)}
