@@ -172,3 +172,4 @@ def run_oracles(
 
 
 from toctou_sim import oracles_read_paths as _oracles_read_paths  # noqa: E402,F401  (cache/quorum oracles)
+from toctou_sim import oracles_capacity as _oracles_capacity  # noqa: E402,F401  (finite-service oracles)

@@ -33,6 +33,7 @@ from pydantic import (
 )
 
 from toctou_sim.distributions import DistributionSpec, parse_distribution
+from toctou_sim.specs_capacity import CAPACITY_SERVICES, RetryBudgetSpec, ServiceCapacitySpec
 from toctou_sim.specs_slo import DEFAULT_ALERTS, BurnAlertSpec, RatePhase
 from toctou_sim.units import NonNegativeDuration, PositiveDuration
 
@@ -222,6 +223,8 @@ class RetryPolicy(StrictModel):
     multiplier: float = Field(default=2.0, ge=1.0)
     max_backoff: PositiveDuration = 1.0
     jitter: Literal["none", "full", "equal"] = "full"
+    budget: RetryBudgetSpec | None = Field(default=None, exclude_if=lambda value: value is None)
+    """A token-bucket retry budget (see :mod:`toctou_sim.specs_capacity`); ``None``: no budget."""
 
 
 class NoMitigationSpec(StrategySpec):
@@ -450,6 +453,8 @@ class ModelSpec(StrictModel):
     actors: tuple[ActorField, ...] = ()
     """Background actors (policy changer, schema changer, event stream, ...)."""
     slo: SloSpec = SloSpec()
+    capacity: dict[str, ServiceCapacitySpec] = Field(default_factory=dict, exclude_if=lambda value: not value)
+    """Finite services by name (``[capacity.store]``); a service not named here is unbounded."""
 
     _source: str | None = PrivateAttr(default=None)
     _text: str | None = PrivateAttr(default=None)
@@ -478,6 +483,22 @@ class ModelSpec(StrictModel):
             problem = fault.check_model(self)
             if problem is not None:
                 raise ValueError(f"faults.{index}.{problem}")
+        return self
+
+    @model_validator(mode="after")
+    def _capacity_fits_model(self) -> ModelSpec:
+        names = self.actor_names()
+        for name, capacity in self.capacity.items():
+            if name not in CAPACITY_SERVICES or name not in names:
+                present = [service for service in CAPACITY_SERVICES if service in names]
+                raise ValueError(f"capacity.{name}: no finite service {name!r} in this model; "
+                                 f"expected one of {', '.join(present)}")
+            if capacity.calls != "all" and name != "store":
+                raise ValueError(f"capacity.{name}.calls: only the store's calls can be split into reads "
+                                 f"and writes, got {capacity.calls!r}")
+            if name == "store" and capacity.calls != "writes" and self.read_path.kind != "direct":
+                raise ValueError(f"capacity.store.calls: reads through read path {self.read_path.kind!r} do not "
+                                 "queue at the store; expected \"writes\"")
         return self
 
     def actor_names(self) -> tuple[str, ...]:

@@ -28,7 +28,7 @@ from typing import Any
 
 from toctou_sim.metrics import DECLINED, VIOLATED
 from toctou_sim.specs_faults import LeaseSpec
-from toctou_sim.world.engine import REJECTED_ATTEMPT, STRATEGIES, Actor, Flow, Operation, Strategy, World
+from toctou_sim.world.engine import REJECTED_ATTEMPT, STRATEGIES, Actor, Flow, Operation, ServiceRefused, Strategy, World
 from toctou_sim.world.strategies import KeyLocks
 
 __all__ = ["ControllerReplica", "LeaderElection", "LeaseService"]
@@ -296,6 +296,8 @@ class LeaderElection(Strategy):
                     self._complete(op, event, outcome)
             finally:
                 locks.release(op.key, lock_token)
+        except ServiceRefused:
+            return  # a finite store refused the reconcile's call: the event stays pending
         finally:
             replica.handling.discard(op)
             event.active -= 1

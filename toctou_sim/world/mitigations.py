@@ -28,6 +28,7 @@ from toctou_sim.world.engine import (
     BackgroundActor,
     Flow,
     Operation,
+    ServiceRefused,
     Strategy,
     World,
 )
@@ -127,6 +128,7 @@ class Idempotency(Strategy):
         self._lookup = world.streams.variates("idempotency.lookup_latency", dedupe.lookup_latency)
         self._lag = world.streams.variates("idempotency.visibility_lag", dedupe.visibility_lag)
         self.service = world.add_actor("dedupe")
+        self._capacity = world.finite_service("dedupe")
         self.table: dict[int, _DedupeEntry] = {}
         self.unreachable = 0
         self.hits = 0
@@ -140,6 +142,8 @@ class Idempotency(Strategy):
             if op.counted:
                 self.unreachable += 1
             return REJECTED_ATTEMPT  # the dedupe store did not answer: the request fails
+        if self._capacity is not None:  # a finite dedupe store: queue for a server first
+            yield from self._capacity.call(op)
         latency = self._lookup() * self.service.latency_factor
         if latency > 0:
             yield env.timeout(latency)
@@ -163,7 +167,12 @@ class Idempotency(Strategy):
         if entry is None or entry.owner is not op:
             visible = now if self._strong else now + self._lag()
             entry = table[rid] = _DedupeEntry(op, now + self._ttl, visible)
-        outcome = yield from self.inner.attempt(op, first)
+        try:
+            outcome = yield from self.inner.attempt(op, first)
+        except ServiceRefused:  # a finite service refused the use: release the key, then fail
+            if table.get(rid) is entry:
+                del table[rid]
+            raise
         if outcome in (OK, VIOLATED):
             entry.completed = True
         elif table.get(rid) is entry:
@@ -239,6 +248,8 @@ class SingleConsumerQueue(Strategy):
                 return DECLINED
             yield from world.wait_window(op.window)
             yield from consumer.wait(env)
+            if world.store_writes is not None:  # a finite store: queue for a server first
+                yield from world.store_writes.call(op)
             if op.write_latency > 0:
                 yield env.timeout(op.write_latency)
             return world.decide(op, accepted=True)
@@ -499,6 +510,8 @@ class TwoPhaseCommit(Strategy):
             commit = self.round_trip()
             if commit > 0:
                 yield env.timeout(commit)
+            if world.store_writes is not None:  # a finite store: queue for a server first
+                yield from world.store_writes.call(op)
             if op.write_latency > 0:
                 yield env.timeout(op.write_latency)
             return world.decide(op, accepted=True)
@@ -582,6 +595,8 @@ class Reservation(Strategy):
         yield from world.actors["clients"].wait(env)  # a paused client reserves when it resumes
         if not (yield from world.reach(world.actors["store"])):
             return REJECTED_ATTEMPT  # the store is partitioned and the call timed out
+        if world.store_reads is not None:  # a finite store: queue for a server first
+            yield from world.store_reads.call(op)
         if op.read_latency > 0:
             yield env.timeout(op.read_latency)
         op.t_check = env.now
@@ -598,6 +613,8 @@ class Reservation(Strategy):
             env.timeout(self._ttl).callbacks.append(partial(self._expire, hold))
         try:
             yield from world.wait_window(op.window)
+            if world.store_writes is not None:  # a finite store: queue for a server first
+                yield from world.store_writes.call(op)
             if op.write_latency > 0:
                 yield env.timeout(op.write_latency)
             if not hold.active:
@@ -704,6 +721,8 @@ class PermissionToken(Strategy):
             token = _Token(clock.local_time(env.now), store.version[key], store.value[key])
             if self._reuse:
                 self.tokens[key] = token
+        if world.store_writes is not None:  # a finite store: queue for a server first
+            yield from world.store_writes.call(op)
         if op.write_latency > 0:
             yield env.timeout(op.write_latency)
         return world.decide(op, accepted=True)

@@ -25,6 +25,8 @@ class NoMitigation(Strategy):
         if not (yield from world.check(op, op.read_latency)):
             return DECLINED
         yield from world.wait_window(op.window)
+        if world.store_writes is not None:  # a finite store: queue for a server first
+            yield from world.store_writes.call(op)
         if op.write_latency > 0:
             yield world.env.timeout(op.write_latency)
         return world.decide(op, accepted=self.accepts(op))
@@ -48,11 +50,15 @@ class Recheck(Strategy):
         if not (yield from world.check(op, op.read_latency)):
             return DECLINED
         yield from world.wait_window(op.window)
+        if world.store_reads is not None:  # the re-check is a store read
+            yield from world.store_reads.call(op)
         latency = self._recheck_latency()
         if latency > 0:
             yield world.env.timeout(latency)
         if not world.store.holds(op.key, op.seen_version):
             return world.catch(op)
+        if world.store_writes is not None:
+            yield from world.store_writes.call(op)
         if op.write_latency > 0:
             yield world.env.timeout(op.write_latency)
         return world.decide(op, accepted=True)
@@ -146,6 +152,7 @@ class Lock(Strategy):
         super().__init__(world, spec)
         self.locks = KeyLocks(world.env, spec.lease_ttl)
         self._service = world.add_actor("lock")
+        self._capacity = world.finite_service("lock")
         self._acquire_latency = world.streams.variates("lock.acquire_latency", spec.acquire_latency)
         self._fencing: bool = spec.fencing
         self._wait_timeout: float | None = spec.wait_timeout
@@ -155,6 +162,8 @@ class Lock(Strategy):
     def attempt(self, op: Operation, first: bool) -> Flow:
         world = self.world
         env = world.env
+        if self._capacity is not None:  # a finite lock service: queue for a server first
+            yield from self._capacity.call(op)
         latency = self._acquire_latency() * self._service.latency_factor
         if latency > 0:
             yield env.timeout(latency)
@@ -185,6 +194,8 @@ class Lock(Strategy):
             if self._fencing and token > store.fence[op.key]:
                 store.fence[op.key] = token
             yield from world.wait_window(op.window)
+            if world.store_writes is not None:
+                yield from world.store_writes.call(op)
             if op.write_latency > 0:
                 yield env.timeout(op.write_latency)
             accepted = not self._fencing or token >= store.fence[op.key]
