@@ -20,7 +20,7 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent / "data" / "golden"
 MODELS = ("flash_sale", "f2_double_execution", "scenario1_pvc_controller", "quorum_stale_read")
-SETTINGS = {"model.horizon": "4s", "model.warmup": "0.5s"}
+SETTINGS = {"model.horizon": "2s", "model.warmup": "0.25s"}
 REPS = 2
 SEED = 3
 

@@ -171,5 +171,5 @@ def run_oracles(
     return pd.DataFrame(rows)
 
 
-from toctou_sim import oracles_read_paths as _oracles_read_paths  # noqa: E402,F401  (cache/quorum oracles)
 from toctou_sim import oracles_capacity as _oracles_capacity  # noqa: E402,F401  (finite-service oracles)
+from toctou_sim import oracles_read_paths as _oracles_read_paths  # noqa: E402,F401  (cache/quorum oracles)

@@ -139,7 +139,7 @@ class Actor:
             yield env.timeout(stalled)
 
 
-class ServiceRefused(Exception):  # noqa: N818  (a refusal, not a bug)
+class ServiceRefused(Exception):
     """A call to a finite service failed: refused by a full waiting room (429) or not answered by
     the caller's deadline. Raised inside an attempt; :meth:`Strategy.operate` turns it into a
     rejected attempt, which the retry policy retries or aborts."""

@@ -28,7 +28,16 @@ from typing import Any
 
 from toctou_sim.metrics import DECLINED, VIOLATED
 from toctou_sim.specs_faults import LeaseSpec
-from toctou_sim.world.engine import REJECTED_ATTEMPT, STRATEGIES, Actor, Flow, Operation, ServiceRefused, Strategy, World
+from toctou_sim.world.engine import (
+    REJECTED_ATTEMPT,
+    STRATEGIES,
+    Actor,
+    Flow,
+    Operation,
+    ServiceRefused,
+    Strategy,
+    World,
+)
 from toctou_sim.world.strategies import KeyLocks
 
 __all__ = ["ControllerReplica", "LeaderElection", "LeaseService"]
