@@ -58,15 +58,15 @@ def timeline_command(model: Path, strategies: str | None, service: str, seed: in
     capacity = service_capacity(spec, service)
     click.echo(f"{spec.model.name}: {service} capacity {capacity:.4g} calls/s; per bin: offered, retried and "
                "wasted calls/s, ok ops/s, error rate")
-    width = float(frame["time_s"].iloc[1] - frame["time_s"].iloc[0]) if len(frame) > 1 else 1.0
-    bins = int(frame["time_s"].max() / width) + 1 if len(frame) else 0
-    every = max(1, math.ceil(bins / 30))
     for strategy, group in frame.groupby("strategy", sort=False):
         click.echo(f"{strategy}:")
-        for row in group.iloc[::every].itertuples():
-            errors = "    -" if math.isnan(row.error_rate) else f"{row.error_rate:5.2f}"
-            click.echo(f"  t={row.time_s:8.0f}s  offered {row.offered_per_s:8.1f}  retried {row.retries_per_s:8.1f}  "
-                       f"wasted {row.wasted_per_s:8.1f}  ok {row.ok_per_s:8.1f}  errors {errors}")
+        every = max(1, math.ceil(len(group) / 30))
+        for row in group.iloc[::every].to_dict(orient="records"):
+            rate = float(row["error_rate"])
+            errors = "    -" if math.isnan(rate) else f"{rate:5.2f}"
+            click.echo(f"  t={row['time_s']:8.0f}s  offered {row['offered_per_s']:8.1f}  "
+                       f"retried {row['retries_per_s']:8.1f}  wasted {row['wasted_per_s']:8.1f}  "
+                       f"ok {row['ok_per_s']:8.1f}  errors {errors}")
     for path in ([] if chart is None else paths) + ([] if out is None else [out]):
         click.echo(f"wrote {path}")
 
