@@ -267,7 +267,11 @@ class LockSpec(StrategySpec):
     kind: Literal["lock"] = "lock"
     acquire_latency: DistributionSpec = parse_distribution(0.0)
     lease_ttl: PositiveDuration | None = None
-    fencing: bool = False
+    fencing: bool | Literal["writes"] = False
+    """``true``: read-fenced (the check raises the key's token watermark); ``"writes"``: only
+    accepted writes raise it, and the store rejects a write whose token is older than one it has
+    seen on a write (cheaper: no fenced read; weaker: a stale holder that writes before the newer
+    holder's write still lands); ``false``: no fencing."""
     wait_timeout: PositiveDuration | None = None
     mutators_take_lock: bool = True
     retry: RetryPolicy = RetryPolicy(max_retries=0)
@@ -502,9 +506,10 @@ class ModelSpec(StrictModel):
         return self
 
     def actor_names(self) -> tuple[str, ...]:
-        """Every actor or service a fault may target in this model: ``clients``, ``mutators``,
-        ``store``, and those of the read path and of the strategy and its named variants."""
-        names = ["clients", "mutators", "store", *self.read_path.actors(), *self.strategy.actors()]
+        """Every actor or service a fault may target in this model: ``clients`` (the whole fleet),
+        ``client`` (one client of it), ``mutators``, ``store``, and those of the read path and of
+        the strategy and its named variants."""
+        names = ["clients", "client", "mutators", "store", *self.read_path.actors(), *self.strategy.actors()]
         for variant in self.strategies.values():
             names.extend(variant.actors())
         return tuple(dict.fromkeys(names))

@@ -425,6 +425,9 @@ class World:
         self.actors: dict[str, Actor] = {}
         self.aliases: dict[str, Callable[[], Actor | None]] = {}
         self._clients = self.add_actor("clients")
+        self._client = self.add_actor("client")
+        """One client of the fleet: a pause of ``client`` stops only the first client that reaches
+        the end of its window during the pause (a GC pause of one process, see :meth:`wait_window`)."""
         self._mutators = self.add_actor("mutators")
         self._store = self.add_actor("store")
         self.in_flight = 0
@@ -575,7 +578,11 @@ class World:
         return self._holds(value, version, version)
 
     def wait_window(self, window: float) -> Flow:
-        """The window between the check's answer and sending the use (plus any client pause)."""
+        """The window between the check's answer and sending the use (plus any client pause).
+
+        A pause of the whole fleet (``clients``) holds every use until it ends; a pause of one
+        client (``client``) holds only the first use that comes here while it lasts (that client
+        was paused between its check and its use, holding whatever it holds: a lock, a lease)."""
         env = self.env
         if window > 0:
             yield env.timeout(window)
@@ -583,6 +590,11 @@ class World:
         store_until = self._store.stalled_until
         if store_until > until:
             until = store_until
+        one = self._client.stalled_until
+        if one > env._now:  # this client is the one paused
+            self._client.stalled_until = 0.0
+            if one > until:
+                until = one
         if until > env._now:
             yield env.timeout(until - env._now)
 

@@ -143,7 +143,9 @@ class Lock(Strategy):
 
     With ``fencing`` the check is a fenced read (it raises the key's token watermark in the store)
     and the store rejects a write whose token is below the watermark: a holder whose lease expired
-    cannot write once a newer holder has checked, so the lock stays safe under pauses.
+    cannot write once a newer holder has checked, so the lock stays safe under pauses. With
+    ``fencing = "writes"`` only accepted writes raise the watermark: a stale holder's write is
+    rejected once a newer holder has written, but lands if it comes first.
     """
 
     spec: LockSpec
@@ -154,7 +156,10 @@ class Lock(Strategy):
         self._service = world.add_actor("lock")
         self._capacity = world.finite_service("lock")
         self._acquire_latency = world.streams.variates("lock.acquire_latency", spec.acquire_latency)
-        self._fencing: bool = spec.fencing
+        self._fencing: bool = spec.fencing is True
+        self._write_fencing: bool = spec.fencing == "writes"
+        self._write_fence: dict[int, int] = {}
+        """Write-only fencing: per key, the newest token an accepted write carried."""
         self._wait_timeout: float | None = spec.wait_timeout
         self.timeouts = 0
         self.fenced_rejections = 0
@@ -199,9 +204,14 @@ class Lock(Strategy):
             if op.write_latency > 0:
                 yield env.timeout(op.write_latency)
             accepted = not self._fencing or token >= store.fence[op.key]
+            if self._write_fencing:
+                accepted = token >= self._write_fence.get(op.key, 0)
             if not accepted:
                 self.fenced_rejections += 1
-            return world.decide(op, accepted=accepted)
+            outcome = world.decide(op, accepted=accepted)
+            if self._write_fencing and outcome != REJECTED_ATTEMPT and world.invariant.use_writes:
+                self._write_fence[op.key] = token
+            return outcome
         finally:
             self.locks.release(op.key, token)
 
@@ -220,6 +230,8 @@ class Lock(Strategy):
         store = self.world.store
         if self._fencing and token > store.fence[key]:
             store.fence[key] = token
+        if self._write_fencing:
+            self._write_fence[key] = max(token, self._write_fence.get(key, 0))
         apply()
         self.locks.release(key, token)
 
