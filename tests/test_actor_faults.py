@@ -23,7 +23,7 @@ class LoggingWorld(World):
         self.names: dict[int, str] = {}
 
     def finish(self, op, outcome):  # type: ignore[override]
-        self.log.append((self.names[id(op)], OUTCOMES[outcome], self.env.now))
+        self.log.append((self.names.get(id(op), "A again"), OUTCOMES[outcome], self.env.now))
         super().finish(op, outcome)
 
     def at(self, time: float, name: str, window: float) -> None:
@@ -87,3 +87,54 @@ def test_client_is_a_fault_target_but_not_a_crash_or_throttle_target() -> None:
         extra = {"limit": 1.0} if kind == "throttle" else {}
         with pytest.raises(SpecError, match=r"faults\.0\.target"):
             model(faults=[{"kind": kind, "target": "client", "rate": 1.0, **extra}])
+
+
+def crashed_consumer(strategy: dict[str, Any]) -> LoggingWorld:
+    """A queue consumer takes A at 0, writes at 1 (window 1 s) and acks 0.5 s later; it crashes
+    at 1.2 (back at 1.3), so the ack is lost and the broker redelivers A when the 3 s visibility
+    timeout runs out, at 3."""
+    spec = model(
+        model={"horizon": 100},
+        keys={"invariant": "counter", "initial": 10},
+        clients={"arrival": {"poisson": {"rate": 1e-9}}},
+        strategy=strategy,
+        faults=[{"kind": "crash", "target": "consumer", "at": [1.2], "duration": 0.1}],
+    )
+    world = LoggingWorld(spec, RandomStreams(0, 0))
+    for fault in world.faults:
+        fault.start()
+    world.at(0.0, "A", window=1.0)
+    return world
+
+
+QUEUE = {"kind": "queue", "ack": {"latency": 0.5, "visibility_timeout": 3.0}}
+
+
+def test_a_consumer_crash_between_effect_and_ack_duplicates_the_effect() -> None:
+    """The redelivered copy (its window drawn from the model's, 0) checks at 3 (9 units left) and
+    consumes a second unit for the same request: a duplicate effect, acked at 3.5."""
+    world = crashed_consumer(QUEUE)
+    world.env.run(until=20)
+    assert world.log == [("A", "ok", 1.5), ("A again", "violated", 3.5)]
+    assert world.strategy.lost_acks == 1
+    assert world.store.value[0] == 8  # the unit was consumed twice
+    assert world.recorder.duplicate_deliveries == 1 and world.recorder.duplicate_effects == 1
+
+
+def test_idempotency_turns_the_redelivered_message_into_a_no_op() -> None:
+    """The copy finds A's idempotency key completed in the dedupe store: a no-op at 3."""
+    world = crashed_consumer({"kind": "idempotency", "inner": QUEUE})
+    world.env.run(until=20)
+    assert world.log == [("A", "ok", 1.5), ("A again", "declined", 3.0)]
+    assert world.store.value[0] == 9  # consumed once
+    assert world.recorder.duplicate_deliveries == 1 and world.recorder.duplicate_effects == 0
+    assert world.strategy.hits == 1
+
+
+def test_without_a_crash_the_ack_lands_and_nothing_is_redelivered() -> None:
+    spec = model(model={"horizon": 100}, keys={"invariant": "counter"},
+                 clients={"arrival": {"poisson": {"rate": 1e-9}}}, strategy=QUEUE)
+    world = World(spec, RandomStreams(0, 0))
+    world.submit(0, window=1.0)
+    world.env.run(until=20)
+    assert world.recorder.duplicate_deliveries == 0 and world.strategy.metrics()["queue_lost_acks"] == 0

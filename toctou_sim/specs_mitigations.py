@@ -31,6 +31,7 @@ from toctou_sim.spec import (
 from toctou_sim.units import NonNegativeDuration, PositiveDuration
 
 __all__ = [
+    "AckSpec",
     "DedupeStoreSpec",
     "EventStreamSpec",
     "IdempotencySpec",
@@ -94,6 +95,17 @@ class IdempotencySpec(StrategySpec):
         return ("dedupe", *self.inner.actors())
 
 
+class AckSpec(StrictModel):
+    """The consumer acknowledges a message ``latency`` after its effect. A consumer that crashes in
+    between (a ``crash`` fault on ``consumer``) never acks: the broker redelivers the message
+    ``visibility_timeout`` after the consumer received it (or at once, if that has passed), with the
+    same request id, and its second effect is a duplicate unless something (idempotency)
+    dedupes it."""
+
+    latency: DistributionSpec = parse_distribution(0.0)
+    visibility_timeout: PositiveDuration = 30.0
+
+
 class QueueSpec(StrategySpec):
     """Operations are enqueued and a single consumer per lane runs check, window and use one at a
     time: per ``key``, per ``partition`` (key modulo ``partitions``) or ``global``. Queue wait is
@@ -106,6 +118,9 @@ class QueueSpec(StrategySpec):
     partitions: int = Field(default=16, ge=1)
     enqueue_latency: DistributionSpec = parse_distribution(0.0)
     mutators_through_queue: bool = True
+    ack: AckSpec | None = Field(default=None, exclude_if=lambda value: value is None)
+    """At-least-once delivery: the consumer acknowledges a message after its effect; ``None``: the
+    ack is not modelled (it never fails)."""
 
     def actors(self) -> tuple[str, ...]:
         return ("consumer",)

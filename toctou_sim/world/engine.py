@@ -696,6 +696,19 @@ class World:
         else:
             self._spawn_duplicate(original)
 
+    def enable_duplicates(self) -> None:
+        """Let a part of the world redeliver requests (:meth:`deliver_duplicate`) although the
+        clients declare no ``redelivery`` or ``timeout``: track effects by request id and create the
+        ``duplicate.*`` streams (idempotent). A queue whose consumer can crash before its ack calls
+        this."""
+        if self.effected is None:
+            self.effected = set()
+        if not hasattr(self, "_duplicate_window"):
+            streams, spec = self.streams, self.spec
+            self._duplicate_window = streams.variates("duplicate.window", spec.clients.window)
+            self._duplicate_read = streams.variates("duplicate.read_latency", spec.store.read_latency)
+            self._duplicate_write = streams.variates("duplicate.write_latency", spec.store.write_latency)
+
     def _spawn_duplicate(self, original: Operation, _event: simpy.Event | None = None) -> None:
         factor = self._store.latency_factor
         copy = Operation(original.key, self.env.now, self._duplicate_window(), self._duplicate_read() * factor,

@@ -213,6 +213,12 @@ class SingleConsumerQueue(Strategy):
         self._partitions: int = spec.partitions
         self._through: bool = spec.mutators_through_queue
         self._enqueue = world.streams.variates("queue.enqueue_latency", spec.enqueue_latency)
+        self._ack: Any = spec.ack
+        self.lost_acks = 0
+        """Messages whose consumer crashed after the effect and before the ack (redelivered)."""
+        if self._ack is not None:
+            self._ack_latency = world.streams.variates("queue.ack_latency", self._ack.latency)
+            world.enable_duplicates()
         self._wait_total = 0.0
         self._waits = 0
         self._service_total = 0.0
@@ -252,11 +258,27 @@ class SingleConsumerQueue(Strategy):
                 yield from world.store_writes.call(op)
             if op.write_latency > 0:
                 yield env.timeout(op.write_latency)
-            return world.decide(op, accepted=True)
+            outcome = world.decide(op, accepted=True)
+            if self._ack is not None and outcome != REJECTED_ATTEMPT:
+                yield from self._acknowledge(op, started)
+            return outcome
         finally:
             if op.counted:
                 self._service_total += env.now - started
             self.lanes.release(lane, token)
+
+    def _acknowledge(self, op: Operation, received: float) -> Flow:
+        """Ack the message after its effect; a consumer crash in between loses the ack, and the
+        broker redelivers the message when its visibility timeout runs out."""
+        env = self.world.env
+        epoch = self.consumer.epoch
+        latency = self._ack_latency()
+        if latency > 0:
+            yield env.timeout(latency)
+        if self.consumer.crashed_since(epoch):
+            if op.counted:
+                self.lost_acks += 1
+            self.world.deliver_duplicate(op, max(0.0, received + self._ack.visibility_timeout - env.now))
 
     def mutate(self, key: int, apply: Callable[[], None]) -> None:
         if self._through:
@@ -265,10 +287,13 @@ class SingleConsumerQueue(Strategy):
             apply()
 
     def metrics(self) -> dict[str, float]:
-        return {
+        extra = {
             "queue_wait_mean_ms": _mean(self._wait_total, self._waits) * 1e3,
             "queue_service_mean_ms": _mean(self._service_total, self._waits) * 1e3,
         }
+        if self._ack is not None:
+            extra["queue_lost_acks"] = float(self.lost_acks)
+        return extra
 
 
 # ============================================================================== reconcile
