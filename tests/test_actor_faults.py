@@ -42,7 +42,7 @@ def paused_holder(fencing: bool | str, pause_until: float = 2.0) -> LoggingWorld
     spec = model(
         model={"horizon": 100},
         clients={"arrival": {"poisson": {"rate": 1e-9}}},
-        strategy={"kind": "lock", "lease_ttl": 1.0, "fencing": fencing},
+        strategy={"kind": "lock", "lease_ttl": 1.0, "fencing": fencing, "retry": {"max_retries": 0}},
         faults=[{"kind": "pause", "target": "client", "at": [0.1], "duration": pause_until - 0.1}],
     )
     world = LoggingWorld(spec, RandomStreams(0, 0))

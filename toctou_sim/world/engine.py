@@ -729,11 +729,10 @@ class World:
 
     def enable_duplicates(self) -> None:
         """Let a part of the world redeliver requests (:meth:`deliver_duplicate`) although the
-        clients declare no ``redelivery`` or ``timeout``: track effects by request id and create the
-        ``duplicate.*`` streams (idempotent). A queue whose consumer can crash before its ack calls
+        clients declare no ``redelivery`` or ``timeout``: track effects by request id in the ledger
+        and create the ``duplicate.*`` streams (idempotent). A queue whose consumer can crash before its ack calls
         this."""
-        if self.effected is None:
-            self.effected = set()
+        self.ledger.track = True
         if not hasattr(self, "_duplicate_window"):
             streams, spec = self.streams, self.spec
             self._duplicate_window = streams.variates("duplicate.window", spec.clients.window)
