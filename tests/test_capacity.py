@@ -184,3 +184,20 @@ def test_models_without_capacity_give_the_same_json(name: str) -> None:
 
 def test_bundled_models_load() -> None:
     assert load_model(ROOT / "models" / "flash_sale.toml").capacity == {}
+
+
+def test_a_saturated_lease_service_refuses_renewals_and_no_one_leads() -> None:
+    """Leader election against a lease service of one server taking 3 s per call with a 1 s
+    deadline: every acquire times out, so no replica ever holds the lease."""
+    spec = model(
+        model={"horizon": 20},
+        keys={"invariant": "exists"},
+        clients={"arrival": {"poisson": {"rate": 1e-9}}},
+        strategy={"kind": "lease", "replicas": 2},
+        capacity={"lease": {"servers": 1, "service_time": 3.0, "timeout": 1.0}},
+    )
+    world = World(spec, RandomStreams(0, 0))
+    world.env.run(until=20)
+    assert world.strategy.service.holder is None
+    assert world.strategy.metrics()["lease_refused_renewals"] >= 10
+    assert world.extra_metrics()["lease_wasted"] > 0

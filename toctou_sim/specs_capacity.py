@@ -1,6 +1,7 @@
 """Model-file schema of finite services and of retry budgets.
 
-By default every service of the world (the store, the lock service, the dedupe store) is an
+By default every service of the world (the store, the lock service, the dedupe store, the lease
+service of leader election) is an
 infinite-server delay: a call takes its latency whatever the load. A ``[capacity.<service>]``
 table makes the service finite: ``servers`` identical servers, each call holding one for a
 variate of ``service_time``, FIFO waiting room of ``queue`` calls, and a policy for a full
@@ -36,7 +37,7 @@ from toctou_sim.units import PositiveDuration
 
 __all__ = ["CAPACITY_SERVICES", "RetryBudgetSpec", "ServiceCapacitySpec"]
 
-CAPACITY_SERVICES = ("store", "lock", "dedupe")
+CAPACITY_SERVICES = ("store", "lock", "dedupe", "lease")
 """Services that can be declared finite, and the strategy or part that calls them."""
 
 

@@ -115,13 +115,17 @@ class FiniteService:
     def call(self, op: Operation) -> Flow:
         """A call on behalf of ``op``: ends once served; raises ``ServiceRefused`` when refused
         by a full waiting room or not served by the caller's deadline."""
+        return self.request(op.counted, op.retries > 0)
+
+    def request(self, counted: bool, retry: bool = False) -> Flow:
+        """A call by a caller that is not a client operation (a controller renewing its lease):
+        ``counted`` when it is measured, ``retry`` when it repeats a failed call."""
         env = self.env
         now = env.now
         timeline = self.timeline
         timeline.add(timeline.offered, now)
-        if op.retries:
+        if retry:
             timeline.add(timeline.retries, now)
-        counted = op.counted
         if counted:
             self.calls += 1
         if self.busy >= self.servers and self.limit is not None and len(self.waiting) >= self.limit:
