@@ -138,3 +138,23 @@ def test_without_a_crash_the_ack_lands_and_nothing_is_redelivered() -> None:
     world.submit(0, window=1.0)
     world.env.run(until=20)
     assert world.recorder.duplicate_deliveries == 0 and world.strategy.metrics()["queue_lost_acks"] == 0
+
+
+def test_a_participant_that_fails_after_prepare_blocks_the_key_until_it_restarts() -> None:
+    """2PC, round trips of 0.1 s: A prepares by 0.1 (window 0.2); participant 1 crashes at 0.2 and
+    restarts at 2.2, so A's commit waits for it and lands at 2.3; B, which arrived at 0.25 on the
+    same key, waits for A's locks and commits at 2.3 + 0.1 + 0.2 + 0.1 = 2.7."""
+    spec = model(
+        model={"horizon": 100},
+        clients={"arrival": {"poisson": {"rate": 1e-9}}},
+        strategy={"kind": "two_phase", "participants": 2, "round_trip": 0.1},
+        faults=[{"kind": "crash", "target": "participant.1", "at": [0.2], "duration": 2.0}],
+    )
+    world = LoggingWorld(spec, RandomStreams(0, 0))
+    for fault in world.faults:
+        fault.start()
+    world.at(0.0, "A", window=0.2)
+    world.at(0.25, "B", window=0.2)
+    world.env.run(until=20)
+    assert [(name, what, round(t, 9)) for name, what, t in world.log] == [("A", "ok", 2.3), ("B", "ok", 2.7)]
+    assert world.strategy.metrics()["participant_failures_after_prepare"] == 1

@@ -159,7 +159,9 @@ class TwoPhaseSpec(StrategySpec):
     coordinator then commits or aborts as ``recovery`` says (presumed abort by default). A
     prepare that fails (``clients.partial_failure``) aborts everywhere: no partial create. Fault
     target: ``coordinator``: a crash fault there leaves the transactions it was running in doubt
-    until it restarts; a pause stalls them with their locks held."""
+    until it restarts; a pause stalls them with their locks held. ``participant.N``: a crash of a
+    participant after it prepared leaves it in doubt, the key locked, and the commit waits until it
+    restarts."""
 
     kind: Literal["two_phase"] = "two_phase"
     participants: int = Field(default=2, ge=1)
@@ -171,7 +173,7 @@ class TwoPhaseSpec(StrategySpec):
     retry: RetryPolicy = RetryPolicy()
 
     def actors(self) -> tuple[str, ...]:
-        return ("coordinator",)
+        return ("coordinator", *(f"participant.{index}" for index in range(self.participants)))
 
 
 class ReservationSpec(StrategySpec):

@@ -484,6 +484,11 @@ class TwoPhaseCommit(Strategy):
         self.prepare_failures = 0
         self._held_total = 0.0
         self._held = 0
+        self.participants = [world.add_actor(f"participant.{index}") for index in range(spec.participants)]
+        """The participants' actors: a crash of one after it prepared leaves it in doubt."""
+        self._participant_faults = any(fault.target.startswith("participant.")  # type: ignore[attr-defined]
+                                       for fault in world.spec.faults if hasattr(fault, "target"))
+        self.participant_failures = 0
 
     def round_trip(self) -> float:
         """One round trip to every participant in parallel: the slowest answer."""
@@ -514,6 +519,7 @@ class TwoPhaseCommit(Strategy):
                 if op.counted:
                     self.prepare_failures += 1
                 return REJECTED_ATTEMPT
+            prepared = [participant.epoch for participant in self.participants]
             yield from world.wait_window(op.window)
             voted = env.now
             yield from coordinator.wait(env)  # a paused coordinator keeps the participants waiting
@@ -532,6 +538,8 @@ class TwoPhaseCommit(Strategy):
                     self._in_doubt_total += env.now - start
                 if not self._commit_after_recovery:
                     return REJECTED_ATTEMPT
+            if self._participant_faults:
+                yield from self._await_participants(op, prepared)
             commit = self.round_trip()
             if commit > 0:
                 yield env.timeout(commit)
@@ -552,13 +560,26 @@ class TwoPhaseCommit(Strategy):
         else:
             apply()
 
+    def _await_participants(self, op: Operation, prepared: list[int]) -> Flow:
+        """A participant that crashed after it prepared is in doubt: it keeps the key locked (its
+        prepare record is durable) and the commit waits until it has restarted and can apply it."""
+        env = self.world.env
+        for participant, epoch in zip(self.participants, prepared, strict=True):
+            if participant.crashed_since(epoch) or participant.down_until > env.now:
+                if op.counted:
+                    self.participant_failures += 1
+                yield from participant.wait(env)
+
     def metrics(self) -> dict[str, float]:
-        return {
+        extra = {
             "in_doubt_transactions": float(self.in_doubt),
             "in_doubt_time_mean_s": _mean(self._in_doubt_total, self.in_doubt),
             "prepare_failures": float(self.prepare_failures),
             "lock_held_mean_ms": _mean(self._held_total, self._held) * 1e3,
         }
+        if self._participant_faults:
+            extra["participant_failures_after_prepare"] = float(self.participant_failures)
+        return extra
 
 
 # ============================================================================== reservation
