@@ -486,7 +486,7 @@ class TwoPhaseCommit(Strategy):
         self._held = 0
         self.participants = [world.add_actor(f"participant.{index}") for index in range(spec.participants)]
         """The participants' actors: a crash of one after it prepared leaves it in doubt."""
-        self._participant_faults = any(fault.target.startswith("participant.")  # type: ignore[attr-defined]
+        self._participant_faults = any(fault.target.startswith("participant.")
                                        for fault in world.spec.faults if hasattr(fault, "target"))
         self.participant_failures = 0
 
