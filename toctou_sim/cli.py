@@ -286,3 +286,8 @@ main.add_command(trace_command)
 
 if __name__ == "__main__":  # pragma: no cover
     main()
+
+from toctou_sim.cli_capacity import headroom_command, timeline_command  # noqa: E402
+
+main.add_command(timeline_command)
+main.add_command(headroom_command)

@@ -13,6 +13,7 @@ from typing import Any
 import pandas as pd
 
 from toctou_sim import analytic
+from toctou_sim import oracles_capacity as _oracles_capacity  # noqa: F401  (registers the finite-service oracles)
 from toctou_sim import oracles_read_paths as _oracles_read_paths  # noqa: F401  (registers the cache/quorum oracles)
 from toctou_sim.montecarlo import simulate
 from toctou_sim.oracle_checks import ORACLES, OracleCheck, _at_confidence, _within, oracle

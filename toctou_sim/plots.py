@@ -42,6 +42,7 @@ __all__ = [
     "plot_burn",
     "plot_cdfs",
     "plot_error_causes",
+    "plot_load_timeline",
     "plot_sweep",
     "plot_trace",
     "plot_tradeoff",
@@ -307,6 +308,50 @@ def plot_burn(views: Mapping[str, TimelineBudget], slo: SloSpec, title: str | No
         or f"Error-budget burn (SLO {slo.target:.4g} over {slo.period / 86400:g} d); "
         "shaded = a paging alert firing, vertical line = an alert starts"
     )
+    return fig
+
+
+def plot_load_timeline(
+    frame: pd.DataFrame,
+    *,
+    capacity: float | None = None,
+    spans: Sequence[tuple[float, float]] = (),
+    title: str | None = None,
+) -> Figure:
+    """Load over simulated time (a frame of :func:`toctou_sim.capacity.load_timeline`), one line
+    per strategy in four panels: calls offered to the finite service, retried calls, goodput
+    (operations that succeeded per second) and the error rate.
+
+    ``capacity`` (calls per second the service can serve) is drawn as a dashed line on the
+    offered-load panel; ``spans`` (seconds) are shaded on every panel (e.g. a load spike).
+    """
+    panels = (
+        ("offered_per_s", "offered load\n(calls/s)"),
+        ("retries_per_s", "retried calls\n(calls/s)"),
+        ("ok_per_s", "goodput\n(ok ops/s)"),
+        ("error_rate", "error rate"),
+    )
+    fig, axes = _figure(10.0, 9.0, len(panels), 1, sharex=True)
+    span = float(frame["time_s"].max()) if len(frame) else 60.0
+    unit, scale = ("s", 1.0) if span <= 180 else ("min", 60.0) if span <= 3 * 3600 else ("h", 3600.0)
+    for row, (column, label) in enumerate(panels):
+        ax = axes[row][0]
+        for index, (strategy, group) in enumerate(frame.groupby("strategy", sort=False)):
+            ax.step(group["time_s"] / scale, group[column], where="post", color=_color(index), linewidth=1.6,
+                    label=str(strategy))
+        for start, end in spans:
+            ax.axvspan(start / scale, end / scale, color="0.5", alpha=0.15, linewidth=0)
+        if column == "offered_per_s" and capacity is not None:
+            ax.axhline(capacity, color="0.2", linestyle="--", linewidth=1.2)
+            ax.text(0, capacity * 1.03, f"capacity {capacity:.3g} calls/s", fontsize=9, va="bottom")
+        if column == "error_rate":
+            ax.set_ylim(-0.02, 1.02)
+        else:
+            ax.set_ylim(bottom=0)
+        ax.set_ylabel(label)
+    axes[0][0].legend(loc="upper right", fontsize=9)
+    axes[-1][0].set_xlabel(f"simulated time ({unit})")
+    fig.suptitle(title or "Load over time: offered calls, retries, goodput and errors (shaded: the spike)")
     return fig
 
 

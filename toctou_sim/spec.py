@@ -51,6 +51,7 @@ from toctou_sim.spec_parts import (
     StrategySpec,
     StrictModel,
 )
+from toctou_sim.specs_capacity import CAPACITY_SERVICES, RetryBudgetSpec, ServiceCapacitySpec
 from toctou_sim.specs_slo import DEFAULT_ALERTS, BurnAlertSpec, RatePhase
 from toctou_sim.units import NonNegativeDuration, PositiveDuration
 
@@ -138,7 +139,11 @@ class LockSpec(StrategySpec):
     kind: Literal["lock"] = "lock"
     acquire_latency: DistributionSpec = parse_distribution(0.0)
     lease_ttl: PositiveDuration | None = None
-    fencing: bool = False
+    fencing: bool | Literal["writes"] = False
+    """``true``: read-fenced (the check raises the key's token watermark); ``"writes"``: only
+    accepted writes raise it, and the store rejects a write whose token is older than one it has
+    seen on a write (cheaper: no fenced read; weaker: a stale holder that writes before the newer
+    holder's write still lands); ``false``: no fencing."""
     wait_timeout: PositiveDuration | None = None
     mutators_take_lock: bool = True
     retry: RetryPolicy = RetryPolicy()
@@ -360,6 +365,8 @@ class ModelSpec(StrictModel):
     actors: tuple[ActorField, ...] = ()
     """Background actors (policy changer, schema changer, event stream, ...)."""
     slo: SloSpec = SloSpec()
+    capacity: dict[str, ServiceCapacitySpec] = Field(default_factory=dict, exclude_if=lambda value: not value)
+    """Finite services by name (``[capacity.store]``); a service not named here is unbounded."""
 
     _source: str | None = PrivateAttr(default=None)
     _text: str | None = PrivateAttr(default=None)
@@ -390,10 +397,27 @@ class ModelSpec(StrictModel):
                 raise ValueError(f"faults.{index}.{problem}")
         return self
 
+    @model_validator(mode="after")
+    def _capacity_fits_model(self) -> ModelSpec:
+        names = self.actor_names()
+        for name, capacity in self.capacity.items():
+            if name not in CAPACITY_SERVICES or name not in names:
+                present = [service for service in CAPACITY_SERVICES if service in names]
+                raise ValueError(f"capacity.{name}: no finite service {name!r} in this model; "
+                                 f"expected one of {', '.join(present)}")
+            if capacity.calls != "all" and name != "store":
+                raise ValueError(f"capacity.{name}.calls: only the store's calls can be split into reads "
+                                 f"and writes, got {capacity.calls!r}")
+            if name == "store" and capacity.calls != "writes" and self.read_path.kind != "direct":
+                raise ValueError(f"capacity.store.calls: reads through read path {self.read_path.kind!r} do not "
+                                 "queue at the store; expected \"writes\"")
+        return self
+
     def actor_names(self) -> tuple[str, ...]:
-        """Every actor or service a fault may target in this model: ``clients``, ``mutators``,
-        ``store``, and those of the read path and of the strategy and its named variants."""
-        names = ["clients", "mutators", "store", *self.read_path.actors(), *self.strategy.actors()]
+        """Every actor or service a fault may target in this model: ``clients`` (the whole fleet),
+        ``client`` (one client of it), ``mutators``, ``store``, and those of the read path and of
+        the strategy and its named variants."""
+        names = ["clients", "client", "mutators", "store", *self.read_path.actors(), *self.strategy.actors()]
         for variant in self.strategies.values():
             names.extend(variant.actors())
         return tuple(dict.fromkeys(names))

@@ -22,6 +22,7 @@ from pydantic import (
     ValidationInfo,
 )
 
+from toctou_sim.specs_capacity import RetryBudgetSpec
 from toctou_sim.units import NonNegativeDuration, PositiveDuration
 
 if TYPE_CHECKING:
@@ -215,6 +216,8 @@ class RetryPolicy(StrictModel):
     multiplier: float = Field(default=2.0, ge=1.0)
     max_backoff: PositiveDuration = 1.0
     jitter: Literal["none", "full", "equal"] = "full"
+    budget: RetryBudgetSpec | None = Field(default=None, exclude_if=lambda value: value is None)
+    """A token-bucket retry budget (see :mod:`toctou_sim.specs_capacity`); ``None``: no budget."""
 
 
 class NoMitigationSpec(StrategySpec):

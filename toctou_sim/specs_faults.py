@@ -93,7 +93,9 @@ class PauseSpec(ScheduledFaultSpec):
     takes no step, but the world, its leases and other actors go on. Whatever it checked before
     the pause it uses after it.
 
-    Targets: ``clients`` (every operation's use waits for the pause to end), ``mutators``,
+    Targets: ``clients`` (every operation's use waits for the pause to end), ``client`` (one
+    client: the first whose window ends during the pause waits, holding its lock or lease, until the
+    pause ends; the others go on), ``mutators``,
     ``controller.N`` or ``leader`` (lease strategy).
     """
 
@@ -118,7 +120,7 @@ class CrashSpec(ScheduledFaultSpec):
     kind: Literal["crash"] = "crash"
 
     def check_model(self, model: ModelSpec) -> str | None:
-        if self.target in ("clients", "store"):
+        if self.target in ("clients", "client", "store"):
             return (f"target: crashing {self.target!r} is not modelled; crash a controller "
                     "(controller.N, leader), the mutators or a strategy's own actor")
         return super().check_model(model)
@@ -189,7 +191,8 @@ class ThrottleSpec(ScheduledFaultSpec):
     """Bucket size (default: ``max(1, limit)``)."""
 
     def check_model(self, model: ModelSpec) -> str | None:
-        if self.target in ("clients", "mutators") or self.target.startswith("controller") or self.target == "leader":
+        actors = ("clients", "client", "mutators", "leader")
+        if self.target in actors or self.target.startswith("controller"):
             return f"target: throttle applies to a service (e.g. store), not the actor {self.target!r}"
         return super().check_model(model)
 

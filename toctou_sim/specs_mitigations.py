@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from toctou_sim.spec import ModelSpec
 
 __all__ = [
+    "AckSpec",
     "DedupeStoreSpec",
     "EventStreamSpec",
     "IdempotencySpec",
@@ -96,6 +97,17 @@ class IdempotencySpec(StrategySpec):
         return ("dedupe", *self.inner.actors())
 
 
+class AckSpec(StrictModel):
+    """The consumer acknowledges a message ``latency`` after its effect. A consumer that crashes in
+    between (a ``crash`` fault on ``consumer``) never acks: the broker redelivers the message
+    ``visibility_timeout`` after the consumer received it (or at once, if that has passed), with the
+    same request id, and its second effect is a duplicate unless something (idempotency)
+    dedupes it."""
+
+    latency: DistributionSpec = parse_distribution(0.0)
+    visibility_timeout: PositiveDuration = 30.0
+
+
 class QueueSpec(StrategySpec):
     """Operations are enqueued and a single consumer per lane runs check, window and use one at a
     time: per ``key``, per ``partition`` (key modulo ``partitions``) or ``global``. Queue wait is
@@ -108,6 +120,9 @@ class QueueSpec(StrategySpec):
     partitions: int = Field(default=16, ge=1)
     enqueue_latency: DistributionSpec = parse_distribution(0.0)
     mutators_through_queue: bool = True
+    ack: AckSpec | None = Field(default=None, exclude_if=lambda value: value is None)
+    """At-least-once delivery: the consumer acknowledges a message after its effect; ``None``: the
+    ack is not modelled (it never fails)."""
 
     def actors(self) -> tuple[str, ...]:
         return ("consumer",)
@@ -146,7 +161,9 @@ class TwoPhaseSpec(StrategySpec):
     coordinator then commits or aborts as ``recovery`` says (presumed abort by default). A
     prepare that fails (``clients.partial_failure``) aborts everywhere: no partial create. Fault
     target: ``coordinator``: a crash fault there leaves the transactions it was running in doubt
-    until it restarts; a pause stalls them with their locks held."""
+    until it restarts; a pause stalls them with their locks held. ``participant.N``: a crash of a
+    participant after it prepared leaves it in doubt, the key locked, and the commit waits until it
+    restarts."""
 
     kind: Literal["two_phase"] = "two_phase"
     participants: int = Field(default=2, ge=1)
@@ -158,7 +175,7 @@ class TwoPhaseSpec(StrategySpec):
     retry: RetryPolicy = RetryPolicy()
 
     def actors(self) -> tuple[str, ...]:
-        return ("coordinator",)
+        return ("coordinator", *(f"participant.{index}" for index in range(self.participants)))
 
 
 class ReservationSpec(StrategySpec):

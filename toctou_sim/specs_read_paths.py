@@ -20,6 +20,7 @@ __all__ = [
     "CacheSpec",
     "EvictionStormSpec",
     "InvalidationSpec",
+    "RegionSpec",
     "ReplicaLagSpikeSpec",
     "ReplicaPartitionSpec",
     "ReplicaSpec",
@@ -91,6 +92,24 @@ class CacheSpec(ReadPathSpec):
     without reading the truth (the wrong fallback of guide failure mode F4)."""
 
 
+class RegionSpec(StrictModel):
+    """A group of ``replicas`` replicas in one region (or zone), with its own delay for each WARS
+    leg as seen from the coordinator (the client's region): a replica in the coordinator's region
+    (the local replica) has LAN delays, one across a WAN link a round trip of tens of ms. A leg
+    left out takes the read path's own (``write_delay``, ``ack_delay``, ...)."""
+
+    name: str
+    replicas: int = Field(default=1, ge=1)
+    write_delay: DistributionSpec | None = None
+    ack_delay: DistributionSpec | None = None
+    request_delay: DistributionSpec | None = None
+    response_delay: DistributionSpec | None = None
+
+
+LEGS = ("write_delay", "ack_delay", "request_delay", "response_delay")
+"""The WARS legs, by field name."""
+
+
 class ReplicaSpec(ReadPathSpec):
     """An N/R/W quorum store in the WARS model of Probabilistically Bounded Staleness.
 
@@ -128,6 +147,48 @@ class ReplicaSpec(ReadPathSpec):
     for the session, none for other writers' updates."""
     sessions: int = Field(default=64, ge=1)
     """Client sessions (with ``sticky_sessions``); an operation's session is fixed by its arrival."""
+    regions: tuple[RegionSpec, ...] = Field(default=(), exclude_if=lambda value: not value)
+    """Replica placement (``[[read_path.regions]]``): the regions' ``replicas`` add up to ``n``;
+    replicas are numbered region by region, in order. Empty: every replica has the same delays."""
+
+    @field_validator("regions")
+    @classmethod
+    def _regions_fill_n(cls, value: tuple[RegionSpec, ...], info: ValidationInfo) -> tuple[RegionSpec, ...]:
+        n = info.data.get("n")
+        total = sum(region.replicas for region in value)
+        if value and isinstance(n, int) and total != n:
+            raise ValueError(f"the regions' replicas must add up to n={n}, got {total}")
+        names = [region.name for region in value]
+        if len(set(names)) != len(names):
+            raise ValueError(f"region names must be unique, got {', '.join(names)}")
+        return value
+
+    def leg(self, name: str) -> Distribution:
+        """The read path's own distribution of a WARS leg (``write_delay``, ``ack_delay``, ...)."""
+        return {"write_delay": self.write_delay, "ack_delay": self.ack, "request_delay": self.request,
+                "response_delay": self.response_delay if self.response_delay is not None
+                else self.message_delay}[name]
+
+    def columns(self, name: str) -> list[tuple[str, Distribution, int]]:
+        """Per region, ``(region, distribution of leg name, replicas)``; one unnamed group of all
+        ``n`` replicas without regions."""
+        base = self.leg(name)
+        if not self.regions:
+            return [("", base, self.n)]
+        return [(region.name, getattr(region, name) or base, region.replicas) for region in self.regions]
+
+    def uniform(self) -> ReplicaSpec | None:
+        """This store without regions when every region has the same delays on every leg (PBS's
+        closed forms then apply), else ``None``."""
+        if not self.regions:
+            return self
+        legs = {}
+        for name in LEGS:
+            distributions = {column[1] for column in self.columns(name)}
+            if len(distributions) != 1:
+                return None
+            legs[name] = distributions.pop()
+        return self.model_copy(update={"regions": (), **legs})
 
     @field_validator("r", "w")
     @classmethod

@@ -49,6 +49,15 @@ def _draw(dist: Distribution, rng: np.random.Generator, shape: tuple[int, int]) 
     return values.reshape(shape)
 
 
+def _draw_leg(spec: ReplicaSpec, leg: str, streams: RandomStreams, name: str, trials: int) -> FloatArray:
+    """``(trials, n)`` draws of one WARS leg; a regional store draws each region's columns from
+    its own distribution and stream (``<name>.<region>``)."""
+    if not spec.regions:
+        return _draw(spec.leg(leg), streams.generator(name), (trials, spec.n))
+    return np.hstack([_draw(dist, streams.generator(f"{name}.{region}"), (trials, count))
+                      for region, dist, count in spec.columns(leg)])
+
+
 def staleness_slack(
     spec: ReplicaSpec, streams: RandomStreams, trials: int, *, k_max: int = 1, write_gap: float = 0.0
 ) -> FloatArray:
@@ -59,12 +68,10 @@ def staleness_slack(
     ``D_k = min_{m<k, j∈Q} (-m·gap + W_{m,j} - C - R_j) <= t``.
     """
     n, r, w = spec.n, spec.r, spec.w
-    shape = (trials, n)
-    writes = [_draw(spec.write_delay, streams.generator(f"staleness.write_delay.{m}"), shape)
-              for m in range(k_max)]
-    acks = _draw(spec.ack, streams.generator("staleness.ack_delay"), shape)
-    requests = _draw(spec.request, streams.generator("staleness.request_delay"), shape)
-    responses = _draw(spec.response, streams.generator("staleness.response_delay"), shape)
+    writes = [_draw_leg(spec, "write_delay", streams, f"staleness.write_delay.{m}", trials) for m in range(k_max)]
+    acks = _draw_leg(spec, "ack_delay", streams, "staleness.ack_delay", trials)
+    requests = _draw_leg(spec, "request_delay", streams, "staleness.request_delay", trials)
+    responses = _draw_leg(spec, "response_delay", streams, "staleness.response_delay", trials)
     commit = np.partition(writes[0] + acks, w - 1, axis=1)[:, w - 1]
     quorum = np.argpartition(requests + responses, r - 1, axis=1)[:, :r] if r < n else None
     out = np.empty((k_max, trials), dtype=np.float64)
@@ -88,7 +95,12 @@ def _zero_delay_exponential(spec: ReplicaSpec) -> bool:
 
 
 def _theory_visibility(spec: ReplicaSpec, grid: FloatArray) -> FloatArray:
-    """The exact t-visibility where a closed form applies, else NaN."""
+    """The exact t-visibility where a closed form applies (a regional store: when every region
+    has the same delays), else NaN."""
+    uniform = spec.uniform()
+    if uniform is None:
+        return np.ones_like(grid) if spec.r + spec.w > spec.n else np.full_like(grid, math.nan)
+    spec = uniform
     if _all_exponential(spec):
         return analytic.pbs_t_visibility_exact(
             spec.n, spec.r, spec.w, grid, w_mean=spec.write_delay.mean, a_mean=spec.ack.mean,
@@ -102,6 +114,10 @@ def _theory_visibility(spec: ReplicaSpec, grid: FloatArray) -> FloatArray:
 
 
 def _theory_time(spec: ReplicaSpec, prob: float) -> float:
+    uniform = spec.uniform()
+    if uniform is None:
+        return 0.0 if spec.r + spec.w > spec.n else math.nan
+    spec = uniform
     if _all_exponential(spec):
         return analytic.pbs_time_to_consistency(
             spec.n, spec.r, spec.w, prob, w_mean=spec.write_delay.mean, a_mean=spec.ack.mean,
@@ -260,7 +276,9 @@ def probe_visibility(
     from toctou_sim.world.quorum import QuorumRead
 
     grid = [float(t) for t in t_grid]
-    delays = replica.write_delay.mean + replica.ack.mean + replica.request.mean + replica.response.mean
+    from toctou_sim.specs_read_paths import LEGS
+
+    delays = sum(max(float(column[1].mean) for column in replica.columns(leg)) for leg in LEGS)
     spacing = 40.0 * delays + max(grid) + 1e-9
     model = parse_model({
         "model": {"name": "probe", "horizon": spacing * (trials + 2)},

@@ -44,6 +44,7 @@ __all__ = [
     "Process",
     "Quota",
     "ReadPath",
+    "ServiceRefused",
     "Store",
     "Strategy",
     "World",
@@ -137,6 +138,12 @@ class Actor:
         stalled = max(self.stalled_until, self.down_until) - env.now
         if stalled > 0:
             yield env.timeout(stalled)
+
+
+class ServiceRefused(Exception):
+    """A call to a finite service failed: refused by a full waiting room (429) or not answered by
+    the caller's deadline. Raised inside an attempt; :meth:`Strategy.operate` turns it into a
+    rejected attempt, which the retry policy retries or aborts."""
 
 
 class Quota:
@@ -304,6 +311,12 @@ class Strategy:
         retry = getattr(spec, "retry", None)
         self.max_retries: int = retry.max_retries if retry is not None else 0
         self._retry = retry
+        self._budget: Any = None
+        """The clients' token-bucket retry budget (``retry.budget``), or ``None``."""
+        if retry is not None and retry.budget is not None:
+            from toctou_sim.world.services import RetryBudget
+
+            self._budget = RetryBudget(world, retry.budget)
 
     def attempt(self, op: Operation, first: bool) -> Flow:
         """One check -> window -> use. Returns OK, DECLINED, VIOLATED or REJECTED_ATTEMPT."""
@@ -313,11 +326,19 @@ class Strategy:
         """The whole operation, as a SimPy process body."""
         world = self.world
         first = True
+        budget = self._budget
         while True:
-            outcome = yield from self.attempt(op, first)
+            try:
+                outcome = yield from self.attempt(op, first)
+            except ServiceRefused:  # a finite service refused or timed out the call
+                outcome = REJECTED_ATTEMPT
             if outcome != REJECTED_ATTEMPT:
+                if budget is not None:
+                    budget.succeeded()
                 break
-            if op.retries >= self.max_retries:
+            if budget is not None:
+                budget.failed()
+            if op.retries >= self.max_retries or (budget is not None and not budget.allows_retry(op)):
                 outcome = ABORTED
                 break
             op.retries += 1
@@ -415,11 +436,26 @@ class World:
         self.actors: dict[str, Actor] = {}
         self.aliases: dict[str, Callable[[], Actor | None]] = {}
         self._clients = self.add_actor("clients")
+        self._client = self.add_actor("client")
+        """One client of the fleet: a pause of ``client`` stops only the first client that reaches
+        the end of its window during the pause (a GC pause of one process, see :meth:`wait_window`)."""
         self._mutators = self.add_actor("mutators")
         self._store = self.add_actor("store")
         self.in_flight = 0
         self._arrivals_done = False
         self._drained: simpy.Event | None = None
+        self.services: list[Any] = []
+        """Finite services and retry budgets of this world (each reports ``metrics()``)."""
+        self.store_reads: Any = None
+        """The finite store when the check's reads queue at it (``[capacity.store]``), else ``None``."""
+        self.store_writes: Any = None
+        """The finite store when uses' writes queue at it, else ``None``."""
+        if spec.capacity:
+            store = self.finite_service("store")
+            if store is not None:
+                calls = spec.capacity["store"].calls
+                self.store_reads = store if calls != "writes" else None
+                self.store_writes = store if calls != "reads" else None
 
         self._interarrival = arrival_gaps(spec.clients.arrival, streams)
         self._keys = streams.keys("keys", spec.keys.count, _zipf(spec.keys.popularity))
@@ -486,6 +522,22 @@ class World:
             actor = self.actors[name] = Actor(name)
         return actor
 
+    def finite_service(self, name: str) -> Any:
+        """The finite service ``name`` declared in ``[capacity]`` (a
+        :class:`~toctou_sim.world.services.FiniteService`, built on first use), or ``None`` when
+        the service is unbounded."""
+        capacity = self.spec.capacity.get(name)
+        if capacity is None:
+            return None
+        for service in self.services:
+            if getattr(service, "name", None) == name:
+                return service
+        from toctou_sim.world.services import FiniteService
+
+        service = FiniteService(self, name, capacity)
+        self.services.append(service)
+        return service
+
     def resolve(self, name: str) -> Actor | None:
         """The actor a fault's ``target`` names now: a registered actor, or an alias resolved at
         this instant (``leader``: whichever controller holds the lease), or ``None``."""
@@ -526,6 +578,8 @@ class World:
             until = store_until
         if until > env._now:
             yield env.timeout(until - env._now)
+        if self.store_reads is not None:  # a finite store: queue for a server first
+            yield from self.store_reads.call(op)
         version, value = yield from self.read_path.observe(op, latency)
         op.seen_version = version
         op.seen_value = value
@@ -543,7 +597,11 @@ class World:
         return self._holds(value, version, version)
 
     def wait_window(self, window: float) -> Flow:
-        """The window between the check's answer and sending the use (plus any client pause)."""
+        """The window between the check's answer and sending the use (plus any client pause).
+
+        A pause of the whole fleet (``clients``) holds every use until it ends; a pause of one
+        client (``client``) holds only the first use that comes here while it lasts (that client
+        was paused between its check and its use, holding whatever it holds: a lock, a lease)."""
         env = self.env
         if window > 0:
             yield env.timeout(window)
@@ -551,6 +609,11 @@ class World:
         store_until = self._store.stalled_until
         if store_until > until:
             until = store_until
+        one = self._client.stalled_until
+        if one > env._now:  # this client is the one paused
+            self._client.stalled_until = 0.0
+            if one > until:
+                until = one
         if until > env._now:
             yield env.timeout(until - env._now)
 
@@ -663,6 +726,18 @@ class World:
             self.env.timeout(delay).callbacks.append(partial(self._spawn_duplicate, original))
         else:
             self._spawn_duplicate(original)
+
+    def enable_duplicates(self) -> None:
+        """Let a part of the world redeliver requests (:meth:`deliver_duplicate`) although the
+        clients declare no ``redelivery`` or ``timeout``: track effects by request id in the ledger
+        and create the ``duplicate.*`` streams (idempotent). A queue whose consumer can crash before its ack calls
+        this."""
+        self.ledger.track = True
+        if not hasattr(self, "_duplicate_window"):
+            streams, spec = self.streams, self.spec
+            self._duplicate_window = streams.variates("duplicate.window", spec.clients.window)
+            self._duplicate_read = streams.variates("duplicate.read_latency", spec.store.read_latency)
+            self._duplicate_write = streams.variates("duplicate.write_latency", spec.store.write_latency)
 
     def _spawn_duplicate(self, original: Operation, _event: simpy.Event | None = None) -> None:
         factor = self._store.latency_factor
@@ -822,6 +897,8 @@ class World:
         ]
         for part in parts:
             extra.update(part.metrics())
+        for service in self.services:
+            extra.update(service.metrics())
         return extra
 
 

@@ -28,7 +28,16 @@ from typing import Any
 
 from toctou_sim.metrics import DECLINED, VIOLATED
 from toctou_sim.specs_faults import LeaseSpec
-from toctou_sim.world.engine import REJECTED_ATTEMPT, STRATEGIES, Actor, Flow, Operation, Strategy, World
+from toctou_sim.world.engine import (
+    REJECTED_ATTEMPT,
+    STRATEGIES,
+    Actor,
+    Flow,
+    Operation,
+    ServiceRefused,
+    Strategy,
+    World,
+)
 from toctou_sim.world.strategies import KeyLocks
 
 __all__ = ["ControllerReplica", "LeaderElection", "LeaseService"]
@@ -141,6 +150,9 @@ class LeaderElection(Strategy):
         self.events: dict[Operation, _Event] = {}
         """Events not yet ended."""
         self._call_latency = world.streams.variates("lease.call_latency", spec.call_latency)
+        self._capacity = world.finite_service("lease")
+        self.refused_renewals = 0
+        """Lease calls a finite lease service refused or timed out (the renewal failed)."""
         self._store = world.actors["store"]
         self.reconciles = 0
         self.duplicates = 0
@@ -188,7 +200,14 @@ class LeaderElection(Strategy):
             sent_local = actor.local_time(env.now)
             leading = self.believes(replica)
             latency = self._call_latency() * service.latency_factor
-            if (yield from world.reach(service)):
+            refused = False
+            if self._capacity is not None:  # a finite lease service: queue for a server first
+                try:
+                    yield from self._capacity.request(env.now >= world.spec.model.warmup)
+                except ServiceRefused:
+                    refused = True
+                    self.refused_renewals += 1
+            if not refused and (yield from world.reach(service)):
                 if latency > 0:
                     yield env.timeout(latency / 2)
                 token = self.service.call((replica.index, epoch), actor.local_time(env.now), spec.lease_ttl)
@@ -297,6 +316,8 @@ class LeaderElection(Strategy):
                     self._complete(op, event, outcome)
             finally:
                 locks.release(op.key, lock_token)
+        except ServiceRefused:
+            return  # a finite store refused the reconcile's call: the event stays pending
         finally:
             replica.handling.discard(op)
             event.active -= 1
@@ -335,10 +356,13 @@ class LeaderElection(Strategy):
 
     def metrics(self) -> dict[str, float]:
         operations = self.world.recorder.operations
-        return {
+        extra = {
             "leader_transitions": float(self.service.transitions),
             "fenced_rejections": float(self.fenced_rejections),
             "zombie_writes": float(self.zombie_writes),
             "reconciles_per_operation": self.reconciles / operations if operations else float("nan"),
             "duplicate_creates_per_operation": self.duplicates / operations if operations else float("nan"),
         }
+        if self._capacity is not None:
+            extra["lease_refused_renewals"] = float(self.refused_renewals)
+        return extra

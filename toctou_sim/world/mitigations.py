@@ -29,6 +29,7 @@ from toctou_sim.world.engine import (
     Flow,
     Operation,
     ReadPath,
+    ServiceRefused,
     Strategy,
     World,
 )
@@ -129,6 +130,7 @@ class Idempotency(Strategy):
         self._lookup = world.streams.variates("idempotency.lookup_latency", dedupe.lookup_latency)
         self._lag = world.streams.variates("idempotency.visibility_lag", dedupe.visibility_lag)
         self.service = world.add_actor("dedupe")
+        self._capacity = world.finite_service("dedupe")
         self.table: dict[int, _DedupeEntry] = {}
         self.unreachable = 0
         self.hits = 0
@@ -142,6 +144,8 @@ class Idempotency(Strategy):
             if op.counted:
                 self.unreachable += 1
             return REJECTED_ATTEMPT  # the dedupe store did not answer: the request fails
+        if self._capacity is not None:  # a finite dedupe store: queue for a server first
+            yield from self._capacity.call(op)
         latency = self._lookup() * self.service.latency_factor
         if latency > 0:
             yield env.timeout(latency)
@@ -165,7 +169,12 @@ class Idempotency(Strategy):
         if entry is None or entry.owner is not op:
             visible = now if self._strong else now + self._lag()
             entry = table[rid] = _DedupeEntry(op, now + self._ttl, visible)
-        outcome = yield from self.inner.attempt(op, first)
+        try:
+            outcome = yield from self.inner.attempt(op, first)
+        except ServiceRefused:  # a finite service refused the use: release the key, then fail
+            if table.get(rid) is entry:
+                del table[rid]
+            raise
         if outcome in (OK, VIOLATED):
             entry.completed = True
         elif table.get(rid) is entry:
@@ -206,6 +215,12 @@ class SingleConsumerQueue(Strategy):
         self._partitions: int = spec.partitions
         self._through: bool = spec.mutators_through_queue
         self._enqueue = world.streams.variates("queue.enqueue_latency", spec.enqueue_latency)
+        self._ack: Any = spec.ack
+        self.lost_acks = 0
+        """Messages whose consumer crashed after the effect and before the ack (redelivered)."""
+        if self._ack is not None:
+            self._ack_latency = world.streams.variates("queue.ack_latency", self._ack.latency)
+            world.enable_duplicates()
         self._wait_total = 0.0
         self._waits = 0
         self._service_total = 0.0
@@ -241,13 +256,31 @@ class SingleConsumerQueue(Strategy):
                 return DECLINED
             yield from world.wait_window(op.window)
             yield from consumer.wait(env)
+            if world.store_writes is not None:  # a finite store: queue for a server first
+                yield from world.store_writes.call(op)
             if op.write_latency > 0:
                 yield env.timeout(op.write_latency)
-            return world.decide(op, accepted=True)
+            outcome = world.decide(op, accepted=True)
+            if self._ack is not None and outcome != REJECTED_ATTEMPT:
+                yield from self._acknowledge(op, started)
+            return outcome
         finally:
             if op.counted:
                 self._service_total += env.now - started
             self.lanes.release(lane, token)
+
+    def _acknowledge(self, op: Operation, received: float) -> Flow:
+        """Ack the message after its effect; a consumer crash in between loses the ack, and the
+        broker redelivers the message when its visibility timeout runs out."""
+        env = self.world.env
+        epoch = self.consumer.epoch
+        latency = self._ack_latency()
+        if latency > 0:
+            yield env.timeout(latency)
+        if self.consumer.crashed_since(epoch):
+            if op.counted:
+                self.lost_acks += 1
+            self.world.deliver_duplicate(op, max(0.0, received + self._ack.visibility_timeout - env.now))
 
     def mutate(self, key: int, apply: Callable[[], None]) -> None:
         if self._through:
@@ -256,10 +289,13 @@ class SingleConsumerQueue(Strategy):
             apply()
 
     def metrics(self) -> dict[str, float]:
-        return {
+        extra = {
             "queue_wait_mean_ms": _mean(self._wait_total, self._waits) * 1e3,
             "queue_service_mean_ms": _mean(self._service_total, self._waits) * 1e3,
         }
+        if self._ack is not None:
+            extra["queue_lost_acks"] = float(self.lost_acks)
+        return extra
 
 
 # ============================================================================== reconcile
@@ -450,6 +486,11 @@ class TwoPhaseCommit(Strategy):
         self.prepare_failures = 0
         self._held_total = 0.0
         self._held = 0
+        self.participants = [world.add_actor(f"participant.{index}") for index in range(spec.participants)]
+        """The participants' actors: a crash of one after it prepared leaves it in doubt."""
+        self._participant_faults = any(fault.target.startswith("participant.")
+                                       for fault in world.spec.faults if hasattr(fault, "target"))
+        self.participant_failures = 0
 
     def round_trip(self) -> float:
         """One round trip to every participant in parallel: the slowest answer."""
@@ -480,6 +521,7 @@ class TwoPhaseCommit(Strategy):
                 if op.counted:
                     self.prepare_failures += 1
                 return REJECTED_ATTEMPT
+            prepared = [participant.epoch for participant in self.participants]
             yield from world.wait_window(op.window)
             voted = env.now
             yield from coordinator.wait(env)  # a paused coordinator keeps the participants waiting
@@ -498,9 +540,13 @@ class TwoPhaseCommit(Strategy):
                     self._in_doubt_total += env.now - start
                 if not self._commit_after_recovery:
                     return REJECTED_ATTEMPT
+            if self._participant_faults:
+                yield from self._await_participants(op, prepared)
             commit = self.round_trip()
             if commit > 0:
                 yield env.timeout(commit)
+            if world.store_writes is not None:  # a finite store: queue for a server first
+                yield from world.store_writes.call(op)
             if op.write_latency > 0:
                 yield env.timeout(op.write_latency)
             return world.decide(op, accepted=True)
@@ -516,13 +562,26 @@ class TwoPhaseCommit(Strategy):
         else:
             apply()
 
+    def _await_participants(self, op: Operation, prepared: list[int]) -> Flow:
+        """A participant that crashed after it prepared is in doubt: it keeps the key locked (its
+        prepare record is durable) and the commit waits until it has restarted and can apply it."""
+        env = self.world.env
+        for participant, epoch in zip(self.participants, prepared, strict=True):
+            if participant.crashed_since(epoch) or participant.down_until > env.now:
+                if op.counted:
+                    self.participant_failures += 1
+                yield from participant.wait(env)
+
     def metrics(self) -> dict[str, float]:
-        return {
+        extra = {
             "in_doubt_transactions": float(self.in_doubt),
             "in_doubt_time_mean_s": _mean(self._in_doubt_total, self.in_doubt),
             "prepare_failures": float(self.prepare_failures),
             "lock_held_mean_ms": _mean(self._held_total, self._held) * 1e3,
         }
+        if self._participant_faults:
+            extra["participant_failures_after_prepare"] = float(self.participant_failures)
+        return extra
 
 
 # ============================================================================== reservation
@@ -584,6 +643,8 @@ class Reservation(Strategy):
         yield from world.actors["clients"].wait(env)  # a paused client reserves when it resumes
         if not (yield from world.reach(world.actors["store"])):
             return REJECTED_ATTEMPT  # the store is partitioned and the call timed out
+        if world.store_reads is not None:  # a finite store: queue for a server first
+            yield from world.store_reads.call(op)
         if op.read_latency > 0:
             yield env.timeout(op.read_latency)
         op.t_check = env.now
@@ -600,6 +661,8 @@ class Reservation(Strategy):
             env.timeout(self._ttl).callbacks.append(partial(self._expire, hold))
         try:
             yield from world.wait_window(op.window)
+            if world.store_writes is not None:  # a finite store: queue for a server first
+                yield from world.store_writes.call(op)
             if op.write_latency > 0:
                 yield env.timeout(op.write_latency)
             if not hold.active:
@@ -722,6 +785,8 @@ class PermissionToken(Strategy):
                 self.expired_at_use += 1
             self.tokens.pop(key, None)
             return world.catch(op)
+        if world.store_writes is not None:  # a finite store: queue for a server first
+            yield from world.store_writes.call(op)
         if op.write_latency > 0:
             yield env.timeout(op.write_latency)
         return world.decide(op, accepted=True)

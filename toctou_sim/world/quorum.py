@@ -84,6 +84,33 @@ class RowStream:
         return buffer.pop()
 
 
+class RegionalRowStream:
+    """Rows of per-replica variates for a store placed in regions: each region's replicas draw
+    from that region's distribution of the leg, on the region's own stream
+    (``<stream>.<region>``), and the rows are joined region by region."""
+
+    __slots__ = ("_parts",)
+
+    def __init__(self, parts: list[RowStream]) -> None:
+        self._parts = parts
+
+    def __call__(self) -> list[float]:
+        """The next row (all replicas, region by region)."""
+        row: list[float] = []
+        for part in self._parts:
+            row.extend(part())
+        return row
+
+
+def leg_stream(spec: Any, leg: str, streams: Any, name: str) -> RowStream | RegionalRowStream:
+    """The row stream of one WARS ``leg`` of a replica read path (regional when it has regions)."""
+    columns = spec.columns(leg)
+    if not spec.regions:
+        return RowStream(columns[0][1], streams.generator(name), spec.n)
+    return RegionalRowStream([RowStream(dist, streams.generator(f"{name}.{region}"), count)
+                              for region, dist, count in columns])
+
+
 @READ_PATHS.register("replica")
 class QuorumRead(ReadPath):
     """Checks read through an N/R/W quorum of replicas (see :class:`ReplicaSpec`).
@@ -102,11 +129,10 @@ class QuorumRead(ReadPath):
         self.n: int = spec.n
         self.r: int = spec.r
         self.w: int = spec.w
-        n = spec.n
-        self._write_delay = RowStream(spec.write_delay, streams.generator("replica.write_delay"), n)
-        self._ack_delay = RowStream(spec.ack, streams.generator("replica.ack_delay"), n)
-        self._request_delay = RowStream(spec.request, streams.generator("replica.request_delay"), n)
-        self._response_delay = RowStream(spec.response, streams.generator("replica.response_delay"), n)
+        self._write_delay = leg_stream(spec, "write_delay", streams, "replica.write_delay")
+        self._ack_delay = leg_stream(spec, "ack_delay", streams, "replica.ack_delay")
+        self._request_delay = leg_stream(spec, "request_delay", streams, "replica.request_delay")
+        self._response_delay = leg_stream(spec, "response_delay", streams, "replica.response_delay")
         self._repair_delay = streams.variates("replica.repair_delay", spec.write_delay)
         self._sticky: bool = spec.sticky_sessions
         self._sessions: int = spec.sessions

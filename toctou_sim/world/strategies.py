@@ -25,6 +25,8 @@ class NoMitigation(Strategy):
         if not (yield from world.check(op, op.read_latency)):
             return DECLINED
         yield from world.wait_window(op.window)
+        if world.store_writes is not None:  # a finite store: queue for a server first
+            yield from world.store_writes.call(op)
         if op.write_latency > 0:
             yield world.env.timeout(op.write_latency)
         return world.decide(op, accepted=self.accepts(op))
@@ -48,11 +50,15 @@ class Recheck(Strategy):
         if not (yield from world.check(op, op.read_latency)):
             return DECLINED
         yield from world.wait_window(op.window)
+        if world.store_reads is not None:  # the re-check is a store read
+            yield from world.store_reads.call(op)
         latency = self._recheck_latency()
         if latency > 0:
             yield world.env.timeout(latency)
         if not world.store.holds(op.key, op.seen_version):
             return world.catch(op)
+        if world.store_writes is not None:
+            yield from world.store_writes.call(op)
         if op.write_latency > 0:
             yield world.env.timeout(op.write_latency)
         return world.decide(op, accepted=True)
@@ -137,7 +143,9 @@ class Lock(Strategy):
 
     With ``fencing`` the check is a fenced read (it raises the key's token watermark in the store)
     and the store rejects a write whose token is below the watermark: a holder whose lease expired
-    cannot write once a newer holder has checked, so the lock stays safe under pauses.
+    cannot write once a newer holder has checked, so the lock stays safe under pauses. With
+    ``fencing = "writes"`` only accepted writes raise the watermark: a stale holder's write is
+    rejected once a newer holder has written, but lands if it comes first.
     """
 
     spec: LockSpec
@@ -146,8 +154,12 @@ class Lock(Strategy):
         super().__init__(world, spec)
         self.locks = KeyLocks(world.env, spec.lease_ttl)
         self._service = world.add_actor("lock")
+        self._capacity = world.finite_service("lock")
         self._acquire_latency = world.streams.variates("lock.acquire_latency", spec.acquire_latency)
-        self._fencing: bool = spec.fencing
+        self._fencing: bool = spec.fencing is True
+        self._write_fencing: bool = spec.fencing == "writes"
+        self._write_fence: dict[int, int] = {}
+        """Write-only fencing: per key, the newest token an accepted write carried."""
         self._wait_timeout: float | None = spec.wait_timeout
         self.timeouts = 0
         self.fenced_rejections = 0
@@ -155,6 +167,8 @@ class Lock(Strategy):
     def attempt(self, op: Operation, first: bool) -> Flow:
         world = self.world
         env = world.env
+        if self._capacity is not None:  # a finite lock service: queue for a server first
+            yield from self._capacity.call(op)
         latency = self._acquire_latency() * self._service.latency_factor
         if latency > 0:
             yield env.timeout(latency)
@@ -185,12 +199,19 @@ class Lock(Strategy):
             if self._fencing and token > store.fence[op.key]:
                 store.fence[op.key] = token
             yield from world.wait_window(op.window)
+            if world.store_writes is not None:
+                yield from world.store_writes.call(op)
             if op.write_latency > 0:
                 yield env.timeout(op.write_latency)
             accepted = not self._fencing or token >= store.fence[op.key]
+            if self._write_fencing:
+                accepted = token >= self._write_fence.get(op.key, 0)
             if not accepted:
                 self.fenced_rejections += 1
-            return world.decide(op, accepted=accepted)
+            outcome = world.decide(op, accepted=accepted)
+            if self._write_fencing and outcome != REJECTED_ATTEMPT and world.invariant.use_writes:
+                self._write_fence[op.key] = token
+            return outcome
         finally:
             self.locks.release(op.key, token)
 
@@ -209,6 +230,8 @@ class Lock(Strategy):
         store = self.world.store
         if self._fencing and token > store.fence[key]:
             store.fence[key] = token
+        if self._write_fencing:
+            self._write_fence[key] = max(token, self._write_fence.get(key, 0))
         apply()
         self.locks.release(key, token)
 

@@ -1,0 +1,319 @@
+"""Capacity answers: load over time (retry storms) and headroom (the knee of a load sweep).
+
+- :func:`load_timeline` runs one replication of each strategy and returns, per bin of simulated
+  time, the calls offered to a finite service, how many were retries, how many it served in time
+  (goodput) or wasted, and the operations that succeeded or failed. It is what shows a metastable
+  failure: a load spike ends, yet the offered load stays above capacity because every call times
+  out and is retried.
+- :func:`headroom` finds, for a model and a strategy, the highest arrival rate at which the run is
+  still healthy: the p99 latency under its limit, the error rate under the SLO's error budget, and
+  no finite service saturated or operation left unfinished. It scales every client arrival rate
+  by a multiplier, walks up (or down) in geometric steps until the first unhealthy load, then
+  bisects between the last healthy and the first unhealthy load.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from toctou_sim.distributions import RandomStreams
+from toctou_sim.spec import ModelSpec, SpecError, parse_model
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = [
+    "HeadroomPoint",
+    "HeadroomResult",
+    "headroom",
+    "load_spikes",
+    "load_timeline",
+    "scale_load",
+    "service_capacity",
+]
+
+
+def scale_load(model: ModelSpec, multiplier: float) -> ModelSpec:
+    """A copy of ``model`` whose client arrival rates (the Poisson rate and every phase of the
+    rate profile) are multiplied by ``multiplier``; background mutators are unchanged."""
+    if not multiplier > 0:
+        raise SpecError(f"load multiplier: must be > 0, got {multiplier!r}")
+    data = model.model_dump(mode="json", by_alias=True, exclude_defaults=True)
+    arrival = data["clients"]["arrival"]
+    arrival["poisson"]["rate"] = model.clients.arrival.poisson.rate * multiplier
+    if model.clients.arrival.profile:
+        arrival["profile"] = [{"until": phase.until, "rate": phase.rate * multiplier}
+                              for phase in model.clients.arrival.profile]
+    scaled = parse_model(data, source=model.source or "<model>", text=model.text)
+    return scaled.model_copy(update={"strategy": model.strategy})
+
+
+def service_capacity(model: ModelSpec, service: str = "store") -> float | None:
+    """Calls per second the finite ``service`` can serve (servers over the mean service time), or
+    ``None`` when it is unbounded."""
+    capacity = model.capacity.get(service)
+    if capacity is None:
+        return None
+    mean = float(capacity.service_time.mean)
+    return capacity.servers / mean if mean > 0 else math.inf
+
+
+def load_spikes(model: ModelSpec) -> list[tuple[float, float]]:
+    """The phases of the arrival profile whose rate is above the base Poisson rate, as
+    ``(start, end)`` seconds (the spikes a load chart shades)."""
+    base = model.clients.arrival.poisson.rate
+    spikes = []
+    start = 0.0
+    for phase in model.clients.arrival.profile:
+        if phase.rate > base:
+            spikes.append((start, phase.until))
+        start = phase.until
+    return spikes
+
+
+# --------------------------------------------------------------------------------------------
+# Load over time.
+
+
+def load_timeline(
+    model: ModelSpec,
+    strategies: Iterable[str] | None = None,
+    *,
+    service: str = "store",
+    seed: int = 0,
+    replication: int = 0,
+) -> pd.DataFrame:
+    """Per bin of simulated time, for one replication of each strategy (common random numbers).
+
+    Columns: ``strategy``, ``time_s`` (start of the bin), ``offered_per_s`` (calls arriving at the
+    finite ``service``: first attempts and retries), ``retries_per_s`` (of those, retried
+    attempts), ``goodput_per_s`` (calls served while their caller still waited), ``wasted_per_s``
+    (calls served after their caller gave up), ``refused_per_s`` (429s and timeouts),
+    ``ok_per_s`` and ``errors_per_s`` (counted operations that ended in the bin, by SLO outcome)
+    and ``error_rate``. Bins are the SLO timeline's (``slo.timeline_bin``); operations that
+    arrive during the warm-up are not counted in ``ok_per_s`` and ``errors_per_s``.
+
+    Raises:
+        SpecError: ``service`` is not declared in the model's ``[capacity]``.
+    """
+    import numpy as np
+    import pandas as pd
+
+    from toctou_sim.world import World
+
+    if service not in model.capacity:
+        declared = ", ".join(model.capacity) or "none"
+        raise SpecError(f"{model.source or 'model'}: capacity.{service}: not declared (finite services: {declared})")
+    names = list(dict.fromkeys(strategies)) if strategies is not None else [model.strategy.label or
+                                                                           model.strategy.kind]
+    frames = []
+    for name in names:
+        spec = model.with_strategy(name)
+        world = World(spec, RandomStreams(seed, replication))
+        world.run()
+        finite = world.finite_service(service)
+        if finite is None:  # e.g. the lock service under a strategy that takes no lock
+            continue
+        line = finite.timeline
+        width = line.width
+        bins = math.ceil(spec.model.horizon / width)
+        ops, errors = world.recorder.timeline.arrays()
+
+        def rate(series: Sequence[int], bins: int = bins, width: float = width) -> Any:
+            values = np.zeros(bins)
+            head = np.asarray(series[:bins], dtype=np.float64)
+            values[: head.size] = head
+            return values / width
+
+        ok = rate(list(ops - errors))
+        failed = rate(list(errors))
+        total = ok + failed
+        frames.append(pd.DataFrame({
+            "strategy": name,
+            "time_s": np.arange(bins) * width,
+            "offered_per_s": rate(line.offered),
+            "retries_per_s": rate(line.retries),
+            "goodput_per_s": rate(line.good),
+            "wasted_per_s": rate(line.wasted),
+            "refused_per_s": rate(line.refused),
+            "ok_per_s": ok,
+            "errors_per_s": failed,
+            "error_rate": np.divide(failed, total, out=np.full(bins, np.nan), where=total > 0),
+        }))
+    return pd.concat(frames, ignore_index=True)
+
+
+# --------------------------------------------------------------------------------------------
+# Headroom.
+
+
+@dataclass(frozen=True)
+class HeadroomPoint:
+    """One load of the sweep and whether the run was healthy there."""
+
+    multiplier: float
+    arrival_rate: float
+    latency_p99_ms: float
+    error_rate: float
+    utilization: float
+    """The busiest finite service's utilization (nan without finite services)."""
+    unfinished: float
+    healthy: bool
+    broke_by: str
+    """Why the load is unhealthy: ``p99``, ``error budget``, ``unstable`` or ``""``."""
+
+
+@dataclass(frozen=True)
+class HeadroomResult:
+    """The highest sustainable load of a strategy, as a multiple of the model's load.
+
+    Attributes:
+        strategy: the strategy's label.
+        arrival_rate: the model's client arrival rate (operations per second).
+        headroom: the highest healthy multiplier found (``knee_rate / arrival_rate``); ``0`` when
+            no load down to ``min_multiplier`` was healthy.
+        knee_rate: ``headroom * arrival_rate``.
+        broke_by: what broke at the first unhealthy load above the knee (``p99``, ``error budget``
+            or ``unstable``), or ``not reached`` when ``max_multiplier`` was still healthy.
+        points: every load simulated, in the order they were run.
+    """
+
+    strategy: str
+    arrival_rate: float
+    headroom: float
+    knee_rate: float
+    broke_by: str
+    p99_limit_ms: float
+    error_budget: float
+    points: list[HeadroomPoint] = field(default_factory=list)
+
+    def summary(self) -> str:
+        """One line: ``cas: 1.7x today's load (85 ops/s), then unstable``."""
+        if self.broke_by == "not reached":
+            return (f"{self.strategy}: healthy up to {self.headroom:.3g}x today's load "
+                    f"({self.knee_rate:.4g} ops/s), the highest load tried")
+        if self.headroom == 0:
+            return f"{self.strategy}: unhealthy at every load tried ({self.broke_by})"
+        return (f"{self.strategy}: {self.headroom:.3g}x today's load ({self.knee_rate:.4g} ops/s), "
+                f"then {self.broke_by}")
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per load simulated."""
+        import pandas as pd
+
+        return pd.DataFrame([{"strategy": self.strategy, **point.__dict__} for point in self.points])
+
+
+def _point(model: ModelSpec, multiplier: float, *, reps: int, seed: int, p99_limit_ms: float,
+           error_budget: float, error_metric: str, saturation: float, executor: Any) -> HeadroomPoint:
+    from toctou_sim.montecarlo import simulate
+
+    scaled = scale_load(model, multiplier)
+    result = simulate(scaled, reps=reps, seed=seed, executor=executor)
+    metrics = result.metric_names
+
+    def mean(name: str) -> float:
+        return result.estimate(name).estimate if name in metrics else math.nan
+
+    p99 = mean("latency_p99_ms")
+    errors = mean(error_metric)
+    unfinished = mean("unfinished")
+    utilization = max((mean(f"{name}_utilization") for name in model.capacity
+                       if f"{name}_utilization" in metrics), default=math.nan)
+    broke_by = ""
+    if unfinished > 0 or utilization >= saturation:
+        broke_by = "unstable"
+    elif p99 > p99_limit_ms:
+        broke_by = "p99"
+    elif errors > error_budget:
+        broke_by = "error budget"
+    return HeadroomPoint(multiplier, scaled.clients.arrival.poisson.rate, p99, errors, utilization, unfinished,
+                         not broke_by, broke_by)
+
+
+def headroom(
+    model: ModelSpec,
+    strategy: str | None = None,
+    *,
+    p99_limit: float | None = None,
+    error_budget: float | None = None,
+    error_metric: str = "error_rate",
+    saturation: float = 0.98,
+    step: float = 1.25,
+    max_multiplier: float = 8.0,
+    min_multiplier: float = 0.125,
+    refine: int = 3,
+    reps: int = 3,
+    seed: int = 0,
+    executor: Any = None,
+) -> HeadroomResult:
+    """The highest arrival rate ``strategy`` sustains on ``model`` (see the module docstring).
+
+    A load is healthy when, averaged over ``reps`` replications, the p99 latency is at most
+    ``p99_limit`` (seconds; default the SLO's ``latency_threshold``, else no limit), the
+    ``error_metric`` (default ``error_rate``: every SLO error, violations included; ``abort_rate``
+    counts only operations that gave up) at most ``error_budget`` (default ``1 - slo.target``), no
+    operation is left unfinished and
+    no finite service is busier than ``saturation``. The sweep starts at today's load (multiplier
+    1), multiplies it by ``step`` while healthy (up to ``max_multiplier``) or divides it while
+    not (down to ``min_multiplier``), then bisects the bracket ``refine`` times. Every load runs on
+    the same seed (common random numbers), so the knee moves little between neighbouring loads
+    for reasons of noise alone.
+
+    Raises:
+        SpecError: a bad parameter (``step <= 1``, limits out of order).
+    """
+    if not step > 1:
+        raise SpecError(f"headroom step: must be > 1, got {step!r}")
+    if not 0 < min_multiplier <= 1 <= max_multiplier:
+        raise SpecError(f"headroom: expected 0 < min_multiplier <= 1 <= max_multiplier, got "
+                        f"{min_multiplier!r} and {max_multiplier!r}")
+    spec = model.with_strategy(strategy) if strategy is not None else model
+    label = spec.strategy.label or spec.strategy.kind
+    if p99_limit is None:
+        p99_limit = spec.slo.latency_threshold
+    limit_ms = p99_limit * 1e3 if p99_limit is not None else math.inf
+    budget = error_budget if error_budget is not None else 1 - spec.slo.target
+
+    def run(multiplier: float) -> HeadroomPoint:
+        point = _point(spec, multiplier, reps=reps, seed=seed, p99_limit_ms=limit_ms, error_budget=budget,
+                       error_metric=error_metric, saturation=saturation, executor=executor)
+        points.append(point)
+        return point
+
+    points: list[HeadroomPoint] = []
+    first = run(1.0)
+    good: HeadroomPoint | None = first if first.healthy else None
+    bad: HeadroomPoint | None = None if first.healthy else first
+    multiplier = 1.0
+    if first.healthy:
+        while multiplier < max_multiplier:
+            multiplier = min(multiplier * step, max_multiplier)
+            point = run(multiplier)
+            if not point.healthy:
+                bad = point
+                break
+            good = point
+    else:
+        while multiplier > min_multiplier:
+            multiplier = max(multiplier / step, min_multiplier)
+            point = run(multiplier)
+            if point.healthy:
+                good = point
+                break
+            bad = point
+    if good is not None and bad is not None:
+        for _ in range(refine):
+            middle = math.sqrt(good.multiplier * bad.multiplier)
+            point = run(middle)
+            if point.healthy:
+                good = point
+            else:
+                bad = point
+    rate = spec.clients.arrival.poisson.rate
+    knee = good.multiplier if good is not None else 0.0
+    broke_by = bad.broke_by if bad is not None else "not reached"
+    return HeadroomResult(label, rate, knee, knee * rate, broke_by, limit_ms, budget, points)
