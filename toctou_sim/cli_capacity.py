@@ -38,7 +38,7 @@ def timeline_command(model: Path, strategies: str | None, service: str, seed: in
     """Offered load, retries, goodput and errors over simulated time on MODEL's finite service,
     one replication per strategy (common random numbers): does the system recover after a spike?"""
     from toctou_sim.capacity import load_spikes, load_timeline, service_capacity
-    from toctou_sim.cli import parse_sets
+    from toctou_sim.cli_args import parse_sets
     from toctou_sim.present import results_json, write_table
     from toctou_sim.spec import load_model
 
@@ -93,7 +93,7 @@ def headroom_command(model: Path, strategies: str | None, reps: int, seed: int, 
     import pandas as pd
 
     from toctou_sim.capacity import headroom
-    from toctou_sim.cli import parse_sets
+    from toctou_sim.cli_args import parse_sets
     from toctou_sim.present import results_json, write_table
     from toctou_sim.spec import load_model
     from toctou_sim.units import parse_duration

@@ -51,7 +51,7 @@ from toctou_sim.spec_parts import (
     StrategySpec,
     StrictModel,
 )
-from toctou_sim.specs_capacity import CAPACITY_SERVICES, RetryBudgetSpec, ServiceCapacitySpec
+from toctou_sim.specs_capacity import CAPACITY_SERVICES, ServiceCapacitySpec
 from toctou_sim.specs_slo import DEFAULT_ALERTS, BurnAlertSpec, RatePhase
 from toctou_sim.units import NonNegativeDuration, PositiveDuration
 
