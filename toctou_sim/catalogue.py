@@ -5,7 +5,8 @@ explain a metric (``present`` and ``metrics_guide`` can read it). Rates are per 
 unless the definition says otherwise; counts are per replication (the tables show their mean).
 Metrics that only some parts of a model produce (a cache, a strategy, a fault) say which part.
 
-A name with ``<fault>`` stands for one metric per interval fault kind (``pause``, ``crash``,
+A name with ``<service>`` stands for one metric per finite service (``store_calls``); ``<fault>`` for
+one metric per interval fault kind (``pause``, ``crash``,
 ``partition``, ``latency_spike``, ``clock_skew``, ``throttle``): ``pause_onsets``, ``crash_seconds``.
 """
 
@@ -233,6 +234,23 @@ _ROWS: list[tuple[str, str, str, str, str]] = [
     ("ordering_error_rate", "per event", "actor event_stream", "", "Ordering errors per event."),
     ("stale_events_dropped", "count", "actor event_stream", "", "Old events dropped by a sequence-number check."),
     # faults
+    ("policy_view_lagging_reads", "count", "actor policy_changer", "",
+     "Permission checks answered from a policy view that lagged the authoritative policy."),
+    ("retry_budget_denied", "count", "retry budget", "", "Retries refused by the retry budget."),
+    ("<service>_calls", "count", "capacity", "", "Calls offered to this finite service (per service)."),
+    ("<service>_offered_per_s", "ops/s", "capacity", "", "Calls offered to the service per second."),
+    ("<service>_goodput_per_s", "ops/s", "capacity", "", "Calls the service served per second."),
+    ("<service>_throttled", "count", "capacity", "", "Calls the service throttled."),
+    ("<service>_throttled_fraction", "share", "capacity", "", "Share of the calls the service throttled."),
+    ("<service>_timeouts", "count", "capacity", "", "Calls whose caller timed out."),
+    ("<service>_timeout_fraction", "share", "capacity", "", "Share of the calls whose caller timed out."),
+    ("<service>_wasted", "count", "capacity", "", "Calls served after their caller had given up (wasted work)."),
+    ("<service>_wasted_fraction", "share", "capacity", "", "Share of the completed calls that were wasted."),
+    ("<service>_cancelled", "count", "capacity", "", "Calls cancelled before service."),
+    ("<service>_utilization", "share", "capacity", "", "Busy servers over servers, averaged over time."),
+    ("<service>_queue_mean", "count", "capacity", "", "Calls waiting in the service's queue, averaged over time."),
+    ("<service>_wait_mean_ms", "ms", "capacity", "", "Mean time a call waited in the service's queue."),
+    ("<service>_wait_p99_ms", "ms", "capacity", "", "99th percentile of the time a call waited in the queue."),
     ("throttled_requests", "count", "fault throttle", "", "Requests rejected by a throttle."),
     ("<fault>_onsets", "count", "faults", "", "Intervals of this fault that began (per fault kind)."),
     ("<fault>_seconds", "s", "faults", "", "Simulated time this fault was active (per fault kind)."),
@@ -247,7 +265,7 @@ CATALOGUE: dict[str, Metric] = {
 GUIDE_IDS = tuple(f"M{i}" for i in range(1, 11))
 """The guide's metric ids."""
 
-_PATTERNS = [(re.compile("^" + re.escape(name).replace(re.escape("<fault>"), "[a-z_]+") + "$"), metric)
+_PATTERNS = [(re.compile("^" + re.sub(r"<[a-z]+>", "[a-z_0-9]+", name) + "$"), metric)
              for name, metric in CATALOGUE.items() if "<" in name]
 
 
