@@ -175,7 +175,7 @@ def run_replication(
     must qualify) or ``auto`` (fast when the model qualifies). ``estimator`` ``conditional``
     (conditional Monte Carlo) needs the fast engine.
     """
-    chosen, why = resolve_engine(model, engine)
+    chosen, why = resolve_engine(model, engine, estimator)
     if chosen == "fast":
         result = run_fast(model, replication, seed, estimator)
     else:
@@ -481,7 +481,7 @@ def _engines(models: dict[str, ModelSpec], engine: str, estimator: str) -> dict[
 
     if estimator not in ESTIMATORS:
         raise SpecError(f"--estimator: expected one of {', '.join(ESTIMATORS)}, got {estimator!r}")
-    chosen = {label: resolve_engine(model, engine) for label, model in models.items()}
+    chosen = {label: resolve_engine(model, engine, estimator) for label, model in models.items()}
     if estimator != "plain":
         for label, (name, why) in chosen.items():
             if name != "fast" and engine == "des":
