@@ -15,7 +15,7 @@ from toctou_sim.distributions import Exponential, RandomStreams
 from toctou_sim.metrics import Histogram, Recorder, ReplicationResult
 from toctou_sim.spec import ModelSpec, Zipf
 
-__all__ = ["KERNEL_STRATEGIES", "run_kernel"]
+__all__ = ["KERNEL_STRATEGIES", "run_kernel", "warm_up"]
 
 KERNEL_STRATEGIES = {"none": K.STRAT_NONE, "recheck": K.STRAT_RECHECK, "cas": K.STRAT_CAS}
 _INVARIANTS = {"exists": K.INV_EXISTS, "counter": K.INV_COUNTER, "grant": K.INV_GRANT,
@@ -305,3 +305,20 @@ def _cache_metrics(C: NDArray[np.int64], age: Histogram) -> dict[str, float]:
     cache.age = age
     metrics: dict[str, float] = cache.metrics()
     return metrics
+
+
+_WARM = False
+
+
+def warm_up() -> None:
+    """Load (or compile, the first time) the kernel in this process, on a tiny model: worker
+    processes forked afterwards inherit it instead of loading it each."""
+    global _WARM
+    if _WARM or not K.COMPILED:
+        return
+    from toctou_sim.spec import parse_model
+
+    tiny = parse_model({"model": {"horizon": 0.05, "warmup": 0.0}, "clients": {"arrival": {"poisson": {"rate": 100}}}},
+                       source="<warm-up>")
+    run_kernel(tiny, 0, 0)
+    _WARM = True
