@@ -61,7 +61,8 @@ from toctou_sim.spec import ModelSpec, SpecError, Zipf
 if TYPE_CHECKING:
     from toctou_sim.world.invariants import Invariant
 
-__all__ = ["ENGINES", "ESTIMATORS", "FastPathError", "qualifies", "resolve_engine", "run_fast", "vector_qualifies"]
+__all__ = ["ENGINES", "ESTIMATORS", "FastPathError", "qualifies", "resolve_engine", "run_fast", "run_vector",
+           "vector_qualifies"]
 
 ENGINES = ("des", "fast", "auto")
 """Engine names: the discrete-event engine, the vectorized fast path, or fast when it qualifies."""
@@ -417,7 +418,9 @@ def _p_switch(rate_to_bad: Floats, rate_to_good: Floats, keys: Ints, duration: F
 
 
 def run_fast(model: ModelSpec, replication: int, seed: int, estimator: str = "plain") -> ReplicationResult:
-    """Simulate one replication of a qualifying ``model`` with arrays (see the module docstring).
+    """Simulate one replication of a qualifying ``model`` on the fast engine: the event kernel
+    for the ``plain`` estimator (the DES engine's numbers), the vectorized path for
+    ``conditional``.
 
     Raises:
         FastPathError: the model does not qualify, or ``estimator`` is unknown.
@@ -431,6 +434,12 @@ def run_fast(model: ModelSpec, replication: int, seed: int, estimator: str = "pl
         from toctou_sim.kernel_driver import run_kernel
 
         return run_kernel(model, replication, seed)
+    return run_vector(model, replication, seed, estimator)
+
+
+def run_vector(model: ModelSpec, replication: int, seed: int, estimator: str = "plain") -> ReplicationResult:
+    """One replication on the vectorized path (see the module docstring; the model must pass
+    :func:`vector_qualifies`)."""
     from toctou_sim.world import INVARIANTS
 
     invariant = INVARIANTS[model.keys.invariant]()

@@ -763,9 +763,13 @@ class _Run:
     def _summarise(self, config: _Config, done: dict[str, list[ReplicationResult]],
                    stopped_by: str) -> pd.DataFrame:
         """The configuration's estimates, from montecarlo's own result objects."""
+        from toctou_sim.fastpath import resolve_engine
+
+        engines = {name: resolve_engine(config.models[name], self.engine) for name in self.strategies}
         results = {
             name: SimulationResult(model=config.models[name], strategy=name, seed=self.seed,
-                                   replications=done[name], stopped_by=stopped_by)
+                                   replications=done[name], stopped_by=stopped_by, engine=engines[name][0],
+                                   engine_reason=engines[name][1])
             for name in self.strategies
         }
         comparison = ComparisonResult(model=config.models[self.baseline], baseline=self.baseline,
