@@ -78,6 +78,11 @@ _ACTIONS = {"exists": ["create", "delete"], "counter": ["restock", "consume"], "
 def _models(draw: st.DrawFn) -> ModelSpec:
     invariant = draw(st.sampled_from(sorted(_ACTIONS)))
     strategy: dict[str, Any] = {"kind": draw(st.sampled_from(["none", "recheck", "cas"]))}
+    guard = draw(st.sampled_from(["none", "version", "predicate"]))
+    if strategy["kind"] == "cas":
+        strategy["compare"] = "version" if guard == "none" else guard
+    else:
+        strategy["guard"] = guard
     if strategy["kind"] != "none":
         strategy["retry"] = {"max_retries": draw(st.integers(0, 3)), "backoff": draw(st.sampled_from([0.0, 0.003])),
                              "jitter": draw(st.sampled_from(["none", "full", "equal"]))}

@@ -49,19 +49,26 @@ except ImportError:  # pragma: no cover
 R_SEQ, R_INFLIGHT, R_ARR_DONE, R_NKEYS, R_INV, R_STRAT, R_MAXRETRY, R_JITTER, R_CACHE, R_POLICY = range(10)
 R_CAPACITY, R_CACHE_ABSENT, R_ASSUME_ABSENT, R_NMUT, R_HEAP, R_NFREE_OP, R_NFREE_EV, R_NLAT, R_NWIN = range(10, 19)
 R_NAGE, R_NENTRIES, R_PEND_KEY, R_PHASE, R_STOPPED, R_MARGIN, R_NFS, R_NKS, R_HAS_RETRY = range(19, 28)
-N_IREG = 28
+R_GUARD, R_ANSWER, R_NEXT_SAMPLE, R_NSAMPLES = range(28, 32)
+R_BACKLOG = 32
+"""Backlog samples (operations in flight) start here, one register each."""
+MAX_SAMPLES = 64
+N_IREG = R_BACKLOG + MAX_SAMPLES
 # Float registers (F)
 F_NOW, F_HORIZON, F_WARMUP, F_THRESHOLD, F_BACKOFF, F_MULT, F_MAXBACKOFF, F_PEND_WIN, F_PEND_READ = range(9)
-F_PEND_WRITE, F_END = 9, 10
-N_FREG = 11
+F_PEND_WRITE, F_END, F_REQUEST_LATENCY = 9, 10, 11
+F_SAMPLE = 12
+"""Instants at which the backlog is sampled start here."""
+N_FREG = F_SAMPLE + MAX_SAMPLES
 # Counters (C)
 (C_OPS, C_OK, C_DECLINED, C_ABORTED, C_VIOLATED, C_ATTEMPTS, C_MISMATCHES, C_MISMATCHES_STALE, C_CONFLICTS,
  C_SPURIOUS, C_VIOLATIONS, C_RETRIES, C_STALE_CHECKS, C_SLOW, C_RACE_ABORTS, C_CREADS, C_CHITS, C_CSTALE_HITS,
- C_CVALIDATION, C_CEVICTIONS, C_CINVALIDATIONS) = range(21)
-N_COUNTERS = 21
+ C_CVALIDATION, C_CEVICTIONS, C_CINVALIDATIONS, C_MISMATCHED_OPS, C_REQUESTS, C_EFFECTS,
+ C_LEDGER_VIOLATIONS) = range(25)
+N_COUNTERS = 25
 # Operation fields: integers (OI) and floats (OF)
-O_KEY, O_RETRIES, O_SEEN_VERSION, O_SEEN_VALUE, O_STALE, O_COUNTED, O_RACED, O_STEP = range(8)
-N_OI = 8
+O_KEY, O_RETRIES, O_SEEN_VERSION, O_SEEN_VALUE, O_STALE, O_COUNTED, O_RACED, O_STEP, O_MISMATCHED = range(9)
+N_OI = 9
 O_ARRIVAL, O_WINDOW, O_READ, O_WRITE, O_TCHECK = range(5)
 N_OF = 5
 # Per-key state (KI, KF); row ``n_keys`` is the LRU list's sentinel
@@ -82,6 +89,7 @@ KS_CLIENT, KS_MUTATOR = 0, 1
 # Invariants, strategies, write policies, mutator actions
 INV_EXISTS, INV_COUNTER, INV_GRANT, INV_VERSION, INV_UNCHANGED = range(5)
 STRAT_NONE, STRAT_RECHECK, STRAT_CAS = range(3)
+GUARD_NONE, GUARD_VERSION, GUARD_PREDICATE = range(3)
 POLICY_INVALIDATE, POLICY_WRITE_THROUGH, POLICY_NONE = range(3)
 ACT_SET1, ACT_SET0, ACT_ADD, ACT_CONSUME, ACT_KEEP = range(5)
 JITTER_NONE, JITTER_FULL, JITTER_EQUAL = range(3)
@@ -246,25 +254,36 @@ def _use_value(inv: int, value: int) -> int:
 @_inline
 def _decide(I: Any, F: Any, C: Any, OI: Any, OF: Any, KI: Any, KF: Any, FB: Any, FP: Any, EI: Any, EF: Any,
             EFREE: Any, HEAP: Any, WL: Any, op: int, accepted: bool) -> int:
-    """World.decide: judge the use against the truth now, apply it if accepted."""
+    """World.decide: judge the use against the truth now; the store's write guard may refuse it;
+    apply it if accepted (and record the effect in the ledger's counts)."""
     now = F[F_NOW]
     key = OI[op, O_KEY]
     inv = I[R_INV]
-    holds = _holds(inv, KI[key, K_VALUE], KI[key, K_VERSION], OI[op, O_SEEN_VERSION])
+    seen = OI[op, O_SEEN_VERSION]
+    holds = _holds(inv, KI[key, K_VALUE], KI[key, K_VERSION], seen)
+    guard = I[R_GUARD]
+    if accepted and guard != GUARD_NONE:
+        accepted = holds if guard == GUARD_PREDICATE else KI[key, K_VERSION] == seen
+    counted = OI[op, O_COUNTED]
     if accepted:
         if inv != INV_GRANT and inv != INV_UNCHANGED:
             KI[key, K_VALUE] = _use_value(inv, KI[key, K_VALUE])
             KI[key, K_VERSION] += 1
             _on_write(I, C, KI, KF, FB, FP, EI, EF, EFREE, HEAP, key, now)
+        if counted:
+            C[C_EFFECTS] += 1
+            if not holds:
+                C[C_LEDGER_VIOLATIONS] += 1
         outcome = OK if holds else VIOLATED
     else:
-        outcome = REJECTED
         OI[op, O_RACED] = 1
-    if OI[op, O_COUNTED]:
+        outcome = DECLINED if not holds and I[R_ANSWER] else REJECTED
+    if counted:
         n = I[R_NWIN]
         WL[n] = now - OF[op, O_TCHECK]
         I[R_NWIN] = n + 1
         if not holds:
+            OI[op, O_MISMATCHED] = 1
             C[C_MISMATCHES] += 1
             if accepted:
                 C[C_VIOLATIONS] += 1
@@ -299,6 +318,10 @@ def _finish(I: Any, F: Any, C: Any, OI: Any, OF: Any, OFREE: Any, LF: Any, LE: A
                 C[C_RACE_ABORTS] += 1
         else:
             C[C_VIOLATED] += 1
+        if OI[op, O_MISMATCHED]:
+            C[C_MISMATCHED_OPS] += 1
+        C[C_REQUESTS] += 1
+        F[F_REQUEST_LATENCY] += latency
         n = I[R_NLAT]
         LF[n, 0] = now
         LF[n, 1] = latency
@@ -457,10 +480,8 @@ def _run_op(I: Any, F: Any, C: Any, OI: Any, OF: Any, OFREE: Any, KI: Any, KF: A
                     return
                 step = ST_USE
         if step == ST_USE:
-            accepted = True
-            if strat == STRAT_CAS:
-                accepted = KI[key, K_VERSION] == OI[op, O_SEEN_VERSION]
-            outcome = _decide(I, F, C, OI, OF, KI, KF, FB, FP, EI, EF, EFREE, HEAP, WL, op, accepted)
+            # the strategy accepts; the store's write guard (a cas's compare) may still refuse
+            outcome = _decide(I, F, C, OI, OF, KI, KF, FB, FP, EI, EF, EFREE, HEAP, WL, op, True)
             attempt_done = True
         if attempt_done:
             # Strategy.operate after an attempt
@@ -510,10 +531,17 @@ def kernel(I: Any, F: Any, C: Any, OI: Any, OF: Any, OFREE: Any, KI: Any, KF: An
         if I[R_STOPPED]:
             return DONE
         if I[R_HEAP] == 0:
+            while I[R_NEXT_SAMPLE] < I[R_NSAMPLES]:
+                I[R_BACKLOG + I[R_NEXT_SAMPLE]] = I[R_INFLIGHT]
+                I[R_NEXT_SAMPLE] += 1
             I[R_STOPPED] = 1
             return DONE
         top = HEAP[0]
         t = EF[top, E_TIME]
+        # env.run(until=sample) stops before any event at or after the sample instant
+        while I[R_NEXT_SAMPLE] < I[R_NSAMPLES] and t >= F[F_SAMPLE + I[R_NEXT_SAMPLE]]:
+            I[R_BACKLOG + I[R_NEXT_SAMPLE]] = I[R_INFLIGHT]
+            I[R_NEXT_SAMPLE] += 1
         if I[R_PHASE] == 0 and t >= horizon:
             # env.run(until=horizon) ends here; the drain runs only if operations are in flight
             if I[R_INFLIGHT] == 0:
@@ -553,6 +581,7 @@ def kernel(I: Any, F: Any, C: Any, OI: Any, OF: Any, OFREE: Any, KI: Any, KF: An
             OI[op, O_RETRIES] = 0
             OI[op, O_RACED] = 0
             OI[op, O_STALE] = 0
+            OI[op, O_MISMATCHED] = 0
             OI[op, O_COUNTED] = 1 if t >= F[F_WARMUP] else 0
             OF[op, O_ARRIVAL] = t
             OF[op, O_WINDOW] = F[F_PEND_WIN]

@@ -14,6 +14,9 @@ from toctou_sim import kernel as K
 from toctou_sim.distributions import Exponential, RandomStreams
 from toctou_sim.metrics import Histogram, Recorder, ReplicationResult
 from toctou_sim.spec import ModelSpec, Zipf
+from toctou_sim.world.engine import BACKLOG_SAMPLES, backlog_metrics
+from toctou_sim.world.invariants import INVARIANTS
+from toctou_sim.world.ledger import EffectLedger
 
 __all__ = ["KERNEL_STRATEGIES", "run_kernel", "warm_up"]
 
@@ -24,6 +27,7 @@ _ACTIONS = {"create": K.ACT_SET1, "grant": K.ACT_SET1, "delete": K.ACT_SET0, "re
             "restock": K.ACT_ADD, "consume": K.ACT_CONSUME, "bump": K.ACT_KEEP}
 _POLICIES = {"invalidate": K.POLICY_INVALIDATE, "write_through": K.POLICY_WRITE_THROUGH, "none": K.POLICY_NONE}
 _JITTER = {"none": K.JITTER_NONE, "full": K.JITTER_FULL, "equal": K.JITTER_EQUAL}
+_GUARDS = {"none": K.GUARD_NONE, "version": K.GUARD_VERSION, "predicate": K.GUARD_PREDICATE}
 _CAP = 1 << 15
 """Values buffered per random stream at most (memory stays flat in the number of operations)."""
 _LOG = 1 << 14
@@ -161,6 +165,14 @@ def run_kernel(model: ModelSpec, replication: int, seed: int) -> ReplicationResu
     I[K.R_INV] = _INVARIANTS[spec.keys.invariant]
     I[K.R_STRAT] = KERNEL_STRATEGIES[spec.strategy.kind]
     I[K.R_MAXRETRY] = max_retries
+    I[K.R_GUARD] = _GUARDS[spec.strategy.write_guard()]
+    I[K.R_ANSWER] = INVARIANTS[spec.keys.invariant].refusal_is_answer
+    # World.run samples the backlog at these instants (env.run(until=...) before each)
+    warmup = spec.model.warmup
+    step = (horizon - warmup) / BACKLOG_SAMPLES
+    I[K.R_NSAMPLES] = BACKLOG_SAMPLES
+    for index in range(1, BACKLOG_SAMPLES + 1):
+        F[K.F_SAMPLE + index - 1] = warmup + step * index if index < BACKLOG_SAMPLES else horizon
     I[K.R_HAS_RETRY] = retry is not None
     I[K.R_JITTER] = _JITTER[retry.jitter] if retry is not None else K.JITTER_NONE
     I[K.R_CACHE] = cache
@@ -273,15 +285,25 @@ def run_kernel(model: ModelSpec, replication: int, seed: int) -> ReplicationResu
         else:
             drain()
     drain()
+    _charge_unfinished(recorder, I, F, OI, OF, OFREE)
 
     r = recorder
-    r.operations, r.ok, r.declined = int(C[K.C_OPS]), int(C[K.C_OK]), int(C[K.C_DECLINED])
+    r.ok, r.declined = int(C[K.C_OK]), int(C[K.C_DECLINED])
     r.aborted, r.violated, r.attempts = int(C[K.C_ABORTED]), int(C[K.C_VIOLATED]), int(C[K.C_ATTEMPTS])
     r.mismatches, r.mismatches_stale = int(C[K.C_MISMATCHES]), int(C[K.C_MISMATCHES_STALE])
     r.conflicts, r.spurious_rejections = int(C[K.C_CONFLICTS]), int(C[K.C_SPURIOUS])
     r.violations, r.retries, r.stale_checks = int(C[K.C_VIOLATIONS]), int(C[K.C_RETRIES]), int(C[K.C_STALE_CHECKS])
     r.slow, r.race_aborts = int(C[K.C_SLOW]), int(C[K.C_RACE_ABORTS])
+    r.operations += int(C[K.C_OPS])
+    r.operations_mismatched += int(C[K.C_MISMATCHED_OPS])
+    r.requests += int(C[K.C_REQUESTS])
+    ledger = EffectLedger()
+    ledger.effects = int(C[K.C_EFFECTS])
+    ledger.harms["violation"] = int(C[K.C_LEDGER_VIOLATIONS])
     extra: dict[str, float] = {"unfinished": float(I[K.R_INFLIGHT])}
+    extra.update(ledger.metrics(r.operations))
+    backlog = [int(b) for b in I[K.R_BACKLOG : K.R_BACKLOG + BACKLOG_SAMPLES]]
+    extra.update(backlog_metrics(backlog, horizon - spec.model.warmup))
     if cache:
         extra.update(_cache_metrics(C, age))
     return ReplicationResult.from_recorder(
@@ -292,6 +314,36 @@ def run_kernel(model: ModelSpec, replication: int, seed: int) -> ReplicationResu
         measured_time=horizon - spec.model.warmup,
         extra=extra,
     )
+
+
+def _charge_unfinished(recorder: Recorder, I: NDArray[np.int64], F: NDArray[np.float64], OI: NDArray[np.int64],
+                       OF: NDArray[np.float64], OFREE: NDArray[np.int64]) -> None:
+    """World.run's end: operations still in flight are finished as unfinished, in arrival order,
+    at the instant the run stopped. The kernel's own sums come first (they were made first)."""
+    recorder.request_latency_total = float(F[K.F_REQUEST_LATENCY])
+    if not I[K.R_INFLIGHT]:
+        return
+    free = np.zeros(OI.shape[0], dtype=bool)
+    free[OFREE[: I[K.R_NFREE_OP]]] = True
+    live = np.flatnonzero(~free)
+    live = live[np.argsort(OF[live, K.O_ARRIVAL], kind="stable")]
+    now = float(F[K.F_END])
+    timeline = recorder.timeline
+    for op in live:
+        if not OI[op, K.O_COUNTED]:
+            continue
+        latency = now - float(OF[op, K.O_ARRIVAL])
+        recorder.operations += 1
+        recorder.unfinished += 1
+        if OI[op, K.O_MISMATCHED]:
+            recorder.operations_mismatched += 1
+        recorder.requests += 1
+        recorder.request_latency_total += latency
+        recorder.latency.add(latency)
+        index = int(now * timeline.inverse_width)
+        timeline.grow(index)
+        timeline.ops[index] += 1
+        timeline.errors[index] += 1
 
 
 def _cache_metrics(C: NDArray[np.int64], age: Histogram) -> dict[str, float]:
