@@ -527,6 +527,7 @@ def kernel(I: Any, F: Any, C: Any, OI: Any, OF: Any, OFREE: Any, KI: Any, KF: An
     horizon = F[F_HORIZON]
     end = F[F_END]
     log_room = LE.shape[0] - margin
+    budget = 0
     while True:
         if I[R_STOPPED]:
             return DONE
@@ -551,19 +552,28 @@ def kernel(I: Any, F: Any, C: Any, OI: Any, OF: Any, OFREE: Any, KI: Any, KF: An
         if I[R_PHASE] == 1 and t >= end:
             I[R_STOPPED] = 1
             return DONE
-        # room for the worst case of one event
-        for s in range(I[R_NFS]):
-            if FL[s] - FP[s] < margin:
+        if budget == 0:
+            # room for the worst case of ``budget`` events (one event draws at most ``margin``
+            # values of any stream, pushes at most ``margin`` events and logs at most ``margin``)
+            room = FL[0] - FP[0]
+            for s in range(1, I[R_NFS]):
+                room = min(room, FL[s] - FP[s])
+            for s in range(I[R_NKS]):
+                room = min(room, KL[s] - KP[s])
+            if room < margin:
                 return NEED_STREAM
-        for s in range(I[R_NKS]):
-            if KL[s] - KP[s] < margin:
-                return NEED_STREAM
-        if I[R_NFREE_OP] < 2:
-            return NEED_OPS
-        if I[R_NFREE_EV] < margin:
-            return NEED_EVENTS
-        if I[R_NLAT] >= log_room or I[R_NWIN] >= log_room or I[R_NAGE] >= log_room:
-            return NEED_LOGS
+            budget = room // margin
+            if I[R_NFREE_OP] < 2:
+                return NEED_OPS
+            budget = min(budget, I[R_NFREE_OP] - 1)
+            if I[R_NFREE_EV] < 2 * margin:
+                return NEED_EVENTS
+            budget = min(budget, I[R_NFREE_EV] // margin - 1)
+            logged = max(I[R_NLAT], max(I[R_NWIN], I[R_NAGE]))
+            if logged + margin > log_room:
+                return NEED_LOGS
+            budget = min(budget, (log_room - logged) // margin)
+        budget -= 1
         ev = _pop(I, EI, EF, HEAP)
         EFREE[I[R_NFREE_EV]] = ev
         I[R_NFREE_EV] += 1
