@@ -112,7 +112,8 @@ def _models(draw: st.DrawFn) -> ModelSpec:
     return parse_model(data, source="<hypothesis>")
 
 
-@settings(max_examples=int(os.environ.get("KERNEL_EXAMPLES", "40")), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=int(os.environ.get("KERNEL_EXAMPLES", "40")), deadline=None,
+          suppress_health_check=[HealthCheck.too_slow])
 @given(spec=_models(), seed=st.integers(0, 2**16))
 def test_random_qualifying_models_give_the_des_metrics(spec: ModelSpec, seed: int) -> None:
     assert qualifies(spec)[0]

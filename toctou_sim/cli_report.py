@@ -83,10 +83,10 @@ def report_command(
         if executor is not None:
             executor.shutdown()
     from toctou_sim.cli_sweep import engine_line
-    from toctou_sim.fastpath import resolve_engine
 
     click.echo(str(result.recommendation))
-    click.echo(engine_line({name: resolve_engine(spec.with_strategy(name), "auto") for name in names}, "auto"))
+    engines = {name: (r.engine, r.engine_reason) for name, r in result.comparison.results.items()}
+    click.echo(engine_line(engines, "auto"))
     click.echo(f"wrote {result.html} and {len(result.files) - 1} more files in {result.out}")
 
 

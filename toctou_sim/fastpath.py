@@ -1,8 +1,14 @@
-"""The vectorized fast path: one replication without an event loop, for models that allow it.
+"""The fast engine: which models qualify, which engine runs a model, and the vectorized path.
 
-When no operation's outcome can change another operation's timing or effect, the whole
-replication is a function of arrays: arrival times, keys, latencies and windows are sampled as
-numpy arrays from the same named streams the discrete-event engine uses (so the workload of a
+The fast engine is the event kernel (:mod:`toctou_sim.kernel`, driven by
+:mod:`toctou_sim.kernel_driver`): the DES engine's event loop specialised to strategies none,
+recheck and cas (with write guards) on every invariant, direct and cache reads, mutators and no
+faults; it gives the DES engine's numbers exactly (:func:`qualifies`, :func:`resolve_engine`).
+
+The rest of this module is the older vectorized path, kept for the ``conditional`` estimator
+(:func:`vector_qualifies`, :func:`run_vector`). When no operation's outcome can change another
+operation's timing or effect, the whole replication is a function of arrays: arrival times, keys,
+latencies and windows are sampled as numpy arrays from the same named streams the discrete-event engine uses (so the workload of a
 replication is identical, value for value), the background mutations are Poisson arrays, and each
 use is judged against the authoritative state at its instant by sorting and searching.
 

@@ -158,7 +158,7 @@ def run_kernel(model: ModelSpec, replication: int, seed: int) -> ReplicationResu
 
     # registers
     recorder = Recorder.for_model(spec)
-    I = np.zeros(K.N_IREG, dtype=np.int64)  # noqa: E741
+    I = np.zeros(K.N_IREG, dtype=np.int64)
     F = np.zeros(K.N_FREG, dtype=np.float64)
     C = np.zeros(K.N_COUNTERS, dtype=np.int64)
     I[K.R_NKEYS] = n_keys

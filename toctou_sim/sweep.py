@@ -630,7 +630,8 @@ class _Run:
             reps = tuple(range(first, min(first + self.batch, stop)))
             for name in self.strategies:
                 tid = task_id(config.hashes[name], name, reps, self.seed)
-                pending.append(_Pending(config, name, SweepTask(tid, config.models[name], reps, self.seed, self.engine)))
+                task = SweepTask(tid, config.models[name], reps, self.seed, self.engine)
+                pending.append(_Pending(config, name, task))
         config.outstanding += len(pending)
         self.tasks_total += len(pending)
         return pending
