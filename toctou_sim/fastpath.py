@@ -7,10 +7,11 @@ faults; it gives the DES engine's numbers exactly (:func:`qualifies`, :func:`res
 
 The rest of this module is the older vectorized path, kept for the ``conditional`` estimator
 (:func:`vector_qualifies`, :func:`run_vector`). When no operation's outcome can change another
-operation's timing or effect, the whole replication is a function of arrays: arrival times, keys,
-latencies and windows are sampled as numpy arrays from the same named streams the discrete-event
-engine uses (so the workload of a replication is identical, value for value), the background mutations are Poisson arrays, and each
-use is judged against the authoritative state at its instant by sorting and searching.
+operation's timing or effect, the whole replication is a function of arrays: arrival times,
+keys, latencies and windows are sampled as numpy arrays from the same named streams the
+discrete-event engine uses (so the workload of a replication is identical, value for value),
+the background mutations are Poisson arrays, and each use is judged against the authoritative
+state at its instant by sorting and searching.
 
 Which models qualify (:func:`qualifies` says why or why not):
 
