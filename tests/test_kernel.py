@@ -148,3 +148,14 @@ def test_numbers_do_not_depend_on_the_worker_count() -> None:
         two = simulate(spec, reps=4, seed=9, engine="auto", executor=pool)
     assert one.engine == two.engine == "fast"
     assert [r.metrics for r in one.replications] == [r.metrics for r in two.replications]
+
+
+def test_an_overloaded_run_grows_its_arrays_and_charges_unfinished_operations_alike() -> None:
+    """Thousands in flight (the kernel's arrays grow several times) and a drain that times out."""
+    spec = load_model(MODELS / "cached_flash_sale.toml", {
+        "model.horizon": 0.6, "model.warmup": 0.1, "clients.arrival.poisson.rate": 8000,
+        "clients.window": {"lognormal": {"median": "300ms", "p99": "2s"}}}).with_strategy("cas")
+    des = run_replication(spec, 0, 3, engine="des")
+    fast = run_replication(spec, 0, 3, engine="fast")
+    assert des.metrics["unfinished"] > 0 and des.metrics["backlog_end"] > 2048
+    assert _same(des.metrics, fast.metrics) == []
