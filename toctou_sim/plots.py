@@ -510,7 +510,6 @@ def plot_error_causes(frame: pd.DataFrame, slo: SloSpec, harm: str = "harm", tit
     ax.invert_yaxis()
     ax.legend(loc="lower right", fontsize=9)
     ax.set_title(title or "Where the error budget goes")
-    fig.tight_layout()
     return fig
 
 
@@ -547,5 +546,4 @@ def plot_verdict(frame: pd.DataFrame, slo: SloSpec, harm: str = "harm", title: s
         ax.set_ylabel(label)
         ax.legend(loc="best", fontsize=9)
     fig.suptitle(title or "What the verdict judges: harm and budget against latency")
-    fig.tight_layout()
     return fig
