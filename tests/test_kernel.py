@@ -34,7 +34,8 @@ def _qualifying_bundled() -> list[tuple[str, str]]:
     cases = []
     for path in sorted(MODELS.glob("*.toml")):
         spec = load_model(path)
-        for name in dict.fromkeys([spec.strategy.kind, *spec.strategies, "none", "recheck", "cas"]):
+        extra = ["reservation"] if spec.keys.invariant == "counter" else []
+        for name in dict.fromkeys([spec.strategy.kind, *spec.strategies, "none", "recheck", "cas", *extra]):
             if qualifies(spec.with_strategy(name))[0]:
                 cases.append((path.name, name))
     return cases
@@ -47,7 +48,7 @@ def test_the_flagship_models_qualify_and_others_say_why() -> None:
     names = {path for path, _ in BUNDLED}
     assert {"flash_sale.toml", "cached_flash_sale.toml", "f8_quota_race.toml"} <= names
     flash = load_model(MODELS / "flash_sale.toml")
-    for strategy in ("none", "recheck", "cas"):
+    for strategy in ("none", "recheck", "cas", "conditional_decrement", "reservation"):
         assert resolve_engine(flash.with_strategy(strategy), "auto")[0] == "fast"
     chosen, why = resolve_engine(flash.with_strategy("lock"), "auto")
     assert chosen == "des" and "strategy 'lock'" in why
@@ -77,7 +78,10 @@ _ACTIONS = {"exists": ["create", "delete"], "counter": ["restock", "consume"], "
 @st.composite
 def _models(draw: st.DrawFn) -> ModelSpec:
     invariant = draw(st.sampled_from(sorted(_ACTIONS)))
-    strategy: dict[str, Any] = {"kind": draw(st.sampled_from(["none", "recheck", "cas"]))}
+    kinds = ["none", "recheck", "cas", *(["reservation"] * 2 if invariant == "counter" else [])]
+    strategy: dict[str, Any] = {"kind": draw(st.sampled_from(kinds))}
+    if strategy["kind"] == "reservation":
+        strategy["ttl"] = draw(st.sampled_from([None, 0.003, 0.05]))
     guard = draw(st.sampled_from(["none", "version", "predicate"]))
     if strategy["kind"] == "cas":
         strategy["compare"] = "version" if guard == "none" else guard

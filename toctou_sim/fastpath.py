@@ -129,6 +129,7 @@ _KERNEL_FIELDS: dict[str, frozenset[str]] = {
     "none": frozenset({"kind", "label", "guard"}),
     "recheck": frozenset({"kind", "label", "retry", "guard"}),
     "cas": frozenset({"kind", "label", "retry", "compare"}),
+    "reservation": frozenset({"kind", "label", "retry", "guard", "ttl"}),
 }
 
 
@@ -160,6 +161,7 @@ def qualifies(model: ModelSpec, estimator: str = "plain") -> tuple[bool, str]:
     from toctou_sim.kernel_driver import KERNEL_STRATEGIES
     from toctou_sim.world import READ_PATHS, STRATEGIES
     from toctou_sim.world.caching import CacheRead
+    from toctou_sim.world.mitigations import Reservation
     from toctou_sim.world.read_paths import DirectRead
     from toctou_sim.world.strategies import CompareAndSwap, NoMitigation, Recheck
 
@@ -173,9 +175,9 @@ def qualifies(model: ModelSpec, estimator: str = "plain") -> tuple[bool, str]:
         return False, "duplicate deliveries or partial failures (the fast engine has neither)"
     if READ_PATHS[model.read_path.kind] not in (DirectRead, CacheRead):
         return False, f"read path {model.read_path.kind!r} (the fast engine knows direct and cache reads)"
-    classes = {"none": NoMitigation, "recheck": Recheck, "cas": CompareAndSwap}
+    classes = {"none": NoMitigation, "recheck": Recheck, "cas": CompareAndSwap, "reservation": Reservation}
     if kind not in KERNEL_STRATEGIES or STRATEGIES[kind] is not classes[kind]:
-        return False, f"strategy {kind!r} (the fast engine knows none, recheck and cas)"
+        return False, f"strategy {kind!r} (the fast engine knows none, recheck, cas and reservation)"
     unknown = _unknown_kernel_fields(model)
     if unknown:
         return False, unknown

@@ -51,25 +51,27 @@ R_SEQ, R_INFLIGHT, R_ARR_DONE, R_NKEYS, R_INV, R_STRAT, R_MAXRETRY, R_JITTER, R_
 R_CAPACITY, R_CACHE_ABSENT, R_ASSUME_ABSENT, R_NMUT, R_HEAP, R_NFREE_OP, R_NFREE_EV, R_NLAT, R_NWIN = range(10, 19)
 R_NAGE, R_NENTRIES, R_PEND_KEY, R_PHASE, R_STOPPED, R_MARGIN, R_NFS, R_NKS, R_HAS_RETRY = range(19, 28)
 R_GUARD, R_ANSWER, R_NEXT_SAMPLE, R_NSAMPLES = range(28, 32)
-R_BACKLOG = 32
+R_HOLD_SERIAL, R_HELD_LEVEL, R_HAS_TTL = range(32, 35)
+R_BACKLOG = 35
 """Backlog samples (operations in flight) start here, one register each."""
 MAX_SAMPLES = 64
 N_IREG = R_BACKLOG + MAX_SAMPLES
 # Float registers (F)
 F_NOW, F_HORIZON, F_WARMUP, F_THRESHOLD, F_BACKOFF, F_MULT, F_MAXBACKOFF, F_PEND_WIN, F_PEND_READ = range(9)
-F_PEND_WRITE, F_END, F_REQUEST_LATENCY = 9, 10, 11
-F_SAMPLE = 12
+F_PEND_WRITE, F_END, F_REQUEST_LATENCY, F_HELD_AREA, F_HELD_LAST, F_TTL = 9, 10, 11, 12, 13, 14
+F_SAMPLE = 15
 """Instants at which the backlog is sampled start here."""
 N_FREG = F_SAMPLE + MAX_SAMPLES
 # Counters (C)
 (C_OPS, C_OK, C_DECLINED, C_ABORTED, C_VIOLATED, C_ATTEMPTS, C_MISMATCHES, C_MISMATCHES_STALE, C_CONFLICTS,
  C_SPURIOUS, C_VIOLATIONS, C_RETRIES, C_STALE_CHECKS, C_SLOW, C_RACE_ABORTS, C_CREADS, C_CHITS, C_CSTALE_HITS,
  C_CVALIDATION, C_CEVICTIONS, C_CINVALIDATIONS, C_MISMATCHED_OPS, C_REQUESTS, C_EFFECTS,
- C_LEDGER_VIOLATIONS) = range(25)
-N_COUNTERS = 25
+ C_LEDGER_VIOLATIONS, C_EXPIRED, C_THROTTLED) = range(27)
+N_COUNTERS = 27
 # Operation fields: integers (OI) and floats (OF)
 O_KEY, O_RETRIES, O_SEEN_VERSION, O_SEEN_VALUE, O_STALE, O_COUNTED, O_RACED, O_STEP, O_MISMATCHED = range(9)
-N_OI = 9
+O_HOLD, O_HOLD_ACTIVE = 9, 10
+N_OI = 11
 O_ARRIVAL, O_WINDOW, O_READ, O_WRITE, O_TCHECK = range(5)
 N_OF = 5
 # Per-key state (KI, KF); row ``n_keys`` is the LRU list's sentinel
@@ -79,9 +81,9 @@ K_FILLED, K_EXPIRES = 0, 1
 # Events: EI = (seq, kind, a, b, c), EF = (time, x)
 E_SEQ, E_KIND, E_A, E_B, E_C = range(5)
 E_TIME, E_X = 0, 1
-EV_ARRIVAL, EV_MUTATOR, EV_OP, EV_INVALIDATE, EV_FILL = range(5)
+EV_ARRIVAL, EV_MUTATOR, EV_OP, EV_INVALIDATE, EV_FILL, EV_EXPIRE = range(6)
 # Steps at which an operation resumes
-ST_DIRECT_READ, ST_LOOKUP, ST_MISS_READ, ST_WINDOW, ST_RECHECK, ST_USE, ST_BACKOFF = range(7)
+ST_DIRECT_READ, ST_LOOKUP, ST_MISS_READ, ST_WINDOW, ST_RECHECK, ST_USE, ST_BACKOFF, ST_RESERVE = range(8)
 # Float streams (FB rows); mutator gap streams follow at S_MUTATOR + index
 (S_GAP, S_WINDOW, S_READ, S_WRITE, S_RWINDOW, S_RREAD, S_RWRITE, S_JITTER, S_RECHECK, S_CLOOKUP, S_TTL,
  S_INVALIDATION, S_FILL, S_MUTATOR) = range(14)
@@ -89,7 +91,7 @@ ST_DIRECT_READ, ST_LOOKUP, ST_MISS_READ, ST_WINDOW, ST_RECHECK, ST_USE, ST_BACKO
 KS_CLIENT, KS_MUTATOR = 0, 1
 # Invariants, strategies, write policies, mutator actions
 INV_EXISTS, INV_COUNTER, INV_GRANT, INV_VERSION, INV_UNCHANGED = range(5)
-STRAT_NONE, STRAT_RECHECK, STRAT_CAS = range(3)
+STRAT_NONE, STRAT_RECHECK, STRAT_CAS, STRAT_RESERVATION = range(4)
 GUARD_NONE, GUARD_VERSION, GUARD_PREDICATE = range(3)
 POLICY_INVALIDATE, POLICY_WRITE_THROUGH, POLICY_NONE = range(3)
 ACT_SET1, ACT_SET0, ACT_ADD, ACT_CONSUME, ACT_KEEP = range(5)
@@ -244,6 +246,25 @@ def _on_write(I: Any, C: Any, KI: Any, KF: Any, FB: Any, FP: Any, EI: Any, EF: A
 
 
 @_inline
+def _held_change(I: Any, F: Any, now: float, delta: int) -> None:
+    """TimeWeighted.change of the units held (Reservation.held)."""
+    t = min(max(now, F[F_WARMUP]), F[F_HORIZON])
+    if t > F[F_HELD_LAST]:
+        F[F_HELD_AREA] += I[R_HELD_LEVEL] * (t - F[F_HELD_LAST])
+        F[F_HELD_LAST] = t
+    I[R_HELD_LEVEL] += delta
+
+
+@_inline
+def _add_unit(I: Any, C: Any, KI: Any, KF: Any, FB: Any, FP: Any, EI: Any, EF: Any, EFREE: Any, HEAP: Any,
+              key: int, delta: int, now: float) -> None:
+    """Reservation._take (delta -1) and _give (delta +1): a write of the store and its read path."""
+    KI[key, K_VALUE] += delta
+    KI[key, K_VERSION] += 1
+    _on_write(I, C, KI, KF, FB, FP, EI, EF, EFREE, HEAP, key, now)
+
+
+@_inline
 def _use_value(inv: int, value: int) -> int:
     if inv == INV_EXISTS:
         return 1
@@ -387,6 +408,38 @@ def _run_op(I: Any, F: Any, C: Any, OI: Any, OF: Any, OFREE: Any, KI: Any, KF: A
         value = 0
         outcome = OK
         attempt_done = False
+        if step == -1 and strat == STRAT_RESERVATION:
+            latency = OF[op, O_READ]
+            if latency > 0:
+                OI[op, O_STEP] = ST_RESERVE
+                _push(I, EI, EF, EFREE, HEAP, now + latency, EV_OP, op, 0, 0, 0.0)
+                return
+            step = ST_RESERVE
+        if step == ST_RESERVE:
+            # Reservation.attempt: the check takes one unit at the store
+            OF[op, O_TCHECK] = now
+            OI[op, O_STALE] = 0
+            if OI[op, O_COUNTED]:
+                C[C_ATTEMPTS] += 1
+            if KI[key, K_VALUE] <= 0:
+                OI[op, O_SEEN_VERSION] = KI[key, K_VERSION]
+                _finish(I, F, C, OI, OF, OFREE, LF, LE, op, DECLINED)
+                return
+            _add_unit(I, C, KI, KF, FB, FP, EI, EF, EFREE, HEAP, key, -1, now)
+            OI[op, O_SEEN_VERSION] = KI[key, K_VERSION]
+            serial = I[R_HOLD_SERIAL]
+            I[R_HOLD_SERIAL] = serial + 1
+            OI[op, O_HOLD] = serial
+            OI[op, O_HOLD_ACTIVE] = 1
+            _held_change(I, F, now, 1)
+            if I[R_HAS_TTL]:
+                _push(I, EI, EF, EFREE, HEAP, now + F[F_TTL], EV_EXPIRE, op, serial, 0, 0.0)
+            window = OF[op, O_WINDOW]
+            if window > 0:
+                OI[op, O_STEP] = ST_WINDOW
+                _push(I, EI, EF, EFREE, HEAP, now + window, EV_OP, op, 0, 0, 0.0)
+                return
+            step = ST_WINDOW
         if step == -1:
             # World.check begins: the read path's observe
             if I[R_CACHE]:
@@ -480,6 +533,25 @@ def _run_op(I: Any, F: Any, C: Any, OI: Any, OF: Any, OFREE: Any, KI: Any, KF: A
                     _push(I, EI, EF, EFREE, HEAP, now + latency, EV_OP, op, 0, 0, 0.0)
                     return
                 step = ST_USE
+        if step == ST_USE and strat == STRAT_RESERVATION:
+            step = -3
+            if not OI[op, O_HOLD_ACTIVE]:
+                if KI[key, K_VALUE] <= 0:
+                    if OI[op, O_COUNTED]:
+                        C[C_THROTTLED] += 1
+                    outcome = _decide(I, F, C, OI, OF, KI, KF, FB, FP, EI, EF, EFREE, HEAP, WL, op, False)
+                    attempt_done = True
+                else:
+                    _add_unit(I, C, KI, KF, FB, FP, EI, EF, EFREE, HEAP, key, -1, now)
+                    OI[op, O_HOLD_ACTIVE] = 1
+                    _held_change(I, F, now, 1)
+            if not attempt_done:
+                # consume: the held unit is handed back and taken by the use in the same instant
+                OI[op, O_HOLD_ACTIVE] = 0
+                _held_change(I, F, now, -1)
+                _add_unit(I, C, KI, KF, FB, FP, EI, EF, EFREE, HEAP, key, 1, now)
+                outcome = _decide(I, F, C, OI, OF, KI, KF, FB, FP, EI, EF, EFREE, HEAP, WL, op, True)
+                attempt_done = True
         if step == ST_USE:
             # the strategy accepts; the store's write guard (a cas's compare) may still refuse
             outcome = _decide(I, F, C, OI, OF, KI, KF, FB, FP, EI, EF, EFREE, HEAP, WL, op, True)
@@ -593,6 +665,8 @@ def kernel(I: Any, F: Any, C: Any, OI: Any, OF: Any, OFREE: Any, KI: Any, KF: An
             OI[op, O_RACED] = 0
             OI[op, O_STALE] = 0
             OI[op, O_MISMATCHED] = 0
+            OI[op, O_HOLD] = -1
+            OI[op, O_HOLD_ACTIVE] = 0
             OI[op, O_COUNTED] = 1 if t >= F[F_WARMUP] else 0
             OF[op, O_ARRIVAL] = t
             OF[op, O_WINDOW] = F[F_PEND_WIN]
@@ -634,5 +708,10 @@ def kernel(I: Any, F: Any, C: Any, OI: Any, OF: Any, OFREE: Any, KI: Any, KF: An
             if KI[a, K_PRESENT]:
                 _cache_drop(I, KI, a)
                 C[C_CINVALIDATIONS] += 1
-        else:  # EV_FILL: a late cache set
+        elif kind == EV_FILL:  # a late cache set
             _cache_fill(I, C, KI, KF, FB, FP, a, EI[ev, E_B], EI[ev, E_C], EF[ev, E_X], t)
+        elif OI[a, O_HOLD] == EI[ev, E_B] and OI[a, O_HOLD_ACTIVE]:  # EV_EXPIRE of a live hold
+            OI[a, O_HOLD_ACTIVE] = 0
+            C[C_EXPIRED] += 1
+            _held_change(I, F, t, -1)
+            _add_unit(I, C, KI, KF, FB, FP, EI, EF, EFREE, HEAP, OI[a, O_KEY], 1, t)

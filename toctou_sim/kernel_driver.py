@@ -12,7 +12,7 @@ from numpy.typing import NDArray
 
 from toctou_sim import kernel as K
 from toctou_sim.distributions import Exponential, RandomStreams
-from toctou_sim.metrics import Histogram, Recorder, ReplicationResult
+from toctou_sim.metrics import Histogram, Recorder, ReplicationResult, TimeWeighted
 from toctou_sim.spec import ModelSpec, Zipf
 from toctou_sim.world.engine import BACKLOG_SAMPLES, backlog_metrics
 from toctou_sim.world.invariants import INVARIANTS
@@ -20,7 +20,8 @@ from toctou_sim.world.ledger import EffectLedger
 
 __all__ = ["KERNEL_STRATEGIES", "run_kernel", "warm_up"]
 
-KERNEL_STRATEGIES = {"none": K.STRAT_NONE, "recheck": K.STRAT_RECHECK, "cas": K.STRAT_CAS}
+KERNEL_STRATEGIES = {"none": K.STRAT_NONE, "recheck": K.STRAT_RECHECK, "cas": K.STRAT_CAS,
+                     "reservation": K.STRAT_RESERVATION}
 _INVARIANTS = {"exists": K.INV_EXISTS, "counter": K.INV_COUNTER, "grant": K.INV_GRANT,
                "version": K.INV_VERSION, "unchanged": K.INV_UNCHANGED}
 _ACTIONS = {"create": K.ACT_SET1, "grant": K.ACT_SET1, "delete": K.ACT_SET0, "revoke": K.ACT_SET0,
@@ -183,6 +184,11 @@ def run_kernel(model: ModelSpec, replication: int, seed: int) -> ReplicationResu
         I[K.R_CACHE_ABSENT] = rp.negative_caching or spec.keys.invariant != "exists"
         I[K.R_ASSUME_ABSENT] = rp.on_miss == "assume_absent"
     I[K.R_NMUT] = n_mut
+    reservation = spec.strategy.kind == "reservation"
+    ttl = getattr(spec.strategy, "ttl", None) if reservation else None
+    I[K.R_HAS_TTL] = ttl is not None
+    F[K.F_TTL] = ttl if ttl is not None else 0.0
+    F[K.F_HELD_LAST] = spec.model.warmup  # TimeWeighted starts at the warm-up
     I[K.R_MARGIN] = margin
     I[K.R_NFS] = len(f_sources)
     I[K.R_NKS] = len(k_sources)
@@ -306,6 +312,11 @@ def run_kernel(model: ModelSpec, replication: int, seed: int) -> ReplicationResu
     extra.update(backlog_metrics(backlog, horizon - spec.model.warmup))
     if cache:
         extra.update(_cache_metrics(C, age))
+    if reservation:
+        held = TimeWeighted(spec.model.warmup, horizon)
+        held.level, held._area, held._last = int(I[K.R_HELD_LEVEL]), float(F[K.F_HELD_AREA]), float(F[K.F_HELD_LAST])
+        extra.update({"capacity_held_idle": held.mean(), "reservations_expired": float(C[K.C_EXPIRED]),
+                      "throttled_after_expiry": float(C[K.C_THROTTLED])})
     return ReplicationResult.from_recorder(
         recorder,
         replication=replication,
