@@ -245,8 +245,11 @@ def run_kernel(model: ModelSpec, replication: int, seed: int) -> ReplicationResu
         I[K.R_NLAT] = I[K.R_NWIN] = I[K.R_NAGE] = 0
 
     # t = 0: the arrival process draws its first operation, then each mutator its first gap
+    # the compiled _push would load a second compiled function for these few calls: run its Python
+    push_event = getattr(K._push, "py_func", K._push)
+
     def push(time: float, kind: int, a: int) -> None:
-        K._push(I, EI, EF, EFREE, HEAP, time, kind, a, 0, 0, 0.0)
+        push_event(I, EI, EF, EFREE, HEAP, time, kind, a, 0, 0, 0.0)
 
     gap = float(fb.buf[K.S_GAP, 0])
     fb.pos[K.S_GAP] = 1
