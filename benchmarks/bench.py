@@ -277,6 +277,57 @@ def section_precision(seed: int, include_des: bool) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------------
 
 
+def section_fast(ops: int, seed: int) -> list[dict[str, Any]]:
+    """Fast engine vs DES engine on every qualifying strategy of every bundled model: CPU time of
+    the same replication on each engine (the kernel loaded beforehand), and whether every metric
+    is identical."""
+    from toctou_sim.fastpath import qualifies
+    from toctou_sim.kernel import COMPILED
+    from toctou_sim.kernel_driver import warm_up
+    from toctou_sim.montecarlo import run_replication
+    from toctou_sim.spec import load_model
+
+    warm_up()
+    rows = []
+    for path in sorted((ROOT / "models").glob("*.toml")):
+        base = load_model(path)
+        rate = base.clients.arrival.poisson.rate
+        horizon = max(ops / rate, 1.0)
+        spec = load_model(path, {"model.horizon": horizon, "model.warmup": min(base.model.warmup, horizon / 10)})
+        for name in spec.default_strategies():
+            model = spec.with_strategy(name)
+            if not qualifies(model)[0]:
+                continue
+            timings = {}
+            results = {}
+            for engine in ("des", "fast"):
+                started = time.process_time()
+                results[engine] = run_replication(model, 0, seed, engine=engine)
+                timings[engine] = time.process_time() - started
+            des, fast = results["des"].metrics, results["fast"].metrics
+            same = des.keys() == fast.keys() and all(
+                des[k] == fast[k] or (math.isnan(des[k]) and math.isnan(fast[k])) for k in des)
+            rows.append({"model": path.name, "strategy": name, "operations": des["operations"],
+                         "des_cpu_s": timings["des"], "fast_cpu_s": timings["fast"],
+                         "ratio": timings["des"] / timings["fast"] if timings["fast"] > 0 else math.nan,
+                         "identical": same, "compiled": COMPILED})
+            print(f"done fast/des {path.name} {name}", file=sys.stderr)
+    return rows
+
+
+def section_quickstart() -> dict[str, Any]:
+    """Wall time of the Quickstart command, ``toctou-sim compare models/flash_sale.toml``, in a
+    fresh process (imports, the kernel's load and the worker pool included)."""
+    script = Path(sys.executable).with_name("toctou-sim")
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "toctou_sim.cli"]
+    started = time.perf_counter()
+    done = subprocess.run([*command, "compare", str(FLASH), "--quiet"], capture_output=True, text=True, check=False)
+    wall = time.perf_counter() - started
+    engine_line = next((line for line in done.stdout.splitlines() if line.startswith("engine:")), "")
+    return {"wall_s": wall, "exit_code": done.returncode, "cores": os.cpu_count(),
+            "load_average": os.getloadavg()[0], "engine": engine_line}
+
+
 def _fmt(value: Any, spec: str = ".3g") -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"
@@ -333,6 +384,18 @@ def print_table(report: dict[str, Any]) -> None:
                   f"{rows['plain']['ci_high']:.4g}]  conditional {rows['conditional']['estimate']:.4g} "
                   f"[{rows['conditional']['ci_low']:.4g}, {rows['conditional']['ci_high']:.4g}]  "
                   f"variance ratio {rows['variance_ratio_plain_over_conditional']:.1f}")
+    fast_rows = report.get("fast")
+    if fast_rows:
+        print("fast engine vs DES engine, same replication (CPU time; identical = every metric equal):")
+        for row in fast_rows:
+            print(f"  {row['model']:<28} {row['strategy']:<22} {row['operations']:>9,.0f} ops  "
+                  f"des {row['des_cpu_s']:7.3f} s  fast {row['fast_cpu_s']:7.3f} s  {row['ratio']:6.1f}x  "
+                  f"{'identical' if row['identical'] else 'DIFFERENT'}")
+    quick = report.get("quickstart")
+    if quick:
+        print(f"Quickstart `toctou-sim compare models/flash_sale.toml`: {quick['wall_s']:.2f} s wall on "
+              f"{quick['cores']} cores (load average {quick['load_average']:.2f}, exit {quick['exit_code']})")
+        print(f"  {quick['engine']}")
     precision = report.get("precision")
     if precision:
         print("CPU time to reach ±10% on a violation rate near 1e-4 (benchmarks/models/rare_revocation.toml):")
@@ -347,7 +410,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="100k operations per case; skip the 10M memory run.")
     parser.add_argument("--ops", type=int, default=None, help="Operations per engine case (default 1M, quick 100k).")
     parser.add_argument("--only", default=None, help="Comma-separated sections/cases: a..g,memory,workers,crn,"
-                        "conditional,precision.")
+                        "conditional,precision,fast,quickstart.")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--json", dest="json_path", default=None, help="Also write the report as JSON here.")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
@@ -383,6 +446,10 @@ def main() -> None:
         report["conditional"] = section_conditional(reps=10 if args.quick else 30, seed=args.seed)
     if wanted("precision"):
         report["precision"] = section_precision(seed=args.seed, include_des=not args.quick)
+    if wanted("fast"):
+        report["fast"] = section_fast(ops=30_000 if args.quick else 100_000, seed=args.seed)
+    if wanted("quickstart"):
+        report["quickstart"] = section_quickstart()
     print_table(report)
     if args.json_path:
         Path(args.json_path).write_text(json.dumps(report, indent=2, default=float) + "\n", encoding="utf-8")

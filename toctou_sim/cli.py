@@ -54,8 +54,8 @@ def model_options(function: F) -> F:
                      help="Add replications until the primary metric's relative 95%% half-width is at most this."),
         click.option("--max-reps", type=int, default=None, help="Replication limit for --precision (default 1000)."),
         click.option("--metric", default="violation_rate", show_default=True, help="Primary metric for --precision."),
-        click.option("--workers", type=int, default=1, show_default=True,
-                     help="Processes to run replications on (0 = all cores)."),
+        click.option("--workers", type=int, default=0, show_default=True,
+                     help="Processes to run replications on (0 = all cores; the numbers do not change)."),
         click.option("--json", "as_json", is_flag=True, help="Print machine-readable results."),
         click.option("--out", type=click.Path(path_type=Path), default=None,
                      help="Also write the tidy table to a .csv or .parquet file."),
@@ -70,9 +70,9 @@ def model_options(function: F) -> F:
 def engine_options(function: F) -> F:
     """``--engine`` and ``--estimator`` (the fast path and conditional Monte Carlo)."""
     decorators = [
-        click.option("--engine", type=click.Choice(["des", "fast", "auto"]), default="des", show_default=True,
-                     help="des: SimPy event loop; fast: vectorized (the model must qualify); "
-                          "auto: fast only where the model qualifies (and says so)."),
+        click.option("--engine", type=click.Choice(["des", "fast", "auto"]), default="auto", show_default=True,
+                     help="des: SimPy event loop; fast: the compiled event kernel, same numbers (the model "
+                          "must qualify); auto: fast wherever the model qualifies (and says so)."),
         click.option("--estimator", type=click.Choice(["plain", "conditional"]), default="plain",
                      show_default=True,
                      help="conditional: exact conflict probability per use instead of 0/1 (fast engine only)."),
@@ -83,12 +83,12 @@ def engine_options(function: F) -> F:
 
 
 def _engine_note(results: dict[str, Any], engine: str) -> str:
-    """One line saying which engine ran each strategy (with ``auto``: and why)."""
+    """One line saying which engine ran each strategy (with ``auto``: why not fast, where not)."""
     if engine == "des":
         return ""
-    parts = [f"{label}={r.engine}" + (f" ({r.engine_reason})" if engine == "auto" else "")
+    parts = [f"{label}={r.engine}" + (f" ({r.engine_reason})" if r.engine == "des" else "")
              for label, r in results.items()]
-    return "engine: " + "; ".join(parts)
+    return "engine: " + ", ".join(parts)
 
 
 def check_out(out: Path | None) -> None:

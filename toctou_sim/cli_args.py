@@ -49,6 +49,7 @@ def parse_sets(values: tuple[str, ...]) -> dict[str, str]:
 
 def make_executor(workers: int) -> Executor | None:
     """``--workers``: ``None`` (run in this process) for 1, else a process pool (0 = all cores)."""
-    if workers == 1:
+    count = workers if workers > 0 else (os.cpu_count() or 1)
+    if count == 1:
         return None
-    return ProcessPoolExecutor(max_workers=workers if workers > 0 else os.cpu_count())
+    return ProcessPoolExecutor(max_workers=count)

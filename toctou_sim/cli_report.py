@@ -37,7 +37,7 @@ __all__ = ["report_command", "trace_command"]
 )
 @click.option("--grid-reps", type=int, default=None, help="Replications per grid point (default: --reps).")
 @click.option("--trace-ops", default=400, show_default=True, help="Operations in the traced run (0: none).")
-@click.option("--workers", type=int, default=1, show_default=True, help="Processes (0 = all cores).")
+@click.option("--workers", type=int, default=0, show_default=True, help="Processes (0 = all cores).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def report_command(
     model: Path,
@@ -84,7 +84,11 @@ def report_command(
     finally:
         if executor is not None:
             executor.shutdown()
+    from toctou_sim.cli_sweep import engine_line
+
     click.echo(str(result.recommendation))
+    engines = {name: (r.engine, r.engine_reason) for name, r in result.comparison.results.items()}
+    click.echo(engine_line(engines, "auto"))
     click.echo(f"wrote {result.html} and {len(result.files) - 1} more files in {result.out}")
 
 

@@ -120,11 +120,13 @@ def parse_ranges(items: tuple[str, ...]) -> dict[str, Any]:
 @click.option("--resume", is_flag=True, help="Finish the interrupted sweep in --out: run only missing tasks.")
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable results.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option("--engine", type=click.Choice(["des", "fast", "auto"]), default="auto", show_default=True,
+              help="auto: the fast engine wherever a configuration qualifies (the same numbers as des).")
 def sweep(model: Path, grids: tuple[str, ...], lhs: int | None, ranges: tuple[str, ...],
           strategies: str | None, baseline: str | None, reps: int, seed: int, sets: tuple[str, ...],
           precision: float | None, max_reps: int | None, metric: str, batch: int, workers: int | None,
           scheduler: str | None, dask_local: bool, out: Path | None, resume: bool, as_json: bool,
-          quiet: bool) -> None:
+          quiet: bool, engine: str) -> None:
     """Run MODEL over a grid or a Latin hypercube of configurations, every strategy on common
     random numbers, on all local cores or a Dask cluster; stream results to --out."""
     from toctou_sim.cli_args import parse_sets
@@ -156,13 +158,14 @@ def sweep(model: Path, grids: tuple[str, ...], lhs: int | None, ranges: tuple[st
         if not as_json:
             click.echo(f"{spec.model.name}: {plan.describe()}, seed {seed}, on {handle.description}",
                        err=True)
+            click.echo(engine_line(plan.engines(engine), engine), err=True)
             if handle.dashboard:
                 click.echo(f"Dask dashboard: {handle.dashboard}", err=True)
         try:
             started = time.perf_counter()
             notes = {"command": ["toctou-sim", *sys.argv[1:]], "executor": handle.description}
             result = plan.run(handle.executor, out=out, resume=resume, progress=show_progress,
-                              on_failure=report, notes=notes)
+                              on_failure=report, notes=notes, engine=engine)
         except KeyboardInterrupt:
             where = f"; finished tasks are in {out}: run the same command with --resume" if out else ""
             click.echo(f"interrupted{where}", err=True)
@@ -171,6 +174,13 @@ def sweep(model: Path, grids: tuple[str, ...], lhs: int | None, ranges: tuple[st
     _print(result, metric=metric, as_json=as_json, elapsed=elapsed)
     if not result.ok:
         sys.exit(1)
+
+
+def engine_line(engines: dict[str, tuple[str, str]], engine: str) -> str:
+    """``engine: none=fast, lock=des (why)``: which engine runs each strategy."""
+    parts = [f"{name}={chosen}" + (f" ({why})" if chosen == "des" and engine != "des" else "")
+             for name, (chosen, why) in engines.items()]
+    return "engine: " + ", ".join(parts)
 
 
 def _print(result: Any, *, metric: str, as_json: bool, elapsed: float) -> None:

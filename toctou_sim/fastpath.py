@@ -1,10 +1,17 @@
-"""The vectorized fast path: one replication without an event loop, for models that allow it.
+"""The fast engine: which models qualify, which engine runs a model, and the vectorized path.
 
-When no operation's outcome can change another operation's timing or effect, the whole
-replication is a function of arrays: arrival times, keys, latencies and windows are sampled as
-numpy arrays from the same named streams the discrete-event engine uses (so the workload of a
-replication is identical, value for value), the background mutations are Poisson arrays, and each
-use is judged against the authoritative state at its instant by sorting and searching.
+The fast engine is the event kernel (:mod:`toctou_sim.kernel`, driven by
+:mod:`toctou_sim.kernel_driver`): the DES engine's event loop specialised to strategies none,
+recheck and cas (with write guards) on every invariant, direct and cache reads, mutators and no
+faults; it gives the DES engine's numbers exactly (:func:`qualifies`, :func:`resolve_engine`).
+
+The rest of this module is the older vectorized path, kept for the ``conditional`` estimator
+(:func:`vector_qualifies`, :func:`run_vector`). When no operation's outcome can change another
+operation's timing or effect, the whole replication is a function of arrays: arrival times,
+keys, latencies and windows are sampled as numpy arrays from the same named streams the
+discrete-event engine uses (so the workload of a replication is identical, value for value),
+the background mutations are Poisson arrays, and each use is judged against the authoritative
+state at its instant by sorting and searching.
 
 Which models qualify (:func:`qualifies` says why or why not):
 
@@ -61,7 +68,8 @@ from toctou_sim.spec import ModelSpec, SpecError, Zipf
 if TYPE_CHECKING:
     from toctou_sim.world.invariants import Invariant
 
-__all__ = ["ENGINES", "ESTIMATORS", "FastPathError", "qualifies", "resolve_engine", "run_fast"]
+__all__ = ["ENGINES", "ESTIMATORS", "FastPathError", "qualifies", "resolve_engine", "run_fast", "run_vector",
+           "vector_qualifies"]
 
 ENGINES = ("des", "fast", "auto")
 """Engine names: the discrete-event engine, the vectorized fast path, or fast when it qualifies."""
@@ -112,8 +120,72 @@ def _unknown_fields(model: ModelSpec) -> str | None:
     return None
 
 
-def qualifies(model: ModelSpec) -> tuple[bool, str]:
-    """Whether the fast path reproduces the DES engine on ``model``, and why (one phrase)."""
+_KERNEL_FIELDS: dict[str, frozenset[str]] = {
+    **_KNOWN_FIELDS,
+    "clients": frozenset({"arrival", "window"}),
+    "arrival": frozenset({"poisson", "profile"}),
+    "read_path": frozenset({"kind", "ttl", "capacity", "write_policy", "invalidation", "negative_caching",
+                            "read_latency", "fill_delay", "on_miss"}),
+    "none": frozenset({"kind", "label", "guard"}),
+    "recheck": frozenset({"kind", "label", "retry", "guard"}),
+    "cas": frozenset({"kind", "label", "retry", "compare"}),
+    "reservation": frozenset({"kind", "label", "retry", "guard", "ttl"}),
+}
+
+
+def _unknown_kernel_fields(model: ModelSpec) -> str | None:
+    parts: list[tuple[str, Any]] = [("", model), ("model", model.model), ("keys", model.keys),
+                                    ("store", model.store), ("clients", model.clients),
+                                    ("arrival", model.clients.arrival), ("read_path", model.read_path)]
+    parts += [("mutators", m) for m in model.mutators]
+    parts.append((model.strategy.kind, model.strategy))
+    for name, part in parts:
+        extra = sorted(set(part.model_fields_set) - _KERNEL_FIELDS.get(name, frozenset()))
+        if extra:
+            where = f"{name}." if name else ""
+            return f"{where}{extra[0]} is not understood by the fast engine"
+    return None
+
+
+def qualifies(model: ModelSpec, estimator: str = "plain") -> tuple[bool, str]:
+    """Whether the fast engine reproduces the DES engine on ``model``, and why (one phrase).
+
+    With the ``plain`` estimator the fast engine is the event kernel (:mod:`toctou_sim.kernel`):
+    strategies none, recheck and cas on every invariant, direct or cache reads, mutators, no
+    faults, no background actors, no duplicate deliveries or partial failures. The
+    ``conditional`` estimator needs the vectorized path, which qualifies fewer models
+    (:func:`vector_qualifies`).
+    """
+    if estimator == "conditional":
+        return vector_qualifies(model)
+    from toctou_sim.kernel_driver import KERNEL_STRATEGIES
+    from toctou_sim.world import READ_PATHS, STRATEGIES
+    from toctou_sim.world.caching import CacheRead
+    from toctou_sim.world.mitigations import Reservation
+    from toctou_sim.world.read_paths import DirectRead
+    from toctou_sim.world.strategies import CompareAndSwap, NoMitigation, Recheck
+
+    kind = model.strategy.kind
+    if model.faults:
+        return False, "the model has faults (the fast engine has none)"
+    if model.actors:
+        return False, "the model has background actors (the fast engine has mutators only)"
+    clients = model.clients
+    if clients.redelivery is not None or clients.timeout is not None or clients.partial_failure > 0:
+        return False, "duplicate deliveries or partial failures (the fast engine has neither)"
+    if READ_PATHS[model.read_path.kind] not in (DirectRead, CacheRead):
+        return False, f"read path {model.read_path.kind!r} (the fast engine knows direct and cache reads)"
+    classes = {"none": NoMitigation, "recheck": Recheck, "cas": CompareAndSwap, "reservation": Reservation}
+    if kind not in KERNEL_STRATEGIES or STRATEGIES[kind] is not classes[kind]:
+        return False, f"strategy {kind!r} (the fast engine knows none, recheck, cas and reservation)"
+    unknown = _unknown_kernel_fields(model)
+    if unknown:
+        return False, unknown
+    return True, f"{kind} with {model.read_path.kind} reads and no faults"
+
+
+def vector_qualifies(model: ModelSpec) -> tuple[bool, str]:
+    """Whether the vectorized path (the ``conditional`` estimator) applies to ``model``, and why."""
     from toctou_sim.world import INVARIANTS, READ_PATHS, STRATEGIES
     from toctou_sim.world.invariants import Grant, Unchanged, Version
     from toctou_sim.world.read_paths import DirectRead
@@ -123,7 +195,7 @@ def qualifies(model: ModelSpec) -> tuple[bool, str]:
     if model.faults:
         return False, "the model has faults (they interact with operations)"
     if READ_PATHS[model.read_path.kind] is not DirectRead:
-        return False, f"read path {model.read_path.kind!r} (the fast path knows the direct read)"
+        return False, f"read path {model.read_path.kind!r} (the vectorized path knows the direct read)"
     strategy = STRATEGIES[kind]
     invariant = INVARIANTS[model.keys.invariant]
     if strategy not in (NoMitigation, Recheck):
@@ -150,8 +222,12 @@ def qualifies(model: ModelSpec) -> tuple[bool, str]:
                    "saw, so the state depends on the order of uses")
 
 
-def resolve_engine(model: ModelSpec, engine: str) -> tuple[str, str]:
+def resolve_engine(model: ModelSpec, engine: str, estimator: str = "plain") -> tuple[str, str]:
     """The engine that will run ``model`` (``des`` or ``fast``) and why.
+
+    ``auto`` takes the fast engine when the model qualifies and the kernel is compiled (numba,
+    the ``fast`` extra, is installed); without numba the kernel runs as plain Python, which is
+    exact but slower than the DES engine, so ``auto`` keeps the DES engine then.
 
     Raises:
         FastPathError: ``engine`` is ``fast`` and the model does not qualify, or is unknown.
@@ -160,10 +236,15 @@ def resolve_engine(model: ModelSpec, engine: str) -> tuple[str, str]:
         raise FastPathError(f"--engine: expected one of {', '.join(ENGINES)}, got {engine!r}")
     if engine == "des":
         return "des", "asked for"
-    ok, why = qualifies(model)
+    ok, why = qualifies(model, estimator)
     if engine == "fast" and not ok:
         label = model.strategy.label or model.strategy.kind
         raise FastPathError(f"--engine fast: strategy {label!r} does not qualify: {why}")
+    if engine == "auto" and ok and estimator == "plain":
+        from toctou_sim.kernel import COMPILED
+
+        if not COMPILED:
+            return "des", "numba is not installed (pip install 'toctou-sim[fast]' for the fast engine)"
     return ("fast" if ok else "des"), why
 
 
@@ -350,16 +431,28 @@ def _p_switch(rate_to_bad: Floats, rate_to_good: Floats, keys: Ints, duration: F
 
 
 def run_fast(model: ModelSpec, replication: int, seed: int, estimator: str = "plain") -> ReplicationResult:
-    """Simulate one replication of a qualifying ``model`` with arrays (see the module docstring).
+    """Simulate one replication of a qualifying ``model`` on the fast engine: the event kernel
+    for the ``plain`` estimator (the DES engine's numbers), the vectorized path for
+    ``conditional``.
 
     Raises:
         FastPathError: the model does not qualify, or ``estimator`` is unknown.
     """
-    ok, why = qualifies(model)
-    if not ok:
-        raise FastPathError(f"--engine fast: {why}")
     if estimator not in ESTIMATORS:
         raise FastPathError(f"--estimator: expected one of {', '.join(ESTIMATORS)}, got {estimator!r}")
+    ok, why = qualifies(model, estimator)
+    if not ok:
+        raise FastPathError(f"--engine fast: {why}")
+    if estimator == "plain":
+        from toctou_sim.kernel_driver import run_kernel
+
+        return run_kernel(model, replication, seed)
+    return run_vector(model, replication, seed, estimator)
+
+
+def run_vector(model: ModelSpec, replication: int, seed: int, estimator: str = "plain") -> ReplicationResult:
+    """One replication on the vectorized path (see the module docstring; the model must pass
+    :func:`vector_qualifies`)."""
     from toctou_sim.world import INVARIANTS
 
     invariant = INVARIANTS[model.keys.invariant]()

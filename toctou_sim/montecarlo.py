@@ -166,16 +166,16 @@ def estimate(metric: str, replications: Sequence[ReplicationResult], confidence:
 
 
 def run_replication(
-    model: ModelSpec, replication: int, seed: int, engine: str = "des", estimator: str = "plain"
+    model: ModelSpec, replication: int, seed: int, engine: str = "auto", estimator: str = "plain"
 ) -> ReplicationResult:
     """Simulate one replication of ``model`` (with its own strategy). A pure function of its
     arguments: the unit of work of every executor.
 
-    ``engine`` is ``des`` (the SimPy event loop), ``fast`` (the vectorized fast path; the model
-    must qualify) or ``auto`` (fast when the model qualifies). ``estimator`` ``conditional``
+    ``engine`` is ``des`` (the SimPy event loop), ``fast`` (the event kernel, the same numbers; the
+    model must qualify) or ``auto`` (fast when the model qualifies). ``estimator`` ``conditional``
     (conditional Monte Carlo) needs the fast engine.
     """
-    chosen, why = resolve_engine(model, engine)
+    chosen, why = resolve_engine(model, engine, estimator)
     if chosen == "fast":
         result = run_fast(model, replication, seed, estimator)
     else:
@@ -494,7 +494,11 @@ def _engines(models: dict[str, ModelSpec], engine: str, estimator: str) -> dict[
 
     if estimator not in ESTIMATORS:
         raise SpecError(f"--estimator: expected one of {', '.join(ESTIMATORS)}, got {estimator!r}")
-    chosen = {label: resolve_engine(model, engine) for label, model in models.items()}
+    chosen = {label: resolve_engine(model, engine, estimator) for label, model in models.items()}
+    if any(name == "fast" for name, _ in chosen.values()):
+        from toctou_sim.kernel_driver import warm_up
+
+        warm_up()  # load the compiled kernel once, before worker processes are forked
     if estimator != "plain":
         for label, (name, why) in chosen.items():
             if name != "fast" and engine == "des":
@@ -530,7 +534,7 @@ def simulate(
     metric: str = PRIMARY_METRIC,
     executor: Executor | None = None,
     progress: bool = False,
-    engine: str = "des",
+    engine: str = "auto",
     estimator: str = "plain",
 ) -> SimulationResult:
     """Run replications of a model and estimate every metric.
@@ -547,8 +551,9 @@ def simulate(
         metric: the primary metric for ``precision``.
         executor: any ``concurrent.futures.Executor`` to run replications on (default: in process).
         progress: show a progress bar.
-        engine: ``des`` (SimPy event loop), ``fast`` (vectorized; the model must qualify, see
-            :func:`toctou_sim.fastpath.qualifies`) or ``auto`` (fast only when the model qualifies).
+        engine: ``des`` (SimPy event loop), ``fast`` (the compiled event kernel, identical numbers;
+            the model must qualify, see :func:`toctou_sim.fastpath.qualifies`) or ``auto`` (the
+            default: fast whenever the model qualifies).
         estimator: ``plain`` or ``conditional`` (conditional Monte Carlo; needs the fast engine).
     """
     spec = _as_model(model, overrides)
@@ -577,7 +582,7 @@ def compare(
     metric: str = PRIMARY_METRIC,
     executor: Executor | None = None,
     progress: bool = False,
-    engine: str = "des",
+    engine: str = "auto",
     estimator: str = "plain",
 ) -> ComparisonResult:
     """Run several strategies on common random numbers and compare them to a baseline.

@@ -226,6 +226,8 @@ class SweepTask:
     model: ModelSpec
     replications: tuple[int, ...]
     seed: int
+    engine: str = "auto"
+    """``des``, ``fast`` or ``auto`` (the numbers are the same on both engines)."""
 
     def __dask_tokenize__(self) -> tuple[str, str]:
         return ("toctou-sim-task", self.task_id)
@@ -246,7 +248,7 @@ def run_task(task: SweepTask) -> TaskOutcome:
     try:
         rows = []
         for replication in task.replications:
-            result = run_replication(task.model, replication, task.seed)
+            result = run_replication(task.model, replication, task.seed, engine=task.engine)
             rows.append((replication, dict(result.metrics)))
         return TaskOutcome(task.task_id, tuple(rows))
     except Exception:
@@ -573,7 +575,9 @@ class _Run:
     def __init__(self, base: ModelSpec, design: list[dict[str, Any]], parameters: list[str],
                  strategies: list[str], baseline: str, rule: StoppingRule, seed: int, batch: int,
                  executor: Executor, window: int, folder: ResultsFolder | None,
-                 finished: set[str], on_failure: Callable[[TaskFailure], None] | None, bar: Any) -> None:
+                 finished: set[str], on_failure: Callable[[TaskFailure], None] | None, bar: Any,
+                 engine: str = "auto") -> None:
+        self.engine = engine
         self.base = base
         self.base_data = base.model_dump(mode="json", by_alias=True, exclude_defaults=True)
         self.base_hash = base.content_hash()
@@ -626,7 +630,8 @@ class _Run:
             reps = tuple(range(first, min(first + self.batch, stop)))
             for name in self.strategies:
                 tid = task_id(config.hashes[name], name, reps, self.seed)
-                pending.append(_Pending(config, name, SweepTask(tid, config.models[name], reps, self.seed)))
+                task = SweepTask(tid, config.models[name], reps, self.seed, self.engine)
+                pending.append(_Pending(config, name, task))
         config.outstanding += len(pending)
         self.tasks_total += len(pending)
         return pending
@@ -759,9 +764,13 @@ class _Run:
     def _summarise(self, config: _Config, done: dict[str, list[ReplicationResult]],
                    stopped_by: str) -> pd.DataFrame:
         """The configuration's estimates, from montecarlo's own result objects."""
+        from toctou_sim.fastpath import resolve_engine
+
+        engines = {name: resolve_engine(config.models[name], self.engine) for name in self.strategies}
         results = {
             name: SimulationResult(model=config.models[name], strategy=name, seed=self.seed,
-                                   replications=done[name], stopped_by=stopped_by)
+                                   replications=done[name], stopped_by=stopped_by, engine=engines[name][0],
+                                   engine_reason=engines[name][1])
             for name in self.strategies
         }
         comparison = ComparisonResult(model=config.models[self.baseline], baseline=self.baseline,
@@ -930,6 +939,13 @@ class SweepPlan:
         return (f"{len(self.design)} configurations x {len(self.strategies)} strategies x {self.rule.reps} "
                 f"replications = {self.first_round_tasks} tasks{more}")
 
+    def engines(self, engine: str = "auto") -> dict[str, tuple[str, str]]:
+        """The engine each strategy of the base model runs on, and why (a configuration that
+        changes the read path or the strategy may resolve differently; the numbers do not)."""
+        from toctou_sim.fastpath import resolve_engine
+
+        return {name: resolve_engine(self.base.with_strategy(name), engine) for name in self.strategies}
+
     def open_folder(self, out: str | Path | None,
                     resume: bool) -> tuple[ResultsFolder | None, list[dict[str, Any]]]:
         """Check that ``out`` can take this sweep: a new or empty folder, or, with ``resume``, a
@@ -964,8 +980,13 @@ class SweepPlan:
         progress: bool = False,
         on_failure: Callable[[TaskFailure], None] | None = None,
         notes: Mapping[str, Any] | None = None,
+        engine: str = "auto",
     ) -> SweepResult:
         """Run the plan (see :func:`sweep` for the arguments)."""
+        if any(name == "fast" for name, _ in self.engines(engine).values()):
+            from toctou_sim.kernel_driver import warm_up
+
+            warm_up()  # load the compiled kernel once, before worker processes are forked
         folder, runs = self.open_folder(out, resume)
         finished: set[str] = set()
         if folder is not None and runs:
@@ -985,7 +1006,7 @@ class SweepPlan:
             raise SpecError(f"max_in_flight: must be >= 1, got {window}")
         bar = _progress_bar(self.first_round_tasks, progress)
         driver = _Run(self.base, self.design, self.parameters, self.strategies, self.baseline, self.rule,
-                      self.seed, self.batch, run_on, window, folder, finished, on_failure, bar)
+                      self.seed, self.batch, run_on, window, folder, finished, on_failure, bar, engine)
         try:
             driver.run()
         except BaseException:
@@ -1083,6 +1104,7 @@ def sweep(
     progress: bool = False,
     on_failure: Callable[[TaskFailure], None] | None = None,
     notes: Mapping[str, Any] | None = None,
+    engine: str = "auto",
 ) -> SweepResult:
     """Run every configuration of a design with every strategy, and estimate every metric.
 
@@ -1114,6 +1136,8 @@ def sweep(
         progress: show a progress bar (``tqdm.auto``: a widget in notebooks).
         on_failure: called with each :class:`TaskFailure` as it happens (the sweep goes on).
         notes: extra entries for the manifest's record of this run (e.g. the command line).
+        engine: ``auto`` (the fast engine wherever a configuration qualifies), ``des`` or ``fast``;
+            the engines give the same numbers, so this never changes a result.
 
     Returns:
         A :class:`SweepResult`; configurations with a failed task have no rows in its table and are
@@ -1126,7 +1150,7 @@ def sweep(
                       baseline=baseline, reps=reps, seed=seed, precision=precision, max_reps=max_reps,
                       metric=metric, batch=batch)
     return plan.run(executor, out=out, resume=resume, max_in_flight=max_in_flight, progress=progress,
-                    on_failure=on_failure, notes=notes)
+                    on_failure=on_failure, notes=notes, engine=engine)
 
 
 def _progress_bar(total: int, enabled: bool) -> Any:

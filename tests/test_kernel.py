@@ -1,0 +1,165 @@
+"""The fast engine's event kernel against the DES engine: the same metrics, value for value.
+
+The kernel replays the DES engine's event loop on arrays, drawing the same named streams in the
+same order, so every metric of a replication (counts, rates, histogram quantiles and means, cache
+and budget metrics) must be equal, not merely close. The DES engine is the independent record.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+from conftest import MODELS, ROOT
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from toctou_sim.fastpath import qualifies, resolve_engine
+from toctou_sim.montecarlo import run_replication, simulate
+from toctou_sim.spec import ModelSpec, load_model, parse_model
+
+
+def _same(des: dict[str, float], fast: dict[str, float]) -> list[str]:
+    """The metrics that differ (NaN equals NaN)."""
+    keys = set(des) | set(fast)
+    return sorted(k for k in keys if not (
+        k in des and k in fast and (des[k] == fast[k] or (math.isnan(des[k]) and math.isnan(fast[k])))))
+
+
+def _qualifying_bundled() -> list[tuple[str, str]]:
+    cases = []
+    for path in sorted(MODELS.glob("*.toml")):
+        spec = load_model(path)
+        extra = ["reservation"] if spec.keys.invariant == "counter" else []
+        for name in dict.fromkeys([spec.strategy.kind, *spec.strategies, "none", "recheck", "cas", *extra]):
+            if qualifies(spec.with_strategy(name))[0]:
+                cases.append((path.name, name))
+    return cases
+
+
+BUNDLED = _qualifying_bundled()
+
+
+def test_the_flagship_models_qualify_and_others_say_why() -> None:
+    names = {path for path, _ in BUNDLED}
+    assert {"flash_sale.toml", "cached_flash_sale.toml", "f8_quota_race.toml"} <= names
+    flash = load_model(MODELS / "flash_sale.toml")
+    for strategy in ("none", "recheck", "cas", "conditional_decrement", "reservation"):
+        assert resolve_engine(flash.with_strategy(strategy), "auto")[0] == "fast"
+    chosen, why = resolve_engine(flash.with_strategy("lock"), "auto")
+    assert chosen == "des" and "strategy 'lock'" in why
+    quorum = load_model(MODELS / "quorum_stale_read.toml").model_copy(update={"faults": ()})
+    assert "read path" in qualifies(quorum)[1]
+
+
+@pytest.mark.parametrize(("path", "strategy"), BUNDLED, ids=lambda v: str(v).removesuffix(".toml"))
+def test_every_qualifying_bundled_model_gives_the_des_metrics(path: str, strategy: str) -> None:
+    spec = load_model(MODELS / path).with_strategy(strategy)
+    horizon = max(2.0, min(spec.model.horizon, 1500 / spec.clients.arrival.poisson.rate))
+    small = spec.model_copy(update={"model": spec.model.model_copy(
+        update={"horizon": horizon, "warmup": min(spec.model.warmup, horizon / 5)})})
+    for replication in (0, 1):
+        des = run_replication(small, replication, 11, engine="des")
+        fast = run_replication(small, replication, 11, engine="fast")
+        assert des.metrics["operations"] > 0
+        assert _same(des.metrics, fast.metrics) == []
+
+
+_DURATIONS = st.sampled_from([0.0, 0.0005, 0.002, {"exponential": {"mean": 0.002}},
+                              {"lognormal": {"median": 0.001, "p99": 0.01}}, {"uniform": {"low": 0.0, "high": 0.004}}])
+_ACTIONS = {"exists": ["create", "delete"], "counter": ["restock", "consume"], "grant": ["grant", "revoke"],
+            "version": ["bump"], "unchanged": ["bump"]}
+
+
+@st.composite
+def _models(draw: st.DrawFn) -> ModelSpec:
+    invariant = draw(st.sampled_from(sorted(_ACTIONS)))
+    kinds = ["none", "recheck", "cas", *(["reservation"] * 2 if invariant == "counter" else [])]
+    strategy: dict[str, Any] = {"kind": draw(st.sampled_from(kinds))}
+    if strategy["kind"] == "reservation":
+        strategy["ttl"] = draw(st.sampled_from([None, 0.003, 0.05]))
+    guard = draw(st.sampled_from(["none", "version", "predicate"]))
+    if strategy["kind"] == "cas":
+        strategy["compare"] = "version" if guard == "none" else guard
+    else:
+        strategy["guard"] = guard
+    if strategy["kind"] != "none":
+        strategy["retry"] = {"max_retries": draw(st.integers(0, 3)), "backoff": draw(st.sampled_from([0.0, 0.003])),
+                             "jitter": draw(st.sampled_from(["none", "full", "equal"]))}
+    data: dict[str, Any] = {
+        "model": {"horizon": draw(st.sampled_from([1.0, 2.0])), "warmup": 0.2},
+        "keys": {"count": draw(st.integers(1, 6)), "invariant": invariant,
+                 "popularity": draw(st.sampled_from(["uniform", {"zipf": 1.1}]))},
+        "store": {"read_latency": draw(_DURATIONS), "write_latency": draw(_DURATIONS)},
+        "clients": {"arrival": {"poisson": {"rate": draw(st.sampled_from([50, 400]))}}, "window": draw(_DURATIONS)},
+        "mutators": [{"action": draw(st.sampled_from(_ACTIONS[invariant])), "rate": draw(st.sampled_from([5, 60])),
+                      "amount": draw(st.integers(1, 3))} for _ in range(draw(st.integers(0, 2)))],
+        "strategy": strategy,
+        "slo": {"latency_threshold": 0.01},
+    }
+    if invariant in ("counter", "exists", "grant"):
+        data["keys"]["initial"] = draw(st.integers(0, 2))
+    if draw(st.booleans()):
+        data["read_path"] = {
+            "kind": "cache", "ttl": draw(st.sampled_from([0.01, 0.2, {"exponential": {"mean": 0.05}}])),
+            "write_policy": draw(st.sampled_from(["invalidate", "write_through", "none"])),
+            "invalidation": {"delay": draw(_DURATIONS)}, "read_latency": draw(_DURATIONS),
+            "fill_delay": draw(st.sampled_from([0.0, 0.001])), "negative_caching": draw(st.booleans()),
+            "on_miss": draw(st.sampled_from(["read_source", "read_source", "assume_absent"])),
+        }
+        if draw(st.booleans()):
+            data["read_path"]["capacity"] = draw(st.integers(1, 3))
+    return parse_model(data, source="<hypothesis>")
+
+
+@settings(max_examples=int(os.environ.get("KERNEL_EXAMPLES", "40")), deadline=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(spec=_models(), seed=st.integers(0, 2**16))
+def test_random_qualifying_models_give_the_des_metrics(spec: ModelSpec, seed: int) -> None:
+    assert qualifies(spec)[0]
+    des = run_replication(spec, 0, seed, engine="des")
+    fast = run_replication(spec, 0, seed, engine="fast")
+    assert _same(des.metrics, fast.metrics) == []
+
+
+def test_the_pure_python_kernel_gives_the_compiled_kernels_numbers() -> None:
+    """Without numba (NUMBA_DISABLE_JIT runs the same functions as Python) the numbers are the same."""
+    script = (
+        "from toctou_sim.spec import load_model\n"
+        "from toctou_sim.montecarlo import run_replication\n"
+        "m = load_model('models/cached_flash_sale.toml', {'model.horizon': 1.0, 'model.warmup': 0.2})\n"
+        "r = run_replication(m.with_strategy('cas'), 0, 5, engine='fast')\n"
+        "print(repr(sorted(r.metrics.items())))\n"
+    )
+    env = {**os.environ, "NUMBA_DISABLE_JIT": "1"}
+    out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True,
+                         check=True).stdout
+    spec = load_model(MODELS / "cached_flash_sale.toml", {"model.horizon": 1.0, "model.warmup": 0.2})
+    compiled = run_replication(spec.with_strategy("cas"), 0, 5, engine="fast")
+    assert out.strip() == repr(sorted(compiled.metrics.items()))
+
+
+def test_numbers_do_not_depend_on_the_worker_count() -> None:
+    from concurrent.futures import ProcessPoolExecutor
+
+    spec = load_model(MODELS / "flash_sale.toml", {"model.horizon": 2.0, "model.warmup": 0.2}).with_strategy("cas")
+    one = simulate(spec, reps=4, seed=9, engine="auto")
+    with ProcessPoolExecutor(max_workers=2) as pool:
+        two = simulate(spec, reps=4, seed=9, engine="auto", executor=pool)
+    assert one.engine == two.engine == "fast"
+    assert [r.metrics for r in one.replications] == [r.metrics for r in two.replications]
+
+
+def test_an_overloaded_run_grows_its_arrays_and_charges_unfinished_operations_alike() -> None:
+    """Thousands in flight (the kernel's arrays grow several times) and a drain that times out."""
+    spec = load_model(MODELS / "cached_flash_sale.toml", {
+        "model.horizon": 0.6, "model.warmup": 0.1, "clients.arrival.poisson.rate": 8000,
+        "clients.window": {"lognormal": {"median": "300ms", "p99": "2s"}}}).with_strategy("cas")
+    des = run_replication(spec, 0, 3, engine="des")
+    fast = run_replication(spec, 0, 3, engine="fast")
+    assert des.metrics["unfinished"] > 0 and des.metrics["backlog_end"] > 2048
+    assert _same(des.metrics, fast.metrics) == []

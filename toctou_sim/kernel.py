@@ -1,0 +1,717 @@
+"""The event kernel of the fast engine: the DES engine's event loop, specialised and compiled.
+
+For the flagship family (strategies none, recheck and cas on every invariant, direct or cache
+reads, mutators, no faults) an operation is a fixed chain of steps, so one replication is a loop
+over a single heap of ``(time, sequence)`` events and an ordered state per key (the store's value
+and version, the cache entry and its LRU place). The loop replays what :class:`World` does, step
+for step:
+
+- every event the DES engine schedules is pushed here in the same order, with a sequence number
+  that plays SimPy's event id: simultaneous events run in the order SimPy would run them (SimPy
+  orders its queue by ``(time, priority, id)``; a new process starts before any other event at
+  its instant, so an arriving operation runs its first steps inline right after its arrival);
+- time stamps are the same floating-point sums (``now + delay``) as the event loop's;
+- every random source is the same named stream (:class:`RandomStreams`), consumed in the same
+  order, so the counts are identical, replication by replication, to the DES engine's.
+
+All state lives in numpy arrays, so the loop compiles with numba (the optional ``fast`` extra)
+and runs unchanged, only slower, as plain Python when numba is absent. The loop returns to Python
+whenever a random-stream buffer runs low, an array is full or a log needs draining; the caller
+refills and calls again (memory stays flat in the number of operations).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["COMPILED", "kernel"]
+
+try:  # pragma: no cover - exercised in both environments
+    import numba
+
+    # No allocation happens inside the kernel, so numba's reference counting is switched off
+    # (``_nrt``): it halves the cost of passing the state arrays from function to function.
+    _options: dict[str, Any] = {"cache": True, "nogil": True, "_nrt": False}
+    _jit: Callable[[Any], Any] = numba.njit(**_options)
+    _inline = _jit
+    COMPILED = True
+except ImportError:  # pragma: no cover
+    def _jit(function: Any) -> Any:
+        return function
+
+    _inline = _jit
+
+    COMPILED = False
+
+# ---------------------------------------------------------------------------------- layout
+
+# Integer registers (I)
+R_SEQ, R_INFLIGHT, R_ARR_DONE, R_NKEYS, R_INV, R_STRAT, R_MAXRETRY, R_JITTER, R_CACHE, R_POLICY = range(10)
+R_CAPACITY, R_CACHE_ABSENT, R_ASSUME_ABSENT, R_NMUT, R_HEAP, R_NFREE_OP, R_NFREE_EV, R_NLAT, R_NWIN = range(10, 19)
+R_NAGE, R_NENTRIES, R_PEND_KEY, R_PHASE, R_STOPPED, R_MARGIN, R_NFS, R_NKS, R_HAS_RETRY = range(19, 28)
+R_GUARD, R_ANSWER, R_NEXT_SAMPLE, R_NSAMPLES = range(28, 32)
+R_HOLD_SERIAL, R_HELD_LEVEL, R_HAS_TTL = range(32, 35)
+R_BACKLOG = 35
+"""Backlog samples (operations in flight) start here, one register each."""
+MAX_SAMPLES = 64
+N_IREG = R_BACKLOG + MAX_SAMPLES
+# Float registers (F)
+F_NOW, F_HORIZON, F_WARMUP, F_THRESHOLD, F_BACKOFF, F_MULT, F_MAXBACKOFF, F_PEND_WIN, F_PEND_READ = range(9)
+F_PEND_WRITE, F_END, F_REQUEST_LATENCY, F_HELD_AREA, F_HELD_LAST, F_TTL = 9, 10, 11, 12, 13, 14
+F_SAMPLE = 15
+"""Instants at which the backlog is sampled start here."""
+N_FREG = F_SAMPLE + MAX_SAMPLES
+# Counters (C)
+(C_OPS, C_OK, C_DECLINED, C_ABORTED, C_VIOLATED, C_ATTEMPTS, C_MISMATCHES, C_MISMATCHES_STALE, C_CONFLICTS,
+ C_SPURIOUS, C_VIOLATIONS, C_RETRIES, C_STALE_CHECKS, C_SLOW, C_RACE_ABORTS, C_CREADS, C_CHITS, C_CSTALE_HITS,
+ C_CVALIDATION, C_CEVICTIONS, C_CINVALIDATIONS, C_MISMATCHED_OPS, C_REQUESTS, C_EFFECTS,
+ C_LEDGER_VIOLATIONS, C_EXPIRED, C_THROTTLED) = range(27)
+N_COUNTERS = 27
+# Operation fields: integers (OI) and floats (OF)
+O_KEY, O_RETRIES, O_SEEN_VERSION, O_SEEN_VALUE, O_STALE, O_COUNTED, O_RACED, O_STEP, O_MISMATCHED = range(9)
+O_HOLD, O_HOLD_ACTIVE = 9, 10
+N_OI = 11
+O_ARRIVAL, O_WINDOW, O_READ, O_WRITE, O_TCHECK = range(5)
+N_OF = 5
+# Per-key state (KI, KF); row ``n_keys`` is the LRU list's sentinel
+K_VALUE, K_VERSION, K_PRESENT, K_CVERSION, K_CVALUE, K_PREV, K_NEXT = range(7)
+N_KI = 7
+K_FILLED, K_EXPIRES = 0, 1
+# Events: EI = (seq, kind, a, b, c), EF = (time, x)
+E_SEQ, E_KIND, E_A, E_B, E_C = range(5)
+E_TIME, E_X = 0, 1
+EV_ARRIVAL, EV_MUTATOR, EV_OP, EV_INVALIDATE, EV_FILL, EV_EXPIRE = range(6)
+# Steps at which an operation resumes
+ST_DIRECT_READ, ST_LOOKUP, ST_MISS_READ, ST_WINDOW, ST_RECHECK, ST_USE, ST_BACKOFF, ST_RESERVE = range(8)
+# Float streams (FB rows); mutator gap streams follow at S_MUTATOR + index
+(S_GAP, S_WINDOW, S_READ, S_WRITE, S_RWINDOW, S_RREAD, S_RWRITE, S_JITTER, S_RECHECK, S_CLOOKUP, S_TTL,
+ S_INVALIDATION, S_FILL, S_MUTATOR) = range(14)
+# Key streams (KB rows): client keys, then one per mutator
+KS_CLIENT, KS_MUTATOR = 0, 1
+# Invariants, strategies, write policies, mutator actions
+INV_EXISTS, INV_COUNTER, INV_GRANT, INV_VERSION, INV_UNCHANGED = range(5)
+STRAT_NONE, STRAT_RECHECK, STRAT_CAS, STRAT_RESERVATION = range(4)
+GUARD_NONE, GUARD_VERSION, GUARD_PREDICATE = range(3)
+POLICY_INVALIDATE, POLICY_WRITE_THROUGH, POLICY_NONE = range(3)
+ACT_SET1, ACT_SET0, ACT_ADD, ACT_CONSUME, ACT_KEEP = range(5)
+JITTER_NONE, JITTER_FULL, JITTER_EQUAL = range(3)
+OK, DECLINED, ABORTED, VIOLATED, REJECTED = 0, 1, 2, 3, -1
+# Why the kernel returned
+DONE, NEED_STREAM, NEED_OPS, NEED_EVENTS, NEED_LOGS = range(5)
+
+
+# ---------------------------------------------------------------------------------- helpers
+
+
+@_inline
+def _holds(inv: int, value: int, version: int, seen: int) -> bool:
+    if inv == INV_EXISTS:
+        return value == 0
+    if inv == INV_COUNTER:
+        return value > 0
+    if inv == INV_GRANT:
+        return value == 1
+    return version == seen
+
+
+@_inline
+def _draw(FB: Any, FP: Any, stream: int) -> float:
+    value: float = FB[stream, FP[stream]]
+    FP[stream] += 1
+    return value
+
+
+@_inline
+def _push(I: Any, EI: Any, EF: Any, EFREE: Any, HEAP: Any, time: float, kind: int, a: int, b: int, c: int,
+          x: float) -> None:
+    I[R_NFREE_EV] -= 1
+    ev = EFREE[I[R_NFREE_EV]]
+    seq = I[R_SEQ]
+    I[R_SEQ] = seq + 1
+    EI[ev, E_SEQ] = seq
+    EI[ev, E_KIND] = kind
+    EI[ev, E_A] = a
+    EI[ev, E_B] = b
+    EI[ev, E_C] = c
+    EF[ev, E_TIME] = time
+    EF[ev, E_X] = x
+    i = I[R_HEAP]
+    I[R_HEAP] = i + 1
+    while i > 0:
+        parent = (i - 1) >> 1
+        other = HEAP[parent]
+        ot = EF[other, E_TIME]
+        if ot < time or (ot == time and EI[other, E_SEQ] < seq):
+            break
+        HEAP[i] = other
+        i = parent
+    HEAP[i] = ev
+
+
+@_inline
+def _pop(I: Any, EI: Any, EF: Any, HEAP: Any) -> int:
+    top = HEAP[0]
+    n = I[R_HEAP] - 1
+    I[R_HEAP] = n
+    if n == 0:
+        return int(top)
+    last = HEAP[n]
+    lt = EF[last, E_TIME]
+    ls = EI[last, E_SEQ]
+    i = 0
+    while True:
+        child = 2 * i + 1
+        if child >= n:
+            break
+        right = child + 1
+        if right < n:
+            ct, rt = EF[HEAP[child], E_TIME], EF[HEAP[right], E_TIME]
+            if rt < ct or (rt == ct and EI[HEAP[right], E_SEQ] < EI[HEAP[child], E_SEQ]):
+                child = right
+        c = HEAP[child]
+        ct = EF[c, E_TIME]
+        if lt < ct or (lt == ct and ls < EI[c, E_SEQ]):
+            break
+        HEAP[i] = c
+        i = child
+    HEAP[i] = last
+    return int(top)
+
+
+@_inline
+def _lru_unlink(KI: Any, key: int) -> None:
+    prev = KI[key, K_PREV]
+    nxt = KI[key, K_NEXT]
+    KI[prev, K_NEXT] = nxt
+    KI[nxt, K_PREV] = prev
+
+
+@_inline
+def _lru_append(KI: Any, key: int, sentinel: int) -> None:
+    last = KI[sentinel, K_PREV]
+    KI[last, K_NEXT] = key
+    KI[key, K_PREV] = last
+    KI[key, K_NEXT] = sentinel
+    KI[sentinel, K_PREV] = key
+
+
+@_inline
+def _cache_drop(I: Any, KI: Any, key: int) -> None:
+    KI[key, K_PRESENT] = 0
+    _lru_unlink(KI, key)
+    I[R_NENTRIES] -= 1
+
+
+@_inline
+def _cache_fill(I: Any, C: Any, KI: Any, KF: Any, FB: Any, FP: Any, key: int, version: int, value: int,
+                read_at: float, now: float) -> None:
+    sentinel = I[R_NKEYS]
+    if KI[key, K_PRESENT]:
+        _lru_unlink(KI, key)
+    else:
+        KI[key, K_PRESENT] = 1
+        I[R_NENTRIES] += 1
+    KI[key, K_CVERSION] = version
+    KI[key, K_CVALUE] = value
+    KF[key, K_FILLED] = read_at
+    KF[key, K_EXPIRES] = now + _draw(FB, FP, S_TTL)
+    _lru_append(KI, key, sentinel)
+    capacity = I[R_CAPACITY]
+    if capacity >= 0 and I[R_NENTRIES] > capacity:
+        _cache_drop(I, KI, KI[sentinel, K_NEXT])
+        C[C_CEVICTIONS] += 1
+
+
+@_inline
+def _on_write(I: Any, C: Any, KI: Any, KF: Any, FB: Any, FP: Any, EI: Any, EF: Any, EFREE: Any, HEAP: Any,
+              key: int, now: float) -> None:
+    """The read path hears of a write to ``key`` (CacheRead.on_write)."""
+    if not I[R_CACHE]:
+        return
+    policy = I[R_POLICY]
+    if policy == POLICY_INVALIDATE:
+        delay = _draw(FB, FP, S_INVALIDATION)
+        if delay > 0:
+            _push(I, EI, EF, EFREE, HEAP, now + delay, EV_INVALIDATE, key, 0, 0, 0.0)
+        elif KI[key, K_PRESENT]:
+            _cache_drop(I, KI, key)
+            C[C_CINVALIDATIONS] += 1
+    elif policy == POLICY_WRITE_THROUGH:
+        value = KI[key, K_VALUE]
+        if I[R_CACHE_ABSENT] or value != 0:
+            _cache_fill(I, C, KI, KF, FB, FP, key, KI[key, K_VERSION], value, now, now)
+        elif KI[key, K_PRESENT]:
+            _cache_drop(I, KI, key)
+
+
+@_inline
+def _held_change(I: Any, F: Any, now: float, delta: int) -> None:
+    """TimeWeighted.change of the units held (Reservation.held)."""
+    t = min(max(now, F[F_WARMUP]), F[F_HORIZON])
+    if t > F[F_HELD_LAST]:
+        F[F_HELD_AREA] += I[R_HELD_LEVEL] * (t - F[F_HELD_LAST])
+        F[F_HELD_LAST] = t
+    I[R_HELD_LEVEL] += delta
+
+
+@_inline
+def _add_unit(I: Any, C: Any, KI: Any, KF: Any, FB: Any, FP: Any, EI: Any, EF: Any, EFREE: Any, HEAP: Any,
+              key: int, delta: int, now: float) -> None:
+    """Reservation._take (delta -1) and _give (delta +1): a write of the store and its read path."""
+    KI[key, K_VALUE] += delta
+    KI[key, K_VERSION] += 1
+    _on_write(I, C, KI, KF, FB, FP, EI, EF, EFREE, HEAP, key, now)
+
+
+@_inline
+def _use_value(inv: int, value: int) -> int:
+    if inv == INV_EXISTS:
+        return 1
+    if inv == INV_COUNTER:
+        return value - 1
+    return value
+
+
+@_inline
+def _decide(I: Any, F: Any, C: Any, OI: Any, OF: Any, KI: Any, KF: Any, FB: Any, FP: Any, EI: Any, EF: Any,
+            EFREE: Any, HEAP: Any, WL: Any, op: int, accepted: bool) -> int:
+    """World.decide: judge the use against the truth now; the store's write guard may refuse it;
+    apply it if accepted (and record the effect in the ledger's counts)."""
+    now = F[F_NOW]
+    key = OI[op, O_KEY]
+    inv = I[R_INV]
+    seen = OI[op, O_SEEN_VERSION]
+    holds = _holds(inv, KI[key, K_VALUE], KI[key, K_VERSION], seen)
+    guard = I[R_GUARD]
+    if accepted and guard != GUARD_NONE:
+        accepted = holds if guard == GUARD_PREDICATE else KI[key, K_VERSION] == seen
+    counted = OI[op, O_COUNTED]
+    if accepted:
+        if inv != INV_GRANT and inv != INV_UNCHANGED:
+            KI[key, K_VALUE] = _use_value(inv, KI[key, K_VALUE])
+            KI[key, K_VERSION] += 1
+            _on_write(I, C, KI, KF, FB, FP, EI, EF, EFREE, HEAP, key, now)
+        if counted:
+            C[C_EFFECTS] += 1
+            if not holds:
+                C[C_LEDGER_VIOLATIONS] += 1
+        outcome = OK if holds else VIOLATED
+    else:
+        OI[op, O_RACED] = 1
+        outcome = DECLINED if not holds and I[R_ANSWER] else REJECTED
+    if counted:
+        n = I[R_NWIN]
+        WL[n] = now - OF[op, O_TCHECK]
+        I[R_NWIN] = n + 1
+        if not holds:
+            OI[op, O_MISMATCHED] = 1
+            C[C_MISMATCHES] += 1
+            if accepted:
+                C[C_VIOLATIONS] += 1
+            else:
+                C[C_CONFLICTS] += 1
+            if OI[op, O_STALE]:
+                C[C_MISMATCHES_STALE] += 1
+        elif not accepted:
+            C[C_SPURIOUS] += 1
+    return outcome
+
+
+@_inline
+def _finish(I: Any, F: Any, C: Any, OI: Any, OF: Any, OFREE: Any, LF: Any, LE: Any, op: int, outcome: int) -> None:
+    """World.finish and Recorder.finish."""
+    now = F[F_NOW]
+    I[R_INFLIGHT] -= 1
+    if OI[op, O_COUNTED]:
+        C[C_OPS] += 1
+        latency = now - OF[op, O_ARRIVAL]
+        error = True
+        if outcome in (OK, DECLINED):
+            C[C_OK] += 1
+            if outcome == DECLINED:
+                C[C_DECLINED] += 1
+            error = latency > F[F_THRESHOLD]
+            if error:
+                C[C_SLOW] += 1
+        elif outcome == ABORTED:
+            C[C_ABORTED] += 1
+            if OI[op, O_RACED]:
+                C[C_RACE_ABORTS] += 1
+        else:
+            C[C_VIOLATED] += 1
+        if OI[op, O_MISMATCHED]:
+            C[C_MISMATCHED_OPS] += 1
+        C[C_REQUESTS] += 1
+        F[F_REQUEST_LATENCY] += latency
+        n = I[R_NLAT]
+        LF[n, 0] = now
+        LF[n, 1] = latency
+        LE[n] = 1 if error else 0
+        I[R_NLAT] = n + 1
+    OFREE[I[R_NFREE_OP]] = op
+    I[R_NFREE_OP] += 1
+    if I[R_PHASE] == 1 and I[R_INFLIGHT] == 0:
+        I[R_STOPPED] = 1
+
+
+@_inline
+def _observed(I: Any, F: Any, C: Any, OI: Any, OF: Any, KI: Any, op: int, version: int, value: int) -> bool:
+    """The end of World.check: remember what was seen, count stale checks and attempts."""
+    key = OI[op, O_KEY]
+    OI[op, O_SEEN_VERSION] = version
+    OI[op, O_SEEN_VALUE] = value
+    OF[op, O_TCHECK] = F[F_NOW]
+    counted = OI[op, O_COUNTED]
+    if version != KI[key, K_VERSION]:
+        OI[op, O_STALE] = 0 if _holds(I[R_INV], KI[key, K_VALUE], KI[key, K_VERSION], version) else 1
+        if counted:
+            C[C_STALE_CHECKS] += 1
+    else:
+        OI[op, O_STALE] = 0
+    if counted:
+        C[C_ATTEMPTS] += 1
+    return bool(_holds(I[R_INV], value, version, version))
+
+
+@_inline
+def _count_read(I: Any, F: Any, C: Any, KI: Any, KF: Any, AL: Any, key: int, version: int, value: int,
+                hit: bool) -> None:
+    """CacheRead._count."""
+    now = F[F_NOW]
+    C[C_CREADS] += 1
+    if hit:
+        C[C_CHITS] += 1
+        n = I[R_NAGE]
+        AL[n] = now - KF[key, K_FILLED]
+        I[R_NAGE] = n + 1
+    truth = KI[key, K_VERSION]
+    if version != truth:
+        if hit:
+            C[C_CSTALE_HITS] += 1
+        inv = I[R_INV]
+        if _holds(inv, value, version, version) != _holds(inv, KI[key, K_VALUE], truth, version):
+            C[C_CVALIDATION] += 1
+
+
+@_inline
+def _run_op(I: Any, F: Any, C: Any, OI: Any, OF: Any, OFREE: Any, KI: Any, KF: Any, FB: Any, FP: Any, KB: Any,
+            KP: Any, EI: Any, EF: Any, EFREE: Any, HEAP: Any, LF: Any, LE: Any, WL: Any, AL: Any, op: int,
+            step: int) -> None:
+    """Run operation ``op`` from ``step`` (-1: a new attempt) until it waits or ends."""
+    strat = I[R_STRAT]
+    inv = I[R_INV]
+    while True:
+        now = F[F_NOW]
+        key = OI[op, O_KEY]
+        version = 0
+        value = 0
+        outcome = OK
+        attempt_done = False
+        if step == -1 and strat == STRAT_RESERVATION:
+            latency = OF[op, O_READ]
+            if latency > 0:
+                OI[op, O_STEP] = ST_RESERVE
+                _push(I, EI, EF, EFREE, HEAP, now + latency, EV_OP, op, 0, 0, 0.0)
+                return
+            step = ST_RESERVE
+        if step == ST_RESERVE:
+            # Reservation.attempt: the check takes one unit at the store
+            OF[op, O_TCHECK] = now
+            OI[op, O_STALE] = 0
+            if OI[op, O_COUNTED]:
+                C[C_ATTEMPTS] += 1
+            if KI[key, K_VALUE] <= 0:
+                OI[op, O_SEEN_VERSION] = KI[key, K_VERSION]
+                _finish(I, F, C, OI, OF, OFREE, LF, LE, op, DECLINED)
+                return
+            _add_unit(I, C, KI, KF, FB, FP, EI, EF, EFREE, HEAP, key, -1, now)
+            OI[op, O_SEEN_VERSION] = KI[key, K_VERSION]
+            serial = I[R_HOLD_SERIAL]
+            I[R_HOLD_SERIAL] = serial + 1
+            OI[op, O_HOLD] = serial
+            OI[op, O_HOLD_ACTIVE] = 1
+            _held_change(I, F, now, 1)
+            if I[R_HAS_TTL]:
+                _push(I, EI, EF, EFREE, HEAP, now + F[F_TTL], EV_EXPIRE, op, serial, 0, 0.0)
+            window = OF[op, O_WINDOW]
+            if window > 0:
+                OI[op, O_STEP] = ST_WINDOW
+                _push(I, EI, EF, EFREE, HEAP, now + window, EV_OP, op, 0, 0, 0.0)
+                return
+            step = ST_WINDOW
+        if step == -1:
+            # World.check begins: the read path's observe
+            if I[R_CACHE]:
+                lookup = _draw(FB, FP, S_CLOOKUP)
+                if lookup > 0:
+                    OI[op, O_STEP] = ST_LOOKUP
+                    _push(I, EI, EF, EFREE, HEAP, now + lookup, EV_OP, op, 0, 0, 0.0)
+                    return
+                step = ST_LOOKUP
+            else:
+                latency = OF[op, O_READ]
+                if latency > 0:
+                    OI[op, O_STEP] = ST_DIRECT_READ
+                    _push(I, EI, EF, EFREE, HEAP, now + latency, EV_OP, op, 0, 0, 0.0)
+                    return
+                step = ST_DIRECT_READ
+        if step in (ST_LOOKUP, ST_MISS_READ, ST_DIRECT_READ):
+            if step == ST_DIRECT_READ:
+                version = KI[key, K_VERSION]
+                value = KI[key, K_VALUE]
+            else:
+                if step == ST_LOOKUP:
+                    present = KI[key, K_PRESENT]
+                    if present and KF[key, K_EXPIRES] > now:
+                        _lru_unlink(KI, key)
+                        _lru_append(KI, key, I[R_NKEYS])
+                        version = KI[key, K_CVERSION]
+                        value = KI[key, K_CVALUE]
+                        if OI[op, O_COUNTED]:
+                            _count_read(I, F, C, KI, KF, AL, key, version, value, True)
+                        step = -2  # observed
+                    else:
+                        if present:
+                            _cache_drop(I, KI, key)
+                        if I[R_ASSUME_ABSENT]:
+                            version = -1
+                            value = 0
+                            if OI[op, O_COUNTED]:
+                                _count_read(I, F, C, KI, KF, AL, key, version, value, False)
+                            step = -2
+                        else:
+                            latency = OF[op, O_READ]
+                            if latency > 0:
+                                OI[op, O_STEP] = ST_MISS_READ
+                                _push(I, EI, EF, EFREE, HEAP, now + latency, EV_OP, op, 0, 0, 0.0)
+                                return
+                            step = ST_MISS_READ
+                if step == ST_MISS_READ:
+                    version = KI[key, K_VERSION]
+                    value = KI[key, K_VALUE]
+                    if I[R_CACHE_ABSENT] or value != 0:
+                        delay = _draw(FB, FP, S_FILL)
+                        if delay > 0:
+                            _push(I, EI, EF, EFREE, HEAP, now + delay, EV_FILL, key, version, value, now)
+                        else:
+                            _cache_fill(I, C, KI, KF, FB, FP, key, version, value, now, now)
+                    if OI[op, O_COUNTED]:
+                        _count_read(I, F, C, KI, KF, AL, key, version, value, False)
+            if not _observed(I, F, C, OI, OF, KI, op, version, value):
+                _finish(I, F, C, OI, OF, OFREE, LF, LE, op, DECLINED)
+                return
+            window = OF[op, O_WINDOW]
+            if window > 0:
+                OI[op, O_STEP] = ST_WINDOW
+                _push(I, EI, EF, EFREE, HEAP, now + window, EV_OP, op, 0, 0, 0.0)
+                return
+            step = ST_WINDOW
+        if step == ST_WINDOW:
+            if strat == STRAT_RECHECK:
+                latency = _draw(FB, FP, S_RECHECK)
+                if latency > 0:
+                    OI[op, O_STEP] = ST_RECHECK
+                    _push(I, EI, EF, EFREE, HEAP, now + latency, EV_OP, op, 0, 0, 0.0)
+                    return
+                step = ST_RECHECK
+            else:
+                latency = OF[op, O_WRITE]
+                if latency > 0:
+                    OI[op, O_STEP] = ST_USE
+                    _push(I, EI, EF, EFREE, HEAP, now + latency, EV_OP, op, 0, 0, 0.0)
+                    return
+                step = ST_USE
+        if step == ST_RECHECK:
+            if not _holds(inv, KI[key, K_VALUE], KI[key, K_VERSION], OI[op, O_SEEN_VERSION]):
+                outcome = _decide(I, F, C, OI, OF, KI, KF, FB, FP, EI, EF, EFREE, HEAP, WL, op, False)
+                attempt_done = True
+            else:
+                latency = OF[op, O_WRITE]
+                if latency > 0:
+                    OI[op, O_STEP] = ST_USE
+                    _push(I, EI, EF, EFREE, HEAP, now + latency, EV_OP, op, 0, 0, 0.0)
+                    return
+                step = ST_USE
+        if step == ST_USE and strat == STRAT_RESERVATION:
+            step = -3
+            if not OI[op, O_HOLD_ACTIVE]:
+                if KI[key, K_VALUE] <= 0:
+                    if OI[op, O_COUNTED]:
+                        C[C_THROTTLED] += 1
+                    outcome = _decide(I, F, C, OI, OF, KI, KF, FB, FP, EI, EF, EFREE, HEAP, WL, op, False)
+                    attempt_done = True
+                else:
+                    _add_unit(I, C, KI, KF, FB, FP, EI, EF, EFREE, HEAP, key, -1, now)
+                    OI[op, O_HOLD_ACTIVE] = 1
+                    _held_change(I, F, now, 1)
+            if not attempt_done:
+                # consume: the held unit is handed back and taken by the use in the same instant
+                OI[op, O_HOLD_ACTIVE] = 0
+                _held_change(I, F, now, -1)
+                _add_unit(I, C, KI, KF, FB, FP, EI, EF, EFREE, HEAP, key, 1, now)
+                outcome = _decide(I, F, C, OI, OF, KI, KF, FB, FP, EI, EF, EFREE, HEAP, WL, op, True)
+                attempt_done = True
+        if step == ST_USE:
+            # the strategy accepts; the store's write guard (a cas's compare) may still refuse
+            outcome = _decide(I, F, C, OI, OF, KI, KF, FB, FP, EI, EF, EFREE, HEAP, WL, op, True)
+            attempt_done = True
+        if attempt_done:
+            # Strategy.operate after an attempt
+            if outcome != REJECTED:
+                _finish(I, F, C, OI, OF, OFREE, LF, LE, op, outcome)
+                return
+            if OI[op, O_RETRIES] >= I[R_MAXRETRY]:
+                _finish(I, F, C, OI, OF, OFREE, LF, LE, op, ABORTED)
+                return
+            retries = OI[op, O_RETRIES] + 1
+            OI[op, O_RETRIES] = retries
+            if OI[op, O_COUNTED]:
+                C[C_RETRIES] += 1
+            wait = 0.0
+            if I[R_HAS_RETRY]:
+                wait = min(F[F_BACKOFF] * F[F_MULT] ** float(retries - 1), F[F_MAXBACKOFF])
+                if I[R_JITTER] == JITTER_FULL:
+                    wait = wait * _draw(FB, FP, S_JITTER)
+                elif I[R_JITTER] == JITTER_EQUAL:
+                    wait = wait / 2 + wait / 2 * _draw(FB, FP, S_JITTER)
+            if wait > 0:
+                OI[op, O_STEP] = ST_BACKOFF
+                _push(I, EI, EF, EFREE, HEAP, now + wait, EV_OP, op, 0, 0, 0.0)
+                return
+            step = ST_BACKOFF
+        if step == ST_BACKOFF:
+            # World.redraw, then a new attempt
+            OF[op, O_WINDOW] = _draw(FB, FP, S_RWINDOW)
+            OF[op, O_READ] = _draw(FB, FP, S_RREAD)
+            OF[op, O_WRITE] = _draw(FB, FP, S_RWRITE)
+            step = -1
+
+
+# ---------------------------------------------------------------------------------- the loop
+
+
+@_jit
+def kernel(I: Any, F: Any, C: Any, OI: Any, OF: Any, OFREE: Any, KI: Any, KF: Any, MUT: Any, FB: Any, FP: Any,
+           FL: Any, KB: Any, KP: Any, KL: Any, EI: Any, EF: Any, EFREE: Any, HEAP: Any, LF: Any, LE: Any, WL: Any,
+           AL: Any) -> int:
+    """Run events until the replication ends (DONE) or the caller must refill or grow something."""
+    margin = I[R_MARGIN]
+    horizon = F[F_HORIZON]
+    end = F[F_END]
+    log_room = LE.shape[0] - margin
+    budget = 0
+    while True:
+        if I[R_STOPPED]:
+            return DONE
+        if I[R_HEAP] == 0:
+            while I[R_NEXT_SAMPLE] < I[R_NSAMPLES]:
+                I[R_BACKLOG + I[R_NEXT_SAMPLE]] = I[R_INFLIGHT]
+                I[R_NEXT_SAMPLE] += 1
+            I[R_STOPPED] = 1
+            return DONE
+        top = HEAP[0]
+        t = EF[top, E_TIME]
+        # env.run(until=sample) stops before any event at or after the sample instant
+        while I[R_NEXT_SAMPLE] < I[R_NSAMPLES] and t >= F[F_SAMPLE + I[R_NEXT_SAMPLE]]:
+            I[R_BACKLOG + I[R_NEXT_SAMPLE]] = I[R_INFLIGHT]
+            I[R_NEXT_SAMPLE] += 1
+        if I[R_PHASE] == 0 and t >= horizon:
+            # env.run(until=horizon) ends here; the drain runs only if operations are in flight
+            if I[R_INFLIGHT] == 0:
+                I[R_STOPPED] = 1
+                return DONE
+            I[R_PHASE] = 1
+        if I[R_PHASE] == 1 and t >= end:
+            I[R_STOPPED] = 1
+            return DONE
+        if budget == 0:
+            # room for the worst case of ``budget`` events (one event draws at most ``margin``
+            # values of any stream, pushes at most ``margin`` events and logs at most ``margin``)
+            room = FL[0] - FP[0]
+            for s in range(1, I[R_NFS]):
+                room = min(room, FL[s] - FP[s])
+            for s in range(I[R_NKS]):
+                room = min(room, KL[s] - KP[s])
+            if room < margin:
+                return NEED_STREAM
+            budget = room // margin
+            if I[R_NFREE_OP] < 2:
+                return NEED_OPS
+            budget = min(budget, I[R_NFREE_OP] - 1)
+            if I[R_NFREE_EV] < 2 * margin:
+                return NEED_EVENTS
+            budget = min(budget, I[R_NFREE_EV] // margin - 1)
+            logged = max(I[R_NLAT], max(I[R_NWIN], I[R_NAGE]))
+            if logged + margin > log_room:
+                return NEED_LOGS
+            budget = min(budget, (log_room - logged) // margin)
+        budget -= 1
+        ev = _pop(I, EI, EF, HEAP)
+        EFREE[I[R_NFREE_EV]] = ev
+        I[R_NFREE_EV] += 1
+        F[F_NOW] = t
+        kind = EI[ev, E_KIND]
+        a = EI[ev, E_A]
+        if kind == EV_OP:
+            _run_op(I, F, C, OI, OF, OFREE, KI, KF, FB, FP, KB, KP, EI, EF, EFREE, HEAP, LF, LE, WL, AL, a,
+                    OI[a, O_STEP])
+        elif kind == EV_ARRIVAL:
+            # World._arrivals: submit the operation drawn last time, draw the next, schedule it
+            I[R_NFREE_OP] -= 1
+            op = OFREE[I[R_NFREE_OP]]
+            OI[op, O_KEY] = I[R_PEND_KEY]
+            OI[op, O_RETRIES] = 0
+            OI[op, O_RACED] = 0
+            OI[op, O_STALE] = 0
+            OI[op, O_MISMATCHED] = 0
+            OI[op, O_HOLD] = -1
+            OI[op, O_HOLD_ACTIVE] = 0
+            OI[op, O_COUNTED] = 1 if t >= F[F_WARMUP] else 0
+            OF[op, O_ARRIVAL] = t
+            OF[op, O_WINDOW] = F[F_PEND_WIN]
+            OF[op, O_READ] = F[F_PEND_READ]
+            OF[op, O_WRITE] = F[F_PEND_WRITE]
+            I[R_INFLIGHT] += 1
+            gap = _draw(FB, FP, S_GAP)
+            I[R_PEND_KEY] = KB[KS_CLIENT, KP[KS_CLIENT]]
+            KP[KS_CLIENT] += 1
+            F[F_PEND_WIN] = _draw(FB, FP, S_WINDOW)
+            F[F_PEND_READ] = _draw(FB, FP, S_READ)
+            F[F_PEND_WRITE] = _draw(FB, FP, S_WRITE)
+            if t + gap >= horizon:
+                I[R_ARR_DONE] = 1
+            else:
+                _push(I, EI, EF, EFREE, HEAP, t + gap, EV_ARRIVAL, 0, 0, 0, 0.0)
+            # the new process starts before any other event at this instant
+            _run_op(I, F, C, OI, OF, OFREE, KI, KF, FB, FP, KB, KP, EI, EF, EFREE, HEAP, LF, LE, WL, AL, op, -1)
+        elif kind == EV_MUTATOR:
+            if t >= end:
+                continue
+            key = KB[KS_MUTATOR + a, KP[KS_MUTATOR + a]]
+            KP[KS_MUTATOR + a] += 1
+            action = MUT[a, 0]
+            value = KI[key, K_VALUE]
+            if action == ACT_SET1:
+                value = 1
+            elif action == ACT_SET0:
+                value = 0
+            elif action == ACT_ADD:
+                value = value + MUT[a, 1]
+            elif action == ACT_CONSUME and value > 0:
+                value = value - 1
+            KI[key, K_VALUE] = value
+            KI[key, K_VERSION] += 1
+            _on_write(I, C, KI, KF, FB, FP, EI, EF, EFREE, HEAP, key, t)
+            _push(I, EI, EF, EFREE, HEAP, t + _draw(FB, FP, S_MUTATOR + a), EV_MUTATOR, a, 0, 0, 0.0)
+        elif kind == EV_INVALIDATE:
+            if KI[a, K_PRESENT]:
+                _cache_drop(I, KI, a)
+                C[C_CINVALIDATIONS] += 1
+        elif kind == EV_FILL:  # a late cache set
+            _cache_fill(I, C, KI, KF, FB, FP, a, EI[ev, E_B], EI[ev, E_C], EF[ev, E_X], t)
+        elif OI[a, O_HOLD] == EI[ev, E_B] and OI[a, O_HOLD_ACTIVE]:  # EV_EXPIRE of a live hold
+            OI[a, O_HOLD_ACTIVE] = 0
+            C[C_EXPIRED] += 1
+            _held_change(I, F, t, -1)
+            _add_unit(I, C, KI, KF, FB, FP, EI, EF, EFREE, HEAP, OI[a, O_KEY], 1, t)
