@@ -23,3 +23,13 @@ def model(**sections: Any) -> ModelSpec:
 @pytest.fixture
 def root() -> Path:
     return ROOT
+
+
+@pytest.fixture(autouse=True)
+def _close_figures() -> Any:
+    """Charts are pyplot-managed figures (so notebooks show them): release them after each test."""
+    yield
+    import sys
+
+    if "matplotlib.pyplot" in sys.modules:
+        sys.modules["matplotlib.pyplot"].close("all")

@@ -104,6 +104,13 @@ def check_out(out: Path | None) -> None:
         raise SpecError(f"--out {out}: expected a .csv or .parquet file name")
 
 
+def files_backend() -> None:
+    """Charts drawn by a command go to files: matplotlib's Agg backend (no window, no display needed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+
+
 def _executor(workers: int) -> Any:
     if workers == 1:
         return None

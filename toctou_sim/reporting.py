@@ -638,7 +638,7 @@ def report(
     figures: list[tuple[str, Path, str]] = []
 
     def add(name: str, title: str, figure: Any, caption: str) -> None:
-        paths = plots.save(figure, out / name)
+        paths = plots.save(figure, out / name, close=True)
         files.extend(paths)
         figures.append((title, paths[0], caption))
 
@@ -651,10 +651,12 @@ def report(
         parameter = next(iter(grid))
         add(
             "sweep",
-            f"Rates against {parameter}",
-            plots.plot_sweep(sweep_frame, parameter, x_label=_axis_label(parameter, grid[parameter])),
-            "Mismatch and violation rate per operation, one line per strategy, 95% CI bands; ▼ marks a "
-            "rule-of-three upper bound where no event was seen.",
+            f"Against {parameter}",
+            plots.plot_sweep(sweep_frame, parameter, metrics=plots.SWEEP_METRICS,
+                             x_label=_axis_label(parameter, grid[parameter])),
+            "Violation and abort rate per operation and p99 latency, one line per strategy with 95% CI bands "
+            "(a column of panels per value of a second parameter; with three or more, the best strategy per "
+            "configuration); ▼ marks a rule-of-three upper bound where no event was seen.",
         )
     add(
         "tradeoff",
@@ -666,9 +668,10 @@ def report(
     add(
         "burn",
         "Error-budget burn over time",
-        plots.plot_burn({s: v[0] for s, v in views.items() if v}, spec.slo),
-        "Replication 0 of each strategy: burn rate per timeline bin and over the first alert's long window "
-        "(log); dashed lines are alert factors, shaded spans show when each alert fires.",
+        plots.plot_burn({s: v for s, v in views.items() if v}, spec.slo),
+        "All replications of each strategy: the median burn over the first alert's long window with the band "
+        "from the lowest to the highest replication, the per-bin burn (log); dashed lines are alert factors; "
+        "the lane under each panel shows when each alert fires (filled to the share of replications firing).",
     )
     add(
         "cdfs",
