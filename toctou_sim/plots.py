@@ -354,8 +354,9 @@ def _sweep_line(ax: Any, line: pd.DataFrame, strategy: str, floor: float | None)
     low = np.maximum(low, 0.0)  # every metric is non-negative: a t interval reaching below 0 is cut at 0
     if floor is not None:
         y, low, high = np.maximum(y, floor), np.maximum(low, floor), np.maximum(high, floor)
-    ax.plot(x, y, marker="o", color=color, label=strategy, linewidth=2)
-    ax.fill_between(x, low, high, color=color, alpha=0.18, linewidth=0)
+    ax.plot(x, y, marker="o", color=color, label=strategy, linewidth=2, linestyle="--" if bound.all() else "-")
+    # A band only where events were seen: a rule-of-three bound has no lower end worth drawing.
+    ax.fill_between(x, low, high, where=~bound, color=color, alpha=0.18, linewidth=0, interpolate=False)
     if bound.any():
         ax.scatter(x[bound], high[bound], marker="v", color=color, s=60, zorder=3)
 

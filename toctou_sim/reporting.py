@@ -41,7 +41,7 @@ import pandas as pd
 from toctou_sim.budget import TimelineBudget, analyse_timeline
 from toctou_sim.metrics import Histogram
 from toctou_sim.montecarlo import ComparisonResult, compare
-from toctou_sim.present import HEADLINE_METRICS, format_value
+from toctou_sim.present import HEADLINE_METRICS, _grouped, format_difference, format_value, group_of
 from toctou_sim.spec import ModelSpec, SloSpec, load_model
 from toctou_sim.units import format_duration
 
@@ -264,7 +264,8 @@ def budget_table(frame: pd.DataFrame, slo: SloSpec) -> pd.DataFrame:
             row = _row(frame, strategy, metric)
             if row is None:
                 return "n/a"
-            return format_value(row["estimate"], row["ci_low"], row["ci_high"], bool(row.get("upper_bound", False)))
+            return format_value(row["estimate"], row["ci_low"], row["ci_high"], bool(row.get("upper_bound", False)),
+                                metric)
 
         burn = _value(frame, strategy, "burn_rate")
         exhausted = slo.period / burn if burn > 0 else math.inf
@@ -436,6 +437,7 @@ def results_table(frame: pd.DataFrame, metrics: Sequence[str] = _HEADLINE) -> pd
     strategies = list(dict.fromkeys(frame["strategy"]))
     table: dict[str, list[str]] = {}
     present = [m for m in metrics if m in set(frame["metric"])]
+    present = [m for _, members in _grouped(present) for m in members]  # harm · cost · budget · diagnostics
     for strategy in strategies:
         column = []
         for metric in present:
@@ -443,13 +445,17 @@ def results_table(frame: pd.DataFrame, metrics: Sequence[str] = _HEADLINE) -> pd
             column.append(
                 ""
                 if row is None
-                else format_value(row["estimate"], row["ci_low"], row["ci_high"], bool(row.get("upper_bound", False)))
+                else format_value(row["estimate"], row["ci_low"], row["ci_high"], bool(row.get("upper_bound", False)),
+                                  metric)
             )
         table[strategy] = column
-    out = pd.DataFrame(table, index=present)
+    out = pd.DataFrame(table, index=[f"{group_of(m)}: {m}" for m in present])
     if "diff" in frame.columns:
-        out.loc["added p99 latency vs baseline (ms)"] = [
-            _ms(_value(frame, s, "latency_p99_ms", "diff")) + _ci(frame, s) for s in strategies
+        out.loc["cost: added p99 latency vs baseline"] = [
+            format_difference("latency_p99_ms", _value(frame, s, "latency_p99_ms", "diff"),
+                              _value(frame, s, "latency_p99_ms", "diff_low"),
+                              _value(frame, s, "latency_p99_ms", "diff_high"))
+            for s in strategies
         ]
     return out
 
@@ -476,12 +482,14 @@ th, td { border: 1px solid #ccc; padding: 0.3em 0.6em; text-align: right; } th {
 td:first-child, th:first-child { text-align: left; }
 figure { margin: 1.2em 0; } figure img { max-width: 100%; border: 1px solid #eee; }
 figcaption { color: #444; font-size: 0.92em; } pre { background: #f7f7f7; padding: 1em; overflow-x: auto; }
-ul.rec li { margin-bottom: 0.4em; }
+ul.rec li { margin-bottom: 0.4em; } .scroll { overflow-x: auto; max-width: 100%; }
+td { white-space: nowrap; }
 """
 
 
 def _html_table(frame: pd.DataFrame, index: bool = False) -> str:
-    return frame.to_html(index=index, border=0, escape=True, na_rep="")
+    """A table in a box that scrolls sideways on a narrow screen (the page itself never does)."""
+    return '<div class="scroll">' + frame.to_html(index=index, border=0, escape=True, na_rep="") + "</div>"
 
 
 def _render(
