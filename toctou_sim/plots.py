@@ -297,15 +297,22 @@ def plot_sweep(
     parameter = parameters[0]
     others = parameters[1:]
     if len(others) > 1:
-        return plot_best_map(frame, parameters, metric=metrics[0], title=title)
+        measured = [m for m in metrics if m in set(frame["metric"])] or list(metrics)
+        harm = "violation_rate" if "violation_rate" in measured else measured[0]
+        return plot_best_map(frame, parameters, metric=harm, title=title)
     panel_values: list[Any] = [None]
     if others:
         by = others[0]
         distinct = list(dict.fromkeys(frame[by]))
         order = _sort_key(distinct)
         panel_values = [v for _, v in sorted(zip(order, distinct, strict=True), key=lambda p: p[0])]
-    rows, cols = len(metrics), len(panel_values)
-    fig, axes = _figure(min(4.6 * cols + 1.5, 22.0), 3.8 * rows + 1.0, rows, cols, sharex=True, sharey="row")
+    if by is None:  # one parameter: the metrics side by side
+        fig, grid = _figure(5.0 * len(metrics) + 1.0, 5.0, 1, len(metrics))
+        axes = [[grid[0][i]] for i in range(len(metrics))]
+    else:  # a row per metric, a column per value of the second parameter
+        fig, axes = _figure(min(4.6 * len(panel_values) + 1.5, 22.0), 3.8 * len(metrics) + 1.0, len(metrics),
+                            len(panel_values), sharex=True, sharey="row")
+    rows = len(metrics)
     strategies = list(dict.fromkeys(frame["strategy"]))
     positions, unit, labels = axis_values(list(frame[parameter]))
     frame = frame.assign(_x=positions, _xlabel=labels)
@@ -330,9 +337,9 @@ def plot_sweep(
             if unit == "category":
                 ticks = frame.drop_duplicates("_x").sort_values("_x")
                 ax.set_xticks(ticks["_x"].tolist(), ticks["_xlabel"].tolist(), rotation=20, ha="right")
-            if row == rows - 1:
+            if by is None or row == rows - 1:
                 ax.set_xlabel(_parameter_label(parameter, unit, x_label))
-            if col == 0:
+            if by is None or col == 0:
                 ax.set_ylabel(_metric_label(metric) + (", log" if _log_metric(metric) else ""))
             heading = _metric_title(metric)
             if by is not None:
