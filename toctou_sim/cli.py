@@ -283,5 +283,9 @@ from toctou_sim.cli_report import report_command, trace_command  # noqa: E402
 main.add_command(report_command)
 main.add_command(trace_command)
 
+from toctou_sim.cli_fit import fit_command  # noqa: E402
+
+main.add_command(fit_command)
+
 if __name__ == "__main__":  # pragma: no cover
     main()

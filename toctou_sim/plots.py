@@ -49,6 +49,7 @@ __all__ = [
     "plot_best_map",
     "plot_burn",
     "plot_cdfs",
+    "plot_fit",
     "plot_sweep",
     "plot_trace",
     "plot_tradeoff",
@@ -775,4 +776,48 @@ def plot_trace(trace: Trace, max_rows: int = 60, title: str | None = None, focus
     fig.legend(handles=handles, loc="outside lower center", ncol=4, fontsize=9)
     ax.grid(axis="y", alpha=0)
     ax.set_title(title or f"Trace of {len(ops)} operations ({trace.strategy}, {trace.model}, seed {trace.seed})")
+    return fig
+
+
+@_styled
+def plot_fit(data: Any, fits: Sequence[Any], title: str | None = None) -> Figure:
+    """Calibration: the data's CDF against each fitted family's (log time axis, ms) and, for raw
+    samples, a QQ plot of the best fit (points on the diagonal: the family describes the data)."""
+    qq = data.samples is not None
+    fig, axes = _figure(13.0 if qq else 8.0, 5.2, 1, 2 if qq else 1)
+    ax = axes[0][0]
+    if data.samples is not None:
+        x = np.sort(data.samples)
+        empirical = np.arange(1, x.size + 1) / x.size
+        ax.step(x * 1e3, empirical, where="post", color="black", linewidth=2.2, label=f"data (n={x.size})")
+        grid = np.geomspace(x[0], x[-1], 300)
+    else:
+        edges, counts = data.edges, data.counts
+        finite = np.isfinite(edges)
+        cumulative = np.cumsum(counts) / counts.sum()
+        ax.plot(edges[finite] * 1e3, cumulative[finite], "ks", markersize=6, label=f"buckets (n={int(counts.sum())})")
+        grid = np.geomspace(max(edges[finite][0] / 10, 1e-7), edges[finite][-1] * 2, 300)
+    styles = ["-", "--", "-.", ":", (0, (5, 1))]
+    for index, fitted in enumerate(fits):
+        ax.plot(grid * 1e3, fitted.cdf.cdf(grid), linestyle=styles[index % len(styles)], linewidth=1.8,
+                label=f"{fitted.family} (KS {fitted.ks:.3f}, AIC {fitted.aic:.0f})")
+    ax.set_xscale("log")
+    ax.set_xlabel(f"{data.name} (ms, log scale)")
+    ax.set_ylabel("fraction of durations ≤ x")
+    ax.set_ylim(0, 1.01)
+    ax.set_title("CDF: data and fitted families (best first)")
+    ax.legend(loc="lower right", fontsize=9)
+    if qq and fits:
+        best = fits[0]
+        q = (np.arange(1, x.size + 1) - 0.5) / x.size
+        theory = np.asarray(best.cdf.ppf(q), dtype=float)
+        right = axes[0][1]
+        right.loglog(theory * 1e3, x * 1e3, "o", markersize=3, alpha=0.6, color="C0")
+        bounds = [min(theory.min(), x.min()) * 1e3, max(theory.max(), x.max()) * 1e3]
+        right.plot(bounds, bounds, color="0.3", linestyle="--", linewidth=1, label="y = x")
+        right.set_xlabel(f"{best.family} quantile (ms, log)")
+        right.set_ylabel("data quantile (ms, log)")
+        right.set_title(f"QQ plot of the best fit: {best.family}")
+        right.legend(loc="upper left")
+    fig.suptitle(title or f"Calibration of {data.name}")
     return fig
