@@ -46,6 +46,7 @@ def test_readme_command_runs(command: str, tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("TOCTOU_SIM_SMOKE_HORIZON", "4s")
     monkeypatch.chdir(tmp_path)
     (tmp_path / "models").symlink_to(ROOT / "models")
+    (tmp_path / "examples").symlink_to(ROOT / "examples")
     # Smaller but the same command: fewer replications and design points.
     small = command.replace("/tmp/", f"{tmp_path}/")
     small = re.sub(r"--reps \d+", "--reps 2", small)
@@ -70,4 +71,5 @@ def test_readme_python_runs(index: int, tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("TOCTOU_SIM_SMOKE_HORIZON", "3s")
     monkeypatch.chdir(tmp_path)
     (tmp_path / "models").symlink_to(ROOT / "models")
+    (tmp_path / "examples").symlink_to(ROOT / "examples")
     exec(compile(PYTHON_BLOCKS[index], f"README python block {index}", "exec"), {"__name__": "__readme__"})
