@@ -21,16 +21,22 @@ __all__ = [
     "kind_of",
     "results_json",
     "shown_metrics",
+    "stability_notes",
     "write_table",
 ]
 
 HEADLINE_METRICS = (
     "operations",
+    "harm_rate",
+    "harms_per_day",
     "mismatch_rate",
     "mismatch_stale_rate",
     "conflict_rate",
     "violation_rate",
     "abort_rate",
+    "unfinished_rate",
+    "error_rate",
+    "burn_rate",
     "retry_rate",
     "latency_p50_ms",
     "latency_p99_ms",
@@ -77,6 +83,8 @@ def kind_of(metric: str) -> str:
         return "rate"
     if metric == "throughput_ops_s":
         return "throughput"
+    if metric.endswith("_per_day"):
+        return "per_day"
     return "count"
 
 
@@ -115,6 +123,8 @@ def _unit_scale(kind: str, metric: str, reference: float) -> tuple[float, str, s
         return 1.0, "", "×"
     if kind == "throughput":
         return 1.0, "", " ops/s"
+    if kind == "per_day":
+        return 1.0, "", "/day"
     return 1.0, "", ""
 
 
@@ -165,12 +175,13 @@ def format_value(estimate: float, low: float, high: float, upper_bound: bool = F
 
 
 GROUPS: dict[str, tuple[str, ...]] = {
-    "harm": ("violation_rate", "mismatch_rate", "mismatch_stale_rate", "mismatch_window_rate", "conflict_rate",
+    "harm": ("harm_rate", "harms_per_day", "violation_rate",
+             "mismatch_rate", "mismatch_stale_rate", "mismatch_window_rate", "conflict_rate",
              "duplicate_resource_rate", "duplicate_effect_rate", "partial_create_rate", "authorization_drift_rate",
              "cache_validation_mismatch_rate", "idempotency_conflict_rate", "ordering_error_rate"),
     "cost": ("abort_rate", "retry_rate", "latency_p50_ms", "latency_p99_ms", "latency_p999_ms",
              "latency_added_p99_ms", "lock_wait_mean_ms", "throughput_ops_s"),
-    "budget": ("error_rate", "latency_breach_rate", "race_error_rate", "burn_rate", "race_burn_rate",
+    "budget": ("error_rate", "unfinished_rate", "latency_breach_rate", "race_error_rate", "burn_rate", "race_burn_rate",
                "worst_hour_burn", "worst_hour_budget"),
 }
 """The terminal and report tables' row groups, in order; every other metric is a diagnostic."""
@@ -232,6 +243,7 @@ def comparison_table(frame: pd.DataFrame, metrics: tuple[str, ...] | None = HEAD
             diffs[strategy][metric] = format_difference(metric, row["diff"], row["diff_low"], row["diff_high"])
     n_reps = int(chosen["n_reps"].max()) if len(chosen) else 0
     lines = [f"estimates ± 95% CI over {n_reps} replications", _block(cells, strategies, order)]
+    lines += stability_notes(frame)
     if has_diff and len(strategies) > 1:
         baseline = chosen["baseline"].iloc[0]
         others = [s for s in strategies if s != baseline]
@@ -245,6 +257,15 @@ def comparison_table(frame: pd.DataFrame, metrics: tuple[str, ...] | None = HEAD
 def format_diff(estimate: float, low: float, high: float, metric: str = "") -> str:
     """A signed difference with its 95% CI as ± (:func:`format_difference`)."""
     return format_difference(metric, estimate, low, high)
+
+
+def stability_notes(frame: pd.DataFrame) -> list[str]:
+    """One warning line per strategy whose runs had no steady state."""
+    if "unstable" not in frame.columns:
+        return []
+    flagged = list(dict.fromkeys(frame.loc[frame["unstable"].astype(bool), "strategy"]))
+    return [f"UNSTABLE {name}: no steady state, latency grows with the horizon (a backlog grew for the whole run); "
+            "its latencies and rates estimate nothing" for name in flagged]
 
 
 def _clean(value: Any) -> Any:
