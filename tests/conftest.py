@@ -39,3 +39,11 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
 MYPY = pytest.StashKey["subprocess.Popen[str]"]()
 """The background ``mypy`` run (see :func:`pytest_collection_finish`)."""
+@pytest.fixture(autouse=True)
+def _close_figures() -> Any:
+    """Charts are pyplot-managed figures (so notebooks show them): release them after each test."""
+    yield
+    import sys
+
+    if "matplotlib.pyplot" in sys.modules:
+        sys.modules["matplotlib.pyplot"].close("all")

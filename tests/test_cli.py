@@ -81,7 +81,7 @@ def test_internal_error_exits_1_with_traceback(tmp_path, monkeypatch) -> None:
 
 
 def test_compare_prints_side_by_side_table() -> None:
-    result = invoke("compare", FLASH, "--reps", "2", *SMALL)
+    result = invoke("compare", FLASH, "--reps", "2", "--strategies", "none,recheck,cas,lock", *SMALL)
     assert result.exit_code == 0, result.output
     header = result.output.splitlines()[2].split()
     assert header == ["none", "cas", "conditional_decrement", "reservation", "lock"]  # none + the model's own

@@ -1,8 +1,10 @@
-"""The notebooks run top to bottom with small settings (``TOCTOU_SIM_FAST=1``)."""
+"""The notebooks run top to bottom with small settings (``TOCTOU_SIM_FAST=1``), and every chart
+cell shows its chart: an ``image/png`` output, as Jupyter's inline backend produces it."""
 
 from __future__ import annotations
 
 import os
+import re
 
 import nbformat
 import pytest
@@ -10,15 +12,25 @@ from conftest import ROOT
 from nbclient import NotebookClient
 
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+DRAWS = re.compile(r"plt\.show\(\)|display\(Image|plots\.plot_|\.plot\(")
+
+
+def _images(cell: nbformat.NotebookNode) -> int:
+    return sum("image/png" in output.get("data", {}) for output in cell.get("outputs", []))
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_notebook_runs(path, monkeypatch) -> None:
+def test_notebook_runs_and_shows_its_charts(path, monkeypatch) -> None:
     monkeypatch.setenv("TOCTOU_SIM_FAST", "1")
-    monkeypatch.setenv("MPLBACKEND", "Agg")
+    monkeypatch.delenv("MPLBACKEND", raising=False)  # the kernel's own (inline) backend, as in Jupyter
     notebook = nbformat.read(path, as_version=4)
-    assert all(not cell.get("outputs") for cell in notebook.cells if cell.cell_type == "code"), \
-        "commit notebooks without outputs"
+    code = [cell for cell in notebook.cells if cell.cell_type == "code"]
+    assert all(not cell.get("outputs") for cell in code), "commit notebooks without outputs"
+    charts = [cell for cell in code if "chart" in cell.metadata.get("tags", [])]
+    untagged = [cell.source.splitlines()[0] for cell in code if DRAWS.search(cell.source) and cell not in charts]
+    assert not untagged, f"cells that draw need the 'chart' tag: {untagged}"
     NotebookClient(notebook, timeout=120, kernel_name="python3",
                    resources={"metadata": {"path": str(path.parent)}}).execute()
     assert os.environ["TOCTOU_SIM_FAST"] == "1"
+    blank = [cell.source.splitlines()[0] for cell in charts if _images(cell) == 0]
+    assert not blank, f"{path.name}: chart cells with no image output: {blank}"

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import math
 import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -212,45 +211,60 @@ def test_report_bundle(bundle: Any) -> None:
     assert {"error_budget_consumed", "burn_rate", "worst_hour_burn"} <= set(frame["metric"])
 
 
-def _chromium() -> str | None:
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        found = shutil.which(name)
-        if found:
-            return found
-    return None
+INSTALL_BROWSER = "apt-get install -y chromium chromium-driver"
 
 
-@pytest.mark.skipif(
-    _chromium() is None,
-    reason="no chromium installed: apt-get install chromium to render report.html headless and check the screenshot",
-)
-def test_report_renders_in_a_browser(bundle: Any, tmp_path: Path) -> None:
-    import matplotlib.image as mpimg
-    import numpy as np
+def _browser() -> Any:
+    """Headless Debian Chromium through Selenium and Debian's chromedriver (no download: both
+    paths are given, so Selenium Manager never runs). Missing: a failure in CI (``CI`` or
+    ``TOCTOU_SIM_REQUIRE_BROWSER`` set), a skip elsewhere; either way with the install command."""
+    import os
+    import tempfile
 
-    shot = tmp_path / "shot.png"
-    browser = _chromium()
-    assert browser is not None
-    subprocess.run(
-        [
-            browser,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--hide-scrollbars",
-            "--window-size=1280,1800",
-            f"--screenshot={shot}",
-            bundle.html.as_uri(),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
-    pixels = mpimg.imread(shot)[..., :3]
-    assert pixels.shape[0] >= 1000 and pixels.shape[1] >= 1000
-    not_white = np.mean(np.any(pixels < 0.9, axis=-1))
-    assert not_white > 0.05, f"screenshot is nearly blank ({not_white:.1%} non-white pixels)"
-    assert pixels.std() > 0.05
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    driver = shutil.which("chromedriver")
+    if chromium is None or driver is None:
+        message = f"no chromium/chromedriver: run `{INSTALL_BROWSER}` to render report.html in a real browser"
+        if os.environ.get("CI") or os.environ.get("TOCTOU_SIM_REQUIRE_BROWSER") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    profile = tempfile.mkdtemp(prefix="toctou-chromium-")
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--disable-dev-shm-usage", f"--user-data-dir={profile}", "--window-size=1280,900"):
+        options.add_argument(flag)
+    os.environ.setdefault("SE_OFFLINE", "true")
+    return webdriver.Chrome(service=Service(executable_path=driver), options=options)
+
+
+def test_report_renders_in_a_browser(bundle: Any) -> None:
+    """report.html in headless Chromium: the verdict reads as the recommendation says, every chart
+    image decoded, and nothing is wider than the page at a laptop's width or a narrow one."""
+    from selenium.webdriver.common.by import By
+
+    browser = _browser()
+    try:
+        browser.get(bundle.html.as_uri())
+        verdict = browser.find_element(By.CSS_SELECTOR, ".verdict").text
+        # The browser collapses whitespace; the verdict box may say more after the headline.
+        assert " ".join(bundle.recommendation.lines[0].split()) in " ".join(verdict.split())
+        assert verdict.startswith("Recommended: cas.")
+        images = browser.find_elements(By.CSS_SELECTOR, "figure img")
+        assert len(images) == bundle.html.read_text().count("data:image/png;base64,") >= 4
+        widths = [browser.execute_script("return arguments[0].naturalWidth", img) for img in images]
+        assert all(w > 300 for w in widths), widths
+        for width in (1280, 900):
+            browser.set_window_size(width, 900)
+            scroll, client = browser.execute_script(
+                "return [document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+            assert scroll <= client, f"the page overflows horizontally at {width}px: {scroll} > {client}"
+    finally:
+        browser.quit()
 
 
 def test_report_cli(tmp_path: Path) -> None:

@@ -606,6 +606,11 @@ def test_cli_sweep_writes_the_results_folder(model_file: Path, tmp_path: Path) -
     )
     assert result.exit_code == 0, result.output
     assert "clients.arrival.poisson.rate" in result.stdout and "wrote" in result.stdout
+    # The headline metrics, not one: harm, error budget, p99 and aborts, and a page with the chart.
+    for heading in ("harm (violations/op)", "error budget (burn ×)", "p99 latency", "aborts/op"):
+        assert heading in result.stdout
+    page = (out / "sweep.html").read_text()
+    assert "data:image/png;base64," in page and "harm (violations/op)" in page and (out / "sweep.svg").exists()
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["seed"] == 0 and manifest["model"]["hash"] == toctou_sim.load_model(model_file).content_hash()
     assert manifest["toctou_sim_version"] == toctou_sim.__version__

@@ -130,6 +130,11 @@ def test_trace_cli(tmp_path) -> None:
     assert result.exit_code == 0, result.output
     validate_trace_events(json.loads(out.read_text()))
     assert (tmp_path / "t.png").stat().st_size > 10_000
+    assert "the chart draws all 40 operations" in result.output
+    fewer = CliRunner().invoke(main, ["trace", str(MODELS / "flash_sale.toml"), "--out", str(out), "--max-ops", "40",
+                                      "--png", str(tmp_path / "t.png"), "--png-ops", "15"])
+    assert fewer.exit_code == 0, fewer.output
+    assert "the chart draws 15 of 40 operations" in fewer.output
     bad = CliRunner().invoke(main, ["trace", str(MODELS / "flash_sale.toml"), "--out", str(tmp_path / "x.txt")])
     assert bad.exit_code == 2
     assert "expected a .json file name" in bad.output

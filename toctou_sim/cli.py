@@ -40,6 +40,19 @@ class _Group(click.Group):
 @click.version_option(package_name="toctou-sim")
 def main() -> None:
     """Simulate time-of-check-to-time-of-use windows and what mitigations cost."""
+    import warnings
+
+    from toctou_sim.sanity import ModelWarning
+
+    shown = warnings.showwarning
+
+    def show(message: Any, category: Any, *args: Any, **kwargs: Any) -> None:
+        if issubclass(category, ModelWarning):
+            click.echo(f"warning: {message}", err=True)
+        else:
+            shown(message, category, *args, **kwargs)
+
+    warnings.showwarning = show
 
 
 def model_options(function: F) -> F:
@@ -51,7 +64,7 @@ def model_options(function: F) -> F:
         click.option("--set", "sets", multiple=True, metavar="PATH=VALUE",
                      help="Override a model field by dotted path (repeatable)."),
         click.option("--precision", type=float, default=None,
-                     help="Add replications until the primary metric's relative 95%% half-width is at most this."),
+                     help="Add replications until the primary metric's relative 95% half-width is at most this."),
         click.option("--max-reps", type=int, default=None, help="Replication limit for --precision (default 1000)."),
         click.option("--metric", default="violation_rate", show_default=True, help="Primary metric for --precision."),
         click.option("--workers", type=int, default=0, show_default=True,
@@ -283,6 +296,10 @@ main.add_command(_staleness)
 main.add_command(_sweep_command)
 main.add_command(report_command)
 main.add_command(trace_command)
+
+from toctou_sim.cli_fit import fit_command  # noqa: E402
+
+main.add_command(fit_command)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -15,7 +15,7 @@ import click
 
 from toctou_sim.spec import SpecError
 
-__all__ = ["MODEL", "ModelArgument", "make_executor", "parse_sets"]
+__all__ = ["MODEL", "ModelArgument", "files_backend", "make_executor", "parse_sets"]
 
 
 class ModelArgument(click.ParamType):  # type: ignore[type-arg]
@@ -53,3 +53,10 @@ def make_executor(workers: int) -> Executor | None:
     if count == 1:
         return None
     return ProcessPoolExecutor(max_workers=count)
+
+
+def files_backend() -> None:
+    """Charts drawn by a command go to files: matplotlib's Agg backend (no window, no display needed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")

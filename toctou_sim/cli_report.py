@@ -38,6 +38,7 @@ __all__ = ["report_command", "trace_command"]
 @click.option("--grid-reps", type=int, default=None, help="Replications per grid point (default: --reps).")
 @click.option("--trace-ops", default=400, show_default=True, help="Operations in the traced run (0: none).")
 @click.option("--workers", type=int, default=0, show_default=True, help="Processes (0 = all cores).")
+@click.option("--force", is_flag=True, help="Write into --out even when it is a non-empty folder.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def report_command(
     model: Path,
@@ -51,11 +52,12 @@ def report_command(
     grid_reps: int | None,
     trace_ops: int,
     workers: int,
+    force: bool,
     quiet: bool,
 ) -> None:
     """Run MODEL's comparison and write a design-review bundle (report.html, charts, CSV) to OUT."""
+    from toctou_sim.cli_args import files_backend, parse_sets
     from toctou_sim.cli_args import make_executor as _executor
-    from toctou_sim.cli_args import parse_sets
     from toctou_sim.cli_sweep import parse_grid
     from toctou_sim.reporting import report
     from toctou_sim.spec import load_model
@@ -66,6 +68,8 @@ def report_command(
         out = Path(f"report-{safe}")
     names = [s.strip() for s in strategies.split(",") if s.strip()] if strategies is not None else None
     grid = parse_grid(grids) if grids else None
+    check_folder(out, force)
+    files_backend()
     executor = _executor(workers)
     try:
         result = report(
@@ -92,6 +96,14 @@ def report_command(
     click.echo(f"wrote {result.html} and {len(result.files) - 1} more files in {result.out}")
 
 
+def check_folder(out: Path, force: bool) -> None:
+    """Refuse to write a bundle into a non-empty folder (stale files would mix in) unless ``--force``."""
+    if out.exists() and not out.is_dir():
+        raise SpecError(f"--out {out}: exists and is not a folder")
+    if out.is_dir() and any(out.iterdir()) and not force:
+        raise SpecError(f"--out {out}: the folder is not empty; choose a new folder or add --force to write into it")
+
+
 @click.command("trace")
 @click.argument("model", type=MODEL)
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="The .json file to write.")
@@ -107,6 +119,7 @@ def report_command(
     default=None,
     help="Also draw the timeline chart (.png and .svg next to it).",
 )
+@click.option("--png-ops", default=60, show_default=True, help="Operations the --png chart draws (rows).")
 def trace_command(
     model: Path,
     out: Path,
@@ -117,6 +130,7 @@ def trace_command(
     start: str | None,
     sets: tuple[str, ...],
     png: Path | None,
+    png_ops: int,
 ) -> None:
     """Export one short replication of MODEL as Chrome trace-event JSON (open it in ui.perfetto.dev)."""
     from toctou_sim.cli_args import parse_sets
@@ -125,6 +139,8 @@ def trace_command(
     from toctou_sim.version import __version__
     from toctou_sim.world.tracing import trace_replication
 
+    if png_ops < 1:
+        raise SpecError(f"--png-ops: must be >= 1, got {png_ops}")
     if max_ops < 1:
         raise SpecError(f"--max-ops: must be >= 1, got {max_ops}")
     if out.suffix != ".json":
@@ -146,7 +162,14 @@ def trace_command(
         f"{len(trace.instants)} instants; open it in https://ui.perfetto.dev"
     )
     if png is not None:
+        from toctou_sim.cli_args import files_backend
+
+        files_backend()
         import toctou_sim.plots as plots
 
-        paths = plots.save(plots.plot_trace(trace), png.with_suffix(""))
-        click.echo(f"wrote {', '.join(str(p) for p in paths)}")
+        first, count = plots.trace_rows(trace, png_ops)
+        paths = plots.save(plots.plot_trace(trace, max_rows=png_ops), png.with_suffix(""), close=True)
+        shown = (f"all {count} operations" if count == len(trace.ops) else
+                 f"{count} of {len(trace.ops)} operations (from op {trace.ops[first].index}, around the first "
+                 "violation or mismatch; --png-ops to draw more)")
+        click.echo(f"wrote {', '.join(str(p) for p in paths)}: the chart draws {shown}")

@@ -107,7 +107,7 @@ def parse_ranges(items: tuple[str, ...]) -> dict[str, Any]:
                    "is at most this.")
 @click.option("--max-reps", type=int, default=None, help="Replication limit for --precision (default 1000).")
 @click.option("--metric", default="violation_rate", show_default=True,
-              help="Primary metric: for --precision and the table printed.")
+              help="Primary metric: for --precision (shown in the table beside the headline metrics).")
 @click.option("--batch", default=1, show_default=True,
               help="Replications per task (raise it for very short runs).")
 @click.option("--workers", type=int, default=None,
@@ -172,6 +172,14 @@ def sweep(model: Path, grids: tuple[str, ...], lhs: int | None, ranges: tuple[st
             sys.exit(130)
     elapsed = time.perf_counter() - started
     _print(result, metric=metric, as_json=as_json, elapsed=elapsed)
+    if out is not None and not as_json and result.tasks_total:
+        from toctou_sim.cli_args import files_backend
+        from toctou_sim.sweep_page import write_sweep_page
+
+        files_backend()
+        paths = write_sweep_page(result.to_frame(), result.parameters, result.strategies, out,
+                                 spec.model.name, primary=metric)
+        click.echo(f"wrote {paths[0]} (charts and the headline table)")
     if not result.ok:
         sys.exit(1)
 
@@ -195,6 +203,7 @@ def _print(result: Any, *, metric: str, as_json: bool, elapsed: float) -> None:
                f"{result.tasks_total} tasks, {result.tasks_run} run, {result.tasks_resumed} resumed, "
                f"{len(result.failures)} failed in {elapsed:.1f} s ({rate:.1f} replications/s)")
     click.echo(metric_table(frame, result.parameters, result.strategies, metric))
+
     if result.out is not None:
         out = result.out
         click.echo(f"wrote {out / 'results.parquet'}, {out / 'results.csv'} and {out / 'manifest.json'}")
@@ -208,28 +217,15 @@ def _print(result: Any, *, metric: str, as_json: bool, elapsed: float) -> None:
 
 
 def metric_table(frame: Any, parameters: list[str], strategies: list[str], metric: str) -> str:
-    """One metric, configurations down and strategies across, with 95% CIs."""
-    import pandas as pd
+    """The headline metrics (harm, error budget, p99, aborts, and ``metric``), a row per
+    configuration and strategy, each with its 95% CI."""
+    from toctou_sim.sweep_page import headline_table
 
-    from toctou_sim.present import format_value
-
-    chosen = frame[frame["metric"] == metric]
-    if chosen.empty:
-        return f"(no rows for {metric})"
-    cells: dict[str, dict[str, str]] = {}
-    keys: dict[str, tuple[Any, ...]] = {}
-    for row in chosen.to_dict(orient="records"):
-        cells.setdefault(row["config"], {})[row["strategy"]] = format_value(
-            row["estimate"], row["ci_low"], row["ci_high"], bool(row["upper_bound"]))
-        stopped = "" if row["stopped_by"] == "reps" else f" ({row['stopped_by']})"
-        keys[row["config"]] = (*(row[p] for p in parameters), f"{row['n_reps']}{stopped}")
-    configs = list(cells)
-    shown = configs[:TABLE_ROWS]
-    table = pd.DataFrame(
-        [[*keys[c], *(cells[c].get(s, "") for s in strategies)] for c in shown],
-        columns=[*parameters, "reps", *strategies],
-    )
-    lines = [f"{metric}, estimate with 95% CI", table.to_string(index=False)]
-    if len(configs) > len(shown):
-        lines.append(f"... {len(configs) - len(shown)} more configurations in the results files")
+    if frame.empty:
+        return "(no results)"
+    table = headline_table(frame, parameters, strategies, primary=metric, limit=TABLE_ROWS)
+    configs = frame["config"].nunique()
+    lines = ["estimates ± 95% CI", table.to_string(index=False)]
+    if configs > TABLE_ROWS:
+        lines.append(f"... {configs - TABLE_ROWS} more configurations in the results files")
     return "\n".join(lines)

@@ -1,35 +1,41 @@
-"""Charts for design reviews: matplotlib (Agg), written as PNG and SVG, readable on a slide.
+"""Charts for design reviews: matplotlib figures that show inline in Jupyter and save as PNG and SVG.
 
 Every chart has a title, axis labels with units, 95% confidence bands or bars where the data
-has them, and log axes where rates span decades. Each function returns a ``Figure``;
-:func:`save` writes it as ``<stem>.png`` and ``<stem>.svg``.
+has them, and log axes where rates span decades. A strategy has the same colour in every chart
+(:func:`strategy_color`). Each function returns a pyplot-managed ``Figure`` (so ``plt.show()``
+draws it in a notebook); :func:`save` writes it as ``<stem>.png`` and ``<stem>.svg`` with tight
+bounds (no clipped labels) and, with ``close=True``, releases it.
 
-1. :func:`plot_sweep`: mismatch and violation rate against a swept parameter, a line per strategy.
+1. :func:`plot_sweep`: rates against swept parameters: one parameter, a line per strategy with
+   95% CI bands; two, small multiples (a panel per value of the second); more, a map of the best
+   strategy per configuration (:func:`plot_best_map`).
 2. :func:`plot_tradeoff`: added p99 latency (paired against the baseline) vs violation rate,
    with the Pareto frontier and the SLO's allowed error rate.
-3. :func:`plot_burn`: error-budget burn over simulated time with alert thresholds and firings.
+3. :func:`plot_burn`: error-budget burn over simulated time (all replications as a band) with
+   alert states as lanes.
 4. :func:`plot_cdfs`: CDFs of window length, latency and lock wait from the streaming histograms.
 5. :func:`plot_trace`: the timeline of a short traced run, one row per operation.
 """
 
 from __future__ import annotations
 
+import functools
+import json
 import math
-from collections.abc import Mapping, Sequence
+import warnings
+import zlib
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-import matplotlib
-
-matplotlib.use("Agg")
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
 
 from toctou_sim.metrics import Histogram
-from toctou_sim.units import format_duration
+from toctou_sim.units import format_duration, parse_duration
 
 if TYPE_CHECKING:
     from toctou_sim.budget import TimelineBudget
@@ -37,60 +43,128 @@ if TYPE_CHECKING:
     from toctou_sim.world.tracing import Trace
 
 __all__ = [
+    "SWEEP_METRICS",
+    "axis_values",
     "error_causes",
     "pareto_frontier",
+    "plot_best_map",
     "plot_burn",
     "plot_cdfs",
     "plot_error_causes",
+    "plot_fit",
     "plot_load_timeline",
     "plot_sweep",
     "plot_trace",
     "plot_tradeoff",
     "plot_verdict",
     "save",
+    "strategy_color",
+    "sweep_parameters",
+    "trace_rows",
 ]
 
 _STYLE: Any = {
     "font.size": 12,
-    "axes.titlesize": 14,
+    "axes.titlesize": 13,
     "axes.labelsize": 12,
     "legend.fontsize": 10,
     "axes.grid": True,
     "grid.alpha": 0.3,
 }
-_COLORS = [f"C{i}" for i in range(10)]
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _styled(function: _F) -> _F:
+    """Draw the whole chart under the house style (titles, labels and legends are sized when made)."""
+
+    @functools.wraps(function)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with plt.rc_context(_STYLE):
+            return function(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+# One colour per strategy, the same in every chart: the common strategies have fixed colours; any
+# other name gets one of the remaining colours by a stable hash of its name.
+_FIXED_COLORS = {
+    "none": "#d62728",
+    "recheck": "#ff7f0e",
+    "cas": "#1f77b4",
+    "lock": "#9467bd",
+    "lease": "#8c564b",
+    "idempotency": "#2ca02c",
+    "idempotency_eventual": "#bcbd22",
+    "queue": "#17becf",
+    "reconcile": "#e377c2",
+    "two_phase": "#7f7f7f",
+    "reservation": "#393b79",
+    "token": "#637939",
+}
+_SPARE_COLORS = ["#8c6d31", "#843c39", "#7b4173", "#3182bd", "#e6550d", "#31a354", "#756bb1", "#636363",
+                 "#fd8d3c", "#74c476", "#9e9ac8", "#6baed6"]
+
+
+def strategy_color(name: str) -> str:
+    """The colour of a strategy in every chart: fixed for the common strategies, otherwise picked by
+    a stable hash of the name (the same across runs and processes)."""
+    if name in _FIXED_COLORS:
+        return _FIXED_COLORS[name]
+    return _SPARE_COLORS[zlib.crc32(name.encode("utf-8")) % len(_SPARE_COLORS)]
 
 
 def _figure(width: float = 9.0, height: float = 5.5, rows: int = 1, cols: int = 1, **kwargs: Any) -> tuple[Figure, Any]:
-    with plt.rc_context(_STYLE):
-        fig = Figure(figsize=(width, height), layout="constrained")
-        axes = fig.subplots(rows, cols, squeeze=False, **kwargs)
+    fig = plt.figure(figsize=(width, height), layout="constrained")
+    axes = fig.subplots(rows, cols, squeeze=False, **kwargs)
     return fig, axes
 
 
-def save(fig: Figure, stem: str | Path, dpi: int = 110) -> list[Path]:
-    """Write ``fig`` as ``stem.png`` and ``stem.svg``; returns the paths."""
+def save(fig: Figure, stem: str | Path, dpi: int = 110, close: bool = False) -> list[Path]:
+    """Write ``fig`` as ``stem.png`` and ``stem.svg`` (tight bounds: nothing clipped); returns the
+    paths. ``close=True`` releases the figure afterwards (scripts drawing many charts)."""
     stem = Path(stem)
     stem.parent.mkdir(parents=True, exist_ok=True)
     paths = [stem.with_suffix(".png"), stem.with_suffix(".svg")]
     with plt.rc_context(_STYLE):
-        fig.savefig(paths[0], dpi=dpi)
-        fig.savefig(paths[1])
+        fig.savefig(paths[0], dpi=dpi, bbox_inches="tight")
+        fig.savefig(paths[1], bbox_inches="tight")
+    if close:
+        plt.close(fig)
     return paths
 
 
-def _color(index: int) -> Any:
-    return _COLORS[index % len(_COLORS)]
+_RATE_LABELS = {
+    "mismatch_rate": "mismatch rate",
+    "violation_rate": "violation rate",
+    "conflict_rate": "conflict rate",
+    "abort_rate": "abort rate",
+    "error_rate": "error rate",
+    "retry_rate": "retry rate",
+}
 
 
 def _metric_label(metric: str) -> str:
-    return {
-        "mismatch_rate": "mismatch rate (per operation)",
-        "violation_rate": "violation rate (per operation)",
-        "conflict_rate": "conflict rate (per operation)",
-        "abort_rate": "abort rate (per operation)",
-        "error_rate": "error rate (per operation)",
-    }.get(metric, metric.replace("_", " "))
+    """An axis label with its unit."""
+    if metric in _RATE_LABELS:
+        return f"{_RATE_LABELS[metric]} (per operation)"
+    if metric.endswith("_rate"):
+        return metric[: -len("_rate")].replace("_", " ") + " rate (per operation)"
+    if metric.endswith("_ms"):
+        return metric[: -len("_ms")].replace("_", " ").replace("latency ", "latency ") + " (ms)"
+    if metric in ("burn_rate", "error_budget_consumed", "worst_hour_burn"):
+        return metric.replace("_", " ") + " (× sustainable)"
+    if metric == "throughput_ops_s":
+        return "throughput (operations/s)"
+    return metric.replace("_", " ")
+
+
+def _metric_title(metric: str) -> str:
+    return _metric_label(metric).split(" (")[0]
+
+
+def _log_metric(metric: str) -> bool:
+    """Rates span decades: log axes; durations and throughputs: linear."""
+    return metric.endswith("_rate") or metric in ("burn_rate", "error_budget_consumed")
 
 
 def _positive_floor(values: Sequence[float]) -> float:
@@ -98,59 +172,263 @@ def _positive_floor(values: Sequence[float]) -> float:
     return min(positive) / 3 if positive else 1e-6
 
 
+# --------------------------------------------------------------------------------------------
+# Sweeps.
+
+SWEEP_METRICS = ("violation_rate", "abort_rate", "latency_p99_ms")
+"""What a sweep's charts show by default: harm, its price in aborts and in tail latency."""
+
+_TIDY_COLUMNS = frozenset({
+    "config", "model", "strategy", "metric", "estimate", "ci_low", "ci_high", "n_reps", "upper_bound", "events",
+    "wilson_low", "wilson_high", "seed", "model_hash", "version", "baseline", "diff", "diff_low", "diff_high",
+    "stopped_by", "replication", "value",
+})
+
+
+def _text(value: Any) -> str:
+    """A parameter value as short text: ``{"exponential": {"mean": "40ms"}}`` -> ``exponential mean=40ms``."""
+    if isinstance(value, str) and value[:1] in "{[":
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return f"{value}"
+    if isinstance(value, dict):
+        parts = []
+        for key, inner in value.items():
+            if isinstance(inner, dict):
+                parts.append(f"{key} " + " ".join(f"{k}={_text(v)}" for k, v in inner.items()))
+            else:
+                parts.append(f"{key}={_text(inner)}")
+        return ", ".join(parts)
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return f"{value}"
+
+
+def axis_values(values: Sequence[Any]) -> tuple[list[float], str, list[str]]:
+    """Swept values as positions on an axis: ``(positions, unit, labels)``.
+
+    Numbers are used as they are (unit ``""``); durations (``"250ms"``, ``"5s"``) become
+    milliseconds or seconds (unit ``"ms"`` or ``"s"``, sorted by value, not as text); anything else
+    (an inline table, a name) is a category at positions 0, 1, 2... in order of first appearance
+    (unit ``"category"``)."""
+    items = list(values)
+    if all(isinstance(v, int | float | np.integer | np.floating) and not isinstance(v, bool) for v in items):
+        numbers = [float(v) for v in items]
+        return numbers, "", [f"{v:.4g}" for v in numbers]
+    try:
+        seconds = [parse_duration(v) for v in items]
+    except (ValueError, TypeError):
+        seconds = None
+    if seconds is not None and all(isinstance(v, str) for v in items):
+        scale, unit = (1e-3, "ms") if max(seconds, default=0.0) < 1.0 else (1.0, "s")
+        return [s / scale for s in seconds], unit, [str(v) for v in items]
+    order = {v: i for i, v in enumerate(dict.fromkeys(_text(v) for v in items))}
+    texts = [_text(v) for v in items]
+    return [float(order[t]) for t in texts], "category", texts
+
+
+def _sort_key(values: Sequence[Any]) -> list[Any]:
+    positions, _unit, _labels = axis_values(values)
+    return positions
+
+
+def sweep_parameters(frame: pd.DataFrame, first: str | None = None, second: str | None = None) -> list[str]:
+    """The swept parameter columns of a tidy sweep frame, ``first`` first and ``second`` second.
+
+    A parameter is a column (other than the tidy result columns) whose value changes between
+    configurations; a column that repeats another in other words (a derived copy) is dropped."""
+    if "config" in frame.columns:
+        per_config = frame.drop_duplicates("config")
+    else:
+        keys = [c for c in frame.columns if c not in _TIDY_COLUMNS]
+        per_config = frame.drop_duplicates(keys)
+    candidates = [c for c in frame.columns if c not in _TIDY_COLUMNS and per_config[c].astype(str).nunique() > 1]
+    for column in (second, first):
+        if column is None:
+            continue
+        if column not in frame.columns:
+            raise ValueError(f"no column {column!r} in the frame; columns are {', '.join(map(str, frame.columns))}")
+        candidates = [column, *(c for c in candidates if c != column)]
+    chosen: list[str] = []
+    seen: set[tuple[int, ...]] = set()
+    for column in candidates:
+        codes = tuple(pd.factorize(per_config[column].astype(str))[0].tolist())
+        if codes in seen:
+            continue
+        seen.add(codes)
+        chosen.append(column)
+    return chosen
+
+
+def _parameter_label(parameter: str, unit: str, x_label: str | None = None) -> str:
+    if x_label:
+        return x_label
+    return f"{parameter} ({unit})" if unit and unit != "category" else parameter
+
+
+@_styled
 def plot_sweep(
     frame: pd.DataFrame,
-    parameter: str,
+    parameter: str | None = None,
     metrics: Sequence[str] = ("mismatch_rate", "violation_rate"),
     title: str | None = None,
     log_x: bool | None = None,
     x_label: str | None = None,
+    by: str | None = None,
 ) -> Figure:
-    """Rates against a swept parameter: a panel per metric, a line per strategy, 95% CI bands.
+    """Metrics against swept parameters, a line per strategy with 95% CI bands.
+
+    One parameter: a panel per metric. Two (``parameter`` on the x axis and ``by``, found from the
+    frame when not given): small multiples, a row per metric and a column per value of ``by``, so no
+    line runs through points of different configurations. Three or more: the map of the best
+    strategy per configuration (:func:`plot_best_map`, on the first metric).
 
     Args:
         frame: tidy rows with ``strategy``, ``metric``, ``estimate``, ``ci_low``, ``ci_high``,
             ``n_reps`` and one column per swept parameter (as a sweep produces).
-        parameter: the column on the x axis.
-        metrics: one panel each.
+        parameter: the column on the x axis (default: the first swept parameter).
+        metrics: one panel (row) each; rates get a log axis, durations a linear one in ms.
         title: the figure title.
-        log_x: log x axis (default: when the parameter spans more than a decade).
-        x_label: the x axis label with its unit (default: the parameter's name).
+        log_x: log x axis (default: when numeric values span more than a decade).
+        x_label: the x axis label with its unit (default: the parameter's name and unit).
+        by: the second parameter (a column of panels per value).
     """
-    if parameter not in frame.columns:
-        raise ValueError(f"no column {parameter!r} in the frame; columns are {', '.join(frame.columns)}")
-    fig, axes = _figure(5.0 * len(metrics) + 1, 5.0, 1, len(metrics))
+    if parameter is None and by is not None:
+        raise ValueError("give the x-axis parameter with by")
+    parameters = sweep_parameters(frame, parameter, by)
+    if not parameters:
+        raise ValueError("the frame has no swept parameter (a column whose value changes between configurations)")
+    parameter = parameters[0]
+    others = parameters[1:]
+    if len(others) > 1:
+        measured = [m for m in metrics if m in set(frame["metric"])] or list(metrics)
+        harm = "violation_rate" if "violation_rate" in measured else measured[0]
+        return plot_best_map(frame, parameters, metric=harm, title=title)
+    panel_values: list[Any] = [None]
+    if others:
+        by = others[0]
+        distinct = list(dict.fromkeys(frame[by]))
+        order = _sort_key(distinct)
+        panel_values = [v for _, v in sorted(zip(order, distinct, strict=True), key=lambda p: p[0])]
+    if by is None:  # one parameter: the metrics side by side
+        fig, grid = _figure(5.0 * len(metrics) + 1.0, 5.0, 1, len(metrics))
+        axes = [[grid[0][i]] for i in range(len(metrics))]
+    else:  # a row per metric, a column per value of the second parameter
+        fig, axes = _figure(min(4.6 * len(panel_values) + 1.5, 22.0), 3.8 * len(metrics) + 1.0, len(metrics),
+                            len(panel_values), sharex=True, sharey="row")
+    rows = len(metrics)
     strategies = list(dict.fromkeys(frame["strategy"]))
-    values = pd.to_numeric(frame[parameter], errors="coerce")
+    positions, unit, labels = axis_values(list(frame[parameter]))
+    frame = frame.assign(_x=positions, _xlabel=labels)
     if log_x is None:
-        finite = values[values > 0]
-        log_x = bool(len(finite) and finite.max() / finite.min() > 10)
-    for ax, metric in zip(axes[0], metrics, strict=True):
-        rows = frame[frame["metric"] == metric].copy()
-        rows["_x"] = pd.to_numeric(rows[parameter], errors="coerce")
-        floor = _positive_floor(list(rows["estimate"]) + list(rows["ci_high"]))
-        for index, strategy in enumerate(strategies):
-            line = rows[rows["strategy"] == strategy].sort_values("_x")
-            if line.empty:
+        finite = [v for v in positions if v > 0]
+        log_x = unit != "category" and bool(finite) and max(finite) / min(finite) > 10
+    for row, metric in enumerate(metrics):
+        chosen = frame[frame["metric"] == metric]
+        floor = _positive_floor(list(chosen["estimate"]) + list(chosen["ci_high"]))
+        for col, value in enumerate(panel_values):
+            ax = axes[row][col]
+            panel = chosen if by is None else chosen[chosen[by].astype(str) == str(value)]
+            for strategy in strategies:
+                line = panel[panel["strategy"] == strategy].sort_values("_x")
+                if line.empty:
+                    continue
+                _sweep_line(ax, line, strategy, floor if _log_metric(metric) else None)
+            if _log_metric(metric):
+                ax.set_yscale("log")
+            if log_x:
+                ax.set_xscale("log")
+            if unit == "category":
+                ticks = frame.drop_duplicates("_x").sort_values("_x")
+                ax.set_xticks(ticks["_x"].tolist(), ticks["_xlabel"].tolist(), rotation=20, ha="right")
+            if by is None or row == rows - 1:
+                ax.set_xlabel(_parameter_label(parameter, unit, x_label))
+            if by is None or col == 0:
+                ax.set_ylabel(_metric_label(metric) + (", log" if _log_metric(metric) else ""))
+            heading = _metric_title(metric)
+            if by is not None:
+                heading = f"{heading} · {by.split('.')[-1]} = {_text(value)}"
+            ax.set_title(heading, fontsize=11)
+    _strategy_legend(fig, strategies, bound_note=True)
+    fig.suptitle(title or (f"Against {parameter}" + (f", a column per {by}" if by else "") + " (95% CI bands)"))
+    return fig
+
+
+def _sweep_line(ax: Any, line: pd.DataFrame, strategy: str, floor: float | None) -> None:
+    color = strategy_color(strategy)
+    x = line["_x"].to_numpy(dtype=float)
+    y = line["estimate"].to_numpy(dtype=float)
+    low = line["ci_low"].to_numpy(dtype=float)
+    high = line["ci_high"].to_numpy(dtype=float)
+    bound = line["upper_bound"].to_numpy(dtype=bool) if "upper_bound" in line else np.zeros(len(x), bool)
+    y = np.where(bound, high, y)
+    low = np.maximum(low, 0.0)  # every metric is non-negative: a t interval reaching below 0 is cut at 0
+    if floor is not None:
+        y, low, high = np.maximum(y, floor), np.maximum(low, floor), np.maximum(high, floor)
+    ax.plot(x, y, marker="o", color=color, label=strategy, linewidth=2, linestyle="--" if bound.all() else "-")
+    # A band only where events were seen: a rule-of-three bound has no lower end worth drawing.
+    ax.fill_between(x, low, high, where=~bound, color=color, alpha=0.18, linewidth=0, interpolate=False)
+    if bound.any():
+        ax.scatter(x[bound], high[bound], marker="v", color=color, s=60, zorder=3)
+
+
+def _strategy_legend(fig: Figure, strategies: Sequence[str], bound_note: bool = False) -> None:
+    from matplotlib.lines import Line2D
+
+    handles: list[Any] = [Line2D([], [], color=strategy_color(s), marker="o", linewidth=2, label=s)
+                          for s in strategies]
+    if bound_note:
+        handles.append(Line2D([], [], color="0.3", marker="v", linestyle="none",
+                              label="upper bound (none seen)"))
+    fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 6), title="strategy")
+
+
+@_styled
+def plot_best_map(
+    frame: pd.DataFrame,
+    parameters: Sequence[str] | None = None,
+    metric: str = "violation_rate",
+    title: str | None = None,
+) -> Figure:
+    """The best strategy per configuration: the first parameter across, every combination of the
+    others down; each cell is coloured by the strategy with the lowest 95% upper bound of ``metric``
+    (ties go to the strategy listed first) and says its value."""
+    parameters = list(parameters) if parameters else sweep_parameters(frame)
+    rows = frame[frame["metric"] == metric]
+    if rows.empty:
+        raise ValueError(f"no rows for {metric!r}")
+    first, rest = parameters[0], parameters[1:]
+    order = list(dict.fromkeys(frame["strategy"]))
+    rank = {s: i for i, s in enumerate(order)}
+    x_values = list(dict.fromkeys(rows[first]))
+    x_values = [v for _, v in sorted(zip(_sort_key(x_values), x_values, strict=True), key=lambda p: p[0])]
+    combos = list(dict.fromkeys(tuple(r) for r in rows[rest].astype(str).itertuples(index=False))) if rest else [()]
+    fig, axes = _figure(max(6.0, 1.9 * len(x_values) + 4.0), 0.55 * len(combos) + 2.8)
+    ax = axes[0][0]
+    for yi, combo in enumerate(combos):
+        for xi, x_value in enumerate(x_values):
+            cell = rows[rows[first].astype(str) == str(x_value)]
+            for name, value in zip(rest, combo, strict=True):
+                cell = cell[cell[name].astype(str) == value]
+            if cell.empty:
                 continue
-            x = line["_x"].to_numpy(dtype=float)
-            y = np.maximum(line["estimate"].to_numpy(dtype=float), floor)
-            low = np.maximum(line["ci_low"].to_numpy(dtype=float), floor)
-            high = np.maximum(line["ci_high"].to_numpy(dtype=float), floor)
-            bound = line["upper_bound"].to_numpy(dtype=bool) if "upper_bound" in line else np.zeros(len(x), bool)
-            y = np.where(bound, high, y)
-            ax.plot(x, y, marker="o", color=_color(index), label=strategy, linewidth=2)
-            ax.fill_between(x, low, high, color=_color(index), alpha=0.18, linewidth=0)
-            if bound.any():
-                ax.scatter(x[bound], high[bound], marker="v", color=_color(index), s=60, zorder=3)
-        ax.set_yscale("log")
-        if log_x:
-            ax.set_xscale("log")
-        ax.set_xlabel(x_label or parameter)
-        ax.set_ylabel(_metric_label(metric) + ", log scale")
-        ax.set_title(_metric_label(metric).split(" (")[0])
-    axes[0][0].legend(title="strategy (▼ = upper bound, 0 seen)")
-    fig.suptitle(title or f"Rates against {parameter} (95% CI bands)")
+            ranked = cell.assign(_r=cell["strategy"].map(rank)).sort_values(["ci_high", "_r"])
+            best = ranked.iloc[0]
+            shown = (f"< {best['ci_high']:.2g}" if bool(best.get("upper_bound", False))
+                     else f"{best['estimate']:.2g}")
+            ax.add_patch(Rectangle((xi - 0.5, yi - 0.5), 1, 1, color=strategy_color(str(best["strategy"])),
+                                       alpha=0.85))
+            ax.text(xi, yi, f"{best['strategy']}\n{shown}", ha="center", va="center", fontsize=9, color="white")
+    ax.set_xlim(-0.5, len(x_values) - 0.5)
+    ax.set_ylim(len(combos) - 0.5, -0.5)
+    ax.set_xticks(range(len(x_values)), [_text(v) for v in x_values])
+    names = [" · ".join(f"{n.split('.')[-1]}={_text(v)}" for n, v in zip(rest, c, strict=True)) for c in combos]
+    ax.set_yticks(range(len(combos)), names)
+    ax.set_xlabel(first)
+    ax.grid(False)
+    _strategy_legend(fig, [s for s in order if s in set(rows["strategy"])])
+    fig.suptitle(title or f"Best strategy per configuration: lowest 95% upper bound of {_metric_title(metric)}")
     return fig
 
 
@@ -165,6 +443,7 @@ def pareto_frontier(points: Sequence[tuple[str, float, float]]) -> list[str]:
     return frontier
 
 
+@_styled
 def plot_tradeoff(
     frame: pd.DataFrame,
     target: float | None = None,
@@ -207,7 +486,7 @@ def plot_tradeoff(
             yerr=[[max(y - max(y_low, y * 1e-3), 0)], [max(y_high - y, 0)]],
             fmt="v" if bound else "o",
             markersize=10,
-            color=_color(index),
+            color=strategy_color(strategy),
             capsize=4,
             label=f"{strategy} (0 seen: ▼ at 95% upper bound)" if bound else strategy,
         )
@@ -225,7 +504,7 @@ def plot_tradeoff(
         f"added {latency_metric.replace('_ms', '').replace('latency_', '')} latency vs {_baseline(frame)} (ms, paired)"
     )
     ax.set_ylabel(_metric_label(rate_metric) + ", log scale")
-    ax.legend(loc="best")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0)
     ax.set_title(title or "Safety vs latency: what each strategy costs")
     return fig
 
@@ -236,78 +515,112 @@ def _baseline(frame: pd.DataFrame) -> str:
     return "baseline"
 
 
-def plot_burn(views: Mapping[str, TimelineBudget], slo: SloSpec, title: str | None = None) -> Figure:
-    """Error-budget burn over simulated time, a panel per strategy.
+_ALERT_COLORS = ["#b2182b", "#ef8a62", "#2166ac", "#67a9cf", "#1b7837", "#762a83"]
 
-    Thin steps: the burn rate per timeline bin; thick line: the burn over the first alert's long
-    window; green area (right axis): the load, operations finished per second. Dashed lines mark
-    each alert's factor; shaded spans show when a paging alert fires, vertical lines when any
-    alert starts. The y axis is logarithmic (burn rates span decades).
+
+@_styled
+def plot_burn(
+    views: Mapping[str, TimelineBudget | Sequence[TimelineBudget]], slo: SloSpec, title: str | None = None
+) -> Figure:
+    """Error-budget burn over simulated time: for each strategy, a burn panel and an alert lane.
+
+    Burn panel (log y): the median burn over the first alert's long window across replications
+    (thick line) with the band from the lowest to the highest replication, the per-bin burn of
+    the median replication (thin grey steps), each alert's factor as a dashed line labelled in the
+    legend, and the load (operations finished per second, median over replications) as a green
+    line on the right axis. Alert lanes below it: one lane per alert, filled to the share of
+    replications in which the alert fires at each instant (a full lane: every replication).
+
+    Args:
+        views: strategy -> one replication's timeline, or all replications' timelines.
     """
-    names = list(views)
-    fig, axes = _figure(10.0, 2.6 * len(names) + 1.2, len(names), 1, sharex=True)
-    alert_colors = {alert.label: _color(i + 3) for i, alert in enumerate(slo.alerts)}
-    span = max((float(v.times[-1]) for v in views.values() if v.times.size), default=60.0)
+    groups = {name: ([v] if not isinstance(v, Sequence) else list(v)) for name, v in views.items()}
+    groups = {name: reps for name, reps in groups.items() if reps}
+    names = list(groups)
+    n_alerts = len(slo.alerts)
+    lane_height = 0.25 * max(n_alerts, 1) + 0.2
+    ratios: list[float] = []
+    for _ in names:
+        ratios += [2.6, lane_height]
+    fig = plt.figure(figsize=(11.0, sum(ratios) + 1.6), layout="constrained")
+    grid = fig.add_gridspec(len(ratios), 1, height_ratios=ratios)
+    alert_colors = {alert.label: _ALERT_COLORS[i % len(_ALERT_COLORS)] for i, alert in enumerate(slo.alerts)}
+    span = max((float(r.times[-1]) for reps in groups.values() for r in reps if r.times.size), default=60.0)
     unit, scale = ("s", 1.0) if span <= 180 else ("min", 60.0) if span <= 3 * 3600 else ("h", 3600.0)
-    for ax, name in zip(axes[:, 0], names, strict=True):
-        view = views[name]
-        minutes = view.times / scale
-        burn = np.where(np.isfinite(view.burn), view.burn, np.nan)
-        floor = 0.1
-        if view.times.size:
-            load = ax.twinx()
-            width = float(view.times[1] - view.times[0]) if view.times.size > 1 else 1.0
-            load.fill_between(minutes, view.ops / width, step="pre", color="tab:green", alpha=0.12, linewidth=0)
-            load.set_ylabel("load (ops/s)", color="tab:green")
-            load.tick_params(axis="y", colors="tab:green")
-            load.set_ylim(bottom=0)
-            load.grid(False)
-            ax.set_zorder(load.get_zorder() + 1)
-            ax.patch.set_visible(False)
-        ax.step(minutes, np.maximum(burn, floor), where="pre", color="0.55", linewidth=0.8, label="per bin")
-        if view.alerts:
-            first = view.alerts[0]
-            ax.plot(
-                minutes,
-                np.maximum(first.long_burn, floor),
-                color="C0",
-                linewidth=2.2,
-                label=f"over {first.alert.label.split(' ')[-1].split('/')[0]} window",
-            )
-        for evaluation in view.alerts:
-            color = alert_colors[evaluation.alert.label]
-            ax.axhline(evaluation.alert.factor, color=color, linestyle="--", linewidth=1.2)
-            ax.text(
-                minutes[0] if minutes.size else 0,
-                evaluation.alert.factor * 1.08,
-                f"{evaluation.alert.label} ({evaluation.alert.severity})",
-                color=color,
-                fontsize=9,
-            )
-            for start, end in evaluation.episodes:
-                if evaluation.alert.severity == "page":
-                    ax.axvspan(start / scale, end / scale, color=color, alpha=0.12)
-                ax.axvline(start / scale, color=color, linewidth=1.5)
+    floor = 0.1
+    first_ax: Any = None
+    last_ax: Any = None
+    legend_handles: dict[str, Any] = {}
+    for index, name in enumerate(names):
+        reps = groups[name]
+        ax = fig.add_subplot(grid[2 * index], sharex=first_ax)
+        lanes = fig.add_subplot(grid[2 * index + 1], sharex=ax)
+        first_ax = first_ax or ax
+        last_ax = lanes
+        size = min(r.times.size for r in reps)
+        times = reps[0].times[:size] / scale
+        if size:
+            width = float(reps[0].times[1] - reps[0].times[0]) if size > 1 else 1.0
+            load = np.median(np.stack([r.ops[:size] for r in reps]), axis=0) / width
+            twin = ax.twinx()
+            (load_line,) = twin.plot(times, load, color="tab:green", linewidth=0.9, alpha=0.6,
+                                     label="load (ops/s, right axis)")
+            legend_handles.setdefault("load", load_line)
+            twin.set_ylabel("load (ops/s)", color="tab:green")
+            twin.tick_params(axis="y", colors="tab:green")
+            twin.set_ylim(bottom=0)
+            twin.grid(False)
+            per_bin = np.stack([np.where(np.isfinite(r.burn[:size]), r.burn[:size], np.nan) for r in reps])
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # a bin where no replication finished an op
+                middle = np.nanmedian(per_bin, axis=0)
+            (bins_line,) = ax.step(times, np.maximum(middle, floor), where="pre", color="0.6", linewidth=0.8,
+                                   label="burn per bin (median rep)")
+            legend_handles.setdefault("bins", bins_line)
+            if reps[0].alerts:
+                first = reps[0].alerts[0]
+                long = np.stack([np.maximum(r.alerts[0].long_burn[:size], floor) for r in reps])
+                window = format_duration(first.alert.long_window)
+                (long_line,) = ax.plot(times, np.median(long, axis=0), color="black", linewidth=2.2,
+                                       label=f"burn over {window} (median of {len(reps)} reps)")
+                legend_handles.setdefault("long", long_line)
+                if len(reps) > 1:
+                    band = ax.fill_between(times, long.min(axis=0), long.max(axis=0), color="0.2", alpha=0.15,
+                                           linewidth=0, label="lowest to highest replication")
+                    legend_handles.setdefault("band", band)
+        for lane, alert in enumerate(slo.alerts):
+            color = alert_colors[alert.label]
+            line = ax.axhline(alert.factor, color=color, linestyle="--", linewidth=1.2,
+                              label=f"alert {alert.label} ({alert.severity}) threshold")
+            legend_handles.setdefault(f"alert {alert.label}", line)
+            if size:
+                firing = np.stack([r.alerts[lane].firing[:size].astype(float) for r in reps
+                                   if len(r.alerts) > lane])
+                share = firing.mean(axis=0)
+                lanes.fill_between(times, lane - 0.4, lane - 0.4 + 0.8 * share, step="pre", color=color,
+                                   linewidth=0)
+            lanes.axhline(lane + 0.5, color="0.85", linewidth=0.8)
+        lanes.set_ylim(n_alerts - 0.5, -0.5)
+        lanes.set_yticks(range(n_alerts), [f"{a.label} ({a.severity})" for a in slo.alerts], fontsize=8)
+        lanes.grid(False)
+        lanes.tick_params(axis="x", labelbottom=index == len(names) - 1)
+        ax.tick_params(axis="x", labelbottom=False)
         ax.set_yscale("log")
         ax.set_ylim(bottom=floor)
         ax.set_ylabel("burn rate (×)")
-        fired = ", ".join(
-            f"{e.alert.factor:g}× at {e.first_fire / scale:.3g} {unit}" for e in view.alerts if e.episodes
-        )
-        window = format_duration(view.window_s)
+        worst = max(reps, key=lambda r: r.worst_hour_burn)
+        fired = sum(1 for r in reps if any(e.episodes for e in r.alerts))
         ax.set_title(
-            f"{name}: worst {window} burn {view.worst_hour_burn:.3g}× "
-            f"({view.worst_hour_budget:.1%} of budget/h); " + (f"fired: {fired}" if fired else "no alert fired"),
+            f"{name}: worst {format_duration(worst.window_s)} burn {worst.worst_hour_burn:.3g}× "
+            f"({worst.worst_hour_budget:.1%} of budget/h); an alert fired in {fired} of {len(reps)} reps",
             fontsize=11,
             loc="left",
+            color=strategy_color(name),
         )
-    axes[-1][0].set_xlabel(f"simulated time ({unit})")
-    axes[0][0].legend(loc="upper right", fontsize=9)
-    fig.suptitle(
-        title
-        or f"Error-budget burn (SLO {slo.target:.4g} over {slo.period / 86400:g} d); "
-        "shaded = a paging alert firing, vertical line = an alert starts"
-    )
+    if last_ax is not None:
+        last_ax.set_xlabel(f"simulated time ({unit}); lanes: share of replications in which each alert fires")
+    fig.legend(handles=list(legend_handles.values()), loc="outside lower center", ncol=3, fontsize=9)
+    fig.suptitle(title or f"Error-budget burn (SLO {slo.target:.4g} over {slo.period / 86400:g} d)")
     return fig
 
 
@@ -336,8 +649,9 @@ def plot_load_timeline(
     unit, scale = ("s", 1.0) if span <= 180 else ("min", 60.0) if span <= 3 * 3600 else ("h", 3600.0)
     for row, (column, label) in enumerate(panels):
         ax = axes[row][0]
-        for index, (strategy, group) in enumerate(frame.groupby("strategy", sort=False)):
-            ax.step(group["time_s"] / scale, group[column], where="post", color=_color(index), linewidth=1.6,
+        for strategy, group in frame.groupby("strategy", sort=False):
+            ax.step(group["time_s"] / scale, group[column], where="post", color=strategy_color(str(strategy)),
+                    linewidth=1.6,
                     label=str(strategy))
         for start, end in spans:
             ax.axvspan(start / scale, end / scale, color="0.5", alpha=0.15, linewidth=0)
@@ -366,6 +680,7 @@ def _cdf(histogram: Histogram) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, An
     return upper[keep], cumulative[keep]
 
 
+@_styled
 def plot_cdfs(
     histograms: Mapping[str, Mapping[str, Histogram]],
     names: Sequence[str] = ("window", "latency", "lock_wait", "staleness"),
@@ -394,19 +709,19 @@ def plot_cdfs(
         "staleness": "staleness at check",
     }
     for ax, name in zip(axes[0], present, strict=True):
-        for index, (strategy, hists) in enumerate(histograms.items()):
+        for strategy, hists in histograms.items():
             histogram = hists.get(name)
             if histogram is None:
                 continue
             x, y = _cdf(histogram)
             if x.size:
-                ax.step(x * 1e3, y, where="post", color=_color(index), linewidth=2, label=strategy)
+                ax.step(x * 1e3, y, where="post", color=strategy_color(strategy), linewidth=2, label=strategy)
         ax.set_xscale("log")
         ax.set_xlabel(f"{labels.get(name, name)} (ms, log scale)")
         ax.set_title(labels.get(name, name))
         ax.set_ylim(0, 1.01)
     axes[0][0].set_ylabel("fraction of operations ≤ x")
-    axes[0][0].legend(loc="lower right")
+    _strategy_legend(fig, list(histograms))
     fig.suptitle(title or "Distributions from the streaming histograms (all replications)")
     return fig
 
@@ -421,6 +736,18 @@ _SPAN_COLORS = {
 }
 
 
+def trace_rows(trace: Trace, max_rows: int = 60, focus: bool = True) -> tuple[int, int]:
+    """``(first, count)``: the operations :func:`plot_trace` draws (consecutive in arrival order)."""
+    first = 0
+    if focus and len(trace.ops) > max_rows:
+        marked = [i for i, op in enumerate(trace.ops) if op.violation]
+        marked = marked or [i for i, op in enumerate(trace.ops) if op.mismatch]
+        if marked:
+            first = max(0, min(marked[0] - max_rows // 3, len(trace.ops) - max_rows))
+    return first, min(max_rows, len(trace.ops) - first)
+
+
+@_styled
 def plot_trace(trace: Trace, max_rows: int = 60, title: str | None = None, focus: bool = True) -> Figure:
     """A short traced run: one row per operation, its check / window / use as bars.
 
@@ -435,13 +762,8 @@ def plot_trace(trace: Trace, max_rows: int = 60, title: str | None = None, focus
         focus: when the trace has more operations than rows, start the rows a little before the
             first violation (or, failing that, the first mismatch) so the race is in view.
     """
-    first = 0
-    if focus and len(trace.ops) > max_rows:
-        marked = [i for i, op in enumerate(trace.ops) if op.violation]
-        marked = marked or [i for i, op in enumerate(trace.ops) if op.mismatch]
-        if marked:
-            first = max(0, min(marked[0] - max_rows // 3, len(trace.ops) - max_rows))
-    ops = trace.ops[first : first + max_rows]
+    first, count = trace_rows(trace, max_rows, focus)
+    ops = trace.ops[first : first + count]
     fig, axes = _figure(11.0, max(3.5, 0.22 * len(ops) + 1.8))
     ax = axes[0][0]
     t0 = min((op.arrival for op in ops), default=0.0)
@@ -506,6 +828,50 @@ def plot_trace(trace: Trace, max_rows: int = 60, title: str | None = None, focus
     return fig
 
 
+@_styled
+def plot_fit(data: Any, fits: Sequence[Any], title: str | None = None) -> Figure:
+    """Calibration: the data's CDF against each fitted family's (log time axis, ms) and, for raw
+    samples, a QQ plot of the best fit (points on the diagonal: the family describes the data)."""
+    qq = data.samples is not None
+    fig, axes = _figure(13.0 if qq else 8.0, 5.2, 1, 2 if qq else 1)
+    ax = axes[0][0]
+    if data.samples is not None:
+        x = np.sort(data.samples)
+        empirical = np.arange(1, x.size + 1) / x.size
+        ax.step(x * 1e3, empirical, where="post", color="black", linewidth=2.2, label=f"data (n={x.size})")
+        grid = np.geomspace(x[0], x[-1], 300)
+    else:
+        edges, counts = data.edges, data.counts
+        finite = np.isfinite(edges)
+        cumulative = np.cumsum(counts) / counts.sum()
+        ax.plot(edges[finite] * 1e3, cumulative[finite], "ks", markersize=6, label=f"buckets (n={int(counts.sum())})")
+        grid = np.geomspace(max(edges[finite][0] / 10, 1e-7), edges[finite][-1] * 2, 300)
+    styles = ["-", "--", "-.", ":", (0, (5, 1))]
+    for index, fitted in enumerate(fits):
+        ax.plot(grid * 1e3, fitted.cdf.cdf(grid), linestyle=styles[index % len(styles)], linewidth=1.8,
+                label=f"{fitted.family} (KS {fitted.ks:.3f}, AIC {fitted.aic:.0f})")
+    ax.set_xscale("log")
+    ax.set_xlabel(f"{data.name} (ms, log scale)")
+    ax.set_ylabel("fraction of durations ≤ x")
+    ax.set_ylim(0, 1.01)
+    ax.set_title("CDF: data and fitted families (best first)")
+    ax.legend(loc="lower right", fontsize=9)
+    if qq and fits:
+        best = fits[0]
+        q = (np.arange(1, x.size + 1) - 0.5) / x.size
+        theory = np.asarray(best.cdf.ppf(q), dtype=float)
+        right = axes[0][1]
+        right.loglog(theory * 1e3, x * 1e3, "o", markersize=3, alpha=0.6, color="C0")
+        bounds = [min(theory.min(), x.min()) * 1e3, max(theory.max(), x.max()) * 1e3]
+        right.plot(bounds, bounds, color="0.3", linestyle="--", linewidth=1, label="y = x")
+        right.set_xlabel(f"{best.family} quantile (ms, log)")
+        right.set_ylabel("data quantile (ms, log)")
+        right.set_title(f"QQ plot of the best fit: {best.family}")
+        right.legend(loc="upper left")
+    fig.suptitle(title or f"Calibration of {data.name}")
+    return fig
+
+
 ERROR_CAUSES: tuple[tuple[str, str], ...] = (
     ("harm_rate", "harm ({harm})"),
     ("race_abort_rate", "abort: race caught, retries exhausted"),
@@ -515,6 +881,7 @@ ERROR_CAUSES: tuple[tuple[str, str], ...] = (
     ("unfinished_rate", "unfinished when the run ended"),
 )
 """The causes an error is charged to, with their legend labels."""
+_CAUSE_COLORS = ["#d62728", "#ff7f0e", "#8c564b", "#9467bd", "#17becf", "#7f7f7f"]
 
 
 def error_causes(frame: pd.DataFrame) -> pd.DataFrame:
@@ -536,6 +903,7 @@ def error_causes(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("strategy")
 
 
+@_styled
 def plot_error_causes(frame: pd.DataFrame, slo: SloSpec, harm: str = "harm", title: str | None = None) -> Figure:
     """What each strategy's error budget is spent on: errors per operation by cause, stacked, with
     the SLO's allowance ``1 − target`` as a line (a bar above it burns more than the budget)."""
@@ -547,7 +915,8 @@ def plot_error_causes(frame: pd.DataFrame, slo: SloSpec, harm: str = "harm", tit
         values = causes[column].to_numpy(dtype=float)
         if not values.any():
             continue
-        ax.barh(causes.index, values, left=bottom, color=_color(index), label=label.format(harm=harm))
+        ax.barh(causes.index, values, left=bottom, color=_CAUSE_COLORS[index % len(_CAUSE_COLORS)],
+                label=label.format(harm=harm))
         bottom += values
     ax.axvline(1 - slo.target, color="crimson", linewidth=1.5, label=f"SLO allowance ({1 - slo.target:.2g})")
     ax.set_xscale("symlog", linthresh=max((1 - slo.target) / 10, 1e-9))
@@ -558,6 +927,7 @@ def plot_error_causes(frame: pd.DataFrame, slo: SloSpec, harm: str = "harm", tit
     return fig
 
 
+@_styled
 def plot_verdict(frame: pd.DataFrame, slo: SloSpec, harm: str = "harm", title: str | None = None) -> Figure:
     """What the verdict judges, against added p99 latency (paired against the baseline): left, the
     harm rate's 95% upper bound against the harm budget; right, the error-budget burn's upper bound
@@ -571,7 +941,7 @@ def plot_verdict(frame: pd.DataFrame, slo: SloSpec, harm: str = "harm", title: s
         ("error_rate", 1.0 / allowed, 1.0, "error-budget burn (x, 95% upper bound)"),
     )):
         ax = axes[0][panel]
-        for index, strategy in enumerate(strategies):
+        for strategy in strategies:
             rows = frame[frame["strategy"] == strategy].set_index("metric")
             name = metric if metric in rows.index else "violation_rate"
             if name not in rows.index or "latency_p99_ms" not in rows.index:
@@ -581,7 +951,7 @@ def plot_verdict(frame: pd.DataFrame, slo: SloSpec, harm: str = "harm", title: s
             x = 0.0 if math.isnan(x) else x
             high = float(rows.loc[name, "ci_high"]) * scale
             seen = float(rows.loc[name, "estimate"]) > 0
-            ax.scatter([x], [max(high, 1e-9)], marker="o" if seen else "v", s=90, color=_color(index),
+            ax.scatter([x], [max(high, 1e-9)], marker="o" if seen else "v", s=90, color=strategy_color(strategy),
                        label=strategy if seen else f"{strategy} (none seen: bound)")
             ax.annotate(strategy, (x, max(high, 1e-9)), textcoords="offset points", xytext=(7, 6), fontsize=10)
         ax.axhline(line, color="crimson", linewidth=1.5,

@@ -45,7 +45,7 @@ import pandas as pd
 from toctou_sim.budget import TimelineBudget, analyse_timeline
 from toctou_sim.metrics import Histogram
 from toctou_sim.montecarlo import ComparisonResult, compare
-from toctou_sim.present import HEADLINE_METRICS, format_value
+from toctou_sim.present import HEADLINE_METRICS, _grouped, format_difference, format_value, group_of
 from toctou_sim.spec import ModelSpec, SloSpec, StrategySpec, load_model
 from toctou_sim.units import format_duration
 
@@ -395,7 +395,8 @@ def budget_table(frame: pd.DataFrame, slo: SloSpec) -> pd.DataFrame:
             row = _row(frame, strategy, metric)
             if row is None:
                 return "n/a"
-            return format_value(row["estimate"], row["ci_low"], row["ci_high"], bool(row.get("upper_bound", False)))
+            return format_value(row["estimate"], row["ci_low"], row["ci_high"], bool(row.get("upper_bound", False)),
+                                metric)
 
         burn = _value(frame, strategy, "burn_rate")
         exhausted = slo.period / burn if burn > 0 else math.inf
@@ -574,6 +575,7 @@ def results_table(frame: pd.DataFrame, metrics: Sequence[str] = _HEADLINE) -> pd
     strategies = list(dict.fromkeys(frame["strategy"]))
     table: dict[str, list[str]] = {}
     present = [m for m in metrics if m in set(frame["metric"])]
+    present = [m for _, members in _grouped(present) for m in members]  # harm · cost · budget · diagnostics
     for strategy in strategies:
         column = []
         for metric in present:
@@ -581,13 +583,17 @@ def results_table(frame: pd.DataFrame, metrics: Sequence[str] = _HEADLINE) -> pd
             column.append(
                 ""
                 if row is None
-                else format_value(row["estimate"], row["ci_low"], row["ci_high"], bool(row.get("upper_bound", False)))
+                else format_value(row["estimate"], row["ci_low"], row["ci_high"], bool(row.get("upper_bound", False)),
+                                  metric)
             )
         table[strategy] = column
-    out = pd.DataFrame(table, index=present)
+    out = pd.DataFrame(table, index=[f"{group_of(m)}: {m}" for m in present])
     if "diff" in frame.columns:
-        out.loc["added p99 latency vs baseline (ms)"] = [
-            _ms(_value(frame, s, "latency_p99_ms", "diff")) + _ci(frame, s) for s in strategies
+        out.loc["cost: added p99 latency vs baseline"] = [
+            format_difference("latency_p99_ms", _value(frame, s, "latency_p99_ms", "diff"),
+                              _value(frame, s, "latency_p99_ms", "diff_low"),
+                              _value(frame, s, "latency_p99_ms", "diff_high"))
+            for s in strategies
         ]
     return out
 
@@ -614,12 +620,14 @@ th, td { border: 1px solid #ccc; padding: 0.3em 0.6em; text-align: right; } th {
 td:first-child, th:first-child { text-align: left; }
 figure { margin: 1.2em 0; } figure img { max-width: 100%; border: 1px solid #eee; }
 figcaption { color: #444; font-size: 0.92em; } pre { background: #f7f7f7; padding: 1em; overflow-x: auto; }
-ul.rec li { margin-bottom: 0.4em; }
+ul.rec li { margin-bottom: 0.4em; } .scroll { overflow-x: auto; max-width: 100%; }
+td { white-space: nowrap; }
 """
 
 
 def _html_table(frame: pd.DataFrame, index: bool = False) -> str:
-    return frame.to_html(index=index, border=0, escape=True, na_rep="")
+    """A table in a box that scrolls sideways on a narrow screen (the page itself never does)."""
+    return '<div class="scroll">' + frame.to_html(index=index, border=0, escape=True, na_rep="") + "</div>"
 
 
 def _render(
@@ -791,7 +799,7 @@ def report(
     figures: list[tuple[str, Path, str]] = []
 
     def add(name: str, title: str, figure: Any, caption: str) -> None:
-        paths = plots.save(figure, out / name)
+        paths = plots.save(figure, out / name, close=True)
         files.extend(paths)
         figures.append((title, paths[0], caption))
 
@@ -804,10 +812,12 @@ def report(
         parameter = next(iter(grid))
         add(
             "sweep",
-            f"Rates against {parameter}",
-            plots.plot_sweep(sweep_frame, parameter, x_label=_axis_label(parameter, grid[parameter])),
-            "Mismatch and violation rate per operation, one line per strategy, 95% CI bands; ▼ marks a "
-            "rule-of-three upper bound where no event was seen.",
+            f"Against {parameter}",
+            plots.plot_sweep(sweep_frame, parameter, metrics=plots.SWEEP_METRICS,
+                             x_label=_axis_label(parameter, grid[parameter])),
+            "Violation and abort rate per operation and p99 latency, one line per strategy with 95% CI bands "
+            "(a column of panels per value of a second parameter; with three or more, the best strategy per "
+            "configuration); ▼ marks a rule-of-three upper bound where no event was seen.",
         )
     add(
         "verdict",
@@ -828,9 +838,10 @@ def report(
     add(
         "burn",
         "Error-budget burn over time",
-        plots.plot_burn({s: v[0] for s, v in views.items() if v}, spec.slo),
-        "Replication 0 of each strategy: burn rate per timeline bin and over the first alert's long window "
-        "(log); dashed lines are alert factors, shaded spans show when each alert fires.",
+        plots.plot_burn({s: v for s, v in views.items() if v}, spec.slo),
+        "All replications of each strategy: the median burn over the first alert's long window with the band "
+        "from the lowest to the highest replication, the per-bin burn (log); dashed lines are alert factors; "
+        "the lane under each panel shows when each alert fires (filled to the share of replications firing).",
     )
     add(
         "cdfs",

@@ -14,13 +14,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     Field,
     PrivateAttr,
     ValidationError,
@@ -207,6 +209,23 @@ class Zipf(StrictModel):
     zipf: float = Field(gt=0)
 
 
+def _popularity(value: Any) -> Any:
+    """``"uniform"`` or ``{ zipf = S }``; anything else gets the right form in the message."""
+    form = 'expected "uniform" or a table such as { zipf = 1.1 }'
+    if isinstance(value, str) and value != "uniform":
+        hint = " (the Zipf exponent goes in the table)" if value.strip().lower().startswith("zipf") else ""
+        raise ValueError(f"{form}, got {value!r}{hint}")
+    if isinstance(value, Mapping) and set(value) != {"zipf"}:
+        raise ValueError(f"{form}, got a table with {', '.join(map(str, value)) or 'no keys'}")
+    if not isinstance(value, str | Mapping | Zipf) and value is not None:
+        raise ValueError(f"{form}, got {value!r}")
+    return value
+
+
+Popularity = Annotated[Literal["uniform"] | Zipf, BeforeValidator(_popularity)]
+"""How keys are chosen: uniformly, or Zipf with the given exponent."""
+
+
 class KeysSpec(StrictModel):
     """The key space and the invariant that a check protects on each key.
 
@@ -220,7 +239,7 @@ class KeysSpec(StrictModel):
     """
 
     count: int = Field(default=1, ge=1)
-    popularity: Literal["uniform"] | Zipf = "uniform"
+    popularity: Popularity = "uniform"
     invariant: Literal["exists", "counter", "grant", "version", "unchanged"] = "version"
     initial: int | None = None
     """Initial value of every key: stock for ``counter`` (default 10), 1 = present/allowed for
@@ -306,7 +325,7 @@ class MutatorSpec(StrictModel):
     rate: float = Field(gt=0)
     amount: int = Field(default=1, ge=1)
     """Units added by ``restock``."""
-    popularity: Literal["uniform"] | Zipf | None = None
+    popularity: Popularity | None = None
 
 
 class HarmBudgetSpec(StrictModel):
@@ -673,10 +692,18 @@ def load_model(path: str | Path, overrides: Mapping[str, Any] | None = None) -> 
         raise SpecError(f"{path}: invalid TOML: {exc}") from None
     try:
         overrides = _smoke_cap(data, overrides)
-        return parse_model(data, source=str(path), base_dir=path.parent, overrides=overrides, text=text)
+        spec = parse_model(data, source=str(path), base_dir=path.parent, overrides=overrides, text=text)
     except SpecError as exc:
         message = str(exc)
         if message.startswith("--set"):
             raise SpecError(f"{path}: {message}") from None
         raise
+    if not os.environ.get(SMOKE_HORIZON_VARIABLE):  # a capped horizon makes every long duration "too long"
+        import warnings
+
+        from toctou_sim.sanity import ModelWarning, duration_warnings
+
+        for line in duration_warnings(spec, apply_overrides(dict(data), overrides)):
+            warnings.warn(f"{path}: {line}", ModelWarning, stacklevel=2)
+    return spec
 

@@ -1,0 +1,149 @@
+"""Charts and numbers where people look: sweep charts shaped by the number of parameters (asserted
+on the figure's axes), one colour per strategy, readable numbers, and the small CLI courtesies."""
+
+from __future__ import annotations
+
+import itertools
+import warnings
+from pathlib import Path
+
+import matplotlib
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+from conftest import MODELS
+
+from toctou_sim import plots
+from toctou_sim.cli import main
+from toctou_sim.present import comparison_table, format_difference, format_metric
+from toctou_sim.sanity import ModelWarning
+from toctou_sim.spec import SpecError, load_model, parse_model
+
+
+def _sweep_frame(grid: dict[str, list[object]], strategies=("none", "cas"),
+                 metrics=("violation_rate", "abort_rate", "latency_p99_ms")) -> pd.DataFrame:
+    rows = []
+    for index, values in enumerate(itertools.product(*grid.values())):
+        for strategy in strategies:
+            for metric in metrics:
+                estimate = 0.01 * (index + 1) if strategy == "none" else 0.0
+                rows.append({**dict(zip(grid, values, strict=True)), "config": f"c{index}", "strategy": strategy,
+                             "metric": metric, "estimate": estimate, "ci_low": estimate * 0.8,
+                             "ci_high": estimate * 1.2 if estimate else 1e-3, "n_reps": 3,
+                             "upper_bound": estimate == 0})
+    return pd.DataFrame(rows)
+
+
+def test_one_parameter_is_a_panel_per_metric_with_durations_sorted_by_value() -> None:
+    frame = _sweep_frame({"read_path.ttl": ["5s", "250ms", "1s"]})
+    fig = plots.plot_sweep(frame, "read_path.ttl", metrics=plots.SWEEP_METRICS)
+    axes = fig.axes
+    assert len(axes) == 3
+    assert axes[0].get_xlabel() == "read_path.ttl (s)"
+    assert axes[2].get_ylabel() == "latency p99 (ms)" and axes[2].get_yscale() == "linear"
+    assert axes[0].get_yscale() == "log"
+    line = axes[0].get_lines()[0]
+    assert list(line.get_xdata()) == [0.25, 1.0, 5.0]  # by value, not as text
+    assert line.get_color() == plots.strategy_color("none")
+
+
+def test_two_parameters_are_small_multiples() -> None:
+    frame = _sweep_frame({"clients.window": ["20ms", "80ms", "200ms"], "clients.arrival.poisson.rate": [100, 500]})
+    fig = plots.plot_sweep(frame, "clients.window", metrics=("violation_rate", "abort_rate"))
+    assert len(fig.axes) == 2 * 2  # a row per metric, a column per rate
+    titles = [ax.get_title() for ax in fig.axes]
+    assert titles[0].endswith("rate = 100") and titles[1].endswith("rate = 500")
+    for ax in fig.axes:  # one point per window value and strategy in each panel: no zig-zag
+        for line in ax.get_lines():
+            assert len(line.get_xdata()) == 3
+    # The second parameter found without being named, and a derived copy of a column is not a third.
+    frame["rate_copy"] = frame["clients.arrival.poisson.rate"]
+    assert plots.sweep_parameters(frame, "clients.window") == ["clients.window", "clients.arrival.poisson.rate"]
+
+
+def test_three_parameters_are_a_best_strategy_map() -> None:
+    frame = _sweep_frame({"a": [1, 2], "b": ["x", "y"], "c": [0.1, 0.2]})
+    fig = plots.plot_sweep(frame, "a")
+    assert len(fig.axes) == 1
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert len(texts) == 2 * 4 and all(t.startswith("cas") for t in texts)  # cas: none seen, lowest bound
+
+
+def test_strategy_colours_are_stable() -> None:
+    assert plots.strategy_color("cas") == plots.strategy_color("cas") != plots.strategy_color("lock")
+    assert plots.strategy_color("my_custom_strategy") == plots.strategy_color("my_custom_strategy")
+
+
+def test_figures_are_pyplot_figures_a_notebook_shows() -> None:
+    import matplotlib.pyplot as plt
+
+    assert matplotlib.get_backend().lower() != "" and "matplotlib.pyplot" in __import__("sys").modules
+    fig = plots.plot_sweep(_sweep_frame({"a": [1, 2]}), "a")
+    assert fig.number in plt.get_fignums()  # managed by pyplot: plt.show() / the inline backend draw it
+    paths = plots.save(fig, Path("/tmp") / f"charts-test-{id(fig)}", close=True)
+    assert fig.number not in plt.get_fignums()
+    for path in paths:
+        path.unlink()
+
+
+@pytest.mark.parametrize(("metric", "values", "expected"), [
+    ("latency_p99_ms", (1080.0, 1070.0, 1090.0, False), "1.08 s ± 0.010 s"),
+    ("latency_p99_ms", (266.0, 189.0, 343.0, False), "266 ms ± 77 ms"),
+    ("violation_rate", (0.0348, 0.03, 0.0396, False), "3.48% ± 0.48%"),
+    ("violation_rate", (0.00012, 0.0001, 0.00014, False), "120 per million ± 20 per million"),
+    ("violation_rate", (0.0, 0.0, 0.0004, True), "none seen (< 400 per million)"),
+    ("burn_rate", (52.7, 40.0, 65.4, False), "52.7× ± 13×"),
+    ("operations", (2512.0, 2352.0, 2672.0, False), "2,512 ± 160"),
+])
+def test_numbers_are_readable(metric: str, values: tuple[float, float, float, bool], expected: str) -> None:
+    assert format_metric(metric, *values) == expected
+
+
+def test_differences_and_grouped_tables() -> None:
+    assert format_difference("latency_p99_ms", 15.7, 11.2, 20.2) == "+15.7 ms ± 4.5 ms"
+    assert format_difference("violation_rate", -0.0484, -0.064, -0.033) == "−4.84 pp ± 1.6 pp"
+    assert format_difference("abort_rate", 0.0, 0.0, 0.0) == "no change"
+    rows = []
+    for strategy, scale in (("none", 0.0), ("cas", 1.0)):
+        for metric in ("violation_rate", "latency_p99_ms", "burn_rate", "error_budget_consumed", "operations"):
+            rows.append({"strategy": strategy, "metric": metric, "estimate": 1.0 + scale, "ci_low": 0.5,
+                         "ci_high": 1.5 + scale, "n_reps": 3, "upper_bound": False, "baseline": "none",
+                         "diff": scale, "diff_low": 0.0, "diff_high": 2 * scale})
+    text = comparison_table(pd.DataFrame(rows), ("violation_rate", "latency_p99_ms", "burn_rate",
+                                                 "error_budget_consumed", "operations"))
+    order = [text.index(group) for group in ("[harm]", "[cost]", "[budget]", "[diagnostics]")]
+    assert order == sorted(order)
+    assert "error_budget_consumed" not in text  # the same number as burn_rate
+    assert "e+" not in text and "[+" not in text
+
+
+def test_report_refuses_a_non_empty_folder(tmp_path: Path) -> None:
+    (tmp_path / "old.txt").write_text("stale")
+    result = CliRunner().invoke(main, ["report", str(MODELS / "flash_sale.toml"), "--out", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "not empty" in result.output and "--force" in result.output
+    assert result.output.count("\n") == 1
+
+
+def test_help_shows_percent_signs() -> None:
+    result = CliRunner().invoke(main, ["run", "--help"])
+    assert "95% half-width" in result.output and "%%" not in result.output
+
+
+def test_popularity_gets_the_right_form() -> None:
+    data = {"clients": {"arrival": {"poisson": {"rate": 1.0}}}, "keys": {"popularity": "zipf"}}
+    with pytest.raises(SpecError, match=r'keys\.popularity: expected "uniform" or a table such as \{ zipf = 1\.1 \}'):
+        parse_model(data, source="m.toml")
+    assert parse_model({**data, "keys": {"popularity": {"zipf": 1.1}}}).keys.popularity.zipf == 1.1
+
+
+def test_a_plain_number_longer_than_the_horizon_is_warned(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.delenv("TOCTOU_SIM_SMOKE_HORIZON", raising=False)
+    path = tmp_path / "m.toml"
+    path.write_text('[model]\nhorizon = "10s"\n[clients]\narrival = { poisson = { rate = 5 } }\nwindow = 20\n')
+    with pytest.warns(ModelWarning, match=r"clients\.window: mean 20s is longer than the horizon \(10s\)"):
+        load_model(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ModelWarning)
+        load_model(path, {"clients.window": '"20s"'})  # written with a unit: meant
+        load_model(path, {"clients.window": "2"})
