@@ -18,6 +18,7 @@ import math
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -500,7 +501,9 @@ def _as_model(model: ModelSpec | str, overrides: dict[str, Any] | None) -> Model
             from toctou_sim.spec import parse_model
 
             data = model.model_dump(mode="json", by_alias=True, exclude_defaults=True)
-            return parse_model(data, source=model.source or "<model>", overrides=overrides, text=model.text)
+            base_dir = Path(model.source).parent if model.source else Path(".")
+            return parse_model(data, source=model.source or "<model>", base_dir=base_dir, overrides=overrides,
+                               text=model.text, data_dirs=model.data_dirs)
         return model
     return load_model(model, overrides)
 

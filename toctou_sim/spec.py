@@ -15,13 +15,12 @@ from __future__ import annotations
 import hashlib
 import json
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     BaseModel,
-    ConfigDict,
     Field,
     PlainSerializer,
     PlainValidator,
@@ -33,8 +32,9 @@ from pydantic import (
 )
 
 from toctou_sim.distributions import DistributionSpec, parse_distribution
+from toctou_sim.limits import check_data, terminal_text
 from toctou_sim.specs_slo import DEFAULT_ALERTS, BurnAlertSpec, RatePhase
-from toctou_sim.units import NonNegativeDuration, PositiveDuration
+from toctou_sim.units import DataModel, NonNegativeDuration, PositiveDuration, brief_repr
 
 __all__ = [
     "ACTOR_SPECS",
@@ -73,10 +73,8 @@ class SpecError(ValueError):
     """Bad input: the message is one line naming the file, the field and what was expected."""
 
 
-class StrictModel(BaseModel):
-    """Frozen, and unknown fields are errors."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
+class StrictModel(DataModel):
+    """Frozen, unknown fields are errors, numbers finite (see :class:`~toctou_sim.units.DataModel`)."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -113,10 +111,9 @@ class Registered(StrictModel):
         if not isinstance(value, Mapping):
             raise ValueError(f"expected a table with kind = one of {', '.join(sorted(cls.registry))}")
         kind = value.get("kind")
-        if kind not in cls.registry:
-            raise ValueError(
-                f"unknown {cls.category} {kind!r}; expected one of {', '.join(sorted(cls.registry))}"
-            )
+        if not isinstance(kind, str) or kind not in cls.registry:
+            got = f"{kind!r}"[:40] if isinstance(kind, str) or kind is None else f"a {type(kind).__name__}"
+            raise ValueError(f"unknown {cls.category} {got}; expected one of {', '.join(sorted(cls.registry))}")
         context = info.context if info is not None else None
         part: Registered = _registered_adapter(cls.registry[kind]).validate_python(dict(value), context=context)
         return part
@@ -334,6 +331,16 @@ class KeysSpec(StrictModel):
     """Initial value of every key: stock for ``counter`` (default 10), 1 = present/allowed for
     ``exists`` (default 0) and ``grant`` (default 1); ignored for ``version``."""
 
+    @model_validator(mode="after")
+    def _initial_fits_invariant(self) -> KeysSpec:
+        if self.initial is None:
+            return self
+        if self.invariant == "counter" and self.initial < 0:
+            raise ValueError(f"initial: a counter's stock must be >= 0, got {self.initial}")
+        if self.invariant in ("exists", "grant") and self.initial not in (0, 1):
+            raise ValueError(f"initial: must be 0 or 1 for invariant {self.invariant!r}, got {self.initial}")
+        return self
+
     @property
     def initial_value(self) -> int:
         """The initial value with the invariant's default filled in."""
@@ -443,7 +450,7 @@ class ModelSpec(StrictModel):
     mutators: tuple[MutatorSpec, ...] = ()
     strategy: StrategyField = NoMitigationSpec()
     """The strategy ``run`` uses."""
-    strategies: dict[str, StrategyField] = {}
+    strategies: dict[str, StrategyField] = {}  # noqa: RUF012 (a pydantic field: copied per instance)
     """Named strategy variants for ``compare`` (e.g. ``[strategies.lock_fenced]``); a name that is
     not here is taken as a strategy kind with its defaults."""
     faults: tuple[FaultField, ...] = ()
@@ -453,6 +460,7 @@ class ModelSpec(StrictModel):
 
     _source: str | None = PrivateAttr(default=None)
     _text: str | None = PrivateAttr(default=None)
+    _data_dirs: tuple[str, ...] = PrivateAttr(default=())
 
     @model_validator(mode="after")
     def _actions_fit_invariant(self) -> ModelSpec:
@@ -494,6 +502,11 @@ class ModelSpec(StrictModel):
         return self._source
 
     @property
+    def data_dirs(self) -> tuple[str, ...]:
+        """Folders besides the model's own that ``empirical`` files were allowed from."""
+        return self._data_dirs
+
+    @property
     def text(self) -> str | None:
         """The model file as written (before overrides)."""
         return self._text
@@ -522,7 +535,7 @@ class ModelSpec(StrictModel):
     def with_strategy(self, name: str) -> ModelSpec:
         """A copy of this model that runs strategy ``name``."""
         clone = self.model_copy(update={"strategy": self.resolve_strategy(name)})
-        clone._source, clone._text = self._source, self._text
+        clone._source, clone._text, clone._data_dirs = self._source, self._text, self._data_dirs
         return clone
 
 
@@ -534,7 +547,7 @@ def _parse_override_value(text: str) -> Any:
     """A CLI override value: a TOML value if it parses as one (``5``, ``true``, ``{...}``), else a string."""
     try:
         return tomllib.loads(f"v = {text}")["v"]
-    except tomllib.TOMLDecodeError:
+    except (tomllib.TOMLDecodeError, ValueError, RecursionError):  # ValueError: past int digit limit
         return text
 
 
@@ -610,26 +623,29 @@ def _describe_error(error: Mapping[str, Any]) -> str:
     kind = error["type"]
     ctx = error.get("ctx", {})
     got = error.get("input")
+    got = brief_repr(got)
     if kind in _BOUNDS:
         symbol, name = _BOUNDS[kind]
-        return f"must be {symbol} {ctx[name]:g}, got {got!r}"
+        return f"must be {symbol} {ctx[name]:g}, got {got}"
+    if kind == "finite_number":
+        return f"expected a finite number, got {got}"
     if kind == "missing":
         return "required field is missing"
     if kind == "literal_error":
-        return f"expected {ctx.get('expected')}, got {got!r}"
+        return f"expected {ctx.get('expected')}, got {got}"
     if kind in ("int_parsing", "int_type", "int_from_float"):
-        return f"expected an integer, got {got!r}"
+        return f"expected an integer, got {got}"
     if kind in ("float_parsing", "float_type"):
-        return f"expected a number, got {got!r}"
+        return f"expected a number, got {got}"
     if kind in ("bool_parsing", "bool_type"):
-        return f"expected true or false, got {got!r}"
+        return f"expected true or false, got {got}"
     if kind in ("string_type",):
-        return f"expected a string, got {got!r}"
+        return f"expected a string, got {got}"
     if kind in ("model_type", "dict_type", "model_attributes_type"):
-        return f"expected a table, got {got!r}"
+        return f"expected a table, got {got}"
     if kind in ("tuple_type", "list_type"):
-        return f"expected a list, got {got!r}"
-    message = str(error.get("msg", kind))
+        return f"expected a list, got {got}"
+    message = terminal_text(str(error.get("msg", kind)))[:300]
     return message.removeprefix("Value error, ").removeprefix("Assertion failed, ")
 
 
@@ -659,19 +675,30 @@ def parse_model(
     base_dir: str | Path = ".",
     overrides: Mapping[str, Any] | None = None,
     text: str | None = None,
+    data_dirs: Sequence[str | Path] = (),
 ) -> ModelSpec:
     """Validate a model given as a dict (the parsed TOML).
+
+    ``data_dirs``: folders besides ``base_dir`` that an ``empirical`` distribution's ``file`` may
+    be read from (a file must resolve inside one of them).
 
     Raises:
         SpecError: the model is invalid; the message is one line naming the field.
     """
+    check_data(data, source)
     data = apply_overrides(dict(data), overrides)
+    if overrides:
+        check_data(data, source)
+    context = {"base_dir": str(base_dir), "data_dirs": [str(d) for d in data_dirs]}
     try:
-        spec = ModelSpec.model_validate(data, context={"base_dir": str(base_dir)})
+        spec = ModelSpec.model_validate(data, context=context)
     except ValidationError as exc:
         raise SpecError(format_validation_error(source, exc, data)) from None
+    except RecursionError:  # pragma: no cover - check_data bounds the nesting first
+        raise SpecError(f"{source}: nested too deeply") from None
     spec._source = source
     spec._text = text
+    spec._data_dirs = tuple(str(d) for d in data_dirs)
     return spec
 
 
@@ -704,13 +731,19 @@ def _smoke_cap(data: Mapping[str, Any], overrides: Mapping[str, Any] | None) -> 
     return merged
 
 
-def load_model(path: str | Path, overrides: Mapping[str, Any] | None = None) -> ModelSpec:
+MAX_MODEL_BYTES = 1_000_000
+"""Largest model file read (the bundled ones are under 5 kB)."""
+
+
+def load_model(path: str | Path, overrides: Mapping[str, Any] | None = None,
+               data_dirs: Sequence[str | Path] = ()) -> ModelSpec:
     """Read and validate a model file.
 
     Args:
         path: a ``.toml`` model file.
         overrides: values by dotted field path, applied before validation
             (``{"clients.arrival.poisson.rate": 500}``).
+        data_dirs: folders besides the model's own that ``empirical`` files may be read from.
 
     Raises:
         SpecError: missing file, bad TOML, or an invalid field; one line naming file and field.
@@ -719,13 +752,22 @@ def load_model(path: str | Path, overrides: Mapping[str, Any] | None = None) -> 
     if not path.is_file():
         raise SpecError(f"{path}: file not found")
     try:
+        if path.stat().st_size > MAX_MODEL_BYTES:
+            raise SpecError(f"{path}: larger than {MAX_MODEL_BYTES // 1000} kB; not a model file")
         text = path.read_text(encoding="utf-8")
         data = tomllib.loads(text)
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise SpecError(f"{path}: invalid TOML: {exc}") from None
+        raise SpecError(f"{path}: invalid TOML: {terminal_text(str(exc))[:200]}") from None
+    except OSError as exc:
+        raise SpecError(f"{path}: cannot read: {exc.strerror}") from None
+    except ValueError:  # an integer past Python's digit limit
+        raise SpecError(f"{path}: invalid TOML: an integer with too many digits") from None
+    except RecursionError:
+        raise SpecError(f"{path}: invalid TOML: nested too deeply") from None
     try:
         overrides = _smoke_cap(data, overrides)
-        return parse_model(data, source=str(path), base_dir=path.parent, overrides=overrides, text=text)
+        return parse_model(data, source=str(path), base_dir=path.parent, overrides=overrides, text=text,
+                           data_dirs=data_dirs)
     except SpecError as exc:
         message = str(exc)
         if message.startswith("--set"):

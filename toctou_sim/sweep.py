@@ -800,7 +800,7 @@ def _configure(base: ModelSpec, base_data: dict[str, Any], params: Mapping[str, 
     """The base model with a configuration's overrides applied and validated."""
     base_dir = Path(base.source).parent if base.source else Path(".")
     return parse_model(base_data, source=base.source or "<model>", base_dir=base_dir, overrides=dict(params),
-                       text=base.text)
+                       text=base.text, data_dirs=base.data_dirs)
 
 
 CHECK_TRIES = 50
