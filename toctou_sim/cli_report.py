@@ -8,7 +8,12 @@ from pathlib import Path
 
 import click
 
+from toctou_sim.cli_options import REPS, SEED, WORKERS, safety_options
+from toctou_sim.limits import MAX_REPS, echo
 from toctou_sim.spec import SpecError
+
+MAX_TRACE_OPS = 1_000_000
+"""Most operations one trace records (a trace holds every event of every operation in memory)."""
 
 __all__ = ["report_command", "trace_command"]
 
@@ -23,8 +28,8 @@ __all__ = ["report_command", "trace_command"]
     help="Comma-separated strategy names ([strategies] entries of the model, or kinds).",
 )
 @click.option("--baseline", default=None, help="Strategy latency is paired against (default: none, else the first).")
-@click.option("--reps", default=10, show_default=True, help="Replications per strategy.")
-@click.option("--seed", default=0, show_default=True, help="Seed of the run.")
+@click.option("--reps", type=REPS, default=10, show_default=True, help="Replications per strategy.")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of the run (>= 0).")
 @click.option("--set", "sets", multiple=True, metavar="PATH=VALUE", help="Override a model field (repeatable).")
 @click.option(
     "--grid",
@@ -33,10 +38,13 @@ __all__ = ["report_command", "trace_command"]
     metavar="PATH=V1,V2",
     help="Also sweep a field over these values and chart the rates against it (repeatable).",
 )
-@click.option("--grid-reps", type=int, default=None, help="Replications per grid point (default: --reps).")
-@click.option("--trace-ops", default=400, show_default=True, help="Operations in the traced run (0: none).")
-@click.option("--workers", type=int, default=1, show_default=True, help="Processes (0 = all cores).")
+@click.option("--grid-reps", type=REPS, default=None, help="Replications per grid point (default: --reps).")
+@click.option("--trace-ops", type=click.IntRange(0, MAX_TRACE_OPS), default=400, show_default=True,
+              help="Operations in the traced run (0: none).")
+@click.option("--workers", type=WORKERS, default=1, show_default=True,
+              help="Processes (0 = all cores; at most one per core and task).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
+@safety_options
 def report_command(
     model: Path,
     out: Path,
@@ -50,18 +58,28 @@ def report_command(
     trace_ops: int,
     workers: int,
     quiet: bool,
+    max_ops: float | None,
+    max_memory: float | None,
+    data_dirs: tuple[Path, ...],
 ) -> None:
     """Run MODEL's comparison and write a design-review bundle (report.html, charts, CSV) to OUT."""
-    from toctou_sim.cli import _executor, parse_sets
+    from toctou_sim.cli import executor_for, parse_sets, strategy_names
     from toctou_sim.cli_sweep import parse_grid
+    from toctou_sim.limits import check_out_folder
+    from toctou_sim.montecarlo import budget_check
     from toctou_sim.reporting import report
     from toctou_sim.spec import load_model
+    from toctou_sim.sweep import plan_sweep
 
-    spec = load_model(model, parse_sets(sets))
-    names = [s.strip() for s in strategies.split(",") if s.strip()]
+    check_out_folder(out, "--out")
+    spec = load_model(model, parse_sets(sets), data_dirs=data_dirs)
+    names = strategy_names(strategies)
     grid = parse_grid(grids) if grids else None
-    executor = _executor(workers)
-    try:
+    budget_check([spec.with_strategy(n) for n in names], reps, max_ops, max_memory)
+    if grid:  # validated and budgeted before the comparison runs
+        plan_sweep(spec, grid=grid, strategies=names, reps=grid_reps or reps, seed=seed, max_ops=max_ops,
+                   max_memory=max_memory)
+    with executor_for(workers, reps * len(names)) as executor:
         result = report(
             spec,
             out,
@@ -74,21 +92,21 @@ def report_command(
             trace_ops=trace_ops,
             executor=executor,
             progress=not quiet and sys.stderr.isatty(),
+            max_ops=max_ops,
+            max_memory=max_memory,
         )
-    finally:
-        if executor is not None:
-            executor.shutdown()
-    click.echo(str(result.recommendation))
-    click.echo(f"wrote {result.html} and {len(result.files) - 1} more files in {result.out}")
+    echo(str(result.recommendation))
+    echo(f"wrote {result.html} and {len(result.files) - 1} more files in {result.out}")
 
 
 @click.command("trace")
 @click.argument("model", type=click.Path(path_type=Path))
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="The .json file to write.")
-@click.option("--max-ops", default=200, show_default=True, help="Operations to trace.")
+@click.option("--max-ops", type=click.IntRange(1, MAX_TRACE_OPS), default=200, show_default=True,
+              help="Operations to trace.")
 @click.option("--strategy", default=None, help="Trace this strategy instead of the model's own.")
-@click.option("--seed", default=0, show_default=True)
-@click.option("--replication", default=0, show_default=True)
+@click.option("--seed", type=SEED, default=0, show_default=True)
+@click.option("--replication", type=click.IntRange(0, MAX_REPS), default=0, show_default=True)
 @click.option("--start", default=None, help="Trace operations arriving from this instant (default: the warm-up).")
 @click.option("--set", "sets", multiple=True, metavar="PATH=VALUE", help="Override a model field (repeatable).")
 @click.option(
@@ -97,6 +115,8 @@ def report_command(
     default=None,
     help="Also draw the timeline chart (.png and .svg next to it).",
 )
+@click.option("--data-dir", "data_dirs", multiple=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="A folder besides the model's own that empirical files may be read from (repeatable).")
 def trace_command(
     model: Path,
     out: Path,
@@ -107,31 +127,35 @@ def trace_command(
     start: str | None,
     sets: tuple[str, ...],
     png: Path | None,
+    data_dirs: tuple[Path, ...],
 ) -> None:
     """Export one short replication of MODEL as Chrome trace-event JSON (open it in ui.perfetto.dev)."""
     from toctou_sim import __version__
     from toctou_sim.cli import parse_sets
+    from toctou_sim.limits import RunEstimate, check_budget, check_out_file, estimate_run
     from toctou_sim.spec import load_model
     from toctou_sim.units import parse_duration
     from toctou_sim.world.tracing import trace_replication
 
-    if max_ops < 1:
-        raise SpecError(f"--max-ops: must be >= 1, got {max_ops}")
-    if out.suffix != ".json":
-        raise SpecError(f"--out {out}: expected a .json file name")
+    check_out_file(out, "--out", (".json",))
+    if png is not None:
+        check_out_file(png.with_suffix(".png"), "--png")
     try:
         begin = parse_duration(start) if start is not None else None
     except ValueError as exc:
         raise SpecError(f"--start: {exc}") from None
-    spec = load_model(model, parse_sets(sets))
+    spec = load_model(model, parse_sets(sets), data_dirs=data_dirs)
+    if begin is not None and not 0 <= begin < spec.model.horizon:
+        raise SpecError(f"--start: must be between 0 and the horizon ({spec.model.horizon:g}s), got {start}")
     if strategy is not None:
         spec = spec.with_strategy(strategy)
+    # A trace stops after --max-ops operations: only the memory and the clock are budgeted.
+    check_budget(RunEstimate(0.0, 0.0, estimate_run(spec).memory, 1.0))
     trace = trace_replication(spec, seed=seed, replication=replication, max_ops=max_ops, start=begin)
-    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(trace.to_chrome(__version__)), encoding="utf-8")
     violations = sum(op.violation for op in trace.ops)
     mismatches = sum(op.mismatch for op in trace.ops)
-    click.echo(
+    echo(
         f"wrote {out}: {len(trace.ops)} operations ({mismatches} with a mismatch, {violations} violated), "
         f"{len(trace.instants)} instants; open it in https://ui.perfetto.dev"
     )
@@ -139,4 +163,4 @@ def trace_command(
         from toctou_sim import plots
 
         paths = plots.save(plots.plot_trace(trace), png.with_suffix(""))
-        click.echo(f"wrote {', '.join(str(p) for p in paths)}")
+        echo(f"wrote {', '.join(str(p) for p in paths)}")
