@@ -225,7 +225,8 @@ class RunEstimate:
 
     Attributes:
         operations: client operations, mutator writes, fault onsets and background actor events,
-            over every replication and strategy.
+            over every replication and strategy (times the replicas of a quorum store: each
+            operation messages every replica).
         events: scheduler events (operations times their steps, replica messages, lease renewals,
             timeline bins).
         memory: peak bytes of one replication (per-key state, timeline, replicas), plus what the
@@ -347,7 +348,9 @@ def estimate_run(model: ModelSpec, replications: float = 1.0) -> RunEstimate:
     if read_path.get("kind") == "cache":
         cache = read_path.get("capacity")
         memory += 64.0 * min(keys, cache or keys)
-    return RunEstimate(operations * replications, events * replications, memory, replications)
+    # With a quorum store every operation sends a message to (and draws delays for) each replica.
+    work = operations * replicas
+    return RunEstimate(work * replications, events * replications, memory, replications)
 
 
 def check_budget(
@@ -416,9 +419,11 @@ def _is_number(text: str) -> bool:
 
 def csv_safe(frame: Any) -> Any:
     """A copy of a pandas frame whose text cells (and column names) pass through :func:`csv_cell`."""
+    from pandas.api.types import is_numeric_dtype
+
     out = frame.copy()
     for column in out.columns:
-        if out[column].dtype == object:
+        if not is_numeric_dtype(out[column].dtype):
             out[column] = out[column].map(csv_cell)
     out.columns = [csv_cell(str(c)) if isinstance(c, str) else c for c in out.columns]
     return out

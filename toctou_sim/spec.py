@@ -627,6 +627,8 @@ def _describe_error(error: Mapping[str, Any]) -> str:
     if kind in _BOUNDS:
         symbol, name = _BOUNDS[kind]
         return f"must be {symbol} {ctx[name]:g}, got {got}"
+    if kind == "int_parsing_size":
+        return "integer too large"
     if kind == "finite_number":
         return f"expected a finite number, got {got}"
     if kind == "missing":
