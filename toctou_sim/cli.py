@@ -60,7 +60,38 @@ _ARGUMENTS = frozenset({"seed", "reps", "max_reps", "precision", "metric", "stra
 
 
 def _interrupt(signum: int, frame: Any) -> None:
+    """SIGTERM: stop this process's worker processes now (wherever the main thread is, even
+    while a pool is starting), then unwind as Ctrl-C does."""
+    import multiprocessing
+
+    global _TERMINATED
+    _TERMINATED = True
+    for child in multiprocessing.active_children():
+        child.terminate()
     raise KeyboardInterrupt
+
+
+_TERMINATED = False
+"""Set when SIGTERM arrived: :func:`entry` then skips the interpreter's final clean-up."""
+
+
+def entry() -> None:
+    """The ``toctou-sim`` program: :func:`main`, and after an interrupt (SIGTERM, or exit code 130)
+    an immediate exit once the output is flushed: the workers are already stopped and the
+    sweep's files written, and the interpreter's final garbage collection of a large heap can
+    take seconds."""
+    import os
+
+    try:
+        main()
+        code: Any = 0
+    except SystemExit as exc:
+        code = exc.code
+    if _TERMINATED or code == 130:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code if isinstance(code, int) else 1)
+    sys.exit(code)
 
 
 def _on_sigterm(ctx: click.Context) -> None:
@@ -337,4 +368,4 @@ main.add_command(report_command)
 main.add_command(trace_command)
 
 if __name__ == "__main__":  # pragma: no cover
-    main()
+    entry()

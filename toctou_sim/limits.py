@@ -226,7 +226,7 @@ class RunEstimate:
     Attributes:
         operations: client operations, mutator writes, fault onsets and background actor events,
             over every replication and strategy (times the replicas of a quorum store: each
-            operation messages every replica).
+            operation messages every replica), plus one per key (its state is built).
         events: scheduler events (operations times their steps, replica messages, lease renewals,
             timeline bins).
         memory: peak bytes of one replication (per-key state, timeline, replicas), plus what the
@@ -348,8 +348,9 @@ def estimate_run(model: ModelSpec, replications: float = 1.0) -> RunEstimate:
     if read_path.get("kind") == "cache":
         cache = read_path.get("capacity")
         memory += 64.0 * min(keys, cache or keys)
-    # With a quorum store every operation sends a message to (and draws delays for) each replica.
-    work = operations * replicas
+    # With a quorum store every operation sends a message to (and draws delays for) each replica;
+    # every key's state is built once per replication.
+    work = operations * replicas + keys
     return RunEstimate(work * replications, events * replications, memory, replications)
 
 

@@ -486,6 +486,27 @@ def _run_until(
     return done, stopped_by
 
 
+def check_metric(models: Iterable[ModelSpec], metric: str) -> None:
+    """Refuse an unknown ``metric`` before a long run: one replication of each model over a
+    horizon of at most 0.2 s (no warm-up) lists the metric names a run of the model reports.
+
+    Raises:
+        SpecError: no model reports ``metric``.
+    """
+    if metric == PRIMARY_METRIC:
+        return
+    seen: set[str] = set()
+    for model in models:
+        short = min(model.model.horizon, 0.2)
+        probe = model.model_copy(update={"model": model.model.model_copy(update={"horizon": short, "warmup": 0.0})})
+        seen.update(run_replication(probe, 0, 0).metrics)
+        if metric in seen:
+            return
+    names = sorted(n for n in seen if n.endswith("_rate"))
+    raise SpecError(f"metric: unknown metric {metric[:60]!r}; expected one of {', '.join(names[:12])}"
+                    + (", ..." if len(names) > 12 else ""))
+
+
 def budget_check(models: Iterable[ModelSpec], replications: int, max_ops: float | None,
                  max_memory: float | None) -> None:
     """Refuse to run ``replications`` of each model past the operation or memory budget."""

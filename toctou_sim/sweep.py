@@ -57,6 +57,7 @@ from toctou_sim.montecarlo import (
     ComparisonResult,
     SimulationResult,
     StoppingRule,
+    check_metric,
     run_replication,
     unique_strategies,
 )
@@ -1176,6 +1177,7 @@ def plan_sweep(
     base_data = base.model_dump(mode="json", by_alias=True, exclude_defaults=True)
     _check_design(base, base_data, design, grid, ranges)
     _check_budget(base, base_data, design, grid, ranges, len(names) * rule.limit, max_ops, max_memory)
+    check_metric([base.with_strategy(name) for name in names], metric)
     ids = [config_id(base.content_hash(), params) for params in design]
     if len(set(ids)) != len(ids):
         raise SpecError("sweep: the design repeats a configuration; give each value once")
