@@ -15,8 +15,8 @@ added; ``kind`` as a list or table; the file's text truncated or garbled), plus 
 compare, trace, staleness, sweep) and options (seeds, replications, workers, metrics, strategies,
 precision) drawn the same way. The time limit is CPU time (default 20 s; on a shared machine wall
 time says little), with 6x that in wall-clock time to catch a case that waits on nothing. Each
-case runs in process through click's ``CliRunner`` with ``--max-ops 20000`` where the command has it, so a model only runs when it is small: the budget
-is part of what is tested. Findings are written to ``--findings`` (one JSON line each, with the
+case runs in process through click's ``CliRunner`` with ``--max-ops 20000`` where the command
+has it, so a model only runs when it is small: the budget is part of what is tested. Findings are written to ``--findings`` (one JSON line each, with the
 model text and the arguments) and summarised at the end.
 
 The test suite runs the same strategies with a small budget (tests/test_hardening.py).
