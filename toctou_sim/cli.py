@@ -234,9 +234,11 @@ def run(model: Path, reps: int, seed: int, sets: tuple[str, ...], precision: flo
         result = simulate(spec, reps=reps, seed=seed, precision=precision, max_reps=max_reps,
                           metric=metric, executor=executor, progress=not (quiet or as_json) and sys.stderr.isatty(),
                           engine=engine, estimator=estimator, max_ops=max_ops, max_memory=max_memory)
-    header = f"{spec.model.name}: strategy {result.strategy}, seed {seed}, {result.n_reps} replications"
+    header = (f"{spec.model.name}: strategy {result.strategy}, seed {seed}, {result.n_reps} replications "
+              f"(the harm: {spec.harm})")
     footer = "\n".join(n for n in (_stop_note(result.stopped_by, precision, metric),
-                                   _engine_note({result.strategy: result}, engine)) if n)
+                                   _engine_note({result.strategy: result}, engine),
+                                   retry_note({result.strategy: result.model})) if n)
     _emit(result.to_frame(), as_json=as_json, out=out, all_metrics=all_metrics, header=header, footer=footer)
 
 
@@ -245,6 +247,21 @@ def _limit(reps: int, precision: float | None, max_reps: int | None) -> int:
     if precision is None:
         return reps
     return max(reps, max_reps) if max_reps else max(reps, 1000)
+
+
+def retry_note(models: dict[str, Any]) -> str:
+    """One line saying how each strategy that retries retries, so a comparison shows its terms."""
+    from toctou_sim.units import format_duration
+
+    parts = []
+    for name, model in models.items():
+        retry = getattr(model.strategy, "retry", None)
+        if retry is None:
+            continue
+        guard = model.strategy.write_guard()
+        parts.append(f"{name} {retry.max_retries}x from {format_duration(retry.backoff)} ({retry.jitter} jitter)"
+                     + (f", {guard} guard" if guard != "none" else ""))
+    return "retries: " + "; ".join(parts) if parts else ""
 
 
 def _stop_note(stopped_by: str, precision: float | None, metric: str) -> str:
@@ -258,20 +275,21 @@ def _stop_note(stopped_by: str, precision: float | None, metric: str) -> str:
 @main.command()
 @model_options
 @engine_options
-@click.option("--strategies", default="none,recheck,cas,lock", show_default=True,
-              help="Comma-separated strategy names ([strategies] entries of the model, or kinds).")
+@click.option("--strategies", default=None,
+              help="Comma-separated strategy names ([strategies] entries of the model, or kinds); "
+                   "default: none, the model's [strategy] and its [strategies.*].")
 @click.option("--baseline", default=None, help="Strategy the paired differences refer to (default: the first).")
 def compare(model: Path, reps: int, seed: int, sets: tuple[str, ...], precision: float | None,
             max_reps: int | None, metric: str, workers: int, as_json: bool, out: Path | None, all_metrics: bool,
             quiet: bool, max_ops: float | None, max_memory: float | None, data_dirs: tuple[Path, ...],
-            engine: str, estimator: str, strategies: str, baseline: str | None) -> None:
+            engine: str, estimator: str, strategies: str | None, baseline: str | None) -> None:
     """Compare strategies on MODEL with common random numbers, side by side."""
     from toctou_sim.montecarlo import compare as run_compare
     from toctou_sim.spec import load_model
 
     check_out(out)
     spec = load_model(model, parse_sets(sets), data_dirs=data_dirs)
-    names = strategy_names(strategies)
+    names = strategy_names(strategies) if strategies is not None else spec.default_strategies()
     from toctou_sim.montecarlo import budget_check
 
     limit = _limit(reps, precision, max_reps)
@@ -281,11 +299,11 @@ def compare(model: Path, reps: int, seed: int, sets: tuple[str, ...], precision:
                              max_reps=max_reps, metric=metric, executor=executor,
                              progress=not (quiet or as_json) and sys.stderr.isatty(), engine=engine,
                              estimator=estimator, max_ops=max_ops, max_memory=max_memory)
-    harm = spec.keys.invariant
     header = (f"{spec.model.name}: {', '.join(names)} on common random numbers, seed {seed} "
-              f"(violations are {_harm(harm)})")
+              f"(the harm: {spec.harm})")
     stopped = next(iter(result.results.values())).stopped_by
-    footer = "\n".join(n for n in (_stop_note(stopped, precision, metric), _engine_note(result.results, engine)) if n)
+    footer = "\n".join(n for n in (_stop_note(stopped, precision, metric), _engine_note(result.results, engine),
+                                   retry_note({k: r.model for k, r in result.results.items()})) if n)
     _emit(result.to_frame(), as_json=as_json, out=out, all_metrics=all_metrics, header=header, footer=footer)
 
 
@@ -297,12 +315,6 @@ def strategy_names(text: str) -> list[str]:
         return unique_strategies([s.strip() for s in text.split(",") if s.strip()])
     except SpecError as exc:
         raise SpecError(f"--{exc}") from None
-
-
-def _harm(invariant: str) -> str:
-    from toctou_sim.world import INVARIANTS
-
-    return INVARIANTS[invariant].harm_plural
 
 
 def bundled_models() -> list[tuple[str, str]]:

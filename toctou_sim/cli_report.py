@@ -20,12 +20,13 @@ __all__ = ["report_command", "trace_command"]
 
 @click.command("report")
 @click.argument("model", type=click.Path(path_type=Path))
-@click.option("--out", type=click.Path(path_type=Path), required=True, help="Folder to write the bundle into.")
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="Folder to write the bundle into (default: report-<model name> in the current folder).")
 @click.option(
     "--strategies",
-    default="none,recheck,cas,lock",
-    show_default=True,
-    help="Comma-separated strategy names ([strategies] entries of the model, or kinds).",
+    default=None,
+    help="Comma-separated strategy names ([strategies] entries of the model, or kinds); "
+         "default: none, the model's [strategy] and its [strategies.*].",
 )
 @click.option("--baseline", default=None, help="Strategy latency is paired against (default: none, else the first).")
 @click.option("--reps", type=REPS, default=10, show_default=True, help="Replications per strategy.")
@@ -47,8 +48,8 @@ __all__ = ["report_command", "trace_command"]
 @safety_options
 def report_command(
     model: Path,
-    out: Path,
-    strategies: str,
+    out: Path | None,
+    strategies: str | None,
     baseline: str | None,
     reps: int,
     seed: int,
@@ -71,9 +72,12 @@ def report_command(
     from toctou_sim.spec import load_model
     from toctou_sim.sweep import plan_sweep
 
-    check_out_folder(out, "--out")
     spec = load_model(model, parse_sets(sets), data_dirs=data_dirs)
-    names = strategy_names(strategies)
+    if out is None:
+        safe = "".join(c if c.isalnum() or c in "-_." else "-" for c in spec.model.name).strip("-.") or "model"
+        out = Path(f"report-{safe}")
+    check_out_folder(out, "--out")
+    names = strategy_names(strategies) if strategies is not None else spec.default_strategies()
     grid = parse_grid(grids) if grids else None
     budget_check([spec.with_strategy(n) for n in names], reps, max_ops, max_memory)
     if grid:  # validated and budgeted before the comparison runs

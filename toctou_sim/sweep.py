@@ -1165,7 +1165,7 @@ def plan_sweep(
     rule = StoppingRule(reps, precision, max_reps, metric)
     if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
         raise SpecError(f"batch: must be an integer >= 1, got {batch!r}")
-    names = unique_strategies(strategies) if strategies is not None else [base.strategy.kind]
+    names = unique_strategies(strategies) if strategies is not None else base.default_strategies()
     for name in names:
         base.with_strategy(name)
     base_label = baseline if baseline is not None else names[0]
