@@ -150,6 +150,13 @@ def test_every_command_refuses_a_negative_seed(tmp_path: Path) -> None:
         (["sweep", FLASH, "--grid", "model.horizon='1e9s'"], "pass --max-ops to allow it"),
         (["sweep", FLASH, "--grid", "keys.count=1", "--workers", "-1"], "'--workers': -1 is not in the range"),
         (["run", "MODEL_DIR"], "file not found"),
+        # found by benchmarks/fuzz_models.py
+        (["sweep", FLASH, "--grid", "keys.count=1,2", "--metric", "nope", "--workers", "1"],
+         "--metric: unknown metric 'nope'"),
+        (["run", FLASH, "--set", "clients.window={ lognormal = { mu = -1e-300, sigma = 1e308 } }"],
+         "lognormal: parameters out of range"),
+        (["run", FLASH, "--set", "clients.window={ weibull = { shape = 1e-300, scale = 1 } }"],
+         "weibull: parameters out of range"),
     ],
 )
 def test_option_reproductions_are_one_line_exit_2(tmp_path: Path, args: list[str], expected: str) -> None:
@@ -232,6 +239,19 @@ def test_a_sweep_whose_tasks_all_fail_prints_its_summary(tiny: Path, monkeypatch
     assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
     assert "(no results: every configuration failed)" in result.output
     assert "2 failed" in result.output
+
+
+def test_a_lease_model_without_store_latencies_traces(tmp_path: Path) -> None:
+    """Found by the fuzzer: with zero store latencies a resync could start a reconcile of an event
+    already judged and forgotten (KeyError in the lease strategy)."""
+    import tomllib
+
+    data = tomllib.loads((ROOT / "models" / "f5_controller_thrash.toml").read_text(encoding="utf-8"))
+    data.pop("store")
+    from toctou_sim.world.tracing import trace_replication
+
+    trace = trace_replication(parse_model(data), max_ops=50)
+    assert len(trace.ops) == 50
 
 
 # --------------------------------------------------------------------------------------------

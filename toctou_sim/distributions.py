@@ -68,6 +68,21 @@ class Distribution(DataModel):
         if cls.family:
             DISTRIBUTIONS[cls.family] = cls
 
+    @model_validator(mode="after")
+    def _moments_exist(self) -> Distribution:
+        """Parameters that are finite but so extreme that the mean or variance overflows
+        (``lognormal = { sigma = 1e308 }``, ``weibull = { shape = 1e-300 }``) are refused; only a
+        Pareto's infinite moments (shape <= 1 or <= 2) are documented and kept."""
+        if self.family in ("empirical", "mixture", ""):
+            return self
+        try:
+            moments = (self.mean, self.variance)
+        except (OverflowError, ZeroDivisionError, ValueError):
+            moments = (math.nan, math.nan)
+        if self.family != "pareto" and not all(math.isfinite(m) for m in moments):
+            raise ValueError(f"{self.family}: parameters out of range (the mean or variance is not a finite number)")
+        return self
+
     def sample(self, rng: np.random.Generator, size: int) -> NDArray[np.float64]:
         """Draw ``size`` independent variates."""
         raise NotImplementedError
