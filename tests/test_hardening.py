@@ -103,7 +103,7 @@ SETS: list[tuple[list[str], str]] = [
     (["--set", "clients.arrival.poisson.rate=1e308"], "too fast for a 60s horizon"),
     (["--set", "model.horizon='1e9s'"], "pass --max-ops to allow it"),
     (["--set", "slo.timeline_bin='1ns'"], "pass --max-memory to allow it"),
-    (["--set", "keys.count=100000000", "--max-memory", "1GB"], "over the memory limit of 1 GB"),
+    (["--set", "keys.count=100000000", "--reps", "1", "--max-memory", "1GB"], "over the memory limit of 1 GB"),
     (["--set", "read_path={ kind = 'replica', n = 1000000 }"], "pass --max-ops to allow it"),
     (["--set", "strategy={ kind = 'lease', retry_period = '1ns', renew_deadline = '2ns', lease_ttl = '3ns' }"],
      "pass --max-ops to allow it"),
