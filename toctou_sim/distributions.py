@@ -77,6 +77,8 @@ class Distribution(DataModel):
             return self
         try:
             moments = (self.mean, self.variance)
+        except (AssertionError, TypeError):  # incomplete parameters: the family's own check says so
+            return self
         except (OverflowError, ZeroDivisionError, ValueError):
             moments = (math.nan, math.nan)
         if self.family != "pareto" and not all(math.isfinite(m) for m in moments):

@@ -380,10 +380,9 @@ class KeysSpec(StrictModel):
     def _initial_fits_invariant(self) -> KeysSpec:
         if self.initial is None:
             return self
-        if self.invariant == "counter" and self.initial < 0:
-            raise ValueError(f"initial: a counter's stock must be >= 0, got {self.initial}")
-        if self.invariant in ("exists", "grant") and self.initial not in (0, 1):
-            raise ValueError(f"initial: must be 0 or 1 for invariant {self.invariant!r}, got {self.initial}")
+        if self.initial < 0:
+            what = "a counter's stock" if self.invariant == "counter" else "initial"
+            raise ValueError(f"initial: {what} must be >= 0, got {self.initial}")
         return self
 
     @property
