@@ -665,7 +665,7 @@ def test_cli_json_and_lhs(model_file: Path) -> None:
         (["--grid", "keys.count=1", "--strategies", "nope"], "unknown strategy 'nope'"),
         (["--lhs", "3"], "--range"),
         (["--lhs", "3", "--range", "keys.count=1"], "expected LOW:HIGH"),
-        (["--grid", "keys.count=1", "--workers", "0"], "--workers: must be >= 1"),
+        (["--grid", "keys.count=1", "--workers", "0"], "'--workers': 0 is not in the range 1<=x<=1024"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(model_file: Path, args: list[str], message: str) -> None:

@@ -7,17 +7,19 @@ expected); 1 an internal error (a bug: the traceback is shown).
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
 from toctou_sim.cli_args import MODEL, parse_sets
-from toctou_sim.cli_args import make_executor as _executor
+from toctou_sim.cli_options import REPS, SEED, WORKERS, FiniteFloat, safety_options
 from toctou_sim.cli_report import report_command, trace_command
 from toctou_sim.cli_staleness import staleness as _staleness
 from toctou_sim.cli_sweep import sweep as _sweep_command
+from toctou_sim.limits import check_out_file, echo, terminal_text, worker_count
 from toctou_sim.spec import SpecError
 
 __all__ = ["main", "parse_sets"]
@@ -26,20 +28,93 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 class _Group(click.Group):
-    """Turns :class:`SpecError` (bad input) into exit code 2 and one line on stderr."""
+    """Turns :class:`SpecError` (bad input) and click's usage errors (a bad option value) into
+    exit code 2 and one line on stderr."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except SpecError as exc:
-            click.echo(f"error: {exc}", err=True)
+            click.echo(f"error: {_flag_names(terminal_text(str(exc)))}", err=True)
             ctx.exit(2)
+        except click.UsageError as exc:
+            command = f" {exc.ctx.command_path}" if exc.ctx is not None else ""
+            message = " ".join(terminal_text(exc.format_message()).split())
+            click.echo(f"error: {message} (see{command} -h)", err=True)
+            ctx.exit(2)
+
+
+_FLAGS = {"pass max_ops": "pass --max-ops", "pass max_memory": "pass --max-memory"}
+
+
+def _flag_names(message: str) -> str:
+    """The library's argument names in a message, as this command line's flags."""
+    for argument, flag in _FLAGS.items():
+        message = message.replace(argument, flag)
+    name, colon, rest = message.partition(":")
+    if colon and name in _ARGUMENTS:
+        message = "--" + name.replace("_", "-") + colon + rest
+    return message
+
+
+_ARGUMENTS = frozenset({"seed", "reps", "max_reps", "precision", "metric", "strategies", "batch", "workers",
+                        "max_ops", "max_memory", "confidence", "trials", "k_max"})
+"""Library arguments a message may start with (``reps: must be >= 1``): shown as ``--reps``."""
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    """SIGTERM: stop this process's worker processes now (wherever the main thread is, even
+    while a pool is starting), then unwind as Ctrl-C does."""
+    import multiprocessing
+
+    global _TERMINATED
+    _TERMINATED = True
+    for child in multiprocessing.active_children():
+        child.terminate()
+    raise KeyboardInterrupt
+
+
+_TERMINATED = False
+"""Set when SIGTERM arrived: :func:`entry` then skips the interpreter's final clean-up."""
+
+
+def entry() -> None:
+    """The ``toctou-sim`` program: :func:`main`, and after an interrupt (SIGTERM, or exit code 130)
+    an immediate exit once the output is flushed: the workers are already stopped and the
+    sweep's files written, and the interpreter's final garbage collection of a large heap can
+    take seconds."""
+    import os
+
+    try:
+        main()
+        code: Any = 0
+    except SystemExit as exc:
+        code = exc.code
+    if _TERMINATED or code == 130:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code if isinstance(code, int) else 1)
+    sys.exit(code)
+
+
+def _on_sigterm(ctx: click.Context) -> None:
+    """Make SIGTERM behave like SIGINT (KeyboardInterrupt: workers stopped, sweep parts kept)
+    while a command runs; the previous handler is restored afterwards."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    ctx.call_on_close(lambda: signal.signal(signal.SIGTERM, previous))
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="toctou-sim")
-def main() -> None:
+@click.pass_context
+def main(ctx: click.Context) -> None:
     """Simulate time-of-check-to-time-of-use windows and what mitigations cost."""
+    _on_sigterm(ctx)
     import warnings
 
     from toctou_sim.sanity import ModelWarning
@@ -59,16 +134,17 @@ def model_options(function: F) -> F:
     """Options shared by every command that runs a model."""
     decorators = [
         click.argument("model", type=MODEL),
-        click.option("--reps", default=10, show_default=True, help="Replications (minimum with --precision)."),
-        click.option("--seed", default=0, show_default=True, help="Seed of the run."),
+        click.option("--reps", type=REPS, default=10, show_default=True,
+                     help="Replications (minimum with --precision)."),
+        click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of the run (>= 0)."),
         click.option("--set", "sets", multiple=True, metavar="PATH=VALUE",
                      help="Override a model field by dotted path (repeatable)."),
-        click.option("--precision", type=float, default=None,
+        click.option("--precision", type=FiniteFloat(0, 1, open_low=True, open_high=True), default=None,
                      help="Add replications until the primary metric's relative 95% half-width is at most this."),
-        click.option("--max-reps", type=int, default=None, help="Replication limit for --precision (default 1000)."),
+        click.option("--max-reps", type=REPS, default=None, help="Replication limit for --precision (default 1000)."),
         click.option("--metric", default="violation_rate", show_default=True, help="Primary metric for --precision."),
-        click.option("--workers", type=int, default=0, show_default=True,
-                     help="Processes to run replications on (0 = all cores; the numbers do not change)."),
+        click.option("--workers", type=WORKERS, default=0, show_default=True,
+                     help="Processes to run replications on (0 = all cores; at most one per core and task)."),
         click.option("--json", "as_json", is_flag=True, help="Print machine-readable results."),
         click.option("--out", type=click.Path(path_type=Path), default=None,
                      help="Also write the tidy table to a .csv or .parquet file."),
@@ -77,7 +153,7 @@ def model_options(function: F) -> F:
     ]
     for decorator in reversed(decorators):
         function = decorator(function)
-    return function
+    return safety_options(function)
 
 
 def engine_options(function: F) -> F:
@@ -105,9 +181,23 @@ def _engine_note(results: dict[str, Any], engine: str) -> str:
 
 
 def check_out(out: Path | None) -> None:
-    """Refuse an ``--out`` name we cannot write before any simulation runs."""
-    if out is not None and out.suffix not in (".csv", ".parquet"):
-        raise SpecError(f"--out {out}: expected a .csv or .parquet file name")
+    """Refuse an ``--out`` file we cannot write (wrong suffix, missing or unwritable folder, a
+    folder) before any simulation runs."""
+    check_out_file(out, "--out", (".csv", ".parquet"))
+
+
+@contextmanager
+def executor_for(workers: int, tasks: int) -> Iterator[Any]:
+    """``None`` (in process) or a local pool of ``min(workers or cores, cores, tasks)`` processes
+    that exit with this one; an interrupt terminates them at once."""
+    from toctou_sim.executors import local_pool
+
+    count = worker_count(workers, tasks, "--workers")
+    if count == 1:
+        yield None
+        return
+    with local_pool(count) as pool:
+        yield pool
 
 
 def _emit(frame: Any, *, as_json: bool, out: Path | None, all_metrics: bool, header: str, footer: str) -> None:
@@ -116,14 +206,14 @@ def _emit(frame: Any, *, as_json: bool, out: Path | None, all_metrics: bool, hea
     if out is not None:
         write_table(frame, out)
     if as_json:
-        click.echo(results_json(frame))
+        echo(results_json(frame))
         return
-    click.echo(header)
-    click.echo(comparison_table(frame, None if all_metrics else shown_metrics(frame)))
+    echo(header)
+    echo(comparison_table(frame, None if all_metrics else shown_metrics(frame)))
     if footer:
-        click.echo(footer)
+        echo(footer)
     if out is not None:
-        click.echo(f"wrote {out}")
+        echo(f"wrote {out}")
 
 
 @main.command()
@@ -132,27 +222,36 @@ def _emit(frame: Any, *, as_json: bool, out: Path | None, all_metrics: bool, hea
 @click.option("--strategy", default=None, help="Run this strategy instead of the model's own.")
 def run(model: Path, reps: int, seed: int, sets: tuple[str, ...], precision: float | None, max_reps: int | None,
         metric: str, workers: int, as_json: bool, out: Path | None, all_metrics: bool, quiet: bool,
+        max_ops: float | None, max_memory: float | None, data_dirs: tuple[Path, ...],
         engine: str, estimator: str, strategy: str | None) -> None:
     """Simulate MODEL with its strategy and print estimates with 95% CIs."""
     from toctou_sim.montecarlo import simulate
     from toctou_sim.spec import load_model
 
     check_out(out)
-    spec = load_model(model, parse_sets(sets))
-    executor = _executor(workers)
-    try:
-        result = simulate(spec, reps=reps, seed=seed, strategy=strategy, precision=precision, max_reps=max_reps,
+    spec = load_model(model, parse_sets(sets), data_dirs=data_dirs)
+    if strategy is not None:
+        spec = spec.with_strategy(strategy)
+    from toctou_sim.montecarlo import budget_check
+
+    budget_check([spec], _limit(reps, precision, max_reps), max_ops, max_memory)
+    with executor_for(workers, _limit(reps, precision, max_reps)) as executor:
+        result = simulate(spec, reps=reps, seed=seed, precision=precision, max_reps=max_reps,
                           metric=metric, executor=executor, progress=not (quiet or as_json) and sys.stderr.isatty(),
-                          engine=engine, estimator=estimator)
-    finally:
-        if executor is not None:
-            executor.shutdown()
+                          engine=engine, estimator=estimator, max_ops=max_ops, max_memory=max_memory)
     header = (f"{spec.model.name}: strategy {result.strategy}, seed {seed}, {result.n_reps} replications "
               f"(the harm: {spec.harm})")
     footer = "\n".join(n for n in (_stop_note(result.stopped_by, precision, metric),
                                    _engine_note({result.strategy: result}, engine),
                                    retry_note({result.strategy: result.model})) if n)
     _emit(result.to_frame(), as_json=as_json, out=out, all_metrics=all_metrics, header=header, footer=footer)
+
+
+def _limit(reps: int, precision: float | None, max_reps: int | None) -> int:
+    """The most replications per strategy a run may take (``StoppingRule.limit``)."""
+    if precision is None:
+        return reps
+    return max(reps, max_reps) if max_reps else max(reps, 1000)
 
 
 def retry_note(models: dict[str, Any]) -> str:
@@ -187,30 +286,40 @@ def _stop_note(stopped_by: str, precision: float | None, metric: str) -> str:
 @click.option("--baseline", default=None, help="Strategy the paired differences refer to (default: the first).")
 def compare(model: Path, reps: int, seed: int, sets: tuple[str, ...], precision: float | None,
             max_reps: int | None, metric: str, workers: int, as_json: bool, out: Path | None, all_metrics: bool,
-            quiet: bool, engine: str, estimator: str, strategies: str | None, baseline: str | None) -> None:
+            quiet: bool, max_ops: float | None, max_memory: float | None, data_dirs: tuple[Path, ...],
+            engine: str, estimator: str, strategies: str | None, baseline: str | None) -> None:
     """Compare strategies on MODEL with common random numbers, side by side."""
     from toctou_sim.montecarlo import compare as run_compare
     from toctou_sim.spec import load_model
 
     check_out(out)
-    spec = load_model(model, parse_sets(sets))
-    names = ([s.strip() for s in strategies.split(",") if s.strip()] if strategies is not None
-             else spec.default_strategies())
-    executor = _executor(workers)
-    try:
+    spec = load_model(model, parse_sets(sets), data_dirs=data_dirs)
+    names = strategy_names(strategies) if strategies is not None else spec.default_strategies()
+    from toctou_sim.montecarlo import budget_check
+
+    limit = _limit(reps, precision, max_reps)
+    budget_check([spec.with_strategy(n) for n in names], limit, max_ops, max_memory)
+    with executor_for(workers, limit * len(names)) as executor:
         result = run_compare(spec, names, reps=reps, seed=seed, baseline=baseline, precision=precision,
                              max_reps=max_reps, metric=metric, executor=executor,
                              progress=not (quiet or as_json) and sys.stderr.isatty(), engine=engine,
-                             estimator=estimator)
-    finally:
-        if executor is not None:
-            executor.shutdown()
+                             estimator=estimator, max_ops=max_ops, max_memory=max_memory)
     header = (f"{spec.model.name}: {', '.join(names)} on common random numbers, seed {seed} "
               f"(the harm: {spec.harm})")
     stopped = next(iter(result.results.values())).stopped_by
     footer = "\n".join(n for n in (_stop_note(stopped, precision, metric), _engine_note(result.results, engine),
                                    retry_note({k: r.model for k, r in result.results.items()})) if n)
     _emit(result.to_frame(), as_json=as_json, out=out, all_metrics=all_metrics, header=header, footer=footer)
+
+
+def strategy_names(text: str) -> list[str]:
+    """``--strategies a,b``: the names, none empty and none twice."""
+    from toctou_sim.montecarlo import unique_strategies
+
+    try:
+        return unique_strategies([s.strip() for s in text.split(",") if s.strip()])
+    except SpecError as exc:
+        raise SpecError(f"--{exc}") from None
 
 
 @main.command()
@@ -270,9 +379,11 @@ def schema(out: Path | None) -> None:
 
 
 @main.command()
-@click.option("--seed", default=1, show_default=True)
-@click.option("--confidence", default=0.99, show_default=True, help="Confidence of the intervals theory must fall in.")
-@click.option("--scale", default=1, show_default=True, help="Multiply replications (tighter checks, longer run).")
+@click.option("--seed", type=SEED, default=1, show_default=True)
+@click.option("--confidence", type=FiniteFloat(0, 1, open_low=True, open_high=True), default=0.99,
+              show_default=True, help="Confidence of the intervals theory must fall in.")
+@click.option("--scale", type=click.IntRange(1, 100), default=1, show_default=True,
+              help="Multiply replications (tighter checks, longer run).")
 @click.option("--oracle", "names", multiple=True, help="Run only this oracle (repeatable).")
 @click.option("--json", "as_json", is_flag=True)
 def validate(seed: int, confidence: float, scale: int, names: tuple[str, ...], as_json: bool) -> None:
@@ -282,11 +393,11 @@ def validate(seed: int, confidence: float, scale: int, names: tuple[str, ...], a
 
     frame = run_oracles(seed=seed, confidence=confidence, scale=scale, names=list(names) or None)
     if as_json:
-        click.echo(results_json(frame))
+        echo(results_json(frame))
     else:
         shown = frame.assign(result=frame["passed"].map({True: "pass", False: "FAIL"})).drop(columns=["passed"])
-        click.echo(shown.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
-        click.echo(f"{int(frame['passed'].sum())} of {len(frame)} checks passed "
+        echo(shown.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+        echo(f"{int(frame['passed'].sum())} of {len(frame)} checks passed "
                    f"(theory inside the simulation's {confidence:.0%} CI)")
     if not frame["passed"].all():
         sys.exit(1)
@@ -301,10 +412,10 @@ from toctou_sim.cli_fit import fit_command  # noqa: E402
 
 main.add_command(fit_command)
 
-if __name__ == "__main__":  # pragma: no cover
-    main()
-
 from toctou_sim.cli_capacity import headroom_command, timeline_command  # noqa: E402
 
 main.add_command(timeline_command)
 main.add_command(headroom_command)
+
+if __name__ == "__main__":  # pragma: no cover
+    entry()

@@ -9,7 +9,12 @@ from pathlib import Path
 import click
 
 from toctou_sim.cli_args import MODEL
+from toctou_sim.cli_options import REPS, SEED, WORKERS, safety_options
+from toctou_sim.limits import MAX_REPS, echo
 from toctou_sim.spec import SpecError
+
+MAX_TRACE_OPS = 1_000_000
+"""Most operations one trace records (a trace holds every event of every operation in memory)."""
 
 __all__ = ["report_command", "trace_command"]
 
@@ -25,8 +30,8 @@ __all__ = ["report_command", "trace_command"]
          "default: none, the model's [strategy] and its [strategies.*].",
 )
 @click.option("--baseline", default=None, help="Strategy latency is paired against (default: none, else the first).")
-@click.option("--reps", default=10, show_default=True, help="Replications per strategy.")
-@click.option("--seed", default=0, show_default=True, help="Seed of the run.")
+@click.option("--reps", type=REPS, default=10, show_default=True, help="Replications per strategy.")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of the run (>= 0).")
 @click.option("--set", "sets", multiple=True, metavar="PATH=VALUE", help="Override a model field (repeatable).")
 @click.option(
     "--grid",
@@ -35,11 +40,14 @@ __all__ = ["report_command", "trace_command"]
     metavar="PATH=V1,V2",
     help="Also sweep a field over these values and chart the rates against it (repeatable).",
 )
-@click.option("--grid-reps", type=int, default=None, help="Replications per grid point (default: --reps).")
-@click.option("--trace-ops", default=400, show_default=True, help="Operations in the traced run (0: none).")
-@click.option("--workers", type=int, default=0, show_default=True, help="Processes (0 = all cores).")
+@click.option("--grid-reps", type=REPS, default=None, help="Replications per grid point (default: --reps).")
+@click.option("--trace-ops", type=click.IntRange(0, MAX_TRACE_OPS), default=400, show_default=True,
+              help="Operations in the traced run (0: none).")
+@click.option("--workers", type=WORKERS, default=0, show_default=True,
+              help="Processes (0 = all cores; at most one per core and task).")
 @click.option("--force", is_flag=True, help="Write into --out even when it is a non-empty folder.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
+@safety_options
 def report_command(
     model: Path,
     out: Path | None,
@@ -54,24 +62,34 @@ def report_command(
     workers: int,
     force: bool,
     quiet: bool,
+    max_ops: float | None,
+    max_memory: float | None,
+    data_dirs: tuple[Path, ...],
 ) -> None:
     """Run MODEL's comparison and write a design-review bundle (report.html, charts, CSV) to OUT."""
+    from toctou_sim.cli import executor_for, strategy_names
     from toctou_sim.cli_args import files_backend, parse_sets
-    from toctou_sim.cli_args import make_executor as _executor
     from toctou_sim.cli_sweep import parse_grid
+    from toctou_sim.limits import check_out_folder
+    from toctou_sim.montecarlo import budget_check
     from toctou_sim.reporting import report
     from toctou_sim.spec import load_model
+    from toctou_sim.sweep import plan_sweep
 
-    spec = load_model(model, parse_sets(sets))
+    spec = load_model(model, parse_sets(sets), data_dirs=data_dirs)
     if out is None:
         safe = "".join(c if c.isalnum() or c in "-_." else "-" for c in spec.model.name).strip("-.") or "model"
         out = Path(f"report-{safe}")
-    names = [s.strip() for s in strategies.split(",") if s.strip()] if strategies is not None else None
+    check_out_folder(out, "--out")
+    names = strategy_names(strategies) if strategies is not None else spec.default_strategies()
     grid = parse_grid(grids) if grids else None
     check_folder(out, force)
     files_backend()
-    executor = _executor(workers)
-    try:
+    budget_check([spec.with_strategy(n) for n in names], reps, max_ops, max_memory)
+    if grid:  # validated and budgeted before the comparison runs
+        plan_sweep(spec, grid=grid, strategies=names, reps=grid_reps or reps, seed=seed, max_ops=max_ops,
+                   max_memory=max_memory)
+    with executor_for(workers, reps * len(names)) as executor:
         result = report(
             spec,
             out,
@@ -84,16 +102,15 @@ def report_command(
             trace_ops=trace_ops,
             executor=executor,
             progress=not quiet and sys.stderr.isatty(),
+            max_ops=max_ops,
+            max_memory=max_memory,
         )
-    finally:
-        if executor is not None:
-            executor.shutdown()
     from toctou_sim.cli_sweep import engine_line
 
-    click.echo(str(result.recommendation))
+    echo(str(result.recommendation))
     engines = {name: (r.engine, r.engine_reason) for name, r in result.comparison.results.items()}
-    click.echo(engine_line(engines, "auto"))
-    click.echo(f"wrote {result.html} and {len(result.files) - 1} more files in {result.out}")
+    echo(engine_line(engines, "auto"))
+    echo(f"wrote {result.html} and {len(result.files) - 1} more files in {result.out}")
 
 
 def check_folder(out: Path, force: bool) -> None:
@@ -107,10 +124,11 @@ def check_folder(out: Path, force: bool) -> None:
 @click.command("trace")
 @click.argument("model", type=MODEL)
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="The .json file to write.")
-@click.option("--max-ops", default=200, show_default=True, help="Operations to trace.")
+@click.option("--max-ops", type=click.IntRange(1, MAX_TRACE_OPS), default=200, show_default=True,
+              help="Operations to trace.")
 @click.option("--strategy", default=None, help="Trace this strategy instead of the model's own.")
-@click.option("--seed", default=0, show_default=True)
-@click.option("--replication", default=0, show_default=True)
+@click.option("--seed", type=SEED, default=0, show_default=True)
+@click.option("--replication", type=click.IntRange(0, MAX_REPS), default=0, show_default=True)
 @click.option("--start", default=None, help="Trace operations arriving from this instant (default: the warm-up).")
 @click.option("--set", "sets", multiple=True, metavar="PATH=VALUE", help="Override a model field (repeatable).")
 @click.option(
@@ -120,6 +138,8 @@ def check_folder(out: Path, force: bool) -> None:
     help="Also draw the timeline chart (.png and .svg next to it).",
 )
 @click.option("--png-ops", default=60, show_default=True, help="Operations the --png chart draws (rows).")
+@click.option("--data-dir", "data_dirs", multiple=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="A folder besides the model's own that empirical files may be read from (repeatable).")
 def trace_command(
     model: Path,
     out: Path,
@@ -131,9 +151,11 @@ def trace_command(
     sets: tuple[str, ...],
     png: Path | None,
     png_ops: int,
+    data_dirs: tuple[Path, ...],
 ) -> None:
     """Export one short replication of MODEL as Chrome trace-event JSON (open it in ui.perfetto.dev)."""
     from toctou_sim.cli_args import parse_sets
+    from toctou_sim.limits import RunEstimate, check_budget, check_out_file, estimate_run
     from toctou_sim.spec import load_model
     from toctou_sim.units import parse_duration
     from toctou_sim.version import __version__
@@ -141,23 +163,25 @@ def trace_command(
 
     if png_ops < 1:
         raise SpecError(f"--png-ops: must be >= 1, got {png_ops}")
-    if max_ops < 1:
-        raise SpecError(f"--max-ops: must be >= 1, got {max_ops}")
-    if out.suffix != ".json":
-        raise SpecError(f"--out {out}: expected a .json file name")
+    check_out_file(out, "--out", (".json",))
+    if png is not None:
+        check_out_file(png.with_suffix(".png"), "--png")
     try:
         begin = parse_duration(start) if start is not None else None
     except ValueError as exc:
         raise SpecError(f"--start: {exc}") from None
-    spec = load_model(model, parse_sets(sets))
+    spec = load_model(model, parse_sets(sets), data_dirs=data_dirs)
+    if begin is not None and not 0 <= begin < spec.model.horizon:
+        raise SpecError(f"--start: must be between 0 and the horizon ({spec.model.horizon:g}s), got {start}")
     if strategy is not None:
         spec = spec.with_strategy(strategy)
+    # A trace stops after --max-ops operations: only the memory and the clock are budgeted.
+    check_budget(RunEstimate(0.0, 0.0, estimate_run(spec).memory, 1.0))
     trace = trace_replication(spec, seed=seed, replication=replication, max_ops=max_ops, start=begin)
-    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(trace.to_chrome(__version__)), encoding="utf-8")
     violations = sum(op.violation for op in trace.ops)
     mismatches = sum(op.mismatch for op in trace.ops)
-    click.echo(
+    echo(
         f"wrote {out}: {len(trace.ops)} operations ({mismatches} with a mismatch, {violations} violated), "
         f"{len(trace.instants)} instants; open it in https://ui.perfetto.dev"
     )
@@ -172,4 +196,4 @@ def trace_command(
         shown = (f"all {count} operations" if count == len(trace.ops) else
                  f"{count} of {len(trace.ops)} operations (from op {trace.ops[first].index}, around the first "
                  "violation or mismatch; --png-ops to draw more)")
-        click.echo(f"wrote {', '.join(str(p) for p in paths)}: the chart draws {shown}")
+        echo(f"wrote {', '.join(str(p) for p in paths)}: the chart draws {shown}")

@@ -8,6 +8,8 @@ from pathlib import Path
 import click
 
 from toctou_sim.cli_args import MODEL
+from toctou_sim.cli_options import SEED, safety_options
+from toctou_sim.limits import MAX_REPS, check_out_file, echo
 from toctou_sim.spec import SpecError
 
 __all__ = ["staleness"]
@@ -32,20 +34,25 @@ def _cell(estimate: float, low: float, high: float) -> str:
 
 @click.command()
 @click.argument("model", type=MODEL)
-@click.option("--reps", default=20, show_default=True, help="Replications (the CI is over them).")
-@click.option("--trials", default=20_000, show_default=True, help="Write/read pairs per replication.")
-@click.option("--seed", default=0, show_default=True, help="Seed of the run.")
+@click.option("--reps", type=click.IntRange(2, MAX_REPS), default=20, show_default=True,
+              help="Replications (the CI is over them).")
+@click.option("--trials", type=click.IntRange(100, 10**12), default=20_000, show_default=True,
+              help="Write/read pairs per replication.")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of the run (>= 0).")
 @click.option("--set", "sets", multiple=True, metavar="PATH=VALUE",
               help="Override a model field (repeatable).")
 @click.option("--t", "t_grid", default=None, metavar="T1,T2,...",
               help="Instants after commit, e.g. 0,1ms,5ms (default: 0 to beyond the 99.9% time, 21 points).")
-@click.option("--k-max", default=3, show_default=True, help="Largest k of <k,t>-staleness.")
+@click.option("--k-max", type=click.IntRange(1, 100), default=3, show_default=True,
+              help="Largest k of <k,t>-staleness.")
 @click.option("--write-gap", default="0", show_default=True, help="Time between the k writes (a duration).")
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable results.")
 @click.option("--out", type=click.Path(path_type=Path), default=None,
               help="Also write the tidy table (.csv/.parquet).")
+@safety_options
 def staleness(model: Path, reps: int, trials: int, seed: int, sets: tuple[str, ...], t_grid: str | None,
-              k_max: int, write_gap: str, as_json: bool, out: Path | None) -> None:
+              k_max: int, write_gap: str, as_json: bool, out: Path | None, max_ops: float | None,
+              max_memory: float | None, data_dirs: tuple[Path, ...]) -> None:
     """PBS staleness of MODEL's quorum store: t-visibility with CIs, time to 99%/99.9%, k-staleness."""
     from toctou_sim import analytic
     from toctou_sim.cli_args import parse_sets
@@ -54,24 +61,25 @@ def staleness(model: Path, reps: int, trials: int, seed: int, sets: tuple[str, .
     from toctou_sim.staleness import staleness as run_staleness
     from toctou_sim.units import parse_duration
 
-    spec = load_model(model, parse_sets(sets))
+    check_out_file(out, "--out", (".csv", ".parquet"))
+    spec = load_model(model, parse_sets(sets), data_dirs=data_dirs)
     try:
         gap = parse_duration(write_gap)
     except ValueError as exc:
         raise SpecError(f"--write-gap: {exc}") from None
     result = run_staleness(spec, t_grid=_durations(t_grid), reps=reps, trials=trials, seed=seed, k_max=k_max,
-                           write_gap=gap)
+                           write_gap=gap, max_ops=max_ops, max_memory=max_memory)
     frame = result.to_frame()
     if out is not None:
         write_table(frame, out)
     if as_json:
-        click.echo(results_json(frame))
+        echo(results_json(frame))
         return
     replica = spec.read_path
     n, r, w = replica.n, replica.r, replica.w  # type: ignore[attr-defined]
-    click.echo(f"{spec.model.name}: N={n} R={r} W={w}, {reps} replications x {trials} trials, seed {seed} "
+    echo(f"{spec.model.name}: N={n} R={r} W={w}, {reps} replications x {trials} trials, seed {seed} "
                f"(95% CI over replications)")
-    click.echo("t-visibility: P(a read started t after a write commits returns it or newer)")
+    echo("t-visibility: P(a read started t after a write commits returns it or newer)")
     curve = result.curve
     lines = []
     for t_ms in dict.fromkeys(curve["t_ms"]):
@@ -83,12 +91,12 @@ def staleness(model: Path, reps: int, trials: int, seed: int, sets: tuple[str, .
         for row in rows[rows["k"] > 1].itertuples():
             line += f"  k={row.k}: {row.estimate:.4f}"
         lines.append(line)
-    click.echo("\n".join(lines))
+    echo("\n".join(lines))
     for row in result.times.to_dict(orient="records"):
         theory = "" if math.isnan(float(row["theory"])) else f"  theory {row['theory']:.4g} ms"
-        click.echo(f"time to {row['target']:.1%} consistent reads: {row['estimate']:.4g} ms "
+        echo(f"time to {row['target']:.1%} consistent reads: {row['estimate']:.4g} ms "
                    f"[{row['ci_low']:.4g}, {row['ci_high']:.4g}]{theory}")
     k_line = ", ".join(f"k={k}: {analytic.pbs_k_staleness(n, r, w, k):.4f}" for k in range(1, k_max + 1))
-    click.echo(f"k-staleness without timing (PBS Eq. 2, 1 - p_s^k): {k_line}")
+    echo(f"k-staleness without timing (PBS Eq. 2, 1 - p_s^k): {k_line}")
     if out is not None:
-        click.echo(f"wrote {out}")
+        echo(f"wrote {out}")

@@ -11,6 +11,7 @@ values at once and hands them out one by one.
 
 from __future__ import annotations
 
+import io
 import math
 from collections.abc import Callable, Iterator
 from functools import cache
@@ -21,7 +22,6 @@ from typing import Annotated, Any, ClassVar
 import numpy as np
 from numpy.typing import NDArray
 from pydantic import (
-    BaseModel,
     ConfigDict,
     Field,
     PlainSerializer,
@@ -32,7 +32,7 @@ from pydantic import (
     model_validator,
 )
 
-from toctou_sim.units import NonNegativeDuration, PositiveDuration, parse_duration
+from toctou_sim.units import DataModel, NonNegativeDuration, PositiveDuration, parse_duration
 
 __all__ = [
     "DISTRIBUTIONS",
@@ -59,16 +59,31 @@ DISTRIBUTIONS: dict[str, type[Distribution]] = {}
 """Registered distribution families by the name used in model files."""
 
 
-class Distribution(BaseModel):
+class Distribution(DataModel):
     """A non-negative duration distribution (seconds)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
     family: ClassVar[str] = ""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if cls.family:
             DISTRIBUTIONS[cls.family] = cls
+
+    @model_validator(mode="after")
+    def _moments_exist(self) -> Distribution:
+        """Parameters that are finite but so extreme that the mean or variance overflows
+        (``lognormal = { sigma = 1e308 }``, ``weibull = { shape = 1e-300 }``) are refused; only a
+        Pareto's infinite moments (shape <= 1 or <= 2) are documented and kept."""
+        if self.family in ("empirical", "mixture", ""):
+            return self
+        try:
+            moments = (self.mean, self.variance)
+        except (AssertionError, TypeError):  # incomplete parameters: the family's own check says so
+            return self
+        except (OverflowError, ZeroDivisionError, ValueError):
+            moments = (math.nan, math.nan)
+        if self.family != "pareto" and not all(math.isfinite(m) for m in moments):
+            raise ValueError(f"{self.family}: parameters out of range (the mean or variance is not a finite number)")
+        return self
 
     def sample(self, rng: np.random.Generator, size: int) -> NDArray[np.float64]:
         """Draw ``size`` independent variates."""
@@ -299,39 +314,79 @@ class Pareto(Distribution):
         return math.inf if a <= 2 else self.scale**2 * a / ((a - 1) ** 2 * (a - 2))
 
 
+MAX_EMPIRICAL_BYTES = 100_000_000
+"""Largest empirical sample file read."""
+
+
 class Empirical(Distribution):
     """Resamples measured durations read from a text or CSV file.
 
-    ``file`` is relative to the model file. A file with one number per line is read as is; a CSV
-    needs ``column``. Values are in ``unit`` (default seconds).
+    ``file`` is relative to the model file and must resolve inside the model's folder (or a
+    folder named with ``data_dirs`` / ``--data-dir``): a model cannot read ``/etc/passwd`` or
+    climb out with ``..``. A file with one number per line is read as is; a CSV needs ``column``.
+    Values are in ``unit`` (default seconds). The file's SHA-256 is part of the model's dumped
+    form (``sha256``), so the model hash changes when the samples do; a given ``sha256`` must
+    match the file.
     """
 
     family: ClassVar[str] = "empirical"
     file: str
     column: str | None = None
     unit: str = "s"
+    sha256: str | None = None
     _samples: NDArray[np.float64] = PrivateAttr()
+    _digest: str = PrivateAttr(default="")
 
     @model_validator(mode="after")
     def _load(self, info: ValidationInfo) -> Empirical:
-        base = Path((info.context or {}).get("base_dir", "."))
+        import hashlib
+
+        context = info.context or {}
+        base = Path(context.get("base_dir", ".")).resolve()
+        roots = [base, *(Path(d).resolve() for d in context.get("data_dirs", ()))]
+        if "\x00" in self.file:
+            raise ValueError("file: expected a file name")
         path = (base / self.file).resolve()
+        if not any(path.is_relative_to(root) for root in roots):
+            raise ValueError(f"file: {self.file!r} is outside the model's folder {base}; "
+                             "move it there or allow its folder (data_dirs, --data-dir)")
         if not path.is_file():
             raise ValueError(f"file not found: {path}")
+        if path.stat().st_size > MAX_EMPIRICAL_BYTES:
+            raise ValueError(f"file: {path} is larger than {MAX_EMPIRICAL_BYTES // 1_000_000} MB")
         scale = parse_duration(f"1{self.unit}")
         try:
+            raw = path.read_bytes()
             if self.column is None:
-                values = np.loadtxt(path, dtype=np.float64, ndmin=1, comments="#")
+                values = np.loadtxt(io.BytesIO(raw), dtype=np.float64, ndmin=1, comments="#")
             else:
                 import pandas as pd
 
-                values = pd.read_csv(path)[self.column].to_numpy(dtype=np.float64)
-        except (ValueError, KeyError) as exc:
-            raise ValueError(f"cannot read numbers from {path}: {exc}") from None
+                values = pd.read_csv(io.BytesIO(raw))[self.column].to_numpy(dtype=np.float64)
+        except (ValueError, KeyError, TypeError, OSError, UnicodeDecodeError, IndexError) as exc:
+            # Never quote the file's content: it may not be ours to show.
+            what = f"no column {self.column!r}" if isinstance(exc, KeyError) else "not numbers"
+            raise ValueError(f"cannot read numbers from {path} ({what}); expected one number per line, "
+                             "or a CSV file with column") from None
+        except Exception:  # pandas' parser errors: same rule
+            raise ValueError(f"cannot read numbers from {path}; expected one number per line, "
+                             "or a CSV file with column") from None
         if values.size == 0 or not np.all(np.isfinite(values)) or np.any(values < 0):
             raise ValueError(f"{path} must hold at least one finite, non-negative number")
+        digest = hashlib.sha256(raw).hexdigest()
+        if self.sha256 is not None and self.sha256 != digest:
+            raise ValueError(f"sha256: {path} changed since the model was read (its SHA-256 is now {digest[:12]}...)")
         self._samples = values * scale
+        self._digest = digest
         return self
+
+    def to_data(self) -> dict[str, Any]:
+        data = self.model_dump(mode="json", by_alias=True, exclude_none=True)
+        data["sha256"] = self._digest
+        return {self.family: data}
+
+    def describe(self) -> str:
+        return f"empirical({self.file})"
 
     def sample(self, rng: np.random.Generator, size: int) -> NDArray[np.float64]:
         return np.asarray(rng.choice(self._samples, size=size, replace=True), dtype=np.float64)
@@ -383,10 +438,8 @@ DistributionSpec = Annotated[
 """A model-file field that holds a distribution of durations."""
 
 
-class MixtureComponent(BaseModel):
+class MixtureComponent(DataModel):
     """One branch of a mixture: a weight and a distribution."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
     weight: float = Field(gt=0)
     distribution: DistributionSpec
 

@@ -24,6 +24,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar
 
+from toctou_sim.limits import terminal_text
 from toctou_sim.spec import SpecError
 
 __all__ = [
@@ -32,6 +33,7 @@ __all__ = [
     "SerialExecutor",
     "capacity",
     "local_cores",
+    "local_pool",
     "open_executor",
 ]
 
@@ -56,6 +58,60 @@ class SerialExecutor(Executor):
         except Exception as exc:
             future.set_exception(exc)
         return future
+
+
+def _worker_init(parent: int) -> None:
+    """Initializer of every local worker process: exit when the parent dies.
+
+    On Linux the kernel sends the worker SIGTERM when its parent exits, however it exits (SIGKILL
+    included: ``prctl(PR_SET_PDEATHSIG)``); the parent's SIGTERM handler (which turns SIGTERM into
+    KeyboardInterrupt in the command line) is reset so that signal ends the worker. A parent that
+    died before the call is caught by comparing ``getppid()``.
+    """
+    import signal
+    import sys
+
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, int(signal.SIGTERM), 0, 0, 0)  # PR_SET_PDEATHSIG = 1
+        except (OSError, AttributeError):  # pragma: no cover - no libc prctl
+            pass
+    if os.getppid() != parent:
+        os._exit(1)
+
+
+@contextmanager
+def local_pool(workers: int) -> Iterator[ProcessPoolExecutor]:
+    """A process pool whose workers exit with the parent (see :func:`_worker_init`).
+
+    On a normal exit the pool is shut down (running tasks finish); on an exception (an
+    interrupt, SIGTERM turned into KeyboardInterrupt) the workers are terminated at once and
+    pending tasks cancelled, so nothing is left running.
+    """
+    pool = ProcessPoolExecutor(max_workers=workers, initializer=_worker_init, initargs=(os.getpid(),))
+    try:
+        yield pool
+    except BaseException:
+        terminate_pool(pool)
+        raise
+    pool.shutdown(wait=True, cancel_futures=True)
+
+
+def terminate_pool(pool: ProcessPoolExecutor) -> None:
+    """Kill a pool's worker processes now and cancel what is pending."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    for process in processes:
+        if process.is_alive():
+            process.terminate()
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        process.join(timeout=5)
+        if process.is_alive():  # pragma: no cover - ignored SIGTERM
+            process.kill()
 
 
 def local_cores() -> int:
@@ -107,6 +163,7 @@ def open_executor(
     scheduler: str | None = None,
     dask_local: bool = False,
     connect_timeout: float | None = None,
+    tasks: int | None = None,
 ) -> Iterator[ExecutorHandle]:
     """Open the executor a sweep runs on, and close it (and any cluster it started) on exit.
 
@@ -117,6 +174,7 @@ def open_executor(
         dask_local: start a ``distributed.LocalCluster`` on the loopback address.
         connect_timeout: seconds to wait for ``scheduler`` before giving up (default
             :data:`CONNECT_TIMEOUT`).
+        tasks: the tasks there are (local processes are capped at ``min(workers, cores, tasks)``).
 
     Raises:
         SpecError: conflicting options, Dask not installed, or the scheduler unreachable.
@@ -126,15 +184,14 @@ def open_executor(
     if workers is not None and workers < 1:
         raise SpecError(f"--workers: must be >= 1, got {workers}")
     if scheduler is None and not dask_local:
-        count = workers or local_cores()
+        from toctou_sim.limits import worker_count
+
+        count = worker_count(workers, tasks)
         if count == 1:
             yield ExecutorHandle(SerialExecutor(), "1 process (in process)")
             return
-        pool = ProcessPoolExecutor(max_workers=count)
-        try:
+        with local_pool(count) as pool:
             yield ExecutorHandle(pool, f"{count} local processes")
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
         return
     distributed = _import_distributed("--scheduler" if scheduler else "--dask-local")
     with ExitStack() as stack:
@@ -166,15 +223,38 @@ def _import_distributed(option: str) -> Any:
 
 
 def _connect(distributed: Any, address: str, timeout: float) -> Any:
-    """A client of the scheduler at ``address``, or one line saying why there is none."""
+    """A client of the scheduler at ``address``, or one line saying why there is none.
+
+    The connection and the handshake run in a daemon thread under a wall-clock limit of
+    ``timeout`` (plus a second): a port that accepts the connection but does not speak Dask's
+    protocol (the dashboard's HTTP port, any other server) can neither hang the command nor crash
+    it; every failure is the same one line with a hint.
+    """
+    import threading
+
     if "://" not in address:
         raise SpecError(f"--scheduler {address}: expected an address like tcp://HOST:8786")
-    try:
-        return distributed.Client(address, timeout=timeout, set_as_default=False)
-    except (OSError, TimeoutError, ValueError) as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    box: dict[str, Any] = {}
+
+    def connect() -> None:
+        try:
+            box["client"] = distributed.Client(address, timeout=timeout, set_as_default=False)
+        except BaseException as exc:
+            box["error"] = exc
+
+    thread = threading.Thread(target=connect, name="toctou-sim-dask-connect", daemon=True)
+    thread.start()
+    thread.join(timeout + 1.0)
+    hint = "is this the scheduler port (8786), not the dashboard (8787)?"
+    if thread.is_alive():
+        raise SpecError(f"--scheduler {address}: cannot reach the Dask scheduler (no handshake within "
+                        f"{timeout:g}s); {hint}")
+    if "error" in box:
+        exc = box["error"]
+        reason = terminal_text(str(exc).splitlines()[0])[:120] if str(exc) else type(exc).__name__
         raise SpecError(f"--scheduler {address}: cannot reach the Dask scheduler within {timeout:g}s "
-                        f"({reason})") from None
+                        f"({reason}); {hint}")
+    return box["client"]
 
 
 def _dashboard(client: Any) -> str | None:

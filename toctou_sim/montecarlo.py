@@ -18,6 +18,7 @@ import math
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -25,6 +26,7 @@ import numpy as np
 from toctou_sim.budget import budget_metrics
 from toctou_sim.distributions import RandomStreams
 from toctou_sim.fastpath import FastPathError, resolve_engine, run_fast
+from toctou_sim.limits import MAX_REPS, check_seed
 from toctou_sim.metrics import ReplicationResult
 from toctou_sim.metrics_guide import guide_metrics
 from toctou_sim.spec import ModelSpec, SpecError
@@ -56,6 +58,7 @@ RATE_TRIALS = {"ordering_error_rate": "events"}
 """Rates whose denominator is not the counted operations (for the rule-of-three bound)."""
 
 PRIMARY_METRIC = "violation_rate"
+
 
 NOT_PROPORTIONS = frozenset({"burn_rate", "race_burn_rate"})
 """Metrics named ``*_rate`` that are not per-operation proportions (no rule-of-three bound)."""
@@ -416,10 +419,16 @@ class StoppingRule:
     metric: str = PRIMARY_METRIC
 
     def __post_init__(self) -> None:
-        if self.reps < 1:
-            raise SpecError(f"--reps: must be >= 1, got {self.reps}")
-        if self.precision is not None and not 0 < self.precision < 1:
-            raise SpecError(f"--precision: must be between 0 and 1, got {self.precision}")
+        if isinstance(self.reps, bool) or not isinstance(self.reps, int) or self.reps < 1:
+            raise SpecError(f"reps: must be an integer >= 1, got {self.reps!r}")
+        if self.reps > MAX_REPS:
+            raise SpecError(f"reps: at most {MAX_REPS}, got {self.reps}")
+        if self.precision is not None and not 0 < self.precision < 1:  # also refuses nan
+            raise SpecError(f"precision: must be between 0 and 1, got {self.precision}")
+        if self.max_reps is not None and not 1 <= self.max_reps <= MAX_REPS:
+            raise SpecError(f"max_reps: must be between 1 and {MAX_REPS}, got {self.max_reps}")
+        if not isinstance(self.metric, str) or not self.metric:
+            raise SpecError(f"metric: expected a metric name, got {self.metric!r}")
 
     @property
     def limit(self) -> int:
@@ -431,6 +440,11 @@ class StoppingRule:
     def next_target(self, target: int, done: Mapping[str, Sequence[ReplicationResult]]) -> tuple[int | None, str]:
         """After ``target`` replications of each strategy are ``done``: ``(None, stopped_by)`` to
         stop (``reps``, ``precision`` or ``max_reps``), or ``(new_target, "")`` to run more."""
+        seen = {name for results in done.values() for r in results for name in r.metrics}
+        if seen and self.metric not in seen:
+            names = sorted(n for n in seen if n.endswith("_rate"))
+            raise SpecError(f"metric: unknown metric {self.metric[:60]!r}; expected one of {', '.join(names[:12])}"
+                            + (", ..." if len(names) > 12 else ""))
         if self.precision is None:
             return None, "reps"
         estimates = [estimate(self.metric, results) for results in done.values()]
@@ -454,10 +468,15 @@ def _run_until(
     progress: bool,
     engines: dict[str, str] | None = None,
     estimator: str = "plain",
+    max_ops: float | None = None,
+    max_memory: float | None = None,
 ) -> tuple[dict[str, list[ReplicationResult]], str]:
-    """Run ``reps`` replications of each model, then more until ``metric`` reaches ``precision``."""
+    """Run ``reps`` replications of each model, then more until ``metric`` reaches ``precision``.
+    The budget is checked first, for the most replications the rule may ask for."""
     engines = engines or {}
+    check_seed(seed)
     rule = StoppingRule(reps, precision, max_reps, metric)
+    budget_check(models.values(), rule.limit, max_ops, max_memory)
     done: dict[str, list[ReplicationResult]] = {label: [] for label in models}
     bar = _progress_bar(rule.limit * len(models), progress, "replications")
     update = bar.update if bar is not None else None
@@ -478,6 +497,42 @@ def _run_until(
         if bar is not None:
             bar.close()
     return done, stopped_by
+
+
+def check_metric(models: Iterable[ModelSpec], metric: str) -> None:
+    """Refuse an unknown ``metric`` before a long run: one replication of each model over a
+    horizon of at most 0.2 s (no warm-up) lists the metric names a run of the model reports.
+
+    Raises:
+        SpecError: no model reports ``metric``.
+    """
+    if metric == PRIMARY_METRIC:
+        return
+    seen: set[str] = set()
+    for model in models:
+        short = min(model.model.horizon, 0.2)
+        probe = model.model_copy(update={"model": model.model.model_copy(update={"horizon": short, "warmup": 0.0})})
+        seen.update(run_replication(probe, 0, 0).metrics)
+        if metric in seen:
+            return
+    names = sorted(n for n in seen if n.endswith("_rate"))
+    raise SpecError(f"metric: unknown metric {metric[:60]!r}; expected one of {', '.join(names[:12])}"
+                    + (", ..." if len(names) > 12 else ""))
+
+
+def budget_check(models: Iterable[ModelSpec], replications: int, max_ops: float | None,
+                 max_memory: float | None) -> None:
+    """Refuse to run ``replications`` of each model past the operation or memory budget."""
+    from toctou_sim.limits import RunEstimate, check_budget, check_limit, estimate_run
+
+    check_limit(max_ops, "max_ops")
+    check_limit(max_memory, "max_memory")
+    total = RunEstimate(0.0, 0.0, 0.0, 0.0)
+    for model in models:
+        one = estimate_run(model, replications)
+        total = RunEstimate(total.operations + one.operations, total.events + one.events,
+                            max(total.memory, one.memory), total.replications + one.replications)
+    check_budget(total, max_ops, max_memory)
 
 
 def _next_target(done: int, width: float, precision: float) -> int:
@@ -509,6 +564,21 @@ def _engines(models: dict[str, ModelSpec], engine: str, estimator: str) -> dict[
     return chosen
 
 
+def unique_strategies(strategies: Iterable[str]) -> list[str]:
+    """The strategy names, refusing none at all, an empty name or one given twice."""
+    names = [strategies] if isinstance(strategies, str) else list(strategies)
+    if not names:
+        raise SpecError("strategies: give at least one strategy")
+    seen: set[str] = set()
+    for name in names:
+        if not isinstance(name, str) or not name:
+            raise SpecError(f"strategies: expected strategy names, got {name!r}")
+        if name in seen:
+            raise SpecError(f"strategies: {name[:60]!r} is given twice")
+        seen.add(name)
+    return names
+
+
 def _as_model(model: ModelSpec | str, overrides: dict[str, Any] | None) -> ModelSpec:
     from toctou_sim.spec import load_model
 
@@ -517,7 +587,9 @@ def _as_model(model: ModelSpec | str, overrides: dict[str, Any] | None) -> Model
             from toctou_sim.spec import parse_model
 
             data = model.model_dump(mode="json", by_alias=True, exclude_defaults=True)
-            return parse_model(data, source=model.source or "<model>", overrides=overrides, text=model.text)
+            base_dir = Path(model.source).parent if model.source else Path(".")
+            return parse_model(data, source=model.source or "<model>", base_dir=base_dir, overrides=overrides,
+                               text=model.text, data_dirs=model.data_dirs)
         return model
     return load_model(model, overrides)
 
@@ -536,6 +608,8 @@ def simulate(
     progress: bool = False,
     engine: str = "auto",
     estimator: str = "plain",
+    max_ops: float | None = None,
+    max_memory: float | None = None,
 ) -> SimulationResult:
     """Run replications of a model and estimate every metric.
 
@@ -555,6 +629,9 @@ def simulate(
             the model must qualify, see :func:`toctou_sim.fastpath.qualifies`) or ``auto`` (the
             default: fast whenever the model qualifies).
         estimator: ``plain`` or ``conditional`` (conditional Monte Carlo; needs the fast engine).
+        max_ops, max_memory: the run's budget (default :data:`toctou_sim.limits.DEFAULT_MAX_OPS`
+            operations and half the machine's memory); a run estimated past it is refused before
+            it starts (:func:`toctou_sim.limits.estimate_run`).
     """
     spec = _as_model(model, overrides)
     if strategy is not None:
@@ -564,6 +641,7 @@ def simulate(
     done, stopped_by = _run_until(
         {label: spec}, seed=seed, reps=reps, precision=precision, max_reps=max_reps, metric=metric,
         executor=executor, progress=progress, engines={label: chosen[label][0]}, estimator=estimator,
+        max_ops=max_ops, max_memory=max_memory,
     )
     return SimulationResult(model=spec, strategy=label, seed=seed, replications=done[label], stopped_by=stopped_by,
                             engine=chosen[label][0], engine_reason=chosen[label][1], estimator=estimator)
@@ -584,6 +662,8 @@ def compare(
     progress: bool = False,
     engine: str = "auto",
     estimator: str = "plain",
+    max_ops: float | None = None,
+    max_memory: float | None = None,
 ) -> ComparisonResult:
     """Run several strategies on common random numbers and compare them to a baseline.
 
@@ -593,12 +673,11 @@ def compare(
     the model's ``[strategy]`` and its ``[strategies.*]``); ``baseline`` defaults to the first
     strategy. ``engine`` and ``estimator`` are as in
     :func:`simulate`; with ``auto`` each strategy runs on the fast path only if it qualifies (the
-    fast path draws the same streams, so the pairing holds across engines).
+    fast path draws the same streams, so the pairing holds across engines). A strategy named twice
+    is an error (it would only be compared with itself).
     """
     spec = _as_model(model, overrides)
-    names = list(dict.fromkeys(strategies if strategies is not None else spec.default_strategies()))
-    if not names:
-        raise SpecError("strategies: give at least one strategy")
+    names = unique_strategies(strategies if strategies is not None else spec.default_strategies())
     models = {name: spec.with_strategy(name) for name in names}
     base = baseline if baseline is not None else names[0]
     if base not in models:
@@ -607,6 +686,7 @@ def compare(
     done, stopped_by = _run_until(
         models, seed=seed, reps=reps, precision=precision, max_reps=max_reps, metric=metric,
         executor=executor, progress=progress, engines={k: v[0] for k, v in chosen.items()}, estimator=estimator,
+        max_ops=max_ops, max_memory=max_memory,
     )
     results = {
         name: SimulationResult(model=models[name], strategy=name, seed=seed, replications=done[name],

@@ -70,7 +70,12 @@ _STYLE: Any = {
     "legend.fontsize": 10,
     "axes.grid": True,
     "grid.alpha": 0.3,
+    "text.parse_math": False,
 }
+"""Labels are model text (names, strategy labels): ``text.parse_math`` off renders a ``$`` literally
+instead of reading it as matplotlib mathtext (which fails on unbalanced or unknown input)."""
+
+
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 
@@ -125,6 +130,7 @@ def save(fig: Figure, stem: str | Path, dpi: int = 110, close: bool = False) -> 
     stem = Path(stem)
     stem.parent.mkdir(parents=True, exist_ok=True)
     paths = [stem.with_suffix(".png"), stem.with_suffix(".svg")]
+    literal(fig)
     with plt.rc_context(_STYLE):
         fig.savefig(paths[0], dpi=dpi, bbox_inches="tight")
         fig.savefig(paths[1], bbox_inches="tight")
@@ -141,6 +147,16 @@ _RATE_LABELS = {
     "error_rate": "error rate",
     "retry_rate": "retry rate",
 }
+
+
+def literal(fig: Figure) -> Figure:
+    """Turn mathtext off in every text of ``fig`` (titles, labels, legends, annotations), so a
+    ``$`` in a model's name is drawn as is; tick labels made while drawing follow ``_STYLE``."""
+    from matplotlib.text import Text
+
+    for text in fig.findobj(Text):
+        text.set_parse_math(False)
+    return fig
 
 
 def _metric_label(metric: str) -> str:

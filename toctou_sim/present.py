@@ -288,7 +288,9 @@ def write_table(frame: pd.DataFrame, path: str | Path) -> None:
     if path.suffix == ".parquet":
         frame.to_parquet(path, index=False)
     elif path.suffix == ".csv":
-        frame.to_csv(path, index=False)
+        from toctou_sim.limits import csv_safe
+
+        csv_safe(frame).to_csv(path, index=False)
     else:
         from toctou_sim.spec import SpecError
 

@@ -43,8 +43,9 @@ import numpy as np
 import pandas as pd
 
 from toctou_sim.budget import TimelineBudget, analyse_timeline
+from toctou_sim.limits import csv_safe
 from toctou_sim.metrics import Histogram
-from toctou_sim.montecarlo import ComparisonResult, compare
+from toctou_sim.montecarlo import ComparisonResult, compare, unique_strategies
 from toctou_sim.present import HEADLINE_METRICS, _grouped, format_difference, format_value, group_of
 from toctou_sim.spec import ModelSpec, SloSpec, StrategySpec, load_model
 from toctou_sim.units import format_duration
@@ -515,12 +516,14 @@ def run_grid(
     reps: int,
     seed: int,
     executor: Executor | None = None,
+    max_ops: float | None = None,
+    max_memory: float | None = None,
 ) -> pd.DataFrame:
     """The tidy sweep frame (a column per swept parameter), from :func:`toctou_sim.sweep.sweep`."""
     from toctou_sim.sweep import sweep
 
     frame = sweep(model, grid=dict(grid), strategies=list(strategies), reps=reps, seed=seed,
-                  executor=executor).to_frame()
+                  executor=executor, max_ops=max_ops, max_memory=max_memory).to_frame()
     for path in grid:
         frame[path] = [_numeric(v) for v in frame[path]]
     return pd.DataFrame(frame)
@@ -753,6 +756,8 @@ def report(
     trace_ops: int = 400,
     executor: Executor | None = None,
     progress: bool = False,
+    max_ops: float | None = None,
+    max_memory: float | None = None,
 ) -> ReportResult:
     """Run the comparison (and a sweep over ``grid``), write the design-review bundle to ``out``.
 
@@ -771,6 +776,8 @@ def report(
             them, starting a little before the first violation.
         executor: any ``concurrent.futures.Executor`` for the replications.
         progress: show a progress bar.
+        max_ops, max_memory: the budget of the comparison and of the grid sweep, each checked
+            before it runs (see :func:`toctou_sim.limits.check_budget`).
     """
     import toctou_sim.plots as plots
     from toctou_sim.montecarlo import _as_model
@@ -778,15 +785,16 @@ def report(
     from toctou_sim.world.tracing import trace_replication
 
     spec = _as_model(model if isinstance(model, ModelSpec) else load_model(model), overrides)
-    names = list(dict.fromkeys(strategies or spec.default_strategies()))
+    names = unique_strategies(strategies or spec.default_strategies())
     base = baseline if baseline is not None else ("none" if "none" in names else names[0])
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    result = compare(spec, names, reps=reps, seed=seed, baseline=base, executor=executor, progress=progress)
+    result = compare(spec, names, reps=reps, seed=seed, baseline=base, executor=executor, progress=progress,
+                     max_ops=max_ops, max_memory=max_memory)
     frame = result.to_frame()
     files: list[Path] = []
     csv = out / "results.csv"
-    frame.to_csv(csv, index=False)
+    csv_safe(frame).to_csv(csv, index=False)
     files.append(csv)
 
     recommendation = recommend(frame, spec.slo, base, harm=spec.harm)
@@ -805,9 +813,10 @@ def report(
 
     sweep_frame = None
     if grid:
-        sweep_frame = run_grid(spec, grid, names, reps=grid_reps or reps, seed=seed, executor=executor)
+        sweep_frame = run_grid(spec, grid, names, reps=grid_reps or reps, seed=seed, executor=executor,
+                               max_ops=max_ops, max_memory=max_memory)
         sweep_csv = out / "sweep.csv"
-        sweep_frame.to_csv(sweep_csv, index=False)
+        csv_safe(sweep_frame).to_csv(sweep_csv, index=False)
         files.append(sweep_csv)
         parameter = next(iter(grid))
         add(

@@ -16,7 +16,7 @@ import hashlib
 import json
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -34,6 +34,7 @@ import toctou_sim.specs_faults
 import toctou_sim.specs_mitigations
 import toctou_sim.specs_read_paths  # noqa: F401
 from toctou_sim.distributions import DistributionSpec, parse_distribution
+from toctou_sim.limits import check_data, terminal_text
 from toctou_sim.spec_parts import (
     ACTOR_SPECS,
     FAULT_SPECS,
@@ -55,7 +56,7 @@ from toctou_sim.spec_parts import (
 )
 from toctou_sim.specs_capacity import CAPACITY_SERVICES, ServiceCapacitySpec
 from toctou_sim.specs_slo import DEFAULT_ALERTS, BurnAlertSpec, RatePhase
-from toctou_sim.units import NonNegativeDuration, PositiveDuration
+from toctou_sim.units import NonNegativeDuration, PositiveDuration, brief_repr
 
 __all__ = [
     "ACTOR_SPECS",
@@ -245,6 +246,15 @@ class KeysSpec(StrictModel):
     """Initial value of every key: stock for ``counter`` (default 10), 1 = present/allowed for
     ``exists`` (default 0) and ``grant`` (default 1); ignored for ``version``."""
 
+    @model_validator(mode="after")
+    def _initial_fits_invariant(self) -> KeysSpec:
+        if self.initial is None:
+            return self
+        if self.initial < 0:
+            what = "a counter's stock" if self.invariant == "counter" else "initial"
+            raise ValueError(f"initial: {what} must be >= 0, got {self.initial}")
+        return self
+
     @property
     def initial_value(self) -> int:
         """The initial value with the invariant's default filled in."""
@@ -389,6 +399,7 @@ class ModelSpec(StrictModel):
 
     _source: str | None = PrivateAttr(default=None)
     _text: str | None = PrivateAttr(default=None)
+    _data_dirs: tuple[str, ...] = PrivateAttr(default=())
 
     @model_validator(mode="after")
     def _actions_fit_invariant(self) -> ModelSpec:
@@ -447,6 +458,11 @@ class ModelSpec(StrictModel):
         return self._source
 
     @property
+    def data_dirs(self) -> tuple[str, ...]:
+        """Folders besides the model's own that ``empirical`` files were allowed from."""
+        return self._data_dirs
+
+    @property
     def text(self) -> str | None:
         """The model file as written (before overrides)."""
         return self._text
@@ -489,7 +505,7 @@ class ModelSpec(StrictModel):
     def with_strategy(self, name: str) -> ModelSpec:
         """A copy of this model that runs strategy ``name``."""
         clone = self.model_copy(update={"strategy": self.resolve_strategy(name)})
-        clone._source, clone._text = self._source, self._text
+        clone._source, clone._text, clone._data_dirs = self._source, self._text, self._data_dirs
         return clone
 
 
@@ -501,7 +517,7 @@ def _parse_override_value(text: str) -> Any:
     """A CLI override value: a TOML value if it parses as one (``5``, ``true``, ``{...}``), else a string."""
     try:
         return tomllib.loads(f"v = {text}")["v"]
-    except tomllib.TOMLDecodeError:
+    except (tomllib.TOMLDecodeError, ValueError, RecursionError):  # ValueError: past int digit limit
         return text
 
 
@@ -577,26 +593,31 @@ def _describe_error(error: Mapping[str, Any]) -> str:
     kind = error["type"]
     ctx = error.get("ctx", {})
     got = error.get("input")
+    got = brief_repr(got)
     if kind in _BOUNDS:
         symbol, name = _BOUNDS[kind]
-        return f"must be {symbol} {ctx[name]:g}, got {got!r}"
+        return f"must be {symbol} {ctx[name]:g}, got {got}"
+    if kind == "int_parsing_size":
+        return "integer too large"
+    if kind == "finite_number":
+        return f"expected a finite number, got {got}"
     if kind == "missing":
         return "required field is missing"
     if kind == "literal_error":
-        return f"expected {ctx.get('expected')}, got {got!r}"
+        return f"expected {ctx.get('expected')}, got {got}"
     if kind in ("int_parsing", "int_type", "int_from_float"):
-        return f"expected an integer, got {got!r}"
+        return f"expected an integer, got {got}"
     if kind in ("float_parsing", "float_type"):
-        return f"expected a number, got {got!r}"
+        return f"expected a number, got {got}"
     if kind in ("bool_parsing", "bool_type"):
-        return f"expected true or false, got {got!r}"
+        return f"expected true or false, got {got}"
     if kind in ("string_type",):
-        return f"expected a string, got {got!r}"
+        return f"expected a string, got {got}"
     if kind in ("model_type", "dict_type", "model_attributes_type"):
-        return f"expected a table, got {got!r}"
+        return f"expected a table, got {got}"
     if kind in ("tuple_type", "list_type"):
-        return f"expected a list, got {got!r}"
-    message = str(error.get("msg", kind))
+        return f"expected a list, got {got}"
+    message = terminal_text(str(error.get("msg", kind)))[:300]
     return message.removeprefix("Value error, ").removeprefix("Assertion failed, ")
 
 
@@ -626,19 +647,30 @@ def parse_model(
     base_dir: str | Path = ".",
     overrides: Mapping[str, Any] | None = None,
     text: str | None = None,
+    data_dirs: Sequence[str | Path] = (),
 ) -> ModelSpec:
     """Validate a model given as a dict (the parsed TOML).
+
+    ``data_dirs``: folders besides ``base_dir`` that an ``empirical`` distribution's ``file`` may
+    be read from (a file must resolve inside one of them).
 
     Raises:
         SpecError: the model is invalid; the message is one line naming the field.
     """
+    check_data(data, source)
     data = apply_overrides(dict(data), overrides)
+    if overrides:
+        check_data(data, source)
+    context = {"base_dir": str(base_dir), "data_dirs": [str(d) for d in data_dirs]}
     try:
-        spec = ModelSpec.model_validate(data, context={"base_dir": str(base_dir)})
+        spec = ModelSpec.model_validate(data, context=context)
     except ValidationError as exc:
         raise SpecError(format_validation_error(source, exc, data)) from None
+    except RecursionError:  # pragma: no cover - check_data bounds the nesting first
+        raise SpecError(f"{source}: nested too deeply") from None
     spec._source = source
     spec._text = text
+    spec._data_dirs = tuple(str(d) for d in data_dirs)
     return spec
 
 
@@ -671,13 +703,19 @@ def _smoke_cap(data: Mapping[str, Any], overrides: Mapping[str, Any] | None) -> 
     return merged
 
 
-def load_model(path: str | Path, overrides: Mapping[str, Any] | None = None) -> ModelSpec:
+MAX_MODEL_BYTES = 1_000_000
+"""Largest model file read (the bundled ones are under 5 kB)."""
+
+
+def load_model(path: str | Path, overrides: Mapping[str, Any] | None = None,
+               data_dirs: Sequence[str | Path] = ()) -> ModelSpec:
     """Read and validate a model file.
 
     Args:
         path: a ``.toml`` model file.
         overrides: values by dotted field path, applied before validation
             (``{"clients.arrival.poisson.rate": 500}``).
+        data_dirs: folders besides the model's own that ``empirical`` files may be read from.
 
     Raises:
         SpecError: missing file, bad TOML, or an invalid field; one line naming file and field.
@@ -686,13 +724,22 @@ def load_model(path: str | Path, overrides: Mapping[str, Any] | None = None) -> 
     if not path.is_file():
         raise SpecError(f"{path}: file not found")
     try:
+        if path.stat().st_size > MAX_MODEL_BYTES:
+            raise SpecError(f"{path}: larger than {MAX_MODEL_BYTES // 1000} kB; not a model file")
         text = path.read_text(encoding="utf-8")
         data = tomllib.loads(text)
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise SpecError(f"{path}: invalid TOML: {exc}") from None
+        raise SpecError(f"{path}: invalid TOML: {terminal_text(str(exc))[:200]}") from None
+    except OSError as exc:
+        raise SpecError(f"{path}: cannot read: {exc.strerror}") from None
+    except ValueError:  # an integer past Python's digit limit
+        raise SpecError(f"{path}: invalid TOML: an integer with too many digits") from None
+    except RecursionError:
+        raise SpecError(f"{path}: invalid TOML: nested too deeply") from None
     try:
         overrides = _smoke_cap(data, overrides)
-        spec = parse_model(data, source=str(path), base_dir=path.parent, overrides=overrides, text=text)
+        spec = parse_model(data, source=str(path), base_dir=path.parent, overrides=overrides, text=text,
+                           data_dirs=data_dirs)
     except SpecError as exc:
         message = str(exc)
         if message.startswith("--set"):

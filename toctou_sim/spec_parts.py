@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     BaseModel,
-    ConfigDict,
     Field,
     PlainSerializer,
     PlainValidator,
@@ -23,7 +22,7 @@ from pydantic import (
 )
 
 from toctou_sim.specs_capacity import RetryBudgetSpec
-from toctou_sim.units import NonNegativeDuration, PositiveDuration
+from toctou_sim.units import DataModel, NonNegativeDuration, PositiveDuration
 
 if TYPE_CHECKING:
     from toctou_sim.spec import ModelSpec
@@ -52,10 +51,8 @@ class SpecError(ValueError):
     """Bad input: the message is one line naming the file, the field and what was expected."""
 
 
-class StrictModel(BaseModel):
-    """Frozen, and unknown fields are errors."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
+class StrictModel(DataModel):
+    """Frozen, unknown fields are errors, numbers finite (see :class:`~toctou_sim.units.DataModel`)."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -92,10 +89,9 @@ class Registered(StrictModel):
         if not isinstance(value, Mapping):
             raise ValueError(f"expected a table with kind = one of {', '.join(sorted(cls.registry))}")
         kind = value.get("kind")
-        if kind not in cls.registry:
-            raise ValueError(
-                f"unknown {cls.category} {kind!r}; expected one of {', '.join(sorted(cls.registry))}"
-            )
+        if not isinstance(kind, str) or kind not in cls.registry:
+            got = f"{kind!r}"[:40] if isinstance(kind, str) or kind is None else f"a {type(kind).__name__}"
+            raise ValueError(f"unknown {cls.category} {got}; expected one of {', '.join(sorted(cls.registry))}")
         context = info.context if info is not None else None
         part: Registered = _registered_adapter(cls.registry[kind]).validate_python(dict(value), context=context)
         return part

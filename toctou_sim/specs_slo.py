@@ -15,15 +15,15 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
-from toctou_sim.units import PositiveDuration, format_duration
+from toctou_sim.units import DataModel, PositiveDuration, format_duration
 
 __all__ = ["DEFAULT_ALERTS", "BurnAlertSpec", "RatePhase"]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+class _Strict(DataModel):
+    pass
 
 
 class RatePhase(_Strict):

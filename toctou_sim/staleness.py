@@ -33,6 +33,7 @@ import pandas as pd
 
 import toctou_sim.analytic as analytic
 from toctou_sim.distributions import Constant, Distribution, Exponential, RandomStreams
+from toctou_sim.limits import RunEstimate, check_budget, check_limit, check_seed
 from toctou_sim.montecarlo import _as_model, _version, t_interval
 from toctou_sim.spec import ModelSpec, SpecError
 from toctou_sim.specs_read_paths import ReplicaSpec
@@ -196,6 +197,8 @@ def staleness(
     write_gap: float = 0.0,
     confidence: float = 0.95,
     overrides: dict[str, Any] | None = None,
+    max_ops: float | None = None,
+    max_memory: float | None = None,
 ) -> StalenessResult:
     """Estimate t-visibility, ⟨k, t⟩-staleness and time to consistency of a replica model.
 
@@ -210,9 +213,11 @@ def staleness(
         write_gap: time between the ``k`` writes, seconds.
         confidence: two-sided confidence of the intervals.
         overrides: field values by dotted path, applied before validation.
+        max_ops, max_memory: the budget (see :func:`toctou_sim.limits.check_budget`): delay
+            draws (``reps x trials x n x (k_max + 3)``) and the arrays they fill.
 
     Raises:
-        SpecError: not a replica model, or a bad argument.
+        SpecError: not a replica model, a bad argument, or a run past the budget.
     """
     spec = _as_model(model, overrides)
     replica = _replica_spec(spec)
@@ -222,15 +227,24 @@ def staleness(
         raise SpecError(f"--trials: must be >= 100, got {trials}")
     if k_max < 1:
         raise SpecError(f"--k-max: must be >= 1, got {k_max}")
-    if write_gap < 0:
-        raise SpecError(f"--write-gap: must be >= 0, got {write_gap}")
+    if not write_gap >= 0 or not math.isfinite(write_gap):
+        raise SpecError(f"--write-gap: must be a finite duration >= 0, got {write_gap}")
+    if not 0 < confidence < 1:
+        raise SpecError(f"confidence: must be between 0 and 1, got {confidence}")
+    check_seed(seed)
+    check_limit(max_ops, "max_ops")
+    check_limit(max_memory, "max_memory")
+    draws = float(reps) * trials * replica.n * (k_max + 3)
+    memory = 8.0 * (float(reps) * k_max * trials + 2.0 * (k_max + 5) * trials * replica.n)
+    memory += 8.0 * reps * len(t_grid or ()) * k_max
+    check_budget(RunEstimate(draws, draws, memory, reps), max_ops, max_memory)
     slacks = [staleness_slack(replica, RandomStreams(seed, rep), trials, k_max=k_max, write_gap=write_gap)
               for rep in range(reps)]
     if t_grid is None:
         grid = _nice_grid(float(np.quantile(slacks[0][0], TARGETS[-1])))
     else:
         grid = np.asarray(sorted(float(t) for t in t_grid), dtype=np.float64)
-        if grid.size == 0 or np.any(grid < 0):
+        if grid.size == 0 or np.any(grid < 0) or not np.all(np.isfinite(grid)):
             raise SpecError("--t: expected durations >= 0")
     theory = _theory_visibility(replica, grid)
     rows = []

@@ -40,6 +40,7 @@ import zlib
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, BrokenExecutor, CancelledError, Executor, Future, wait
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import product
 from pathlib import Path
@@ -49,13 +50,16 @@ import numpy as np
 import pandas as pd
 
 from toctou_sim.executors import SerialExecutor, capacity
+from toctou_sim.limits import MAX_CONFIGURATIONS, check_seed, csv_safe
 from toctou_sim.metrics import ReplicationResult
 from toctou_sim.montecarlo import (
     PRIMARY_METRIC,
     ComparisonResult,
     SimulationResult,
     StoppingRule,
+    check_metric,
     run_replication,
+    unique_strategies,
 )
 from toctou_sim.spec import ModelSpec, SpecError, load_model, parse_model
 
@@ -203,6 +207,10 @@ def _design(
         raise SpecError(f"--grid and --range: {both[0]} is given twice")
     if not grid and lhs is None:
         raise SpecError("sweep: the grid is empty; give --grid PATH=V1,V2 or --lhs N --range PATH=LOW:HIGH")
+    size = math.prod(len(values) for values in grid.values()) * (lhs if lhs is not None and lhs > 0 else 1)
+    if size > MAX_CONFIGURATIONS:
+        raise SpecError(f"sweep: {size:.3g} configurations; at most {MAX_CONFIGURATIONS} in one sweep "
+                        "(split it, or sample fewer points with lhs)")
     points = cartesian(grid) if grid else [{}]
     if lhs is None:
         return points
@@ -335,6 +343,12 @@ def _write_text(path: Path, text: str) -> None:
     _atomic_write(path, write)
 
 
+LOCK_NAME = ".lock"
+"""The lock file of a results folder (``flock``'d by the running sweep; holds its pid)."""
+_HELD: dict[str, list[Any]] = {}
+"""Results folders this process holds: path -> [open lock file, depth]."""
+
+
 class ResultsFolder:
     """The on-disk layout of a sweep::
 
@@ -437,11 +451,62 @@ class ResultsFolder:
                 path.unlink()
 
     def read_manifest(self) -> dict[str, Any] | None:
-        """The manifest, or ``None`` when the folder holds no sweep."""
+        """The manifest, or ``None`` when the folder holds no sweep.
+
+        Raises:
+            SpecError: the manifest is not a sweep's JSON manifest.
+        """
         if not self.manifest.is_file():
             return None
-        data: dict[str, Any] = json.loads(self.manifest.read_text(encoding="utf-8"))
+        try:
+            data = json.loads(self.manifest.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError, RecursionError, OSError):
+            data = None
+        if not isinstance(data, dict):
+            raise SpecError(f"out {self.path}: manifest.json is not a sweep manifest; use another folder")
         return data
+
+    @contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold the folder for this process: an exclusive ``flock`` on ``DIR/.lock`` (holding the
+        pid), taken without waiting. Re-entrant within one process; released on exit, or by the
+        kernel when the process dies.
+
+        Raises:
+            SpecError: another process holds the folder (its pid is in the message).
+        """
+        import fcntl
+
+        key = str(self.path.resolve())
+        if key in _HELD:
+            _HELD[key][1] += 1
+            try:
+                yield
+            finally:
+                _HELD[key][1] -= 1
+            return
+        self.path.mkdir(parents=True, exist_ok=True)
+        handle = open(self.path / LOCK_NAME, "a+", encoding="utf-8")  # noqa: SIM115 - held until exit
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.seek(0)
+            holder = handle.read().strip()[:20] or "unknown"
+            handle.close()
+            raise SpecError(f"out {self.path}: in use by another sweep (pid {holder}); wait for it to "
+                            "finish, or choose another folder") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        _HELD[key] = [handle, 1]
+        try:
+            yield
+        finally:
+            _HELD[key][1] -= 1
+            if _HELD[key][1] == 0:
+                del _HELD[key]
+                handle.close()  # releases the lock
 
     def write_manifest(self, manifest: Mapping[str, Any]) -> None:
         """Write the manifest atomically."""
@@ -451,7 +516,7 @@ class ResultsFolder:
     def write_results(self, table: pd.DataFrame) -> None:
         """Write the final tidy table as Parquet and CSV."""
         _atomic_write(self.path / "results.parquet", lambda tmp: table.to_parquet(tmp, index=False))
-        _atomic_write(self.path / "results.csv", lambda tmp: table.to_csv(tmp, index=False))
+        _atomic_write(self.path / "results.csv", lambda tmp: csv_safe(table).to_csv(tmp, index=False))
 
 
 # --------------------------------------------------------------------------------------------
@@ -809,7 +874,7 @@ def _configure(base: ModelSpec, base_data: dict[str, Any], params: Mapping[str, 
     """The base model with a configuration's overrides applied and validated."""
     base_dir = Path(base.source).parent if base.source else Path(".")
     return parse_model(base_data, source=base.source or "<model>", base_dir=base_dir, overrides=dict(params),
-                       text=base.text)
+                       text=base.text, data_dirs=base.data_dirs)
 
 
 CHECK_TRIES = 50
@@ -844,6 +909,42 @@ def _check_design(base: ModelSpec, base_data: dict[str, Any], design: list[dict[
             candidates = ({**c, path: value} for c in design)
         if not any(_valid(base, base_data, c) for _, c in zip(range(CHECK_TRIES), candidates, strict=False)):
             raise SpecError(f"{option} {path}={_show(value)}: {first_error}") from None
+
+
+def _check_budget(base: ModelSpec, base_data: dict[str, Any], design: list[dict[str, Any]],
+                  grid: Mapping[str, Sequence[Any]], ranges: Mapping[str, Range], replications: int,
+                  max_ops: float | None, max_memory: float | None) -> None:
+    """Refuse a sweep estimated past the budget, before any task runs.
+
+    Each axis contributes the largest factor any of its values (or range bounds) multiplies the
+    base model's operations and memory by, and the design's size multiplies the whole: an upper
+    bound that costs one validation per value, not one per configuration.
+    """
+    from toctou_sim.limits import RunEstimate, check_budget, check_limit, estimate_run
+
+    check_limit(max_ops, "max_ops")
+    check_limit(max_memory, "max_memory")
+    one = estimate_run(base, 1.0)
+    ops_factor = 1.0
+    memory = one.memory
+    axes: list[tuple[str, list[Any]]] = [(p, [_value(v) for v in values]) for p, values in grid.items()]
+    axes += [(p, [round(r.low) if r.integer else r.low, round(r.high) if r.integer else r.high])
+             for p, r in ranges.items()]
+    for path, values in axes:
+        largest = 1.0
+        for value in values:
+            try:
+                configured = _configure(base, base_data, {path: value})
+            except SpecError:
+                continue  # only valid with other axes: counted at run time
+            estimate = estimate_run(configured, 1.0)
+            largest = max(largest, estimate.operations / one.operations if one.operations > 0 else 1.0)
+            memory = max(memory, estimate.memory)
+        ops_factor *= largest
+    total = RunEstimate(one.operations * ops_factor * replications * len(design),
+                        one.events * ops_factor * replications * len(design),
+                        memory + 2000.0 * len(design), replications * len(design))
+    check_budget(total, max_ops, max_memory)
 
 
 def _valid(base: ModelSpec, base_data: dict[str, Any], params: Mapping[str, Any]) -> bool:
@@ -966,7 +1067,8 @@ class SweepPlan:
         if old is not None:
             _check_resume(old, self.identity, folder.path)
             return folder, list(old.get("runs", []))
-        if folder.path.exists() and (not folder.path.is_dir() or any(folder.path.iterdir())):
+        if folder.path.exists() and (not folder.path.is_dir()
+                                     or any(not p.name.startswith(".") for p in folder.path.iterdir())):
             raise SpecError(f"--out {folder.path}: not an empty folder, and holds no sweep manifest")
         return folder, []
 
@@ -987,6 +1089,25 @@ class SweepPlan:
             from toctou_sim.kernel_driver import warm_up
 
             warm_up()  # load the compiled kernel once, before worker processes are forked
+        if out is not None:
+            with ResultsFolder(out).lock():
+                return self._run(executor, out=out, resume=resume, max_in_flight=max_in_flight,
+                                 progress=progress, on_failure=on_failure, notes=notes, engine=engine)
+        return self._run(executor, out=out, resume=resume, max_in_flight=max_in_flight, progress=progress,
+                         on_failure=on_failure, notes=notes, engine=engine)
+
+    def _run(
+        self,
+        executor: Executor | None,
+        *,
+        out: str | Path | None,
+        resume: bool,
+        max_in_flight: int | None,
+        progress: bool,
+        on_failure: Callable[[TaskFailure], None] | None,
+        notes: Mapping[str, Any] | None,
+        engine: str,
+    ) -> SweepResult:
         folder, runs = self.open_folder(out, resume)
         finished: set[str] = set()
         if folder is not None and runs:
@@ -1051,20 +1172,22 @@ def plan_sweep(
     max_reps: int | None = None,
     metric: str = PRIMARY_METRIC,
     batch: int = 1,
+    max_ops: float | None = None,
+    max_memory: float | None = None,
 ) -> SweepPlan:
     """Validate a sweep without running it (see :func:`sweep` for the arguments).
 
     Raises:
         SpecError: an unknown field path, a value no configuration accepts, an empty design, an
-            unknown strategy or baseline, a bad ``reps``/``precision``/``batch``.
+            unknown strategy or baseline, a bad ``reps``/``precision``/``batch``, or a sweep
+            estimated past ``max_ops`` / ``max_memory``.
     """
     base = model if isinstance(model, ModelSpec) else load_model(model)
+    check_seed(seed)
     rule = StoppingRule(reps, precision, max_reps, metric)
-    if batch < 1:
-        raise SpecError(f"--batch: must be >= 1, got {batch}")
-    names = list(dict.fromkeys(strategies)) if strategies is not None else base.default_strategies()
-    if not names:
-        raise SpecError("--strategies: give at least one strategy")
+    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+        raise SpecError(f"batch: must be an integer >= 1, got {batch!r}")
+    names = unique_strategies(strategies) if strategies is not None else base.default_strategies()
     for name in names:
         base.with_strategy(name)
     base_label = baseline if baseline is not None else names[0]
@@ -1075,6 +1198,8 @@ def plan_sweep(
     design = _design(grid, lhs, ranges, seed)
     base_data = base.model_dump(mode="json", by_alias=True, exclude_defaults=True)
     _check_design(base, base_data, design, grid, ranges)
+    _check_budget(base, base_data, design, grid, ranges, len(names) * rule.limit, max_ops, max_memory)
+    check_metric([base.with_strategy(name) for name in names], metric)
     ids = [config_id(base.content_hash(), params) for params in design]
     if len(set(ids)) != len(ids):
         raise SpecError("sweep: the design repeats a configuration; give each value once")
@@ -1097,6 +1222,8 @@ def sweep(
     max_reps: int | None = None,
     metric: str = PRIMARY_METRIC,
     batch: int = 1,
+    max_ops: float | None = None,
+    max_memory: float | None = None,
     executor: Executor | None = None,
     out: str | Path | None = None,
     resume: bool = False,
@@ -1126,6 +1253,8 @@ def sweep(
             or ``max_reps`` is reached, exactly as in :func:`toctou_sim.compare`.
         batch: replications per task (raise it when replications take milliseconds, so that the
             executor's per-task overhead does not dominate).
+        max_ops, max_memory: the sweep's budget (see :func:`toctou_sim.limits.check_budget`),
+            checked against an upper-bound estimate before anything runs.
         executor: any ``concurrent.futures.Executor`` (a ``ProcessPoolExecutor``,
             ``distributed.Client(...).get_executor()``); ``None`` runs in this process.
         out: a folder to stream results into (see :class:`ResultsFolder`); without it the
@@ -1148,7 +1277,7 @@ def sweep(
     """
     plan = plan_sweep(model, grid=grid, lhs=lhs, ranges=ranges, strategies=strategies,
                       baseline=baseline, reps=reps, seed=seed, precision=precision, max_reps=max_reps,
-                      metric=metric, batch=batch)
+                      metric=metric, batch=batch, max_ops=max_ops, max_memory=max_memory)
     return plan.run(executor, out=out, resume=resume, max_in_flight=max_in_flight, progress=progress,
                     on_failure=on_failure, notes=notes, engine=engine)
 

@@ -260,7 +260,9 @@ class LeaderElection(Strategy):
         actor = replica.actor
         store = world.store
         epoch = replica.epoch
-        event = self.events[op]
+        event = self.events.get(op)
+        if event is None:  # judged and forgotten between this reconcile's scheduling and its start
+            return
         # Each reconcile observes and writes on its own; the event is judged once, when it ends.
         run = Operation(op.key, op.arrival, op.window, op.read_latency, op.write_latency, False)
         run.origin = op
