@@ -26,6 +26,7 @@ from toctou_sim.montecarlo import (
 from toctou_sim.spec import ModelSpec, SpecError, load_model, parse_model
 
 if TYPE_CHECKING:
+    from toctou_sim.explore import ExploreResult, Scope, explore
     from toctou_sim.reporting import report
     from toctou_sim.staleness import StalenessResult, staleness
     from toctou_sim.sweep import Range, SweepResult, sweep
@@ -37,14 +38,17 @@ __version__ = "0.1.0"
 __all__ = [
     "ComparisonResult",
     "Estimate",
+    "ExploreResult",
     "ModelSpec",
     "Range",
+    "Scope",
     "SimulationResult",
     "SpecError",
     "StalenessResult",
     "SweepResult",
     "__version__",
     "compare",
+    "explore",
     "load_model",
     "parse_model",
     "report",
@@ -57,6 +61,9 @@ __all__ = [
 
 
 _LAZY = {
+    "explore": ("toctou_sim.explore", "explore"),
+    "Scope": ("toctou_sim.explore", "Scope"),
+    "ExploreResult": ("toctou_sim.explore", "ExploreResult"),
     "staleness": ("toctou_sim.staleness", "staleness"),
     "StalenessResult": ("toctou_sim.staleness", "StalenessResult"),
     "sweep": ("toctou_sim.sweep", "sweep"),

@@ -33,6 +33,7 @@ keeps its nominal confidence whichever wins.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -124,9 +125,14 @@ def dominating_bound(values: Sequence[float] | np.ndarray, confidence: float = 0
     sd = float(data.std(ddof=1))
     if sd == 0:
         return mean
-    from scipy import stats
+    return mean + _t_quantile(1.0 - alpha, n - 1) * sd / math.sqrt(n)
 
-    return mean + float(stats.t.ppf(1.0 - alpha, n - 1)) * sd / math.sqrt(n)
+
+@functools.lru_cache(maxsize=1024)
+def _t_quantile(probability: float, dof: int) -> float:
+    from scipy import stats  # imported lazily: a worker that only simulates stays small
+
+    return float(stats.t.ppf(probability, dof))
 
 
 def zero_bound(
@@ -152,16 +158,20 @@ def zero_bound(
         confidence: the confidence of the returned bound.
     """
     alpha = _check(confidence)
-    candidates: list[tuple[str, str, float]] = []
-    k = 1 + (dominating is not None) + (episodes is not None and harm_cap is not None and trials is not None)
-    level = 1.0 - alpha / k
-    candidates.append(("replications", f"no event in {n_reps} replications (the replication is the unit)",
-                       replication_bound(n_reps, cap, level)))
-    if dominating is not None:
+    have_dominating = dominating is not None and not math.isnan(dominating_bound(dominating, confidence))
+    have_episodes = episodes is not None and harm_cap is not None and trials is not None and episodes >= 1
+    level = 1.0 - alpha / (1 + have_dominating + have_episodes)  # Bonferroni over the usable bounds
+    candidates: list[tuple[str, str, float]] = [
+        ("replications", f"no event in {n_reps} replications (the replication is the unit)",
+         replication_bound(n_reps, cap, level)),
+    ]
+    if have_dominating:
+        assert dominating is not None
         name = dominating_name or "a dominating rate"
         candidates.append(("dominating", f"at most {name}, bounded over {n_reps} replications",
                            dominating_bound(dominating, level)))
-    if episodes is not None and harm_cap is not None and trials is not None:
+    if have_episodes:
+        assert episodes is not None and harm_cap is not None and trials is not None
         candidates.append(("episodes", f"no harm in {episodes:g} fault episodes of at most {harm_cap:g} harms each",
                            episode_bound(episodes, harm_cap, trials, level)))
     usable = [c for c in candidates if not math.isnan(c[2])]

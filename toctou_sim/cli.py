@@ -263,5 +263,9 @@ from toctou_sim.cli_report import report_command, trace_command  # noqa: E402
 main.add_command(report_command)
 main.add_command(trace_command)
 
+from toctou_sim.cli_explore import explore_command  # noqa: E402
+
+main.add_command(explore_command)
+
 if __name__ == "__main__":  # pragma: no cover
     main()
