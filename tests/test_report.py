@@ -58,7 +58,7 @@ def test_recommendation_matches_the_known_answer(known: Any, comparison: Any) ->
     assert verdict.binding is None
     failing = {v.strategy: v for v in verdict.verdicts if not v.qualifies}
     assert set(failing) == {"none"}
-    assert "violations" in failing["none"].failures
+    assert "harm" in failing["none"].failures
     assert str(verdict).startswith("Recommended: cas.")
 
 
@@ -191,12 +191,17 @@ def test_report_bundle(bundle: Any) -> None:
     assert "Recommended: cas." in page and "Runner-up: lock" in page
     assert "the known-answer model" in page  # the model as given
     assert "seed 1" in page and toctou_sim.__version__ in page
-    assert page.count("data:image/png;base64,") == 4
+    # verdict, error causes, burn, distributions, the recommended strategy's trace and the baseline's
+    assert page.count("data:image/png;base64,") == 6
+    assert 'alt="What the verdict judges"' in page and 'alt="Where the error budget goes"' in page
+    assert "The same operations under the recommended strategy (cas)" in page
+    assert "The harm: lost update." in page
     assert "No alert can be evaluated" in page  # a 20 s run is shorter than every short window
     for name in (
         "results.csv",
-        "tradeoff.png",
-        "tradeoff.svg",
+        "verdict.png",
+        "verdict.svg",
+        "errors.png",
         "burn.png",
         "cdfs.svg",
         "trace.json",

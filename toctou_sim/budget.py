@@ -54,6 +54,7 @@ __all__ = [
     "analyse_timeline",
     "budget_metrics",
     "evaluate_alert",
+    "harm_metrics",
     "trailing_sum",
 ]
 
@@ -64,7 +65,7 @@ class ErrorBudget:
 
     Attributes:
         operations: counted operations.
-        violations, aborts, latency_breaches: the three kinds of error (disjoint).
+        violations, aborts, latency_breaches, unfinished: the kinds of error (disjoint).
         race_errors: errors caused by a check-use race (violations + aborts after a caught race).
         target: the SLO target (e.g. 0.999).
         period: the SLO period in seconds.
@@ -77,11 +78,13 @@ class ErrorBudget:
     target: float
     period: float
     race_errors: float = 0.0
+    unfinished: float = 0.0
+    """Operations still running when the run ended (charged as timeouts)."""
 
     @property
     def errors(self) -> float:
         """All errors charged to the SLO."""
-        return self.violations + self.aborts + self.latency_breaches
+        return self.violations + self.aborts + self.latency_breaches + self.unfinished
 
     @property
     def error_rate(self) -> float:
@@ -368,6 +371,25 @@ def analyse_model_timeline(timeline: ErrorTimeline, model: ModelSpec) -> Timelin
     return analyse_timeline(timeline, slo, model.model.warmup, factor)
 
 
+def harm_metrics(metrics: dict[str, float], model: ModelSpec) -> dict[str, float]:
+    """The harm held to its own budget and priced, from the ledger's ``harm_rate``.
+
+    ``harms_per_day``: harms per day at the modelled load (the counted operations per second of
+    the measured span, kept up for a day); ``harm_budget_burn``: the harm rate over the harm
+    budget (1 spends it exactly); ``harm_cost_per_day`` (with ``slo.harm_cost``): the expected
+    cost of a day's harms.
+    """
+    rate = metrics.get("harm_rate", metrics.get("violation_rate", math.nan))
+    span = model.model.horizon - model.model.warmup
+    load = metrics.get("operations", 0.0) / span if span > 0 else math.nan
+    per_day = rate * load * 86400.0
+    out = {"harms_per_day": per_day, "harm_budget_burn": rate / model.slo.harm_allowed
+           if model.slo.harm_allowed > 0 else (math.inf if rate > 0 else 0.0)}
+    if model.slo.harm_cost is not None:
+        out["harm_cost_per_day"] = per_day * model.slo.harm_cost
+    return out
+
+
 def budget_metrics(metrics: dict[str, float], timeline: ErrorTimeline | None, model: ModelSpec) -> dict[str, float]:
     """Per-replication error-budget metrics from the counts in ``metrics`` and the timeline.
 
@@ -386,6 +408,7 @@ def budget_metrics(metrics: dict[str, float], timeline: ErrorTimeline | None, mo
         race_errors=metrics.get("race_error_rate", math.nan) * operations,
         target=slo.target,
         period=slo.period,
+        unfinished=metrics.get("unfinished_rate", 0.0) * operations,
     )
     out = {
         "burn_rate": budget.burn_rate,
@@ -393,6 +416,7 @@ def budget_metrics(metrics: dict[str, float], timeline: ErrorTimeline | None, mo
         "race_error_share": budget.race_share,
         "race_burn_rate": metrics.get("race_error_rate", math.nan) / budget.allowed_rate,
     }
+    out.update(harm_metrics(metrics, model))
     if timeline is not None:
         view = analyse_model_timeline(timeline, model)
         out.update(

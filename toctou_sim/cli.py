@@ -167,19 +167,21 @@ def _stop_note(stopped_by: str, precision: float | None, metric: str) -> str:
 @main.command()
 @model_options
 @engine_options
-@click.option("--strategies", default="none,recheck,cas,lock", show_default=True,
-              help="Comma-separated strategy names ([strategies] entries of the model, or kinds).")
+@click.option("--strategies", default=None,
+              help="Comma-separated strategy names ([strategies] entries of the model, or kinds); "
+                   "default: none, the model's [strategy] and its [strategies.*].")
 @click.option("--baseline", default=None, help="Strategy the paired differences refer to (default: the first).")
 def compare(model: Path, reps: int, seed: int, sets: tuple[str, ...], precision: float | None,
             max_reps: int | None, metric: str, workers: int, as_json: bool, out: Path | None, all_metrics: bool,
-            quiet: bool, engine: str, estimator: str, strategies: str, baseline: str | None) -> None:
+            quiet: bool, engine: str, estimator: str, strategies: str | None, baseline: str | None) -> None:
     """Compare strategies on MODEL with common random numbers, side by side."""
     from toctou_sim.montecarlo import compare as run_compare
     from toctou_sim.spec import load_model
 
     check_out(out)
     spec = load_model(model, parse_sets(sets))
-    names = [s.strip() for s in strategies.split(",") if s.strip()]
+    names = ([s.strip() for s in strategies.split(",") if s.strip()] if strategies is not None
+             else spec.default_strategies())
     executor = _executor(workers)
     try:
         result = run_compare(spec, names, reps=reps, seed=seed, baseline=baseline, precision=precision,
@@ -189,18 +191,11 @@ def compare(model: Path, reps: int, seed: int, sets: tuple[str, ...], precision:
     finally:
         if executor is not None:
             executor.shutdown()
-    harm = spec.keys.invariant
     header = (f"{spec.model.name}: {', '.join(names)} on common random numbers, seed {seed} "
-              f"(violations are {_harm(harm)})")
+              f"(the harm: {spec.harm})")
     stopped = next(iter(result.results.values())).stopped_by
     footer = "\n".join(n for n in (_stop_note(stopped, precision, metric), _engine_note(result.results, engine)) if n)
     _emit(result.to_frame(), as_json=as_json, out=out, all_metrics=all_metrics, header=header, footer=footer)
-
-
-def _harm(invariant: str) -> str:
-    from toctou_sim.world import INVARIANTS
-
-    return INVARIANTS[invariant].harm_plural
 
 
 def bundled_models() -> list[tuple[str, str]]:

@@ -15,12 +15,13 @@ __all__ = ["report_command", "trace_command"]
 
 @click.command("report")
 @click.argument("model", type=click.Path(path_type=Path))
-@click.option("--out", type=click.Path(path_type=Path), required=True, help="Folder to write the bundle into.")
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="Folder to write the bundle into (default: report-<model name> in the current folder).")
 @click.option(
     "--strategies",
-    default="none,recheck,cas,lock",
-    show_default=True,
-    help="Comma-separated strategy names ([strategies] entries of the model, or kinds).",
+    default=None,
+    help="Comma-separated strategy names ([strategies] entries of the model, or kinds); "
+         "default: none, the model's [strategy] and its [strategies.*].",
 )
 @click.option("--baseline", default=None, help="Strategy latency is paired against (default: none, else the first).")
 @click.option("--reps", default=10, show_default=True, help="Replications per strategy.")
@@ -39,8 +40,8 @@ __all__ = ["report_command", "trace_command"]
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def report_command(
     model: Path,
-    out: Path,
-    strategies: str,
+    out: Path | None,
+    strategies: str | None,
     baseline: str | None,
     reps: int,
     seed: int,
@@ -58,7 +59,10 @@ def report_command(
     from toctou_sim.spec import load_model
 
     spec = load_model(model, parse_sets(sets))
-    names = [s.strip() for s in strategies.split(",") if s.strip()]
+    if out is None:
+        safe = "".join(c if c.isalnum() or c in "-_." else "-" for c in spec.model.name).strip("-.") or "model"
+        out = Path(f"report-{safe}")
+    names = [s.strip() for s in strategies.split(",") if s.strip()] if strategies is not None else None
     grid = parse_grid(grids) if grids else None
     executor = _executor(workers)
     try:

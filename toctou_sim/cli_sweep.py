@@ -93,7 +93,8 @@ def parse_ranges(items: tuple[str, ...]) -> dict[str, Any]:
               help="Latin hypercube points over the --range fields.")
 @click.option("--range", "ranges", multiple=True, metavar="PATH=LOW:HIGH[:log][:int]",
               help="A field sampled by --lhs (repeatable); :log samples log-uniformly, :int rounds.")
-@click.option("--strategies", default=None, help="Comma-separated strategies (default: the model's own).")
+@click.option("--strategies", default=None,
+              help="Comma-separated strategies (default: none, the model's [strategy] and its [strategies.*]).")
 @click.option("--baseline", default=None,
               help="Strategy the paired differences refer to (default: the first).")
 @click.option("--reps", default=10, show_default=True, help="Replications per configuration and strategy.")

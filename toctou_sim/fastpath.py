@@ -80,15 +80,15 @@ Ints = NDArray[np.int64]
 _KNOWN_FIELDS: dict[str, frozenset[str]] = {
     "": frozenset({"model", "keys", "store", "read_path", "clients", "mutators", "strategy", "strategies",
                    "faults", "slo"}),
-    "model": frozenset({"name", "description", "horizon", "warmup"}),
+    "model": frozenset({"name", "description", "harm", "horizon", "warmup"}),
     "keys": frozenset({"count", "popularity", "invariant", "initial"}),
     "store": frozenset({"read_latency", "write_latency"}),
     "clients": frozenset({"arrival", "window"}),
     "arrival": frozenset({"poisson"}),
     "mutators": frozenset({"action", "rate", "amount", "popularity"}),
     "read_path": frozenset({"kind"}),
-    "none": frozenset({"kind", "label"}),
-    "recheck": frozenset({"kind", "label", "retry"}),
+    "none": frozenset({"kind", "label", "guard"}),
+    "recheck": frozenset({"kind", "label", "retry", "guard"}),
 }
 
 
@@ -131,10 +131,12 @@ def qualifies(model: ModelSpec) -> tuple[bool, str]:
     unknown = _unknown_fields(model)
     if unknown:
         return False, unknown
+    if model.strategy.write_guard() != "none":
+        return False, f"a write guard ({model.strategy.write_guard()}): whether a use writes depends on the state"
     readonly = invariant in (Grant, Unchanged)
     if strategy is Recheck:
         retry = getattr(model.strategy, "retry", None)
-        if retry is not None and retry.max_retries > 0:
+        if retry is not None and retry.max_retries > 0 and not invariant.refusal_is_answer:
             return False, "recheck with retries (a retry's timing depends on the outcome)"
         if not readonly:
             return False, (f"recheck on invariant {model.keys.invariant!r}: a use writes only if its "
@@ -368,7 +370,7 @@ def run_fast(model: ModelSpec, replication: int, seed: int, estimator: str = "pl
         _run_version(model, streams, invariant, recorder, tally, estimator == "conditional")
     else:
         _run_readonly(model, streams, invariant, recorder, tally, estimator == "conditional")
-    recorder.operations = tally.operations
+    recorder.operations = tally.operations + recorder.unfinished
     recorder.declined = tally.declined
     recorder.attempts = tally.attempts
     # The conditional estimator yields expected counts (floats); the recorder's fields hold them.
@@ -376,6 +378,7 @@ def run_fast(model: ModelSpec, replication: int, seed: int, estimator: str = "pl
     recorder.aborted = tally.aborted  # type: ignore[assignment]
     recorder.violated = tally.violated  # type: ignore[assignment]
     recorder.mismatches = tally.mismatches  # type: ignore[assignment]
+    recorder.operations_mismatched = tally.mismatches  # type: ignore[assignment]  # one attempt each
     recorder.conflicts = tally.conflicts  # type: ignore[assignment]
     recorder.violations = tally.violations  # type: ignore[assignment]
     recorder.race_aborts = tally.aborted  # type: ignore[assignment]  # every abort is a caught race here
@@ -385,8 +388,31 @@ def run_fast(model: ModelSpec, replication: int, seed: int, estimator: str = "pl
         seed=seed,
         strategy=model.strategy.label or model.strategy.kind,
         measured_time=model.model.horizon - model.model.warmup,
-        extra={"unfinished": float(tally.unfinished)},
+        extra={
+            "unfinished": float(tally.unfinished),
+            # Uses never repeat a request and never fail half-way here, so every harm is a
+            # violation, and no use waits for another, so no backlog builds.
+            "harms": float(tally.violations),
+            "harm_rate": tally.violations / tally.operations if tally.operations else math.nan,
+            "orphan_rate": 0.0 if tally.operations else math.nan,
+            "unstable": 0.0,
+        },
     )
+
+
+def _charge_unfinished(recorder: Recorder, arrivals: Floats, end: float) -> None:
+    """Counted operations still running when the run ends: charged as the DES engine charges them
+    (unfinished, an error at the end, their age as latency)."""
+    ages = end - arrivals
+    recorder.unfinished += int(ages.size)
+    recorder.requests += int(ages.size)
+    recorder.request_latency_total += float(ages.sum())
+    recorder.latency.add_many(ages)
+    timeline = recorder.timeline
+    index = int(end * timeline.inverse_width)
+    timeline.grow(index)
+    timeline.ops[index] += int(ages.size)
+    timeline.errors[index] += int(ages.size)
 
 
 def _record(recorder: Recorder, counted: NDArray[np.bool_], finish: Floats, decide: Floats,
@@ -402,7 +428,12 @@ def _record(recorder: Recorder, counted: NDArray[np.bool_], finish: Floats, deci
     another order), which is not worth a sort per operation.
     """
     finished = counted & (finish < end)
+    unfinished = counted & (finish >= end)
+    if unfinished.any():
+        _charge_unfinished(recorder, (finish - latency)[unfinished], end)
     recorder.latency.add_many(latency[finished])
+    recorder.requests += int(finished.sum())
+    recorder.request_latency_total += float(latency[finished].sum())
     recorder.window.add_many(window[finished & (decide < end)])
     slow = finished & ~failed & (latency > recorder.latency_threshold)
     recorder.slow += int(slow.sum())
@@ -493,6 +524,8 @@ def _run_version(model: ModelSpec, streams: RandomStreams, invariant: Invariant,
             counted = p_arrival[gone] >= warmup
             tally.attempts += int((counted & (p_t1[gone] < end)).sum())
             tally.unfinished += int(gone.sum())
+            if counted.any():
+                _charge_unfinished(recorder, p_arrival[gone][counted], end)
             return
         keep = ~ready
         p_arrival, p_key, p_t1, p_t2 = p_arrival[keep], p_key[keep], p_t1[keep], p_t2[keep]
@@ -524,6 +557,7 @@ def _run_readonly(model: ModelSpec, streams: RandomStreams, invariant: Invariant
     scale = _scale(horizon)
     warmup = model.model.warmup
     recheck = STRATEGIES[model.strategy.kind] is Recheck
+    answer = invariant.refusal_is_answer
     arrivals = _Arrivals(model, streams, recheck=recheck)
     mutations = _Mutations(model, streams, invariant, end)
     count = model.keys.count
@@ -604,7 +638,9 @@ def _run_readonly(model: ModelSpec, streams: RandomStreams, invariant: Invariant
         finish = np.where(passed, decide, t1)
         counted = a >= warmup
         window = decide - t1
-        failed = caught | (used & bad_at_decide)
+        # A caught revocation is the answer (declined); a caught change of an unchanged-key
+        # precondition gives up (no retries qualify here).
+        failed = (used & bad_at_decide) if answer else caught | (used & bad_at_decide)
         finished = _record(recorder, counted, finish, decide, finish - a, window, end, failed)
         tally.operations += int(finished.sum())
         tally.declined += int((finished & ~passed).sum())
@@ -627,8 +663,12 @@ def _run_readonly(model: ModelSpec, streams: RandomStreams, invariant: Invariant
         tally.conflicts += conflicts
         tally.violations += violations
         tally.mismatches += conflicts + violations
-        tally.aborted += conflicts
         tally.violated += violations
-        tally.ok += float(judged.sum()) - conflicts - violations + float((finished & ~passed).sum())
+        if answer:
+            tally.declined += conflicts  # type: ignore[assignment]
+            tally.ok += float(judged.sum()) - violations + float((finished & ~passed).sum())
+        else:
+            tally.aborted += conflicts
+            tally.ok += float(judged.sum()) - conflicts - violations + float((finished & ~passed).sum())
         if arrivals.done:
             return

@@ -20,9 +20,11 @@ if TYPE_CHECKING:
 
 __all__ = ["OUTCOMES", "ErrorTimeline", "Histogram", "Recorder", "ReplicationResult", "TimeWeighted"]
 
-OK, DECLINED, ABORTED, VIOLATED = 0, 1, 2, 3
-OUTCOMES = ("ok", "declined", "aborted", "violated")
-"""How an operation ends. ``declined`` (the check said no) is a kind of ``ok``."""
+OK, DECLINED, ABORTED, VIOLATED, UNFINISHED = 0, 1, 2, 3, 4
+OUTCOMES = ("ok", "declined", "aborted", "violated", "unfinished")
+"""How an operation ends. ``declined`` (the answer was no: sold out, name taken) is a kind of
+``ok``; ``unfinished`` operations were still running when the replication ended (charged as
+timeouts)."""
 
 
 class Histogram:
@@ -191,13 +193,16 @@ class TimeWeighted:
 class Recorder:
     """What one replication counts. The world calls it on the hot path, so it is plain attributes.
 
-    Identities (tested): ``ok + aborted + violated == operations`` (declined is part of ok) and
-    ``mismatches == conflicts + violations``.
+    Identities (tested): ``ok + aborted + violated + unfinished == operations`` (declined is part
+    of ok) and ``mismatches == conflicts + violations``.
 
-    Errors charged to the SLO: every violated or aborted operation, and every ok one slower than
-    ``latency_threshold`` (``slow``); each operation counts at most once. ``race_aborts`` are
-    aborts of operations whose use had been rejected by the store or a re-check (the race was
-    caught but the retries ran out), as opposed to lock-wait timeouts.
+    Errors charged to the SLO: every violated, aborted or unfinished operation, and every ok one
+    slower than ``latency_threshold`` (``slow``); each operation counts at most once.
+    ``race_aborts`` are aborts of operations whose use had been rejected by the store or a
+    re-check (the race was caught but the retries ran out), as opposed to lock-wait timeouts.
+    ``orphaned`` operations ended without their result after leaving a partial effect behind
+    (a create that failed half-way, then found its own orphan): aborted, whatever the retry
+    saw.
     """
 
     warmup: float = 0.0
@@ -223,6 +228,13 @@ class Recorder:
     latency_threshold: float = math.inf
     slow: int = 0
     race_aborts: int = 0
+    unfinished: int = 0
+    orphaned: int = 0
+    operations_mismatched: int = 0
+    """Operations with at least one mismatched attempt (guide M1's numerator)."""
+    request_latency_total: float = 0.0
+    """Summed latency of first deliveries (every request once: the guide's M8 pairs these)."""
+    requests: int = 0
     turned_away_duplicates: int = 0
     """Aborted redelivered or retried copies of a request: the mitigation answering a duplicate
     (e.g. an idempotency 409), not an error of the request, so not charged to the SLO."""
@@ -245,6 +257,9 @@ class Recorder:
         self.operations += 1
         latency = now - op.arrival
         error = True
+        if op.left_orphan and outcome == 1:  # a partial create, then its retry found the orphan
+            outcome = ABORTED
+            self.orphaned += 1
         if outcome == 0 or outcome == 1:  # OK or DECLINED (literals: this runs once per operation)
             self.ok += 1
             if outcome == 1:
@@ -254,13 +269,20 @@ class Recorder:
                 self.slow += 1
         elif outcome == ABORTED:
             self.aborted += 1
-            if op.duplicate:
+            if op.duplicate and not op.left_orphan:
                 self.turned_away_duplicates += 1
                 error = False
             elif op.raced:
                 self.race_aborts += 1
+        elif outcome == UNFINISHED:
+            self.unfinished += 1
         else:
             self.violated += 1
+        if op.mismatched:
+            self.operations_mismatched += 1
+        if not op.duplicate:
+            self.requests += 1
+            self.request_latency_total += latency
         buffer = self.latency._buffer  # Histogram.add, inlined
         buffer.append(latency)
         if len(buffer) >= Histogram._FLUSH:
@@ -305,6 +327,7 @@ class ReplicationResult:
         r = recorder
         n = r.operations
         per_op = (lambda x: x / n) if n else (lambda x: math.nan)
+        errors = r.violated + r.aborted - r.turned_away_duplicates + r.slow + r.unfinished
         metrics: dict[str, float] = {
             "operations": float(n),
             "attempts": float(r.attempts),
@@ -317,19 +340,25 @@ class ReplicationResult:
             "declined_rate": per_op(r.declined),
             "abort_rate": per_op(r.aborted),
             "violation_rate": per_op(r.violations),
-            "mismatch_rate": per_op(r.mismatches),
+            "mismatch_rate": per_op(r.operations_mismatched),
+            "attempt_mismatch_rate": per_op(r.mismatches),
+            "request_latency_mean_ms": r.request_latency_total / r.requests * 1e3 if r.requests else math.nan,
             "mismatch_stale_rate": per_op(r.mismatches_stale),
             "mismatch_window_rate": per_op(r.mismatches - r.mismatches_stale),
             "conflict_rate": per_op(r.conflicts),
             "spurious_rejection_rate": per_op(r.spurious_rejections),
+            "retries": float(r.retries),
             "retry_rate": per_op(r.retries),
             "stale_check_rate": (r.stale_checks / r.attempts) if r.attempts else math.nan,
             "throughput_ops_s": r.ok / measured_time if measured_time > 0 else math.nan,
-            "errors": float(r.violated + r.aborted - r.turned_away_duplicates + r.slow),
+            "errors": float(errors),
             "latency_breach_rate": per_op(r.slow),
-            "error_rate": per_op(r.violated + r.aborted - r.turned_away_duplicates + r.slow),
+            "unfinished_rate": per_op(r.unfinished),
+            "orphaned_request_rate": per_op(r.orphaned),
+            "error_rate": per_op(errors),
             "turned_away_duplicate_rate": per_op(r.turned_away_duplicates),
             "race_error_rate": per_op(r.violated + r.race_aborts),
+            "race_abort_rate": per_op(r.race_aborts),
             "duplicate_deliveries": float(r.duplicate_deliveries),
             "duplicate_effects": float(r.duplicate_effects),
             "duplicate_effect_rate": per_op(r.duplicate_effects),

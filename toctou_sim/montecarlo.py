@@ -299,8 +299,16 @@ class SimulationResult:
             raise KeyError(f"unknown metric {metric!r}; expected one of {', '.join(self.metric_names)}")
         return estimate(metric, self.replications)
 
+    @property
+    def unstable(self) -> bool:
+        """At least half of the replications had no steady state (a backlog that grew for the whole
+        run): latency then grows with the horizon, and its estimates describe nothing."""
+        values = [r.metrics.get("unstable", 0.0) for r in self.replications]
+        return bool(values) and sum(values) >= 0.5 * len(values)
+
     def to_frame(self) -> pd.DataFrame:
-        """Tidy estimates: one row per metric."""
+        """Tidy estimates: one row per metric (each row says the harm and whether the run was
+        unstable)."""
         import pandas as pd
 
         rows = [self._row(self.estimate(name)) for name in self.metric_names]
@@ -321,6 +329,8 @@ class SimulationResult:
         return {
             "model": self.model.model.name,
             "strategy": self.strategy,
+            "harm": self.model.harm,
+            "unstable": self.unstable,
             "metric": est.metric,
             "estimate": est.estimate,
             "ci_low": est.ci_low,
@@ -365,9 +375,11 @@ class ComparisonResult:
         mean, low, high = t_interval(diffs)
         return Estimate(f"{metric}_diff", mean, low, high, int(np.sum(~np.isnan(diffs))))
 
-    def latency_added(self, strategy: str, metric: str = "latency_mean_ms") -> Estimate:
+    def latency_added(self, strategy: str, metric: str = "request_latency_mean_ms") -> Estimate:
         """Guide M8: latency added by a mitigation, paired against ``none`` on common random
-        numbers (``strategy - none`` replication by replication)."""
+        numbers (``strategy - none`` replication by replication). The mean is over the same
+        requests under both (first deliveries, whatever their outcome), so it is the mean of the
+        per-request differences, not a difference between two outcome mixes."""
         if "none" not in self.results:
             raise KeyError("latency added is measured against 'none': include it in the strategies")
         base = {r.replication: r.metrics.get(metric, math.nan) for r in self.results["none"].replications}
@@ -377,7 +389,8 @@ class ComparisonResult:
             dtype=np.float64,
         )
         mean, low, high = t_interval(diffs)
-        name = metric.replace("latency_", "latency_added_")
+        name = ("latency_added_mean_ms" if metric == "request_latency_mean_ms"
+                else metric.replace("latency_", "latency_added_"))
         return Estimate(name, mean, low, high, int(np.sum(~np.isnan(diffs))))
 
     def to_frame(self) -> pd.DataFrame:
@@ -397,7 +410,7 @@ class ComparisonResult:
             frame["diff_low"] = [d.ci_low for d in diffs]
             frame["diff_high"] = [d.ci_high for d in diffs]
             if "none" in self.results:
-                added = [self.latency_added(label, m) for m in ("latency_mean_ms", "latency_p99_ms")]
+                added = [self.latency_added(label, m) for m in ("request_latency_mean_ms", "latency_p99_ms")]
                 extra = pd.DataFrame([result._row(est) for est in added])
                 extra["baseline"] = "none"
                 frame = pd.concat([frame, extra], ignore_index=True)
@@ -599,7 +612,7 @@ def simulate(
 
 def compare(
     model: ModelSpec | str,
-    strategies: Iterable[str] = ("none", "recheck", "cas", "lock"),
+    strategies: Iterable[str] | None = None,
     *,
     reps: int = 10,
     seed: int = 0,
@@ -617,14 +630,16 @@ def compare(
 
     Replication ``i`` of every strategy sees the same arrivals, keys and windows, so the paired
     difference ``strategy - baseline`` has a far narrower interval than either estimate alone.
-    ``baseline`` defaults to the first strategy. ``engine`` and ``estimator`` are as in
+    ``strategies`` defaults to the model's own set (:meth:`ModelSpec.default_strategies`: ``none``,
+    the model's ``[strategy]`` and its ``[strategies.*]``); ``baseline`` defaults to the first
+    strategy. ``engine`` and ``estimator`` are as in
     :func:`simulate`; with ``auto`` each strategy runs on the fast path only if it qualifies (the
     fast path draws the same streams, so the pairing holds across engines).
     """
     spec = _as_model(model, overrides)
-    names = list(dict.fromkeys(strategies))
+    names = list(dict.fromkeys(strategies if strategies is not None else spec.default_strategies()))
     if not names:
-        raise SpecError("--strategies: give at least one strategy")
+        raise SpecError("strategies: give at least one strategy")
     models = {name: spec.with_strategy(name) for name in names}
     base = baseline if baseline is not None else names[0]
     if base not in models:

@@ -37,12 +37,15 @@ if TYPE_CHECKING:
     from toctou_sim.world.tracing import Trace
 
 __all__ = [
+    "error_causes",
     "pareto_frontier",
     "plot_burn",
     "plot_cdfs",
+    "plot_error_causes",
     "plot_sweep",
     "plot_trace",
     "plot_tradeoff",
+    "plot_verdict",
     "save",
 ]
 
@@ -455,4 +458,92 @@ def plot_trace(trace: Trace, max_rows: int = 60, title: str | None = None, focus
     fig.legend(handles=handles, loc="outside lower center", ncol=4, fontsize=9)
     ax.grid(axis="y", alpha=0)
     ax.set_title(title or f"Trace of {len(ops)} operations ({trace.strategy}, {trace.model}, seed {trace.seed})")
+    return fig
+
+
+ERROR_CAUSES: tuple[tuple[str, str], ...] = (
+    ("harm_rate", "harm ({harm})"),
+    ("race_abort_rate", "abort: race caught, retries exhausted"),
+    ("orphaned_request_rate", "abort: partial create left an orphan"),
+    ("other_abort_rate", "abort: lock-wait timeout, throttle, unreachable"),
+    ("latency_breach_rate", "latency breach"),
+    ("unfinished_rate", "unfinished when the run ended"),
+)
+"""The causes an error is charged to, with their legend labels."""
+
+
+def error_causes(frame: pd.DataFrame) -> pd.DataFrame:
+    """Errors per operation by cause, one row per strategy (the columns of :data:`ERROR_CAUSES`)."""
+    rows = []
+    for strategy in dict.fromkeys(frame["strategy"]):
+        values = frame[frame["strategy"] == strategy].set_index("metric")["estimate"]
+
+        def get(metric: str, values: pd.Series = values) -> float:
+            value = values.get(metric, 0.0)
+            return 0.0 if value is None or pd.isna(value) else float(value)
+
+        harm = get("harm_rate") if "harm_rate" in values.index else get("violation_rate")
+        other = get("abort_rate") - get("race_abort_rate") - get("orphaned_request_rate")
+        other -= get("turned_away_duplicate_rate")
+        rows.append({"strategy": strategy, "harm_rate": harm, "race_abort_rate": get("race_abort_rate"),
+                     "orphaned_request_rate": get("orphaned_request_rate"), "other_abort_rate": max(other, 0.0),
+                     "latency_breach_rate": get("latency_breach_rate"), "unfinished_rate": get("unfinished_rate")})
+    return pd.DataFrame(rows).set_index("strategy")
+
+
+def plot_error_causes(frame: pd.DataFrame, slo: SloSpec, harm: str = "harm", title: str | None = None) -> Figure:
+    """What each strategy's error budget is spent on: errors per operation by cause, stacked, with
+    the SLO's allowance ``1 − target`` as a line (a bar above it burns more than the budget)."""
+    causes = error_causes(frame)
+    fig, axes = _figure(9.0, 5.0)
+    ax = axes[0][0]
+    bottom = np.zeros(len(causes))
+    for index, (column, label) in enumerate(ERROR_CAUSES):
+        values = causes[column].to_numpy(dtype=float)
+        if not values.any():
+            continue
+        ax.barh(causes.index, values, left=bottom, color=_color(index), label=label.format(harm=harm))
+        bottom += values
+    ax.axvline(1 - slo.target, color="crimson", linewidth=1.5, label=f"SLO allowance ({1 - slo.target:.2g})")
+    ax.set_xscale("symlog", linthresh=max((1 - slo.target) / 10, 1e-9))
+    ax.set_xlabel("errors per operation (symmetric log scale)")
+    ax.invert_yaxis()
+    ax.legend(loc="lower right", fontsize=9)
+    ax.set_title(title or "Where the error budget goes")
+    return fig
+
+
+def plot_verdict(frame: pd.DataFrame, slo: SloSpec, harm: str = "harm", title: str | None = None) -> Figure:
+    """What the verdict judges, against added p99 latency (paired against the baseline): left, the
+    harm rate's 95% upper bound against the harm budget; right, the error-budget burn's upper bound
+    (harms, aborts, latency breaches, unfinished) against 1. A strategy qualifies when it sits
+    below both lines."""
+    fig, axes = _figure(12.0, 5.5, cols=2)
+    strategies = list(dict.fromkeys(frame["strategy"]))
+    allowed = 1 - slo.target
+    for panel, (metric, scale, line, label) in enumerate((
+        ("harm_rate", 1.0, slo.harm_allowed, f"{harm} rate per operation (95% upper bound)"),
+        ("error_rate", 1.0 / allowed, 1.0, "error-budget burn (x, 95% upper bound)"),
+    )):
+        ax = axes[0][panel]
+        for index, strategy in enumerate(strategies):
+            rows = frame[frame["strategy"] == strategy].set_index("metric")
+            name = metric if metric in rows.index else "violation_rate"
+            if name not in rows.index or "latency_p99_ms" not in rows.index:
+                continue
+            lat = rows.loc["latency_p99_ms"]
+            x = float(lat.get("diff", 0.0)) if "diff" in rows.columns else 0.0
+            x = 0.0 if math.isnan(x) else x
+            high = float(rows.loc[name, "ci_high"]) * scale
+            seen = float(rows.loc[name, "estimate"]) > 0
+            ax.scatter([x], [max(high, 1e-9)], marker="o" if seen else "v", s=90, color=_color(index),
+                       label=strategy if seen else f"{strategy} (none seen: bound)")
+            ax.annotate(strategy, (x, max(high, 1e-9)), textcoords="offset points", xytext=(7, 6), fontsize=10)
+        ax.axhline(line, color="crimson", linewidth=1.5,
+                   label="harm budget" if panel == 0 else "budget spent exactly over the period")
+        ax.set_yscale("log")
+        ax.set_xlabel("added p99 latency vs baseline (ms, paired)")
+        ax.set_ylabel(label)
+        ax.legend(loc="best", fontsize=9)
+    fig.suptitle(title or "What the verdict judges: harm and budget against latency")
     return fig

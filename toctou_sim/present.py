@@ -9,15 +9,21 @@ from typing import Any
 
 import pandas as pd
 
-__all__ = ["HEADLINE_METRICS", "comparison_table", "format_value", "results_json", "shown_metrics", "write_table"]
+__all__ = ["HEADLINE_METRICS", "comparison_table", "format_value", "results_json", "shown_metrics",
+           "stability_notes", "write_table"]
 
 HEADLINE_METRICS = (
     "operations",
+    "harm_rate",
+    "harms_per_day",
     "mismatch_rate",
     "mismatch_stale_rate",
     "conflict_rate",
     "violation_rate",
     "abort_rate",
+    "unfinished_rate",
+    "error_rate",
+    "burn_rate",
     "retry_rate",
     "latency_p50_ms",
     "latency_p99_ms",
@@ -80,12 +86,22 @@ def comparison_table(frame: pd.DataFrame, metrics: tuple[str, ...] | None = HEAD
     n_reps = int(chosen["n_reps"].max()) if len(chosen) else 0
     table = pd.DataFrame({s: [cells[s].get(m, "") for m in order] for s in strategies}, index=order)
     lines = [f"estimates with 95% CI over {n_reps} replications", table.to_string()]
+    lines += stability_notes(frame)
     if "diff" in chosen.columns and len(strategies) > 1:
         baseline = chosen["baseline"].iloc[0]
         others = [s for s in strategies if s != baseline]
         paired = pd.DataFrame({s: [diffs[s].get(m, "") for m in order] for s in others}, index=order)
         lines += ["", f"paired difference vs {baseline} (common random numbers), 95% CI", paired.to_string()]
     return "\n".join(lines)
+
+
+def stability_notes(frame: pd.DataFrame) -> list[str]:
+    """One warning line per strategy whose runs had no steady state."""
+    if "unstable" not in frame.columns:
+        return []
+    flagged = list(dict.fromkeys(frame.loc[frame["unstable"].astype(bool), "strategy"]))
+    return [f"UNSTABLE {name}: no steady state, latency grows with the horizon (a backlog grew for the whole run); "
+            "its latencies and rates estimate nothing" for name in flagged]
 
 
 def format_diff(estimate: float, low: float, high: float) -> str:

@@ -12,16 +12,20 @@ grid is given), then writes to ``out``:
 The recommendation applies the guide's decision checklist quantitatively. A strategy
 **qualifies** when, at 95% confidence,
 
-1. violations stay within the SLO: the violation rate's upper bound is at most ``1 − target``
-   (violations alone would not spend the whole budget);
-2. the budget burn stays within the SLO: the error rate's upper bound (violations + aborts +
-   latency breaches) over ``1 − target`` is at most 1;
-3. no replication has an hour the guide's rule would page for (> 20% of the budget in one hour).
+1. the harm stays within its budget: the upper bound of the harm rate (oversells, double
+   charges, duplicate creates, unauthorized actions, counted from the effect ledger) is at most
+   the model's ``slo.harm_budget`` (default: the availability allowance ``1 − target``);
+2. the error-budget burn stays within the SLO: the upper bound of the error rate (harms, aborts,
+   latency breaches and operations left unfinished) over ``1 − target`` is at most 1;
+3. no replication has an hour the guide's rule would page for (> 20% of the budget in one hour);
+4. it reaches a steady state: fewer than half of the replications are unstable (a backlog that
+   grows for the whole run: latency then grows with the horizon and estimates nothing).
 
 Among qualifying strategies the cheapest wins: the least added p99 latency (paired against the
 baseline), then the fewest aborts; the next is the runner-up. Every other strategy is listed
-with the constraints it fails and by how much. When none qualifies, the report says so and names
-the binding constraint: the one the closest candidate fails.
+with the constraints it fails and by how much. When none qualifies, the report says so, names
+the binding constraint (the one the closest candidate fails) and tries the registered
+mitigations that apply to the model, saying which would qualify.
 """
 
 from __future__ import annotations
@@ -42,45 +46,46 @@ from toctou_sim.budget import TimelineBudget, analyse_model_timeline
 from toctou_sim.metrics import Histogram
 from toctou_sim.montecarlo import ComparisonResult, compare
 from toctou_sim.present import HEADLINE_METRICS, format_value
-from toctou_sim.spec import ModelSpec, SloSpec, load_model
+from toctou_sim.spec import ModelSpec, SloSpec, StrategySpec, load_model
 from toctou_sim.units import format_duration
 
 __all__ = [
-    "DEFAULT_STRATEGIES",
     "Recommendation",
     "ReportResult",
     "Verdict",
     "budget_table",
+    "candidate_strategies",
     "recommend",
     "report",
     "run_grid",
 ]
 
-DEFAULT_STRATEGIES = ("none", "recheck", "cas", "lock")
-
 CONSTRAINTS = {
-    "violations": "violations within the SLO",
+    "harm": "harm within its budget",
     "burn": "error-budget burn within the SLO",
     "page": "no hour the guide's rule would page for",
+    "stable": "a steady state (no backlog growing for the whole run)",
 }
 
 
 @dataclass(frozen=True)
 class Verdict:
-    """How one strategy fares against the SLO, and what it costs.
+    """How one strategy fares against the SLO and the harm budget, and what it costs.
 
     Attributes:
         strategy: its label.
-        violation_high: 95% upper bound of the violation rate.
+        harm_high: 95% upper bound of the harm rate (harms per operation, from the ledger).
         burn_high: 95% upper bound of the burn rate (error rate over ``1 − target``).
         page_share: share of replications with an hour the guide's rule pages for.
         added_p99_ms: p99 latency minus the baseline's, paired (ms).
-        abort_rate: aborted operations per operation.
+        abort_rate: aborted operations per operation (duplicates turned away excluded).
         failures: constraint name -> a sentence saying by how much it fails.
+        unstable_share: share of replications whose backlog grew for the whole run.
+        harms_per_day: expected harms per day at the modelled load.
     """
 
     strategy: str
-    violation_high: float
+    harm_high: float
     burn_high: float
     page_share: float
     added_p99_ms: float
@@ -89,6 +94,11 @@ class Verdict:
     added_low: float = math.nan
     """95% interval of the added p99 latency (paired against the baseline)."""
     added_high: float = math.nan
+    unstable_share: float = 0.0
+    harms_per_day: float = math.nan
+    caveats: dict[str, str] = field(default_factory=dict)
+    """Constraints not failed but not demonstrated either (no harm seen, but too few operations
+    to bound the rate below its budget)."""
 
     @property
     def qualifies(self) -> bool:
@@ -96,10 +106,16 @@ class Verdict:
         return not self.failures
 
     @property
-    def cost(self) -> tuple[float, float]:
-        """What ranks qualifying strategies: added p99 latency, then aborts."""
+    def unstable(self) -> bool:
+        """At least half of its replications had no steady state."""
+        return self.unstable_share >= 0.5
+
+    @property
+    def cost(self) -> tuple[bool, float, float]:
+        """What ranks qualifying strategies: demonstrated before undemonstrated, then added p99
+        latency, then aborts."""
         added = self.added_p99_ms if math.isfinite(self.added_p99_ms) else math.inf
-        return (added, self.abort_rate if math.isfinite(self.abort_rate) else math.inf)
+        return (bool(self.caveats), added, self.abort_rate if math.isfinite(self.abort_rate) else math.inf)
 
 
 @dataclass(frozen=True)
@@ -112,6 +128,8 @@ class Recommendation:
         verdicts: every strategy's verdict, cheapest first.
         binding: when none qualifies, the constraint the closest candidate fails.
         lines: the recommendation as sentences.
+        would_qualify: when none of the compared strategies qualifies, the registered
+            mitigations tried in their place that would (filled by :func:`report`).
     """
 
     chosen: str | None
@@ -119,6 +137,7 @@ class Recommendation:
     verdicts: list[Verdict]
     binding: str | None
     lines: list[str]
+    would_qualify: list[str] = field(default_factory=list)
 
     def __str__(self) -> str:
         return "\n".join(self.lines)
@@ -143,47 +162,72 @@ def _high(frame: pd.DataFrame, strategy: str, metric: str) -> float:
     return high if math.isfinite(high) else _value(frame, strategy, metric)
 
 
-def recommend(frame: pd.DataFrame, slo: SloSpec, baseline: str | None = None) -> Recommendation:
+def _per_million(rate: float) -> str:
+    if not math.isfinite(rate):
+        return "n/a"
+    return f"{rate * 1e6:.3g} per million"
+
+
+def recommend(frame: pd.DataFrame, slo: SloSpec, baseline: str | None = None, harm: str = "harm") -> Recommendation:
     """Apply the decision checklist to a comparison's tidy frame (see the module docstring).
 
     Args:
         frame: rows with ``strategy``, ``metric``, ``estimate``, ``ci_low``, ``ci_high`` and,
             for the latency cost, the paired ``diff`` against the baseline.
-        slo: the SLO the strategies are held to.
+        slo: the SLO (and harm budget) the strategies are held to.
         baseline: the strategy latency is paired against (default: the frame's ``baseline``).
+        harm: what a harm is called in this model ("oversell", "double charge").
     """
     allowed = 1.0 - slo.target
+    harm_allowed = slo.harm_allowed
+    budget_name = "the harm budget" if slo.harm_budget is not None else "the SLO's allowance (no harm_budget set)"
     strategies = list(dict.fromkeys(frame["strategy"]))
     if baseline is None:
         baseline = str(frame["baseline"].iloc[0]) if "baseline" in frame.columns and len(frame) else strategies[0]
     verdicts: list[Verdict] = []
     for strategy in strategies:
-        violation_high = _high(frame, strategy, "violation_rate")
+        harm_metric = "harm_rate" if _row(frame, strategy, "harm_rate") is not None else "violation_rate"
+        harm_high = _high(frame, strategy, harm_metric)
         error_high = _high(frame, strategy, "error_rate")
         burn_high = error_high / allowed
         page_share = _value(frame, strategy, "page_rule")
         worst = _value(frame, strategy, "worst_hour_budget")
+        unstable = _value(frame, strategy, "unstable")
+        unstable = unstable if math.isfinite(unstable) else 0.0
         added = 0.0 if strategy == baseline else _value(frame, strategy, "latency_p99_ms", "diff")
         turned_away = _value(frame, strategy, "turned_away_duplicate_rate")
         # Duplicate deliveries turned away (an idempotency 409) are the mitigation working, not a cost.
         aborts = _value(frame, strategy, "abort_rate") - (turned_away if math.isfinite(turned_away) else 0.0)
         failures: dict[str, str] = {}
-        if not violation_high <= allowed:
-            failures["violations"] = (
-                f"violation rate up to {violation_high:.3g} exceeds the allowed "
-                f"{allowed:.3g} ({violation_high / allowed:.3g}x the budget on violations alone)"
+        caveats: dict[str, str] = {}
+        none_seen = _value(frame, strategy, harm_metric) == 0
+        if not harm_high <= harm_allowed and none_seen:
+            operations = _value(frame, strategy, "operations") * _value(frame, strategy, "operations", "n_reps")
+            needed = 3.0 / harm_allowed
+            caveats["harm"] = (
+                f"no {harm} seen in {operations:,.0f} operations, but that only bounds the rate below "
+                f"{_per_million(harm_high)} (95%); showing it within {_per_million(harm_allowed)} takes about "
+                f"{needed:,.0g} operations, or a proof (toctou-sim explore)"
+            )
+        elif not harm_high <= harm_allowed:
+            failures["harm"] = (
+                f"{harm} rate up to {_per_million(harm_high)} operations exceeds {budget_name} of "
+                f"{_per_million(harm_allowed)} (about {_value(frame, strategy, 'harms_per_day'):,.0f} per day "
+                "at the modelled load)"
             )
         if not burn_high <= 1.0:
             parts = ", ".join(
                 f"{label} {_value(frame, strategy, metric):.3g}"
                 for label, metric in (
-                    ("violations", "violation_rate"),
+                    (f"{harm}s", harm_metric),
                     ("aborts", "abort_rate"),
                     ("latency breaches", "latency_breach_rate"),
+                    ("unfinished", "unfinished_rate"),
                 )
+                if _row(frame, strategy, metric) is not None
             )
             failures["burn"] = (
-                f"burns the budget {_value(frame, strategy, 'burn_rate'):.3g}x "
+                f"burns the error budget {_value(frame, strategy, 'burn_rate'):.3g}x "
                 f"(up to {burn_high:.3g}x; {parts} per operation)"
             )
         if page_share > 0:
@@ -191,25 +235,37 @@ def recommend(frame: pd.DataFrame, slo: SloSpec, baseline: str | None = None) ->
                 f"the guide would page: the worst hour spends {worst:.1%} of the budget "
                 f"(> {slo.page_budget_fraction:.0%}) in {page_share:.0%} of replications"
             )
+        if unstable >= 0.5:
+            growth = _value(frame, strategy, "backlog_growth_per_s")
+            failures["stable"] = (
+                f"unstable: no steady state, latency grows with the horizon (the backlog grows by "
+                f"{growth:.3g} operations/s in {unstable:.0%} of replications)"
+            )
         low = 0.0 if strategy == baseline else _value(frame, strategy, "latency_p99_ms", "diff_low")
         high = 0.0 if strategy == baseline else _value(frame, strategy, "latency_p99_ms", "diff_high")
-        verdicts.append(Verdict(strategy, violation_high, burn_high, page_share, added, aborts, failures, low, high))
+        verdicts.append(Verdict(strategy, harm_high, burn_high, page_share, added, aborts, failures, low, high,
+                                unstable, _value(frame, strategy, "harms_per_day"), caveats))
 
     qualifying = sorted((v for v in verdicts if v.qualifies), key=lambda v: v.cost)
-    others = sorted((v for v in verdicts if not v.qualifies), key=lambda v: (len(v.failures), v.burn_high))
+    others = sorted((v for v in verdicts if not v.qualifies),
+                    key=lambda v: (v.unstable, len(v.failures), v.burn_high))
     chosen = qualifying[0].strategy if qualifying else None
     runner_up = qualifying[1].strategy if len(qualifying) > 1 else None
     lines: list[str] = []
     binding: str | None = None
     if qualifying:
         best = qualifying[0]
+        kept = (f"no {harm} was seen" if best.caveats else
+                f"it keeps {harm}s within {budget_name} (at most {_per_million(best.harm_high)} operations, "
+                f"allowed {_per_million(harm_allowed)})")
         lines.append(
-            f"Recommended: {best.strategy}. It keeps violations within the SLO (at most "
-            f"{best.violation_high:.2g} per operation, allowed {allowed:.2g}) and burns at most "
+            f"Recommended: {best.strategy}. {kept[0].upper()}{kept[1:]}; it burns at most "
             f"{best.burn_high:.2g}x the error budget, "
             f"for {_ms(best.added_p99_ms)} of added p99 latency vs {baseline} and an abort rate of "
             f"{best.abort_rate:.3g}."
         )
+        if best.caveats:
+            lines.append("Caveat: " + "; ".join(best.caveats.values()) + ".")
         if runner_up is not None:
             second = qualifying[1]
             lines.append(
@@ -235,12 +291,87 @@ def recommend(frame: pd.DataFrame, slo: SloSpec, baseline: str | None = None) ->
         counts = {name: sum(name in v.failures for v in verdicts) for name in CONSTRAINTS}
         lines.append(
             "Constraints failed: "
-            + "; ".join(f"{CONSTRAINTS[name]}: {count} of {len(verdicts)} strategies" for name, count in counts.items())
+            + "; ".join(f"{CONSTRAINTS[name]}: {count} of {len(verdicts)} strategies"
+                        for name, count in counts.items() if count)
         )
     for verdict in others:
         lines.append(f"{verdict.strategy} fails: " + "; ".join(verdict.failures.values()) + ".")
     ordered = qualifying + others
     return Recommendation(chosen, runner_up, ordered, binding, lines)
+
+
+def candidate_strategies(model: ModelSpec) -> dict[str, StrategySpec]:
+    """The registered mitigations, with their defaults, that apply to ``model``'s invariant and
+    read path: what a review tries when none of the model's own strategies qualifies.
+
+    The conditional write (``cas`` with ``compare = "predicate"``) is tried beside the version CAS;
+    idempotency only where a request can be delivered twice; strategies that need parts the model
+    does not have (a lease's replicas, a reconciler's repair) are left out.
+    """
+    from toctou_sim.spec import STRATEGY_SPECS
+
+    candidates: dict[str, StrategySpec] = {}
+    duplicates = model.clients.redelivery is not None or model.clients.timeout is not None
+    wanted: list[tuple[str, dict[str, Any]]] = [
+        ("recheck", {"kind": "recheck"}),
+        ("cas", {"kind": "cas"}),
+        ("conditional_write", {"kind": "cas", "compare": "predicate"}),
+        ("lock", {"kind": "lock", "wait_timeout": 1.0}),
+        ("reservation", {"kind": "reservation"}),
+        ("token", {"kind": "token"}),
+    ]
+    if duplicates:
+        wanted += [
+            ("idempotency", {"kind": "idempotency"}),
+            ("idempotency_conditional", {"kind": "idempotency", "inner": {"kind": "cas", "compare": "predicate"}}),
+        ]
+    for name, data in wanted:
+        if data["kind"] not in STRATEGY_SPECS:
+            continue
+        spec = StrategySpec.parse(data)
+        assert isinstance(spec, StrategySpec)
+        if spec.check_model(model) is None:
+            candidates[name] = spec.model_copy(update={"label": name})
+    return candidates
+
+
+def _what_would_pass(spec: ModelSpec, tried: Sequence[str], recommendation: Recommendation, *, reps: int, seed: int,
+                     executor: Executor | None, progress: bool) -> Recommendation:
+    """None of ``tried`` qualifies: run the applicable registered mitigations not tried yet and say
+    which would qualify ("what would make it pass")."""
+    tried_specs = [spec.resolve_strategy(name).model_dump(exclude={"label"}) for name in tried]
+    extra = {name: candidate for name, candidate in candidate_strategies(spec).items()
+             if name not in tried and candidate.model_dump(exclude={"label"}) not in tried_specs}
+    if not extra:
+        return recommendation
+    widened = spec.model_copy(update={"strategies": {**spec.strategies, **extra}})
+    widened._source, widened._text = spec.source, spec.text
+    alternative = compare(widened, ["none", *extra], reps=reps, seed=seed, baseline="none", executor=executor,
+                          progress=progress)
+    verdicts = recommend(alternative.to_frame(), spec.slo, "none", harm=spec.harm)
+    passing = [v for v in verdicts.verdicts if v.qualifies and v.strategy != "none"]
+    lines = list(recommendation.lines)
+    if passing:
+        described = "; ".join(
+            f"{v.strategy} ({spec_summary(extra[v.strategy])}: {v.strategy} keeps {spec.harm}s at most "
+            f"{_per_million(v.harm_high)}, burn at most {v.burn_high:.2g}x, {_ms(v.added_p99_ms)} p99)"
+            for v in passing
+        )
+        lines.insert(1, f"What would make it pass: of the registered mitigations not in the model, these qualify "
+                        f"on the same workload: {described}. Add the first as a [strategies.*] entry to review it.")
+    else:
+        lines.insert(1, "What would make it pass: none of the registered mitigations with default settings "
+                        f"qualifies either ({', '.join(extra)} tried); the constraint is in the workload or the SLO.")
+    return Recommendation(recommendation.chosen, recommendation.runner_up, recommendation.verdicts,
+                          recommendation.binding, lines, [v.strategy for v in passing])
+
+
+def spec_summary(strategy: StrategySpec) -> str:
+    """A strategy's settings in model-file form, e.g. ``kind = "cas", compare = "predicate"``."""
+    data = strategy.model_dump(mode="json", exclude_defaults=True, exclude={"label"})
+    data = {"kind": strategy.kind, **data}
+    return ", ".join(f"{key} = {value!r}" if not isinstance(value, dict) else f"{key} = {{...}}"
+                     for key, value in data.items()).replace("'", '"')
 
 
 def _overlap(first: Verdict, second: Verdict) -> bool:
@@ -269,12 +400,19 @@ def budget_table(frame: pd.DataFrame, slo: SloSpec) -> pd.DataFrame:
         burn = _value(frame, strategy, "burn_rate")
         exhausted = slo.period / burn if burn > 0 else math.inf
         page = _value(frame, strategy, "page_rule")
+        harm_cost = _value(frame, strategy, "harm_cost_per_day")
         rows.append(
             {
                 "strategy": strategy,
-                "violations / op": cell("violation_rate"),
+                "harms / op": cell("harm_rate") if _row(frame, strategy, "harm_rate") is not None
+                else cell("violation_rate"),
+                "harms / day": cell("harms_per_day"),
+                **({f"harm cost / month ({slo.currency})": f"{harm_cost * 30:,.0f}"}
+                   if math.isfinite(harm_cost) else {}),
                 "aborts / op": cell("abort_rate"),
                 "latency breaches / op": cell("latency_breach_rate"),
+                "unfinished / op": cell("unfinished_rate"),
+                "unstable": "yes" if _value(frame, strategy, "unstable") >= 0.5 else "no",
                 "error rate": cell("error_rate"),
                 "burn rate (x)": cell("burn_rate"),
                 "budget consumed over period": f"{burn:.0%}" if math.isfinite(burn) else "n/a",
@@ -521,14 +659,22 @@ def _render(
         f"model hash {model.content_hash()}. SLO: {slo.target:.4g} over {format_duration(slo.period)}"
         + (f", latency threshold {format_duration(slo.latency_threshold)}" if slo.latency_threshold else "")
         + ".</p>",
-        f'<div class="{verdict_class}"><strong>{html.escape(headline)}</strong></div>',
+        f'<p class="meta">The harm: {html.escape(model.harm)}. Harm budget: '
+        + (f"{slo.harm_budget.per_million:g} per million operations" if slo.harm_budget is not None
+           else f"none set (held to the SLO's allowance, {1 - slo.target:.2g} per operation)")
+        + (f"; each costs {html.escape(slo.currency)}{slo.harm_cost:,.2f}" if slo.harm_cost is not None else "")
+        + ".</p>",
+        f'<div class="{verdict_class}"><strong>{html.escape(headline)}</strong>'
+        + "".join(f"<br>{html.escape(line)}" for line in recommendation.lines[1:3])
+        + "</div>",
         "<h2>Results</h2>",
         "<p>Estimates are means over replications with 95% Student-t intervals (± relative half-width); "
         "a rate never observed shows its rule-of-three upper bound. The last row is the p99 latency "
         f"paired against {html.escape(result.baseline)} on the same random numbers.</p>",
         _html_table(results_table(frame), index=True),
         "<h2>Error budget</h2>",
-        "<p>Errors are violated operations + aborted ones + ok ones slower than the latency threshold. "
+        "<p>Errors are harmful operations + aborted ones + ok ones slower than the latency threshold + "
+        "operations still unfinished when the run ended (charged as timeouts). "
         "Burn rate = error rate / (1 − target): 1× spends the budget exactly over the period, so the "
         "budget consumed over the period if this rate persisted is the burn rate itself. "
         "The race share counts violations and aborts after a caught race. The worst hour is read from "
@@ -553,10 +699,13 @@ def _render(
     parts += [
         "<h2>Recommendation</h2>",
         "<p>The guide's decision checklist, applied to the numbers: a strategy qualifies when (1) its "
-        "violation rate's 95% upper bound is within the SLO's allowed error rate, (2) its error rate's "
-        "upper bound burns at most 1× the budget, and (3) no replication has an hour the guide would page "
-        "for. The cheapest "
-        "qualifying strategy (least added p99 latency, then fewest aborts) is recommended.</p>",
+        "harm rate's 95% upper bound (from the effect ledger) is within the harm budget, (2) its error "
+        "rate's upper bound burns at most 1× the error budget, (3) no replication has an hour the guide "
+        "would page for, and (4) it reaches a steady state (a strategy whose backlog grows for the whole "
+        "run is never recommended). A strategy with no harm seen but too few operations to bound it below "
+        "the budget qualifies with a caveat, after those that demonstrate it. The cheapest "
+        "qualifying strategy (least added p99 latency, then fewest aborts) is recommended; when none "
+        "qualifies, the registered mitigations that apply to the model are tried on the same workload.</p>",
         '<ul class="rec">' + "".join(f"<li>{html.escape(line)}</li>" for line in recommendation.lines) + "</ul>",
         "<h2>Model</h2>",
         f"<p>As given ({html.escape(model.source or 'built in code')}):</p>",
@@ -610,8 +759,8 @@ def report(
     Args:
         model: a validated model or a model file path.
         out: the folder to write into (created).
-        strategies: strategy names (default: none, recheck, cas, lock); the baseline is ``none``
-            when present, else the first.
+        strategies: strategy names (default: the model's own set: ``none``, its ``[strategy]``
+            and its ``[strategies.*]``); the baseline is ``none`` when present, else the first.
         reps, seed: replications per strategy, and the run's seed.
         baseline: the strategy latency is paired against.
         overrides: model fields by dotted path, applied before anything runs.
@@ -628,7 +777,7 @@ def report(
     from toctou_sim.world.tracing import trace_replication
 
     spec = _as_model(model if isinstance(model, ModelSpec) else load_model(model), overrides)
-    names = list(dict.fromkeys(strategies or DEFAULT_STRATEGIES))
+    names = list(dict.fromkeys(strategies or spec.default_strategies()))
     base = baseline if baseline is not None else ("none" if "none" in names else names[0])
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -639,7 +788,10 @@ def report(
     frame.to_csv(csv, index=False)
     files.append(csv)
 
-    recommendation = recommend(frame, spec.slo, base)
+    recommendation = recommend(frame, spec.slo, base, harm=spec.harm)
+    if recommendation.chosen is None:
+        recommendation = _what_would_pass(spec, names, recommendation, reps=reps, seed=seed, executor=executor,
+                                          progress=progress)
     views = _timelines(result)
     budget = budget_table(frame, spec.slo)
     alerts = alert_table(views)
@@ -665,11 +817,20 @@ def report(
             "rule-of-three upper bound where no event was seen.",
         )
     add(
-        "tradeoff",
-        "Safety vs latency",
-        plots.plot_tradeoff(frame, spec.slo.target),
-        "Added p99 latency (paired against the baseline, 95% CI) against violation rate (log); the dashed "
-        "staircase is the Pareto frontier, the red line the SLO's allowed error rate.",
+        "verdict",
+        "What the verdict judges",
+        plots.plot_verdict(frame, spec.slo, spec.harm),
+        f"Left: the {spec.harm} rate's 95% upper bound (from the effect ledger) against the harm budget (red); "
+        "right: the error-budget burn's upper bound (harms, aborts, latency breaches, unfinished operations) "
+        "against 1 (red), both against the added p99 latency paired against the baseline. ▼: none seen, drawn "
+        "at the bound. A strategy qualifies below both lines, and when it reaches a steady state.",
+    )
+    add(
+        "errors",
+        "Where the error budget goes",
+        plots.plot_error_causes(frame, spec.slo, spec.harm),
+        "Errors per operation by cause, stacked: harms, aborts by reason, latency breaches and operations "
+        "still unfinished when the run ended; the red line is the SLO's allowance.",
     )
     add(
         "burn",
@@ -691,6 +852,16 @@ def report(
         trace_path = out / "trace.json"
         trace_path.write_text(json.dumps(trace.to_chrome(__version__)), encoding="utf-8")
         files.append(trace_path)
+        chosen = recommendation.chosen
+        if chosen is not None and chosen != base:
+            chosen_trace = trace_replication(spec.with_strategy(chosen), seed=seed, max_ops=trace_ops)
+            add(
+                "trace_recommended",
+                f"The same operations under the recommended strategy ({chosen})",
+                plots.plot_trace(chosen_trace),
+                f"The traced run of {chosen} on the same seed (common random numbers: the same arrivals, keys "
+                f"and windows as the {base} trace below).",
+            )
         add(
             "trace",
             f"A short traced run ({base})",

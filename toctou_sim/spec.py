@@ -138,10 +138,25 @@ class StrategySpec(Registered):
     category: ClassVar[str] = "strategy"
     label: str | None = None
     """Name shown in tables (defaults to the name the strategy was selected by)."""
+    guard: Literal["none", "version", "predicate"] = "none"
+    """The store's write guard on this strategy's use (composes with any strategy):
+    ``version`` applies the use only if the key's version is still the one seen at check (a
+    version CAS, e.g. a Kubernetes ``resourceVersion`` precondition); ``predicate`` applies it
+    only if the precondition holds on the authoritative state when the write lands (a
+    conditional write: ``UPDATE ... SET n = n - 1 WHERE n > 0``, a create that fails with
+    ``AlreadyExists``, an action the resource authorises itself). ``none``: a blind write."""
 
     def actors(self) -> tuple[str, ...]:
         """Names of the actors and services this strategy adds to the world (fault targets)."""
         return ()
+
+    def write_guard(self) -> str:
+        """The guard the store applies to this strategy's use (a wrapper's ``inner`` guard when
+        the wrapper declares none)."""
+        if self.guard != "none":
+            return self.guard
+        inner = getattr(self, "inner", None)
+        return inner.write_guard() if isinstance(inner, StrategySpec) else "none"
 
 
 class ReadPathSpec(Registered):
@@ -231,23 +246,40 @@ class NoMitigationSpec(StrategySpec):
 
 
 class RecheckSpec(StrategySpec):
-    """Re-read the truth just before use; give up (or retry) if the precondition no longer holds.
+    """Re-read the truth just before use; decline if the precondition no longer holds.
 
     A window remains between the re-check and the write (the write latency), so a recheck
     narrows the race without closing it.
     """
 
     kind: Literal["recheck"] = "recheck"
-    retry: RetryPolicy = RetryPolicy(max_retries=0)
+    retry: RetryPolicy = RetryPolicy()
 
 
 class CasSpec(StrategySpec):
-    """Conditional write: the store applies the use only if the key's version is still the one
-    seen at check; otherwise the whole flow is retried up to ``retry.max_retries``, then aborted.
+    """Compare-and-swap: the store applies the use only if a condition holds when the write lands.
+
+    ``compare = "version"`` (default): the key's version is still the one seen at check. Any
+    concurrent write fails it, even one that leaves the precondition true (another sale while
+    stock remains): a *spurious* rejection, retried with the flow up to ``retry.max_retries``,
+    then aborted. ``compare = "predicate"``: a conditional write that tests the precondition
+    itself on the truth (decrement-if-positive, create-if-absent, act-if-allowed): it never
+    violates and never rejects while the precondition holds. A rejection when the precondition
+    is false is the correct answer (declined), under either compare.
     """
 
     kind: Literal["cas"] = "cas"
+    compare: Literal["version", "predicate"] = "version"
     retry: RetryPolicy = RetryPolicy()
+
+    @model_validator(mode="after")
+    def _compare_not_guard(self) -> CasSpec:
+        if self.guard != "none":
+            raise ValueError(f"guard: a cas is guarded by its compare; set compare = {self.guard!r} instead")
+        return self
+
+    def write_guard(self) -> str:
+        return self.compare
 
 
 class LockSpec(StrategySpec):
@@ -267,7 +299,7 @@ class LockSpec(StrategySpec):
     fencing: bool = False
     wait_timeout: PositiveDuration | None = None
     mutators_take_lock: bool = True
-    retry: RetryPolicy = RetryPolicy(max_retries=0)
+    retry: RetryPolicy = RetryPolicy()
 
     def actors(self) -> tuple[str, ...]:
         return ("lock",)
@@ -292,10 +324,23 @@ INVARIANT_ACTIONS: dict[str, tuple[str, ...]] = {
 """Each invariant and the actions background mutators may take on it."""
 
 
+INVARIANT_HARMS: dict[str, str] = {
+    "exists": "duplicate create",
+    "counter": "oversell",
+    "grant": "unauthorized action",
+    "version": "lost update",
+    "unchanged": "drift",
+}
+"""What a violation of each invariant is called when the model does not name it."""
+
+
 class ModelMeta(StrictModel):
     """Identity and simulated time of the model."""
 
     name: str = "model"
+    harm: str | None = Field(default=None, min_length=1, max_length=60)
+    """What a violation is in this system ("double charge", "duplicate PVC"); default: from the
+    invariant ("oversell", "duplicate create", "unauthorized action", "lost update", "drift")."""
     description: str = ""
     horizon: PositiveDuration = 60.0
     """Simulated time per replication; clients stop arriving then and in-flight operations drain."""
@@ -417,8 +462,21 @@ class MutatorSpec(StrictModel):
     popularity: Literal["uniform"] | Zipf | None = None
 
 
+class HarmBudgetSpec(StrictModel):
+    """The correctness budget: how many harms (oversells, double charges) per million operations
+    the system may cause. Separate from the availability SLO: a harm is judged against this,
+    while the error budget counts it as one more failed request."""
+
+    per_million: float = Field(ge=0)
+
+
 class SloSpec(StrictModel):
-    """The service level objective that errors are charged against."""
+    """The service level objective that errors are charged against.
+
+    ``harm_budget`` is the correctness budget (default: the availability allowance ``1 − target``
+    per operation); ``harm_cost`` is what one harm costs (refund, support, write-off), in the
+    currency ``currency``, shown as expected cost per day and per month at the modelled load.
+    """
 
     target: float = Field(default=0.999, gt=0, lt=1)
     period: PositiveDuration = 30 * 86400.0
@@ -430,6 +488,16 @@ class SloSpec(StrictModel):
     page_window: PositiveDuration = 3600.0
     timeline_bin: PositiveDuration | None = None
     """Width of the error timeline's bins (default: horizon/100, at most 1 minute)."""
+    harm_budget: HarmBudgetSpec | None = None
+    harm_cost: float | None = Field(default=None, ge=0)
+    currency: str = Field(default="$", max_length=8)
+
+    @property
+    def harm_allowed(self) -> float:
+        """Harms allowed per operation: the harm budget, or ``1 − target`` when none is set."""
+        if self.harm_budget is not None:
+            return self.harm_budget.per_million * 1e-6
+        return 1.0 - self.target
 
 
 class ModelSpec(StrictModel):
@@ -503,12 +571,17 @@ class ModelSpec(StrictModel):
         payload = json.dumps(self.model_dump(mode="json", by_alias=True), sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
+    @property
+    def harm(self) -> str:
+        """What a violation is called in this model."""
+        return self.model.harm or INVARIANT_HARMS[self.keys.invariant]
+
     def resolve_strategy(self, name: str) -> StrategySpec:
         """The strategy called ``name``: a named variant, the model's own strategy, or a kind."""
         spec: Registered
         if name in self.strategies:
             spec = self.strategies[name]
-        elif name == self.strategy.kind:
+        elif name in (self.strategy.kind, self.strategy.label):
             spec = self.strategy
         elif name in STRATEGY_SPECS:
             spec = StrategySpec.parse({"kind": name})
@@ -517,7 +590,16 @@ class ModelSpec(StrictModel):
             raise SpecError(f"{self._source or 'model'}: strategy: unknown strategy {name!r}; "
                             f"expected one of {', '.join(names)}")
         assert isinstance(spec, StrategySpec)
+        problem = spec.check_model(self)
+        if problem is not None:
+            raise SpecError(f"{self._source or 'model'}: strategies.{name}.{problem}")
         return spec.model_copy(update={"label": spec.label or name})
+
+    def default_strategies(self) -> list[str]:
+        """The strategies every command compares by default: ``none`` (the baseline), the model's
+        own ``[strategy]`` and its ``[strategies.*]`` variants, in that order, each once."""
+        own = self.strategy.label or self.strategy.kind
+        return list(dict.fromkeys(["none", own, *self.strategies]))
 
     def with_strategy(self, name: str) -> ModelSpec:
         """A copy of this model that runs strategy ``name``."""

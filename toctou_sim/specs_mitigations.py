@@ -85,7 +85,7 @@ class IdempotencySpec(StrategySpec):
     kind: Literal["idempotency"] = "idempotency"
     dedupe: DedupeStoreSpec = DedupeStoreSpec()
     inner: StrategyField = NoMitigationSpec()
-    retry: RetryPolicy = RetryPolicy(max_retries=0)
+    retry: RetryPolicy = RetryPolicy()
 
     def check_model(self, model: ModelSpec) -> str | None:
         return _inner(self.inner, model)
@@ -157,7 +157,7 @@ class TwoPhaseSpec(StrategySpec):
     recovery_time: DistributionSpec = parse_distribution(5.0)
     recovery: Literal["commit", "abort"] = "abort"
     mutators_take_lock: bool = True
-    retry: RetryPolicy = RetryPolicy(max_retries=0)
+    retry: RetryPolicy = RetryPolicy()
 
     def actors(self) -> tuple[str, ...]:
         return ("coordinator",)
@@ -170,7 +170,7 @@ class ReservationSpec(StrategySpec):
 
     kind: Literal["reservation"] = "reservation"
     ttl: PositiveDuration | None = None
-    retry: RetryPolicy = RetryPolicy(max_retries=0)
+    retry: RetryPolicy = RetryPolicy()
 
     def check_model(self, model: ModelSpec) -> str | None:
         return _require_invariant(model, "reservation", ("counter",))
@@ -189,7 +189,7 @@ class TokenSpec(StrategySpec):
     refresh: bool = True
     reuse: bool = False
     refresh_latency: DistributionSpec = parse_distribution(0.0)
-    retry: RetryPolicy = RetryPolicy(max_retries=1, backoff=0.0)
+    retry: RetryPolicy = RetryPolicy()
 
     def check_model(self, model: ModelSpec) -> str | None:
         return _require_invariant(model, "token", ("grant",))

@@ -1041,7 +1041,7 @@ def plan_sweep(
     rule = StoppingRule(reps, precision, max_reps, metric)
     if batch < 1:
         raise SpecError(f"--batch: must be >= 1, got {batch}")
-    names = list(dict.fromkeys(strategies)) if strategies is not None else [base.strategy.kind]
+    names = list(dict.fromkeys(strategies)) if strategies is not None else base.default_strategies()
     if not names:
         raise SpecError("--strategies: give at least one strategy")
     for name in names:

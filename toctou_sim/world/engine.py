@@ -20,9 +20,10 @@ from typing import TYPE_CHECKING, Any
 import simpy
 
 from toctou_sim.distributions import Exponential, RandomStreams, Uniform
-from toctou_sim.metrics import ABORTED, OK, VIOLATED, Recorder, TimeWeighted
+from toctou_sim.metrics import ABORTED, DECLINED, OK, UNFINISHED, VIOLATED, Recorder, TimeWeighted
 from toctou_sim.spec import ModelSpec, Zipf
 from toctou_sim.world.invariants import INVARIANTS, Invariant
+from toctou_sim.world.ledger import EffectLedger
 from toctou_sim.world.load import arrival_gaps
 from toctou_sim.world.registry import Registry
 
@@ -180,6 +181,9 @@ class Operation:
         "done",
         "duplicate",
         "key",
+        "left_orphan",
+        "mismatched",
+        "origin",
         "partial",
         "raced",
         "read_latency",
@@ -220,6 +224,13 @@ class Operation:
         """Whether the operation has ended."""
         self.partial = False
         """Whether this attempt's use fails after taking effect (``clients.partial_failure``)."""
+        self.left_orphan = False
+        """Whether an attempt of this operation took effect partially (an orphan was left)."""
+        self.mismatched = False
+        """Whether an attempt of this operation met a mismatch (guide M1 counts operations)."""
+        self.origin: Operation | None = None
+        """The client operation this one works for (a controller's reconcile of an event): its
+        effects are measured when the origin is."""
 
 
 class Store:
@@ -387,8 +398,8 @@ class World:
             ``store``, plus whatever the strategy and read path add with :meth:`add_actor`).
         clients_stalled_until: a stop-the-world pause of the clients (set by faults) delays every
             use until this instant (the ``clients`` actor's ``stalled_until``).
-        effected: request ids whose use took effect (kept only when duplicates can be delivered):
-            a second effect of the same request is a duplicate effect (guide F2, M3).
+        ledger: the effect ledger: every applied use and the harm it did (a second effect of one
+            request is a duplicate, guide F2, M3; a partial effect an orphan, F6).
         harm_listeners: callables ``(op, kind)`` told of every harmful use as it happens, with
             ``kind`` the invariant's harm, ``"duplicate"`` or ``"orphan"`` (reconcilers use it).
     """
@@ -423,9 +434,17 @@ class World:
 
         clients = spec.clients
         self.harm_listeners: list[Callable[[Operation, str], None]] = []
-        self.effected: set[int] | None = (
-            set() if clients.redelivery is not None or clients.timeout is not None else None
-        )
+        self._duplicates_possible = clients.redelivery is not None or clients.timeout is not None
+        self.ledger = EffectLedger(track=self._duplicates_possible or clients.partial_failure > 0)
+        """Every effect the world applied, with its harm (see :mod:`toctou_sim.world.ledger`)."""
+        self._guard = _GUARDS[spec.strategy.write_guard()]
+        self._refusal_is_answer = self.invariant.refusal_is_answer
+        self.live: set[Operation] = set()
+        """Operations submitted and not finished (charged as unfinished if the run ends first)."""
+        self.backlog: list[int] = []
+        """Operations in flight at evenly spaced instants of the measured span (instability)."""
+        self.last_accepted = False
+        """Whether the store applied the last use :meth:`decide` judged (after its guard)."""
         self._next_request = 0
         self.orphans = TimeWeighted(spec.model.warmup, spec.model.horizon)
         """Orphaned resources alive (partial creates not yet cleaned up), time-averaged."""
@@ -538,34 +557,44 @@ class World:
     def decide(self, op: Operation, accepted: bool) -> int:
         """Judge a use at this instant against the authoritative state, apply it if accepted.
 
-        Returns OK, VIOLATED or REJECTED_ATTEMPT, and counts mismatch / conflict / violation:
-        a mismatch is the precondition false on the truth now; accepted, it is a violation;
-        rejected, a conflict. A rejection while the precondition still holds is spurious.
+        ``accepted`` is the strategy's own verdict (a fence, a token); the store's write guard
+        (``version`` or ``predicate``) and quota may still refuse it. An applied use is recorded
+        in the effect ledger, which names its harm. Returns OK, VIOLATED, DECLINED or
+        REJECTED_ATTEMPT, and counts mismatch / conflict / violation: a mismatch is the
+        precondition false on the truth now; applied, it is a violation; refused, a conflict.
+
+        A refused use whose precondition is now false ends declined (sold out, name taken,
+        permission revoked: the correct answer) for invariants where the precondition is the
+        answer; a refusal while the precondition still holds is spurious and may be retried.
         """
         store = self.store
         key = op.key
         holds = store.holds(key, op.seen_version)
+        guard = self._guard
+        if accepted and guard:
+            accepted = holds if guard == _PREDICATE else store.version[key] == op.seen_version
         quota = self._store.quota
         if accepted and quota is not None and not quota.admit(self.env.now):
             accepted = False  # throttled: the store refused the write above its quota
+        self.last_accepted = accepted
         duplicate = False
         if accepted:
-            effected = self.effected
-            if effected is not None:
-                if op.request_id in effected:
-                    duplicate = True
-                    holds = False
-                elif not op.partial:
-                    effected.add(op.request_id)
             if self.invariant.use_writes:
                 store.write(key, self.invariant.use(store.value[key]))
                 self.read_path.on_use(op)
+            origin = op.origin
+            measured = op.counted if origin is None else origin.counted
+            harm = self.ledger.record(op.request_id, key, self.env.now, op.partial, holds, measured)
+            if harm == "duplicate":
+                duplicate = True
+                holds = False
             outcome = OK if holds else VIOLATED
             if op.partial:
                 # The resource was created but finalising it failed: it is orphaned and the
                 # client sees an error (and may retry), unless the use was a violation anyway.
                 if holds:
                     outcome = REJECTED_ATTEMPT
+                op.left_orphan = True
                 self.orphans.change(self.env.now, 1)
                 if op.counted:
                     self.recorder.partial_creates += 1
@@ -576,12 +605,13 @@ class World:
             if duplicate and op.counted:
                 self.recorder.duplicate_effects += 1
         else:
-            outcome = REJECTED_ATTEMPT
             op.raced = True
+            outcome = DECLINED if not holds and self._refusal_is_answer else REJECTED_ATTEMPT
         if op.counted:
             recorder = self.recorder
             recorder.window.add(self.env.now - op.t_check)
             if not holds:
+                op.mismatched = True
                 recorder.mismatches += 1
                 if accepted:
                     recorder.violations += 1
@@ -601,6 +631,7 @@ class World:
         """End an operation."""
         op.done = True
         self.in_flight -= 1
+        self.live.discard(op)
         if op.counted:
             self.recorder.finish(op, outcome, self.env.now)
         if self._arrivals_done and self.in_flight == 0 and self._drained is not None:
@@ -624,7 +655,7 @@ class World:
 
         The copy counts as in flight from now on, so the replication does not end before it has
         been delivered and served. Its variates come from the ``duplicate.*`` streams, which
-        exist (with effect tracking in :attr:`effected`) when the model sets
+        exist (with request tracking in the :attr:`ledger`) when the model sets
         ``clients.redelivery`` or ``clients.timeout``.
         """
         self.in_flight += 1
@@ -640,6 +671,7 @@ class World:
         copy.request_id = original.request_id
         copy.duplicate = True
         copy.deliveries = original.deliveries + 1
+        self.live.add(copy)
         if self._partial_failure > 0:
             copy.partial = self._duplicate_partial() < self._partial_failure
         if copy.counted:
@@ -690,8 +722,9 @@ class World:
         if self._partial_failure > 0:
             op.partial = self._partial() < self._partial_failure
         self.in_flight += 1
+        self.live.add(op)
         self.env.process(self.strategy.operate(op))
-        if self.effected is not None:  # set when there are redeliveries or client timeouts (fast skip)
+        if self._duplicates_possible:  # redeliveries or client timeouts (fast skip)
             clients = self.spec.clients
             if clients.redelivery is not None and self._redelivery_draw() < clients.redelivery.probability:
                 self.deliver_duplicate(op, self._redelivery_delay())
@@ -746,8 +779,12 @@ class World:
             mutate(key, apply)
 
     def run(self) -> None:
-        """Simulate until the horizon, then let in-flight operations finish (at most one more
-        horizon; any still running then are left uncounted)."""
+        """Simulate until the horizon, then let in-flight operations finish for at most one more
+        horizon. Operations still running then are charged as ``unfinished`` (an SLO error whose
+        latency is its age at that instant): a run never drops the operations it could not serve.
+
+        The backlog (operations in flight) is sampled at evenly spaced instants of the measured
+        span; a backlog that keeps growing marks the replication unstable."""
         env = self.env
         for fault in self.faults:
             fault.start()
@@ -757,14 +794,24 @@ class World:
         for index in range(len(self.spec.mutators)):
             env.process(self._mutator(index))
         horizon = self.spec.model.horizon
-        env.run(until=horizon)
+        warmup = self.spec.model.warmup
+        step = (horizon - warmup) / BACKLOG_SAMPLES
+        for index in range(1, BACKLOG_SAMPLES + 1):
+            env.run(until=warmup + step * index if index < BACKLOG_SAMPLES else horizon)
+            self.backlog.append(self.in_flight)
         if self.in_flight:
             self._drained = env.event()
             env.run(until=simpy.AnyOf(env, [self._drained, env.timeout(horizon)]))
+        now = env.now
+        for op in sorted(self.live, key=_arrival):
+            if op.counted:
+                self.recorder.finish(op, UNFINISHED, now)
 
     def extra_metrics(self) -> dict[str, float]:
         """Metrics contributed by the read path, the strategy and the faults."""
         extra: dict[str, float] = {"unfinished": float(self.in_flight)}
+        extra.update(self.ledger.metrics(self.recorder.operations))
+        extra.update(backlog_metrics(self.backlog, self.spec.model.horizon - self.spec.model.warmup))
         if self._partial_failure > 0:
             extra["orphans_alive"] = self.orphans.mean()
             extra["orphans_at_end"] = float(self.orphans.level)
@@ -776,6 +823,43 @@ class World:
         for part in parts:
             extra.update(part.metrics())
         return extra
+
+
+_PREDICATE = 2
+_GUARDS = {"none": 0, "version": 1, "predicate": _PREDICATE}
+
+BACKLOG_SAMPLES = 20
+"""Instants of the measured span at which the backlog is sampled."""
+
+
+def _arrival(op: Operation) -> float:
+    return op.arrival
+
+
+def backlog_metrics(backlog: list[int], span: float) -> dict[str, float]:
+    """Whether a replication reached a steady state, judged from its sampled backlog.
+
+    A stable system's backlog fluctuates around a level; an overloaded one (offered load above
+    what a service or a hot key can serve) grows for the whole run. The replication is
+    ``unstable`` when the backlog over the last quarter of the span exceeds the highest backlog
+    of the first quarter by more than half of it plus a margin for noise (five operations plus
+    three standard deviations of a Poisson count at that level), and keeps growing into the
+    last sample. ``backlog_growth_per_s`` is the least-squares slope of the backlog.
+    """
+    if len(backlog) < 4:
+        return {"unstable": 0.0, "backlog_growth_per_s": math.nan, "backlog_end": math.nan}
+    quarter = max(1, len(backlog) // 4)
+    early = max(backlog[:quarter])
+    late = sum(backlog[-quarter:]) / quarter
+    margin = 0.5 * early + 5.0 + 3.0 * math.sqrt(early + 1.0)
+    growing = late > early + margin and backlog[-1] >= max(backlog[: len(backlog) // 2])
+    n = len(backlog)
+    times = [span * (i + 1) / n for i in range(n)]
+    mean_t = sum(times) / n
+    mean_b = sum(backlog) / n
+    spread = sum((t - mean_t) ** 2 for t in times)
+    slope = sum((t - mean_t) * (b - mean_b) for t, b in zip(times, backlog, strict=True)) / spread
+    return {"unstable": 1.0 if growing else 0.0, "backlog_growth_per_s": slope, "backlog_end": float(backlog[-1])}
 
 
 def _exponential(mean: float) -> Exponential:

@@ -25,6 +25,11 @@ class Invariant:
     """How violations of this invariant are called in tables."""
     use_writes = True
     """Whether the client's use changes the key (and so bumps its version)."""
+    refusal_is_answer = True
+    """Whether a use refused because the precondition is false has its answer (sold out, name
+    taken, permission revoked: the operation ends declined). For write-if-current and
+    act-if-unchanged the precondition is about the caller's own read, so the caller re-reads
+    and retries instead."""
 
     @staticmethod
     def holds(value: int, version: int, seen_version: int) -> bool:
@@ -110,6 +115,7 @@ class Version(Invariant):
 
     harm = "lost_update"
     harm_plural = "lost updates"
+    refusal_is_answer = False
 
     @staticmethod
     def holds(value: int, version: int, seen_version: int) -> bool:
@@ -127,6 +133,7 @@ class Unchanged(Invariant):
     harm = "drift"
     harm_plural = "drifted uses"
     use_writes = False
+    refusal_is_answer = False
 
     @staticmethod
     def holds(value: int, version: int, seen_version: int) -> bool:

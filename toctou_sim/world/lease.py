@@ -244,6 +244,7 @@ class LeaderElection(Strategy):
         event = self.events[op]
         # Each reconcile observes and writes on its own; the event is judged once, when it ends.
         run = Operation(op.key, op.arrival, op.window, op.read_latency, op.write_latency, False)
+        run.origin = op
         if not first:
             world.redraw(run)
         replica.handling.add(op)
@@ -290,7 +291,7 @@ class LeaderElection(Strategy):
                 if outcome == VIOLATED:
                     event.violated = True
                     self.duplicates += op.counted
-                elif outcome == REJECTED_ATTEMPT and not holds:
+                elif outcome in (REJECTED_ATTEMPT, DECLINED) and not holds:
                     event.conflicted = True
                 if outcome != REJECTED_ATTEMPT:
                     self._complete(op, event, outcome)
@@ -324,9 +325,11 @@ class LeaderElection(Strategy):
             if event.violated:
                 recorder.mismatches += 1
                 recorder.violations += 1
+                op.mismatched = True
             elif event.conflicted:
                 recorder.mismatches += 1
                 recorder.conflicts += 1
+                op.mismatched = True
         op.arrival += self.world.env.now - event.completed  # latency = arrival to first completion
         self.world.finish(op, outcome)
 

@@ -60,14 +60,14 @@ class Recheck(Strategy):
 
 @STRATEGIES.register("cas")
 class CompareAndSwap(NoMitigation):
-    """The store applies the use only if the key's version is still the one seen at check.
+    """Check, wait, then a guarded write: the world's write guard (the spec's ``compare``)
+    applies the use only if the key's version is unchanged (``version``) or the precondition
+    holds on the truth (``predicate``) at the instant the write lands (:meth:`World.decide`).
 
-    A CAS never violates: an unchanged version means an unchanged state, on which the
-    precondition held when it was observed. A stale observation carries an old version and fails.
+    A version CAS never violates: an unchanged version means an unchanged state, on which the
+    precondition held when it was observed; a stale observation carries an old version and
+    fails. A predicate CAS never violates either, and never fails while the precondition holds.
     """
-
-    def accepts(self, op: Operation) -> bool:
-        return self.world.store.version[op.key] == op.seen_version
 
 
 class KeyLocks:

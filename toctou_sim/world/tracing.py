@@ -332,6 +332,7 @@ class TracedWorld(World):
             return super().decide(op, accepted)
         holds = self.store.holds(op.key, op.seen_version)
         outcome = super().decide(op, accepted)
+        accepted = self.last_accepted
         begin = record.window_end if not math.isnan(record.window_end) else record.check_end
         record.spans.append(
             Span(
