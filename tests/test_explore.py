@@ -90,4 +90,13 @@ def test_explicit_durations_replace_the_representative_values() -> None:
     narrow = explore(MODELS / "payment_webhook.toml", strategy="idempotency",
                      scope=Scope(ops=1, mutations=0, overrides={"window": (0.05,)}, ties=False))
     wide = explore(MODELS / "payment_webhook.toml", strategy="idempotency", scope=Scope(ops=1, mutations=0, ties=False))
-    assert narrow.safe and wide.safe and 2 * narrow.runs == wide.runs
+    assert narrow.safe and wide.safe and narrow.runs < wide.runs
+
+
+def test_conditional_write_is_safe_where_no_mitigation_oversells() -> None:
+    # The last unit of stock: two checkouts both see it; the conditional decrement refuses the second.
+    scope, last_unit = Scope(ops=2, mutations=0), {"keys.initial": 1}
+    _violation(explore(MODELS / "flash_sale.toml", strategy="none", scope=scope, overrides=last_unit), "oversell")
+    conditional = explore(MODELS / "flash_sale.toml", strategy="conditional_decrement", scope=scope,
+                          overrides=last_unit)
+    assert conditional.safe and conditional.complete

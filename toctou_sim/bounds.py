@@ -84,7 +84,7 @@ def rule_of_three_bound(trials: float, confidence: float = 0.95) -> float:
     alpha = _check(confidence)
     if trials <= 0:
         return math.nan
-    return 1.0 - alpha ** (1.0 / trials)
+    return 1.0 - float(alpha ** (1.0 / trials))
 
 
 def replication_bound(n_reps: int, cap: float = 1.0, confidence: float = 0.95) -> float:
@@ -96,7 +96,7 @@ def replication_bound(n_reps: int, cap: float = 1.0, confidence: float = 0.95) -
     alpha = _check(confidence)
     if n_reps < 1:
         return math.nan
-    return cap * (1.0 - alpha ** (1.0 / n_reps))
+    return cap * (1.0 - float(alpha ** (1.0 / n_reps)))
 
 
 def episode_bound(episodes: float, harm_cap: float, trials: float, confidence: float = 0.95) -> float:
@@ -106,8 +106,8 @@ def episode_bound(episodes: float, harm_cap: float, trials: float, confidence: f
     alpha = _check(confidence)
     if episodes < 1 or trials <= 0:
         return math.nan
-    per_episode = harm_cap * (1.0 - alpha ** (1.0 / episodes))
-    return per_episode * episodes / trials
+    per_episode = harm_cap * (1.0 - float(alpha ** (1.0 / episodes)))
+    return float(per_episode * episodes / trials)
 
 
 def dominating_bound(values: Sequence[float] | np.ndarray, confidence: float = 0.95) -> float:

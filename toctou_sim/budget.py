@@ -47,7 +47,6 @@ from toctou_sim.specs_slo import BurnAlertSpec
 
 __all__ = [
     "AlertEvaluation",
-    "period_load_factor",
     "ErrorBudget",
     "TimelineBudget",
     "analyse_model_timeline",
@@ -55,6 +54,7 @@ __all__ = [
     "budget_metrics",
     "evaluate_alert",
     "harm_metrics",
+    "period_load_factor",
     "trailing_sum",
 ]
 

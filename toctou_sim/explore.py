@@ -286,9 +286,12 @@ class _ExploreWorld(World):
         self._scope = streams.scope
         super().__init__(spec, streams)
         self.harm_listeners.append(self._harm)
-        self._pending_faults = [f for f in self.faults if hasattr(f, "begin")] if self._scope.faults else []
-        self._fault_durations = [streams.values(f"{f.stream}.duration", f.spec.duration) for f in self._pending_faults]
-        for fault in self._pending_faults:
+        from toctou_sim.world.faults import ScheduledFault
+
+        scheduled = [f for f in self.faults if isinstance(f, ScheduledFault)]
+        self._pending_faults: list[ScheduledFault | None] = list(scheduled) if self._scope.faults else []
+        self._fault_durations = [streams.values(f"{f.stream}.duration", f.spec.duration) for f in scheduled]
+        for fault in scheduled if self._scope.faults else []:
             fault.start = lambda: None  # type: ignore[method-assign]  # injected at step boundaries instead
         mutate = self.strategy.mutate
         self.strategy.mutate = partial(self._mutate, mutate)  # type: ignore[method-assign]
@@ -339,7 +342,7 @@ class _ExploreWorld(World):
             durations = self._fault_durations[index]
             duration = durations[self._chooser.choose(len(durations))]
             actor = self.resolve(fault.spec.target)
-            self._pending_faults[index] = None  # type: ignore[call-overload]
+            self._pending_faults[index] = None
             if actor is None:
                 continue
             fault.onsets += 1
@@ -358,12 +361,12 @@ class _ExploreWorld(World):
         """The lease service's class with acquisitions logged: a change of holder is a step."""
         world = self
 
-        class LoggedLease(base):  # type: ignore[misc, valid-type]
+        class LoggedLease(base):  # type: ignore[misc]
             __slots__ = ()
 
             def call(self, caller: tuple[int, int], *args: Any) -> int | None:
                 before = self.holder
-                token: int | None = base.call(self, caller, *args)
+                token: int | None = base.call(self, caller, *args)  # type: ignore[attr-defined]
                 if token is not None and before != caller:
                     world._note(f"controller.{caller[0]}", f"lease: takes the lease (fencing token {token})")
                 return token
