@@ -84,8 +84,9 @@ def test_compare_prints_side_by_side_table() -> None:
     result = invoke("compare", FLASH, "--reps", "2", *SMALL)
     assert result.exit_code == 0, result.output
     header = result.output.splitlines()[2].split()
-    assert header == ["none", "recheck", "cas", "lock"]
+    assert header == ["none", "cas", "conditional_decrement", "reservation", "lock"]  # none + the model's own
     assert "violation_rate" in result.output and "paired difference vs none" in result.output
+    assert "(the harm: oversell)" in result.output and "retries: cas 3x from 10ms" in result.output
 
 
 def test_json_rows_and_out_files(tmp_path) -> None:

@@ -160,10 +160,11 @@ SAFETY = settings(max_examples=400, deadline=None, derandomize=True,
 
 def assert_safe(data: dict[str, Any], seed: int) -> None:
     m = run_replication(parse_model(data), 0, seed).metrics
+    assert m["ledger_violations"] == 0 and m["harms"] == 0, data  # what the world applied
     assert m["violations"] == 0, data
     assert m["mismatches"] == m["conflicts"] + m["violations"]
     ok = round(m["ok_rate"] * m["operations"]) if m["operations"] else 0
-    assert ok + m["aborts"] + m["violations"] == m["operations"]
+    assert ok + m["aborts"] + m["violations"] + m["unfinished_operations"] == m["operations"]
 
 
 @SAFETY

@@ -170,14 +170,15 @@ def lease_world(faults: list[dict[str, Any]], **strategy: Any) -> LoggingWorld:
 def test_paused_leader_is_fenced_off_after_its_lease_passed_on() -> None:
     """A at 0.5 is created by controller.0 at 1.5. B: controller.0 checks at 3 (absent), is paused
     3.2..8.2 mid-create; controller.1 saw the record last change at 3 (the last renewal), takes
-    the lease over at 6, resyncs B, checks at 6 and creates at 7. The zombie wakes at 8.2 and its create, token 1
-    below the watermark 2, is rejected: no duplicate."""
+    the lease over at 6, resyncs B, checks at 6 and creates at 7. The zombie wakes at 8.2 and its
+    create, token 1 below the watermark 2, is rejected: no duplicate (the PVC exists, so the
+    refusal is the right answer: declined)."""
     world = lease_world([{"kind": "pause", "target": "leader", "at": [3.2], "duration": 5}])
     world.at(0.5, 0)
     world.at(3, 1)
     world.run()
     assert world.log == [("A", "check v0", 0.5), ("A", "ok", 1.5), ("B", "check v0", 3), ("B", "check v0", 6),
-                         ("B", "ok", 7), ("B", "rejected", 8.2)]
+                         ("B", "ok", 7), ("B", "declined", 8.2)]
     metrics = world.extra_metrics()
     assert (metrics["leader_transitions"], metrics["fenced_rejections"], metrics["zombie_writes"]) == (1, 1, 1)
     assert world.recorder.violations == 0

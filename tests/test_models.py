@@ -32,7 +32,7 @@ def test_bundled_model_runs(path) -> None:
             m = rep.metrics
             assert m["mismatches"] == m["conflicts"] + m["violations"], name
             assert m["operations"] > 0, name
-            assert m["ok"] + m["aborts"] + m["violations"] == m["operations"], name
+            assert m["ok"] + m["aborts"] + m["violations"] + m["unfinished_operations"] == m["operations"], name
 
 
 def test_flash_sale_finding() -> None:

@@ -288,7 +288,7 @@ def test_quorum_world_identities_and_strict_quorums(n: int, data: Any, sticky: b
                  faults=[{"kind": "replica_partition", "rate": 2.0, "duration": "100ms"},
                          {"kind": "replica_lag_spike", "rate": 2.0, "duration": "100ms", "factor": 5}])
     m = run_replication(spec, 0, seed).metrics
-    assert m["ok_rate"] + m["abort_rate"] + m["violation_rate"] == pytest.approx(1.0)
+    assert m["ok_rate"] + m["abort_rate"] + m["violation_rate"] + m["unfinished_rate"] == pytest.approx(1.0)
     assert m["mismatches"] == m["conflicts"] + m["violations"]
     assert m["replica_reads"] == m["attempts"]
     if r + w > n:
@@ -456,7 +456,7 @@ def test_cache_world_identities(policy: str, negative: bool, capacity: int | Non
                  mutators=[{"action": "delete", "rate": 50.0}], strategy={"kind": strategy},
                  faults=[{"kind": "eviction_storm", "rate": 1.0}])
     m = run_replication(spec, 0, seed).metrics
-    assert m["ok_rate"] + m["abort_rate"] + m["violation_rate"] == pytest.approx(1.0)
+    assert m["ok_rate"] + m["abort_rate"] + m["violation_rate"] + m["unfinished_rate"] == pytest.approx(1.0)
     assert m["mismatches"] == m["conflicts"] + m["violations"]
     assert m["cache_reads"] == m["attempts"]
     assert m["mismatch_stale_rate"] <= m["mismatch_rate"] + 1e-12

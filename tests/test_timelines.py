@@ -82,7 +82,7 @@ def test_none_lets_the_lost_update_through() -> None:
 def test_recheck_catches_a_write_before_the_recheck_but_not_one_after() -> None:
     """Recheck re-reads at t=5 (after the window); a write at t=4 is caught. With a 1s write
     latency, a write at t=5.5 lands between the re-check and the use at t=6 and is missed."""
-    world = world_for({"kind": "recheck"})
+    world = world_for({"kind": "recheck", "retry": {"max_retries": 0}})
     world.at(3, "A", window=2.0)
     world.at(4, "B", window=0.0)
     world.env.run(until=20)
@@ -119,7 +119,7 @@ def test_expired_lease_without_fencing_loses_an_update() -> None:
 
 
 def test_fencing_rejects_the_expired_holders_write() -> None:
-    world = world_for({"kind": "lock", "lease_ttl": 1.0, "fencing": True})
+    world = world_for({"kind": "lock", "lease_ttl": 1.0, "fencing": True, "retry": {"max_retries": 0}})
     world.at(0, "A", window=3.0)
     world.at(0.5, "B", window=0.5)
     world.env.run(until=20)
@@ -130,7 +130,7 @@ def test_fencing_rejects_the_expired_holders_write() -> None:
 def test_fenced_read_stops_an_expired_holder_even_before_the_new_holder_writes() -> None:
     """B has checked (token 2 raised the watermark) but not yet written when A's stale write
     arrives: A is rejected, so B's check still holds when B writes."""
-    world = world_for({"kind": "lock", "lease_ttl": 1.0, "fencing": True})
+    world = world_for({"kind": "lock", "lease_ttl": 1.0, "fencing": True, "retry": {"max_retries": 0}})
     world.at(0, "A", window=1.5)
     world.at(0.5, "B", window=2.0)
     world.env.run(until=20)

@@ -150,10 +150,27 @@ def run(model: Path, reps: int, seed: int, sets: tuple[str, ...], precision: flo
     finally:
         if executor is not None:
             executor.shutdown()
-    header = f"{spec.model.name}: strategy {result.strategy}, seed {seed}, {result.n_reps} replications"
+    header = (f"{spec.model.name}: strategy {result.strategy}, seed {seed}, {result.n_reps} replications "
+              f"(the harm: {spec.harm})")
     footer = "\n".join(n for n in (_stop_note(result.stopped_by, precision, metric),
-                                   _engine_note({result.strategy: result}, engine)) if n)
+                                   _engine_note({result.strategy: result}, engine),
+                                   retry_note({result.strategy: result.model})) if n)
     _emit(result.to_frame(), as_json=as_json, out=out, all_metrics=all_metrics, header=header, footer=footer)
+
+
+def retry_note(models: dict[str, Any]) -> str:
+    """One line saying how each strategy that retries retries, so a comparison shows its terms."""
+    from toctou_sim.units import format_duration
+
+    parts = []
+    for name, model in models.items():
+        retry = getattr(model.strategy, "retry", None)
+        if retry is None:
+            continue
+        guard = model.strategy.write_guard()
+        parts.append(f"{name} {retry.max_retries}x from {format_duration(retry.backoff)} ({retry.jitter} jitter)"
+                     + (f", {guard} guard" if guard != "none" else ""))
+    return "retries: " + "; ".join(parts) if parts else ""
 
 
 def _stop_note(stopped_by: str, precision: float | None, metric: str) -> str:
@@ -194,7 +211,8 @@ def compare(model: Path, reps: int, seed: int, sets: tuple[str, ...], precision:
     header = (f"{spec.model.name}: {', '.join(names)} on common random numbers, seed {seed} "
               f"(the harm: {spec.harm})")
     stopped = next(iter(result.results.values())).stopped_by
-    footer = "\n".join(n for n in (_stop_note(stopped, precision, metric), _engine_note(result.results, engine)) if n)
+    footer = "\n".join(n for n in (_stop_note(stopped, precision, metric), _engine_note(result.results, engine),
+                                   retry_note({k: r.model for k, r in result.results.items()})) if n)
     _emit(result.to_frame(), as_json=as_json, out=out, all_metrics=all_metrics, header=header, footer=footer)
 
 

@@ -354,6 +354,7 @@ class ReplicationResult:
             "errors": float(errors),
             "latency_breach_rate": per_op(r.slow),
             "unfinished_rate": per_op(r.unfinished),
+            "unfinished_operations": float(r.unfinished),
             "orphaned_request_rate": per_op(r.orphaned),
             "error_rate": per_op(errors),
             "turned_away_duplicate_rate": per_op(r.turned_away_duplicates),

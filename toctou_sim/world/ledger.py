@@ -92,7 +92,9 @@ class EffectLedger:
         return harm
 
     def metrics(self, operations: int) -> dict[str, float]:
-        """Harm counts and rates per counted operation (``nan`` rates without operations)."""
+        """Harm counts and rates per counted operation (``nan`` rates without operations):
+        ``harm_rate`` (violations and duplicates), ``precondition_violation_rate`` (uses applied
+        while the precondition was false: an oversell, not a repeat), ``orphan_rate``."""
         out: dict[str, float] = {"effects": float(self.effects)}
         for kind, count in self.harms.items():
             out[f"ledger_{kind}s"] = float(count)
@@ -100,4 +102,6 @@ class EffectLedger:
         out["harms"] = float(total)
         out["harm_rate"] = total / operations if operations else float("nan")
         out["orphan_rate"] = self.harms["orphan"] / operations if operations else float("nan")
+        out["precondition_violation_rate"] = (self.harms["violation"] / operations if operations
+                                              else float("nan"))
         return out
