@@ -1,9 +1,11 @@
 """The guide's failure modes F1, F4, F5, F10 and scenario #1, end to end: each bundled model
 reproduces the guide's qualitative finding, asserted on the estimates' own intervals.
 
-Zero-event rates are asserted through their rule-of-three upper bound (3/n over all counted
-operations); non-zero rates through a t interval above 0, or, for rare events, the pooled Wilson
-interval above 0.
+Zero-event rates are asserted as "no event in n operations" (``events == 0``, and ``3 / n`` below a
+threshold: the size of the sample, not a 95% bound, since harms come in bursts; the honest bound
+is ``ci_high``, and ``tests/test_explore.py`` proves the safe strategies within a scope);
+non-zero rates through a t interval above 0, or, for rare events, the pooled Wilson interval
+above 0.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ def test_f1_stale_validation_cas_removes_lost_updates_and_recheck_narrows_them()
     none = result.results["none"].estimate("violation_rate")
     cas = result.results["cas"].estimate("violation_rate")
     assert none.ci_low > 0.005
-    assert cas.upper_bound and cas.ci_high < 1e-3
+    assert cas.upper_bound and cas.rule_of_three < 1e-3 and cas.bound_method == "dominating"
     assert result.difference("recheck", "violation_rate").ci_high < 0
     assert result.results["cas"].estimate("conflict_rate").ci_low > 0  # CAS catches what none lets through
 
@@ -59,7 +61,7 @@ def test_f5_controller_thrash_leader_election_stops_the_race() -> None:
     assert fenced.estimate("reconciles_per_operation").ci_high < 1.1
     assert thrash.estimate("violation_rate").ci_low > 0.3
     assert fenced.estimate("violation_rate").upper_bound
-    assert fenced.estimate("violation_rate").ci_high < 1e-3
+    assert fenced.estimate("violation_rate").rule_of_three < 1e-3
     assert result.difference("elected_fenced", "violation_rate").ci_high < 0
 
 
@@ -102,7 +104,7 @@ def test_f10_token_expiry_is_judged_on_the_verifiers_clock() -> None:
 
 def test_scenario1_pvc_controller_chaos_no_duplicates_with_fencing() -> None:
     """Scenario #1 chaos test: the leader is killed and frozen mid-create. With a fenced lease no
-    duplicate PVC (rule-of-three bound under 1e-4); without fencing the frozen ex-leader's
+    duplicate PVC (none in over 30,000 events); without fencing the frozen ex-leader's
     creates duplicate; without election the replicas thrash. Kills alone (no freezes) cause no
     duplicate even unfenced: a dead leader's create never lands a lease later."""
     path = str(MODELS / "scenario1_pvc_controller.toml")
@@ -110,7 +112,8 @@ def test_scenario1_pvc_controller_chaos_no_duplicates_with_fencing() -> None:
     result = compare(path, ["fenced", "unfenced", "no_election"], reps=6, seed=15, overrides=small)
     fenced = result.results["fenced"]
     duplicates = fenced.estimate("violation_rate")
-    assert duplicates.upper_bound and duplicates.ci_high < 1e-4
+    assert duplicates.upper_bound and duplicates.rule_of_three < 1e-4
+    assert duplicates.ci_high <= fenced.estimate("mismatch_rate").ci_high * (1 + 1e-9)  # by the caught races
     assert fenced.estimate("leader_transitions").estimate > 1
     assert fenced.estimate("crash_onsets").estimate > 1 and fenced.estimate("pause_onsets").estimate > 1
     assert fenced.estimate("fenced_rejections").estimate > 0

@@ -42,7 +42,7 @@ def test_f2_double_execution() -> None:
     none = row(frame, "none", "duplicate_resource_rate")
     assert none.estimate > 0.01 and none.ci_low > 0
     strong = row(frame, "idempotency", "duplicate_resource_rate")
-    assert strong.upper_bound and strong.estimate == 0 and strong.ci_high < 1e-4
+    assert strong.upper_bound and strong.estimate == 0 and strong.rule_of_three < 1e-4
     cache = row(frame, "idempotency_cache", "duplicate_resource_rate")
     assert cache.ci_low > 0
     assert row(frame, "idempotency", "idempotency_conflict_rate").ci_low > 0
@@ -111,7 +111,7 @@ def test_f7_event_ordering() -> None:
     assert rates["none"].ci_low > 0
     assert rates["check"].ci_high < rates["none"].ci_low
     assert rates["check"].estimate > 0
-    assert rates["conditional"].upper_bound and rates["conditional"].ci_high < 1e-4  # 3 / events
+    assert rates["conditional"].upper_bound and rates["conditional"].rule_of_three < 1e-4  # 3 / events
 
 
 def test_f8_quota_race() -> None:
@@ -163,7 +163,7 @@ def test_scenario_2_payment_webhook() -> None:
     frame = _compare("payment_webhook", ("none", "idempotency", "idempotency_eventual"), "1m")
     assert row(frame, "none", "duplicate_resource_rate").ci_low > 0.05
     strong = row(frame, "idempotency", "duplicate_resource_rate")
-    assert strong.upper_bound and strong.ci_high < 1e-4
+    assert strong.upper_bound and strong.rule_of_three < 1e-4
     assert row(frame, "idempotency", "idempotency_conflict_rate").ci_low > 0
     eventual = row(frame, "idempotency_eventual", "duplicate_resource_rate")
     assert eventual.ci_low > 0 and eventual.diff_high < 0  # fewer than none, never zero

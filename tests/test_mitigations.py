@@ -224,7 +224,7 @@ def test_reconciler_detects_and_repairs_an_oversell() -> None:
     oversells, stock -1. The reconciler runs at t=10, detects B's oversell (5.5 s later) and
     its compensating action (1 s) cancels it at t=11: stock back to 0."""
     t = Timeline(model(keys={"invariant": "counter", "initial": 1},
-                       strategy={"kind": "reconcile", "period": 10, "repair_latency": 1}))
+                       strategy={"kind": "reconcile", "period": 10, "phase": 10, "repair_latency": 1}))
     t.op("A", 0)
     t.op("B", 0.5)
     t.probe("stock", 10.5)
@@ -240,7 +240,7 @@ def test_reconciler_cleans_up_orphans_older_than_min_age() -> None:
     """A partial create at t=4 leaves an orphan; a run at t=10 skips it (younger than 8 s); the
     run at t=20 deletes it (1 s): orphan alive from 4 to 21."""
     t = Timeline(model(keys={"invariant": "exists"}, clients={"partial_failure": 0.5},
-                       strategy={"kind": "reconcile", "period": 10, "repair_latency": 1, "min_age": 8}))
+                       strategy={"kind": "reconcile", "period": 10, "phase": 10, "repair_latency": 1, "min_age": 8}))
     t.op("A", 0)
     t.ops["A"].partial = True
     t.probe("name", 15)

@@ -27,6 +27,7 @@ from toctou_sim.spec import ModelSpec, SpecError, load_model, parse_model
 from toctou_sim.version import __version__
 
 if TYPE_CHECKING:
+    from toctou_sim.explore import ExploreResult, Scope, explore
     from toctou_sim.reporting import report
     from toctou_sim.staleness import StalenessResult, staleness
     from toctou_sim.sweep import Range, SweepResult, sweep
@@ -36,14 +37,17 @@ if TYPE_CHECKING:
 __all__ = [
     "ComparisonResult",
     "Estimate",
+    "ExploreResult",
     "ModelSpec",
     "Range",
+    "Scope",
     "SimulationResult",
     "SpecError",
     "StalenessResult",
     "SweepResult",
     "__version__",
     "compare",
+    "explore",
     "load_model",
     "parse_model",
     "report",
@@ -56,6 +60,9 @@ __all__ = [
 
 
 _LAZY = {
+    "explore": ("toctou_sim.explore", "explore"),
+    "Scope": ("toctou_sim.explore", "Scope"),
+    "ExploreResult": ("toctou_sim.explore", "ExploreResult"),
     "staleness": ("toctou_sim.staleness", "staleness"),
     "StalenessResult": ("toctou_sim.staleness", "StalenessResult"),
     "sweep": ("toctou_sim.sweep", "sweep"),

@@ -12,18 +12,25 @@ counted once, each part shown).
   the whole budget). The time to exhaust it is ``P / b``.
 - share attributable to check-use races: (violations + aborts after a caught race) / errors.
 - the worst hour: over the simulated error timeline, the largest share of the period's budget
-  spent in any one hour (the budget in errors is ``(1 − τ)`` times the operations expected over
-  the period at the run's mean load). The guide's rule pages when it exceeds 20%, else tickets.
+  spent in any one hour. The budget in errors is ``(1 − τ)`` times the operations expected over
+  the period under the model's **load profile** (its phases once, then the base rate for the
+  rest of the period), not the run's mean load: a run built around a one-off burst would
+  otherwise credit the whole month with the burst's traffic. The guide's rule pages when the
+  worst hour exceeds 20%, else tickets.
 - multi-window burn-rate alerts (SRE workbook): an alert fires while the burn over its long
-  window and over its short window are both at least its factor. A page is **false** when,
-  from the moment it fires until one page window after it stops, no trailing page window spends
-  more than the guide's paging share: the alert woke someone for a burn the guide's rule would
-  only have ticketed.
+  window and over its short window are both at least its factor. It is evaluated only once its
+  long window is full of measured data (a window truncated at the start of the run would fire
+  on a few bins). A page is judged against the alert's own definition: a factor ``f`` over a
+  long window ``L`` promises that ``f · L / P`` of the period's budget was spent in that window
+  (14.4x over 1 h: 2%); a page is **false** when no long window of its episode spent that
+  much (the error ratio burned, but on too little traffic to matter to the period). Separately,
+  a page is **below the guide's rule** when, from its firing until one page window after it
+  stops, no trailing page window spends more than the guide's paging share (20%): the workbook
+  pages earlier and on smaller burns than the guide, by design.
 
-Windows are whole numbers of timeline bins (rounded, at least one). An alert is not evaluated
-before its short window holds data; a long window that reaches back before the start of the
-measured span holds what there is. When the measured span is shorter than the page window, the
-worst-hour figures are extrapolated from the whole span and say so (``window_s``).
+Windows are whole numbers of timeline bins (rounded, at least one). When the measured span is
+shorter than the page window, the worst-hour figures are extrapolated from the whole span and
+say so (``window_s``).
 """
 
 from __future__ import annotations
@@ -35,17 +42,19 @@ import numpy as np
 from numpy.typing import NDArray
 
 from toctou_sim.metrics import ErrorTimeline
-from toctou_sim.spec import ModelSpec, SloSpec
+from toctou_sim.spec import ArrivalSpec, ModelSpec, SloSpec
 from toctou_sim.specs_slo import BurnAlertSpec
 
 __all__ = [
     "AlertEvaluation",
     "ErrorBudget",
     "TimelineBudget",
+    "analyse_model_timeline",
     "analyse_timeline",
     "budget_metrics",
     "evaluate_alert",
     "harm_metrics",
+    "period_load_factor",
     "trailing_sum",
 ]
 
@@ -126,8 +135,11 @@ class AlertEvaluation:
         firing: whether the alert fires at the end of each bin.
         episodes: ``(fires, resolves)`` simulated seconds of each firing episode (evaluated at
             the end of every bin).
-        false_pages: episodes (of a paging alert) the guide's rule would not have paged for.
-        evaluable: the timeline is at least one short window long (otherwise it never fires).
+        false_pages: episodes (of a paging alert) in which no long window spent the share of the
+            budget the alert's definition promises (``factor · long_window / period``).
+        evaluable: the timeline is at least one long window long (otherwise it never fires).
+        below_guide: episodes (of a paging alert) the guide's 20%-per-hour rule would not have
+            paged for.
     """
 
     alert: BurnAlertSpec
@@ -137,6 +149,7 @@ class AlertEvaluation:
     episodes: tuple[tuple[float, float], ...]
     false_pages: int
     evaluable: bool = True
+    below_guide: int = 0
 
     @property
     def first_fire(self) -> float:
@@ -179,8 +192,13 @@ class TimelineBudget:
 
     @property
     def false_pages(self) -> int:
-        """Paging episodes the guide's rule would not have paged for."""
+        """Paging episodes that did not spend what the alert's own definition promises."""
         return sum(a.false_pages for a in self.alerts)
+
+    @property
+    def pages_below_guide(self) -> int:
+        """Paging episodes the guide's 20%-per-hour rule would not have paged for."""
+        return sum(a.below_guide for a in self.alerts)
 
     @property
     def tickets(self) -> int:
@@ -218,6 +236,8 @@ def evaluate_alert(
     page_fraction: float = 0.2,
     page_bins: int = 1,
     start: float = 0.0,
+    budget_errors: float | None = None,
+    period: float = 30 * 86400.0,
 ) -> AlertEvaluation:
     """Evaluate one multi-window alert at the end of every bin of a timeline.
 
@@ -226,10 +246,12 @@ def evaluate_alert(
         ops, errors: counts per bin (bin ``i`` ends at ``start + (i + 1) * width``).
         width: bin width in seconds.
         target: the SLO target.
-        hour_spend: budget share spent over the trailing page window at each bin (for false pages).
+        hour_spend: budget share spent over the trailing page window at each bin (for the guide's rule).
         page_fraction: the guide's paging share.
         page_bins: the page window in bins (a page is judged up to this long after it stops).
         start: simulated time at the start of bin 0.
+        budget_errors: the period's budget in errors (for false pages; none judged without it).
+        period: the SLO period in seconds.
     """
     allowed = 1.0 - target
     long_bins = max(1, round(alert.long_window / width))
@@ -238,28 +260,64 @@ def evaluate_alert(
     short_burn = _burn(trailing_sum(errors, short_bins), trailing_sum(ops, short_bins), allowed)
     with np.errstate(invalid="ignore"):
         firing = (long_burn >= alert.factor) & (short_burn >= alert.factor)
-    firing[: short_bins - 1] = False  # not before a full short window of data exists
+    firing[: long_bins - 1] = False  # not before a full long window of measured data exists
     times = start + width * np.arange(1, ops.size + 1, dtype=np.float64)
     runs = _episodes(firing, times, width)
-    false_pages = 0
-    if alert.severity == "page" and hour_spend is not None:
+    false_pages = below_guide = 0
+    if alert.severity == "page":
+        promised = alert.factor * long_bins * width / period  # e.g. 14.4 x 1 h / 30 d = 2%
+        long_errors = trailing_sum(errors, long_bins)
         for first, last in runs:
-            upto = min(hour_spend.size, last + page_bins + 1)
-            if not np.nanmax(hour_spend[first:upto], initial=0.0) > page_fraction:
-                false_pages += 1
+            if budget_errors is not None and budget_errors > 0:
+                spent = float(long_errors[first : last + 1].max()) / budget_errors
+                if spent < promised * (1 - 1e-9):
+                    false_pages += 1
+            if hour_spend is not None:
+                upto = min(hour_spend.size, last + page_bins + 1)
+                if not np.nanmax(hour_spend[first:upto], initial=0.0) > page_fraction:
+                    below_guide += 1
     # An alert is evaluated at the end of each bin: it fires at the end of its first firing bin and
     # resolves at the end of the first bin after its last one.
     episodes = tuple((float(times[first]), float(times[last] + width)) for first, last in runs)
-    return AlertEvaluation(alert, long_burn, short_burn, firing, episodes, false_pages, ops.size >= short_bins)
+    return AlertEvaluation(alert, long_burn, short_burn, firing, episodes, false_pages, ops.size >= long_bins,
+                           below_guide)
 
 
-def analyse_timeline(timeline: ErrorTimeline, slo: SloSpec, start: float = 0.0) -> TimelineBudget:
+def period_load_factor(arrival: ArrivalSpec, start: float, end: float, period: float) -> float:
+    """Mean arrival rate over an SLO period over the mean rate over the measured span ``[start, end)``.
+
+    The period runs the model's load profile once from time 0 (its phases, then the base
+    ``poisson.rate`` for the rest of the period); 1.0 for a constant rate. The period's budget
+    in errors is the measured rate times this factor times the period.
+    """
+    if not arrival.profile or end <= start:
+        return 1.0
+
+    def load(upto: float) -> float:  # expected arrivals in [0, upto)
+        total, begin = 0.0, 0.0
+        for phase in arrival.profile:
+            stop = min(phase.until, upto)
+            if stop > begin:
+                total += phase.rate * (stop - begin)
+            begin = phase.until
+            if begin >= upto:
+                return total
+        return total + arrival.poisson.rate * max(0.0, upto - begin)
+
+    run_rate = (load(end) - load(start)) / (end - start)
+    period_rate = load(period) / period
+    return period_rate / run_rate if run_rate > 0 else 1.0
+
+
+def analyse_timeline(timeline: ErrorTimeline, slo: SloSpec, start: float = 0.0, load_factor: float = 1.0
+                     ) -> TimelineBudget:
     """Read an error timeline against an SLO: burn per bin, worst hour, the guide's rule, alerts.
 
     Args:
         timeline: the replication's bins.
         slo: target, period, page rule and alerts.
         start: beginning of the measured span (the warm-up); earlier bins are ignored.
+        load_factor: the period's mean load over the measured span's (:func:`period_load_factor`).
     """
     ops_all, errors_all = timeline.arrays()
     width = timeline.width
@@ -276,7 +334,7 @@ def analyse_timeline(timeline: ErrorTimeline, slo: SloSpec, start: float = 0.0) 
     window_bins = max(1, round(window / width))
     window = window_bins * width
     mean_rate = float(ops.sum()) / span if span > 0 else 0.0
-    budget_errors = allowed * mean_rate * slo.period
+    budget_errors = allowed * mean_rate * load_factor * slo.period
     window_errors = trailing_sum(errors, window_bins)
     window_ops = trailing_sum(ops, window_bins)
     scale = slo.page_window / window
@@ -288,7 +346,8 @@ def analyse_timeline(timeline: ErrorTimeline, slo: SloSpec, start: float = 0.0) 
     worst_burn = float(np.nanmax(window_burn[full], initial=0.0)) if full.any() else math.nan
     worst_budget = float(np.nanmax(hour_spend[full], initial=0.0)) if full.any() else math.nan
     alerts = tuple(
-        evaluate_alert(alert, ops, errors, width, slo.target, hour_spend, slo.page_budget_fraction, window_bins, begin)
+        evaluate_alert(alert, ops, errors, width, slo.target, hour_spend, slo.page_budget_fraction, window_bins, begin,
+                       budget_errors, slo.period)
         for alert in slo.alerts
     )
     return TimelineBudget(
@@ -303,6 +362,13 @@ def analyse_timeline(timeline: ErrorTimeline, slo: SloSpec, start: float = 0.0) 
         page=bool(worst_budget > slo.page_budget_fraction),
         alerts=alerts,
     )
+
+
+def analyse_model_timeline(timeline: ErrorTimeline, model: ModelSpec) -> TimelineBudget:
+    """:func:`analyse_timeline` with the model's SLO, warm-up and load profile."""
+    slo = model.slo
+    factor = period_load_factor(model.clients.arrival, model.model.warmup, model.model.horizon, slo.period)
+    return analyse_timeline(timeline, slo, model.model.warmup, factor)
 
 
 def harm_metrics(metrics: dict[str, float], model: ModelSpec) -> dict[str, float]:
@@ -329,7 +395,8 @@ def budget_metrics(metrics: dict[str, float], timeline: ErrorTimeline | None, mo
 
     Adds ``burn_rate``, ``error_budget_consumed``, ``race_error_share``, ``race_burn_rate``,
     ``worst_hour_burn``, ``worst_hour_budget``, ``page_rule`` (1 when the guide's rule pages),
-    ``alert_pages``, ``alert_false_pages`` and ``alert_tickets``.
+    ``alert_pages``, ``alert_false_pages`` (pages that did not spend what their definition
+    promises), ``alert_pages_below_guide_rule`` and ``alert_tickets``.
     """
     slo = model.slo
     operations = metrics.get("operations", 0.0)
@@ -351,7 +418,7 @@ def budget_metrics(metrics: dict[str, float], timeline: ErrorTimeline | None, mo
     }
     out.update(harm_metrics(metrics, model))
     if timeline is not None:
-        view = analyse_timeline(timeline, slo, model.model.warmup)
+        view = analyse_model_timeline(timeline, model)
         out.update(
             {
                 "worst_hour_burn": view.worst_hour_burn,
@@ -359,6 +426,7 @@ def budget_metrics(metrics: dict[str, float], timeline: ErrorTimeline | None, mo
                 "page_rule": float(view.page),
                 "alert_pages": float(view.pages),
                 "alert_false_pages": float(view.false_pages),
+                "alert_pages_below_guide_rule": float(view.pages_below_guide),
                 "alert_tickets": float(view.tickets),
             }
         )

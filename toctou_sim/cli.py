@@ -417,5 +417,9 @@ from toctou_sim.cli_capacity import headroom_command, timeline_command  # noqa: 
 main.add_command(timeline_command)
 main.add_command(headroom_command)
 
+from toctou_sim.cli_explore import explore_command  # noqa: E402
+
+main.add_command(explore_command)
+
 if __name__ == "__main__":  # pragma: no cover
     entry()

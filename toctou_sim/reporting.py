@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from toctou_sim.budget import TimelineBudget, analyse_timeline
+from toctou_sim.budget import TimelineBudget, analyse_model_timeline
 from toctou_sim.limits import csv_safe
 from toctou_sim.metrics import Histogram
 from toctou_sim.montecarlo import ComparisonResult, compare, unique_strategies
@@ -441,7 +441,8 @@ def _percent(frame: pd.DataFrame, strategy: str, metric: str) -> str:
 
 
 def alert_table(views: Mapping[str, Sequence[TimelineBudget]]) -> pd.DataFrame:
-    """One row per strategy and alert: how often it fired, when first, pages and false pages."""
+    """One row per strategy and alert: how often it fired, when first, false pages (judged against
+    the alert's own definition) and pages the guide's 20%-per-hour rule would not have sent."""
     rows = []
     for strategy, replications in views.items():
         if not replications:
@@ -455,10 +456,11 @@ def alert_table(views: Mapping[str, Sequence[TimelineBudget]]) -> pd.DataFrame:
                         "alert": alert.alert.label,
                         "severity": alert.alert.severity,
                         "fired in": f"not evaluable: the run is shorter than the "
-                        f"{format_duration(alert.alert.short_window)} short window",
+                        f"{format_duration(alert.alert.long_window)} long window",
                         "first fires at (median)": "",
                         "episodes / rep": "",
                         "false pages / rep": "",
+                        "below guide rule / rep": "",
                     }
                 )
                 continue
@@ -474,6 +476,11 @@ def alert_table(views: Mapping[str, Sequence[TimelineBudget]]) -> pd.DataFrame:
                     "episodes / rep": f"{np.mean([len(e.episodes) for e in evaluations]):.2g}",
                     "false pages / rep": (
                         f"{np.mean([e.false_pages for e in evaluations]):.2g}"
+                        if alert.alert.severity == "page"
+                        else "-"
+                    ),
+                    "below guide rule / rep": (
+                        f"{np.mean([e.below_guide for e in evaluations]):.2g}"
                         if alert.alert.severity == "page"
                         else "-"
                     ),
@@ -562,7 +569,7 @@ def _timelines(result: ComparisonResult) -> dict[str, list[TimelineBudget]]:
     for strategy, simulation in result.results.items():
         model = simulation.model
         views[strategy] = [
-            analyse_timeline(r.timeline, model.slo, model.model.warmup)
+            analyse_model_timeline(r.timeline, model)
             for r in simulation.replications
             if r.timeline is not None
         ]
@@ -687,9 +694,10 @@ def _render(
         _html_table(budget),
         "<h2>Burn-rate alerts</h2>",
         "<p>Multi-window alerts evaluated on each replication's error timeline: an alert fires while the "
-        "burn over its long window and over its short window both reach its factor. A page is false when "
-        "no hour from its firing until an hour after it stops spends more than the guide's paging share. "
-        "Windows longer than the run use the data available (the run is read as if it persisted).</p>",
+        "burn over its long window and over its short window both reach its factor, evaluated once its long "
+        "window is full of measured data. A page is false when no long window of it spent the share of the "
+        "budget its definition promises (factor × long window / period: 2% for 14.4× over 1 h); the guide's "
+        "rule is a separate column: pages after which no hour spent more than the guide's paging share.</p>",
         _alerts_html(alerts, model),
         "<h2>Charts</h2>",
     ]
@@ -726,11 +734,11 @@ def _alerts_html(alerts: pd.DataFrame, model: ModelSpec) -> str:
     if not len(alerts):
         return "<p>No alerts configured.</p>"
     if alerts["fired in"].str.startswith("not evaluable").all():
-        windows = ", ".join(format_duration(a.short_window) for a in model.slo.alerts)
+        windows = ", ".join(format_duration(a.long_window) for a in model.slo.alerts)
         span = format_duration(model.model.horizon - model.model.warmup)
         return (
             f"<p><strong>No alert can be evaluated:</strong> the run measures about {span}, shorter than every "
-            f"alert's short window ({html.escape(windows)}). Give the model a longer horizon or a load profile "
+            f"alert's long window ({html.escape(windows)}). Give the model a longer horizon or a load profile "
             "(<code>clients.arrival.profile</code>) to see when alerts would fire.</p>"
         )
     return _html_table(alerts)

@@ -143,6 +143,10 @@ class ReconcileSpec(StrategySpec):
     repair_latency: DistributionSpec = parse_distribution(0.0)
     repair_failure: float = Field(default=0.0, ge=0, lt=1)
     min_age: NonNegativeDuration = 0.0
+    phase: NonNegativeDuration | Literal["random"] = "random"
+    """When the first run happens: ``"random"`` (uniform in [0, ``period``), from the
+    ``reconcile.phase`` stream: a reconciler started at the same instant as the load would make
+    the mean time to detect depend on the horizon) or a fixed instant."""
 
     def check_model(self, model: ModelSpec) -> str | None:
         if self.inner.kind == "reconcile":
