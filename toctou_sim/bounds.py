@@ -50,9 +50,14 @@ __all__ = [
     "zero_bound",
 ]
 
-DOMINATING: dict[str, str] = {"violation_rate": "mismatch_rate"}
-"""Rate -> a rate that is at least as large in every replication (a violation is an accepted
-mismatch), whose interval bounds the first when the first saw no event."""
+DOMINATING: dict[str, str] = {
+    "violation_rate": "attempt_mismatch_rate",
+    "harm_rate": "attempt_mismatch_rate",
+    "precondition_violation_rate": "attempt_mismatch_rate",
+}
+"""Rate -> a rate that is at least as large in every replication (a violation, and a harm the
+ledger records, is an accepted mismatch), whose interval bounds the first when the first saw no
+event. A dominating rate that saw no event either bounds nothing (it is not used)."""
 
 
 @dataclass(frozen=True)
@@ -158,7 +163,8 @@ def zero_bound(
         confidence: the confidence of the returned bound.
     """
     alpha = _check(confidence)
-    have_dominating = dominating is not None and not math.isnan(dominating_bound(dominating, confidence))
+    have_dominating = (dominating is not None and bool(np.any(np.asarray(dominating, dtype=np.float64) > 0))
+                       and not math.isnan(dominating_bound(dominating, confidence)))
     have_episodes = episodes is not None and harm_cap is not None and trials is not None and episodes >= 1
     level = 1.0 - alpha / (1 + have_dominating + have_episodes)  # Bonferroni over the usable bounds
     candidates: list[tuple[str, str, float]] = [

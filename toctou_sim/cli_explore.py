@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from toctou_sim.cli_args import MODEL
 from toctou_sim.spec import SpecError
 
 __all__ = ["explore_command"]
@@ -33,7 +34,7 @@ def _durations(items: tuple[str, ...]) -> dict[str, tuple[float, ...]]:
 
 
 @click.command("explore")
-@click.argument("model", type=click.Path(path_type=Path))
+@click.argument("model", type=MODEL)
 @click.option("--strategy", default=None, help="Explore this strategy instead of the model's own.")
 @click.option("--ops", default=2, show_default=True, help="Client operations in scope.")
 @click.option("--keys", default=1, show_default=True, help="Keys in scope.")

@@ -204,11 +204,11 @@ def recommend(frame: pd.DataFrame, slo: SloSpec, baseline: str | None = None, ha
         none_seen = _value(frame, strategy, harm_metric) == 0
         if not harm_high <= harm_allowed and none_seen:
             operations = _value(frame, strategy, "operations") * _value(frame, strategy, "operations", "n_reps")
-            needed = 3.0 / harm_allowed
             caveats["harm"] = (
-                f"no {harm} seen in {operations:,.0f} operations, but that only bounds the rate below "
-                f"{_per_million(harm_high)} (95%); showing it within {_per_million(harm_allowed)} takes about "
-                f"{needed:,.0g} operations, or a proof (toctou-sim explore)"
+                f"no {harm} seen in {operations:,.0f} operations, but samples this size only bound the rate "
+                f"below {_per_million(harm_high)} (95%, replication-level), far above the budget of "
+                f"{_per_million(harm_allowed)}; a structural guarantee needs a proof in a small scope "
+                f"(toctou-sim explore MODEL --strategy {strategy})"
             )
         elif not harm_high <= harm_allowed:
             failures["harm"] = (
