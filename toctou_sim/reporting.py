@@ -216,7 +216,13 @@ def recommend(frame: pd.DataFrame, slo: SloSpec, baseline: str | None = None, ha
                 f"{_per_million(harm_allowed)} (about {_value(frame, strategy, 'harms_per_day'):,.0f} per day "
                 "at the modelled load)"
             )
-        if not burn_high <= 1.0:
+        if not burn_high <= 1.0 and _value(frame, strategy, "error_rate") == 0:
+            operations = _value(frame, strategy, "operations") * _value(frame, strategy, "operations", "n_reps")
+            caveats["burn"] = (
+                f"no error seen in {operations:,.0f} operations; samples this size only bound the burn below "
+                f"{burn_high:.3g}x (95%, replication-level)"
+            )
+        elif not burn_high <= 1.0:
             parts = ", ".join(
                 f"{label} {_value(frame, strategy, metric):.3g}"
                 for label, metric in (
@@ -256,12 +262,13 @@ def recommend(frame: pd.DataFrame, slo: SloSpec, baseline: str | None = None, ha
     binding: str | None = None
     if qualifying:
         best = qualifying[0]
-        kept = (f"no {harm} was seen" if best.caveats else
+        kept = (f"no {harm} was seen" if "harm" in best.caveats else
                 f"it keeps {harm}s within {budget_name} (at most {_per_million(best.harm_high)} operations, "
                 f"allowed {_per_million(harm_allowed)})")
+        burn = ("no SLO error was seen" if "burn" in best.caveats else
+                f"it burns at most {best.burn_high:.2g}x the error budget")
         lines.append(
-            f"Recommended: {best.strategy}. {kept[0].upper()}{kept[1:]}; it burns at most "
-            f"{best.burn_high:.2g}x the error budget, "
+            f"Recommended: {best.strategy}. {kept[0].upper()}{kept[1:]}; {burn}, "
             f"for {_ms(best.added_p99_ms)} of added p99 latency vs {baseline} and an abort rate of "
             f"{best.abort_rate:.3g}."
         )
@@ -270,7 +277,8 @@ def recommend(frame: pd.DataFrame, slo: SloSpec, baseline: str | None = None, ha
         if runner_up is not None:
             second = qualifying[1]
             lines.append(
-                f"Runner-up: {second.strategy}, also within the SLO (burn at most {second.burn_high:.2g}x), "
+                f"Runner-up: {second.strategy}, also within the SLO ("
+                + ("no error seen" if "burn" in second.caveats else f"burn at most {second.burn_high:.2g}x") + "), "
                 f"at {_ms(second.added_p99_ms)} added p99 latency and abort rate {second.abort_rate:.3g}."
             )
             if _overlap(best, second):
