@@ -198,8 +198,7 @@ def test_default_strategies_are_none_plus_the_models_own() -> None:
     spec = load_model(MODELS / "flash_sale.toml")
     assert spec.default_strategies() == ["none", "cas", "conditional_decrement", "reservation", "lock"]
     pvc = load_model(MODELS / "scenario1_pvc_controller.toml")
-    assert pvc.default_strategies()[:2] == ["none", "fenced"]
-    assert "conditional_create" in pvc.default_strategies()
+    assert pvc.default_strategies() == ["none", "conditional_create", "fenced", "unfenced", "no_election"]
 
 
 def test_a_strategy_named_on_the_command_line_is_validated_like_a_model_file() -> None:
