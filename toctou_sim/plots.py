@@ -70,10 +70,9 @@ _STYLE: Any = {
     "legend.fontsize": 10,
     "axes.grid": True,
     "grid.alpha": 0.3,
-    "text.parse_math": False,
 }
-"""Labels are model text (names, strategy labels): ``text.parse_math`` off renders a ``$`` literally
-instead of reading it as matplotlib mathtext (which fails on unbalanced or unknown input)."""
+"""The house style. Labels hold model text (names, strategy labels): :func:`save` turns mathtext
+off for them (:func:`literal`), so a ``$`` is drawn as is instead of failing as mathtext."""
 
 
 _F = TypeVar("_F", bound=Callable[..., Any])
@@ -150,12 +149,19 @@ _RATE_LABELS = {
 
 
 def literal(fig: Figure) -> Figure:
-    """Turn mathtext off in every text of ``fig`` (titles, labels, legends, annotations), so a
-    ``$`` in a model's name is drawn as is; tick labels made while drawing follow ``_STYLE``."""
+    """Turn mathtext off in every text of ``fig`` that can hold model text (titles, labels,
+    legends, annotations), so a ``$`` in a model's name is drawn as is; tick labels keep it (a log
+    axis writes its powers of ten in mathtext)."""
     from matplotlib.text import Text
 
+    generated = set()  # tick labels and offsets come from formatters (mathtext on log axes), not from a model
+    for ax in fig.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            generated.update(axis.get_ticklabels(which="both"))
+            generated.add(axis.get_offset_text())
     for text in fig.findobj(Text):
-        text.set_parse_math(False)
+        if text not in generated:
+            text.set_parse_math(False)
     return fig
 
 
