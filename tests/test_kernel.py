@@ -46,7 +46,7 @@ BUNDLED = _qualifying_bundled()
 
 def test_the_flagship_models_qualify_and_others_say_why() -> None:
     names = {path for path, _ in BUNDLED}
-    assert {"flash_sale.toml", "cached_flash_sale.toml", "f8_quota_race.toml"} <= names
+    assert {"flash_sale.toml", "cached_flash_sale.toml"} <= names  # f8 now has a throttle fault
     flash = load_model(MODELS / "flash_sale.toml")
     for strategy in ("none", "recheck", "cas", "conditional_decrement", "reservation"):
         assert resolve_engine(flash.with_strategy(strategy), "auto")[0] == "fast"

@@ -133,6 +133,8 @@ _ROWS: list[tuple[str, str, str, str, str]] = [
      "1 when the guide's paging rule fires (worst_hour_budget > page_budget_fraction), else 0."),
     ("alert_pages", "count", "SLO", "", "Firing episodes of the multi-window burn-rate alerts of severity page."),
     ("alert_false_pages", "count", "SLO", "", "Pages after which no page window spent more than the paging share."),
+    ("alert_pages_below_guide_rule", "count", "SLO", "",
+     "Pages in an episode where no hour spent more than the guide's paging share (20% of the budget)."),
     ("alert_tickets", "count", "SLO", "", "Firing episodes of the alerts of severity ticket."),
     # read path: cache
     ("cache_reads", "count", "read path cache", "", "Checks that asked the cache."),
@@ -202,6 +204,8 @@ _ROWS: list[tuple[str, str, str, str, str]] = [
     ("reconcile_failures_per_min", "1/min", "strategy reconcile", "M2",
      "Reconcile failures per minute of simulated time."),
     ("mean_time_to_detect_s", "s", "strategy reconcile", "M10", "Mean time from a harm to the pass that found it."),
+    ("detections_censored", "count", "strategy reconcile", "M10",
+     "Harms still undetected when the run ended (censored: not in the mean time to detect)."),
     ("time_in_violation_mean_s", "s", "strategy reconcile", "", "Mean time a harm stayed until it was repaired."),
     ("violation_seconds_per_min", "s/min", "strategy reconcile", "", "Seconds of outstanding harm per minute."),
     ("harms_repaired", "count", "strategy reconcile", "", "Harms the reconciler repaired."),
