@@ -47,6 +47,7 @@ def test_readme_command_runs(command: str, tmp_path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
     (tmp_path / "models").symlink_to(ROOT / "models")
     (tmp_path / "examples").symlink_to(ROOT / "examples")
+    (tmp_path / "tests").symlink_to(ROOT / "tests")  # the explore example's small scoped models
     # Smaller but the same command: fewer replications, trials, oracles and design points.
     small = command.replace("/tmp/", f"{tmp_path}/")
     if small == "toctou-sim validate":  # every oracle runs in test_oracles.py already
@@ -78,6 +79,7 @@ def test_readme_python_runs(index: int, tmp_path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
     (tmp_path / "models").symlink_to(ROOT / "models")
     (tmp_path / "examples").symlink_to(ROOT / "examples")
+    (tmp_path / "tests").symlink_to(ROOT / "tests")  # the explore example's small scoped models
     # The same code at small settings: two replications, fewer staleness trials.
     source = re.sub(r"\breps=\d+", "reps=2", PYTHON_BLOCKS[index])
     source = re.sub(r"\btrials=[\d_]+", "trials=2_000", source)
