@@ -405,12 +405,13 @@ def csv_cell(value: Any) -> Any:
     if not isinstance(value, str):
         return value
     text = terminal_text(value).replace("\t", " ")
-    if text[:1] in ("=", "+", "-", "@") and not _is_number(text):
+    if text[:1] in ("=", "+", "-", "@") and not is_number(text):
         return "'" + text
     return text
 
 
-def _is_number(text: str) -> bool:
+def is_number(text: str) -> bool:
+    """Whether ``text`` reads as a float."""
     try:
         float(text)
     except ValueError:

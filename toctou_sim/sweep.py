@@ -50,7 +50,7 @@ import numpy as np
 import pandas as pd
 
 from toctou_sim.executors import SerialExecutor, capacity
-from toctou_sim.limits import MAX_CONFIGURATIONS, check_seed, csv_safe
+from toctou_sim.limits import MAX_CONFIGURATIONS, check_seed, csv_safe, is_number
 from toctou_sim.metrics import ReplicationResult
 from toctou_sim.montecarlo import (
     PRIMARY_METRIC,
@@ -125,7 +125,7 @@ class Range:
         bounds = []
         for bound in (low_text.strip(), high_text.strip()):
             try:
-                bounds.append(float(bound) if _is_number(bound) else parse_duration(bound))
+                bounds.append(float(bound) if is_number(bound) else parse_duration(bound))
             except (ValueError, TypeError):
                 raise SpecError(f"range {text}: {bound!r} is not a number or a duration") from None
         return cls(bounds[0], bounds[1], log="log" in flags, integer="int" in flags)
@@ -144,14 +144,6 @@ class Range:
     def describe(self) -> dict[str, Any]:
         """The range as plain data (for the manifest)."""
         return {"low": self.low, "high": self.high, "log": self.log, "integer": self.integer}
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 def _value(raw: Any) -> Any:
