@@ -109,7 +109,7 @@ def test_bound_arithmetic() -> None:
 def _rep(index: int, events: float, operations: float, mismatches: float | None = None) -> ReplicationResult:
     metrics = {"violation_rate": events / operations, "violations": events, "operations": operations}
     if mismatches is not None:
-        metrics["mismatch_rate"] = mismatches / operations
+        metrics["attempt_mismatch_rate"] = mismatches / operations  # every violation is a mismatched attempt
     return ReplicationResult(index, 0, "x", metrics, {})
 
 
