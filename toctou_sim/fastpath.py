@@ -130,6 +130,8 @@ _KERNEL_FIELDS: dict[str, frozenset[str]] = {
     "recheck": frozenset({"kind", "label", "retry", "guard"}),
     "cas": frozenset({"kind", "label", "retry", "compare"}),
     "reservation": frozenset({"kind", "label", "retry", "guard", "ttl"}),
+    "lock": frozenset({"kind", "label", "retry", "guard", "acquire_latency", "lease_ttl", "fencing", "wait_timeout",
+                       "mutators_take_lock"}),
 }
 
 
@@ -163,7 +165,7 @@ def qualifies(model: ModelSpec, estimator: str = "plain") -> tuple[bool, str]:
     from toctou_sim.world.caching import CacheRead
     from toctou_sim.world.mitigations import Reservation
     from toctou_sim.world.read_paths import DirectRead
-    from toctou_sim.world.strategies import CompareAndSwap, NoMitigation, Recheck
+    from toctou_sim.world.strategies import CompareAndSwap, Lock, NoMitigation, Recheck
 
     kind = model.strategy.kind
     if model.faults:
@@ -175,9 +177,13 @@ def qualifies(model: ModelSpec, estimator: str = "plain") -> tuple[bool, str]:
         return False, "duplicate deliveries or partial failures (the fast engine has neither)"
     if READ_PATHS[model.read_path.kind] not in (DirectRead, CacheRead):
         return False, f"read path {model.read_path.kind!r} (the fast engine knows direct and cache reads)"
-    classes = {"none": NoMitigation, "recheck": Recheck, "cas": CompareAndSwap, "reservation": Reservation}
+    classes = {"none": NoMitigation, "recheck": Recheck, "cas": CompareAndSwap, "reservation": Reservation,
+               "lock": Lock}
     if kind not in KERNEL_STRATEGIES or STRATEGIES[kind] is not classes[kind]:
-        return False, f"strategy {kind!r} (the fast engine knows none, recheck, cas and reservation)"
+        return False, f"strategy {kind!r} (the fast engine knows none, recheck, cas, reservation and lock)"
+    retry = getattr(model.strategy, "retry", None)
+    if retry is not None and retry.budget is not None:
+        return False, "a retry budget (the fast engine has none)"
     unknown = _unknown_kernel_fields(model)
     if unknown:
         return False, unknown

@@ -52,46 +52,57 @@ R_CAPACITY, R_CACHE_ABSENT, R_ASSUME_ABSENT, R_NMUT, R_HEAP, R_NFREE_OP, R_NFREE
 R_NAGE, R_NENTRIES, R_PEND_KEY, R_PHASE, R_STOPPED, R_MARGIN, R_NFS, R_NKS, R_HAS_RETRY = range(19, 28)
 R_GUARD, R_ANSWER, R_NEXT_SAMPLE, R_NSAMPLES = range(28, 32)
 R_HOLD_SERIAL, R_HELD_LEVEL, R_HAS_TTL = range(32, 35)
-R_BACKLOG = 35
+R_NEXT_TOKEN, R_HAS_LEASE, R_HAS_WTIMEOUT, R_FENCING, R_MUT_LOCK, R_NLW, R_DRAIN = range(35, 42)
+R_BACKLOG = 42
 """Backlog samples (operations in flight) start here, one register each."""
 MAX_SAMPLES = 64
 N_IREG = R_BACKLOG + MAX_SAMPLES
 # Float registers (F)
 F_NOW, F_HORIZON, F_WARMUP, F_THRESHOLD, F_BACKOFF, F_MULT, F_MAXBACKOFF, F_PEND_WIN, F_PEND_READ = range(9)
 F_PEND_WRITE, F_END, F_REQUEST_LATENCY, F_HELD_AREA, F_HELD_LAST, F_TTL = 9, 10, 11, 12, 13, 14
-F_SAMPLE = 15
+F_LEASE, F_WTIMEOUT = 15, 16
+F_SAMPLE = 17
 """Instants at which the backlog is sampled start here."""
 N_FREG = F_SAMPLE + MAX_SAMPLES
 # Counters (C)
 (C_OPS, C_OK, C_DECLINED, C_ABORTED, C_VIOLATED, C_ATTEMPTS, C_MISMATCHES, C_MISMATCHES_STALE, C_CONFLICTS,
  C_SPURIOUS, C_VIOLATIONS, C_RETRIES, C_STALE_CHECKS, C_SLOW, C_RACE_ABORTS, C_CREADS, C_CHITS, C_CSTALE_HITS,
  C_CVALIDATION, C_CEVICTIONS, C_CINVALIDATIONS, C_MISMATCHED_OPS, C_REQUESTS, C_EFFECTS,
- C_LEDGER_VIOLATIONS, C_EXPIRED, C_THROTTLED) = range(27)
-N_COUNTERS = 27
+ C_LEDGER_VIOLATIONS, C_EXPIRED, C_THROTTLED, C_LEASES_EXPIRED, C_LOCK_TIMEOUTS, C_FENCED) = range(30)
+N_COUNTERS = 30
 # Operation fields: integers (OI) and floats (OF)
 O_KEY, O_RETRIES, O_SEEN_VERSION, O_SEEN_VALUE, O_STALE, O_COUNTED, O_RACED, O_STEP, O_MISMATCHED = range(9)
 O_HOLD, O_HOLD_ACTIVE = 9, 10
-N_OI = 11
-O_ARRIVAL, O_WINDOW, O_READ, O_WRITE, O_TCHECK = range(5)
-N_OF = 5
+O_TOKEN, O_WAIT, O_COND, O_WPREV, O_WNEXT, O_MUT = range(11, 17)
+"""Lock: the grant's token (0: not granted), the wait's serial, whether the wait's condition
+fired, the FIFO neighbours in the key's wait queue, and (mutator index + 1) for a row that is a
+mutator's queued write rather than an operation."""
+N_OI = 17
+O_ARRIVAL, O_WINDOW, O_READ, O_WRITE, O_TCHECK, O_REQUESTED = range(6)
+N_OF = 6
 # Per-key state (KI, KF); row ``n_keys`` is the LRU list's sentinel
 K_VALUE, K_VERSION, K_PRESENT, K_CVERSION, K_CVALUE, K_PREV, K_NEXT = range(7)
-N_KI = 7
+K_HOLDER, K_WHEAD, K_WTAIL, K_FENCE, K_WFENCE = range(7, 12)
+"""Lock: the holder's token (0: free), the wait queue's ends (-1: empty), the read and write fences."""
+N_KI = 12
 K_FILLED, K_EXPIRES = 0, 1
 # Events: EI = (seq, kind, a, b, c), EF = (time, x)
 E_SEQ, E_KIND, E_A, E_B, E_C = range(5)
 E_TIME, E_X = 0, 1
 EV_ARRIVAL, EV_MUTATOR, EV_OP, EV_INVALIDATE, EV_FILL, EV_EXPIRE = range(6)
+EV_GRANT, EV_WAIT_TIMEOUT, EV_CONDITION, EV_LEASE, EV_DRAINED, EV_STOP = range(6, 12)
 # Steps at which an operation resumes
 ST_DIRECT_READ, ST_LOOKUP, ST_MISS_READ, ST_WINDOW, ST_RECHECK, ST_USE, ST_BACKOFF, ST_RESERVE = range(8)
+ST_ACQUIRE, ST_WAITED, ST_LOCKED, ST_CHECK = range(8, 12)
 # Float streams (FB rows); mutator gap streams follow at S_MUTATOR + index
 (S_GAP, S_WINDOW, S_READ, S_WRITE, S_RWINDOW, S_RREAD, S_RWRITE, S_JITTER, S_RECHECK, S_CLOOKUP, S_TTL,
- S_INVALIDATION, S_FILL, S_MUTATOR) = range(14)
+ S_INVALIDATION, S_FILL, S_ACQUIRE, S_MUTATOR) = range(15)
 # Key streams (KB rows): client keys, then one per mutator
 KS_CLIENT, KS_MUTATOR = 0, 1
 # Invariants, strategies, write policies, mutator actions
 INV_EXISTS, INV_COUNTER, INV_GRANT, INV_VERSION, INV_UNCHANGED = range(5)
-STRAT_NONE, STRAT_RECHECK, STRAT_CAS, STRAT_RESERVATION = range(4)
+STRAT_NONE, STRAT_RECHECK, STRAT_CAS, STRAT_RESERVATION, STRAT_LOCK = range(5)
+FENCE_NONE, FENCE_READS, FENCE_WRITES = range(3)
 GUARD_NONE, GUARD_VERSION, GUARD_PREDICATE = range(3)
 POLICY_INVALIDATE, POLICY_WRITE_THROUGH, POLICY_NONE = range(3)
 ACT_SET1, ACT_SET0, ACT_ADD, ACT_CONSUME, ACT_KEEP = range(5)
@@ -264,6 +275,117 @@ def _add_unit(I: Any, C: Any, KI: Any, KF: Any, FB: Any, FP: Any, EI: Any, EF: A
     _on_write(I, C, KI, KF, FB, FP, EI, EF, EFREE, HEAP, key, now)
 
 
+# ---------------------------------------------------------------------------------- the lock
+
+
+@_inline
+def _grant(I: Any, F: Any, OI: Any, KI: Any, EI: Any, EF: Any, EFREE: Any, HEAP: Any, key: int, row: int) -> None:
+    """KeyLocks._grant to a queued waiter: a new token, the grant event, the lease's expiry."""
+    token = I[R_NEXT_TOKEN]
+    I[R_NEXT_TOKEN] = token + 1
+    KI[key, K_HOLDER] = token
+    OI[row, O_TOKEN] = token
+    now = F[F_NOW]
+    _push(I, EI, EF, EFREE, HEAP, now, EV_GRANT, row, OI[row, O_WAIT], 0, 0.0)
+    if I[R_HAS_LEASE]:
+        _push(I, EI, EF, EFREE, HEAP, now + F[F_LEASE], EV_LEASE, key, token, 0, 0.0)
+
+
+@_inline
+def _take_free(I: Any, F: Any, KI: Any, EI: Any, EF: Any, EFREE: Any, HEAP: Any, key: int) -> int:
+    """KeyLocks._grant of a free lock: the caller goes on at once (its grant event is already
+    triggered; only the lease's expiry is a live event)."""
+    token = I[R_NEXT_TOKEN]
+    I[R_NEXT_TOKEN] = token + 1
+    KI[key, K_HOLDER] = token
+    if I[R_HAS_LEASE]:
+        _push(I, EI, EF, EFREE, HEAP, F[F_NOW] + F[F_LEASE], EV_LEASE, key, token, 0, 0.0)
+    return int(token)
+
+
+@_inline
+def _pass_on(I: Any, F: Any, OI: Any, KI: Any, EI: Any, EF: Any, EFREE: Any, HEAP: Any, key: int) -> None:
+    """KeyLocks._pass_on: grant the first waiter, or free the lock."""
+    head = KI[key, K_WHEAD]
+    if head < 0:
+        KI[key, K_HOLDER] = 0
+        return
+    nxt = OI[head, O_WNEXT]
+    KI[key, K_WHEAD] = nxt
+    if nxt >= 0:
+        OI[nxt, O_WPREV] = -1
+    else:
+        KI[key, K_WTAIL] = -1
+    _grant(I, F, OI, KI, EI, EF, EFREE, HEAP, key, head)
+
+
+@_inline
+def _release(I: Any, F: Any, OI: Any, KI: Any, EI: Any, EF: Any, EFREE: Any, HEAP: Any, key: int,
+             token: int) -> None:
+    """KeyLocks.release: only the current holder's token releases (an expired lease no longer does)."""
+    if KI[key, K_HOLDER] == token:
+        _pass_on(I, F, OI, KI, EI, EF, EFREE, HEAP, key)
+
+
+@_inline
+def _enqueue(OI: Any, KI: Any, key: int, row: int) -> None:
+    tail = KI[key, K_WTAIL]
+    OI[row, O_WPREV] = tail
+    OI[row, O_WNEXT] = -1
+    if tail >= 0:
+        OI[tail, O_WNEXT] = row
+    else:
+        KI[key, K_WHEAD] = row
+    KI[key, K_WTAIL] = row
+
+
+@_inline
+def _cancel(OI: Any, KI: Any, key: int, row: int) -> None:
+    """KeyLocks.cancel: a waiter that timed out leaves the queue."""
+    prev = OI[row, O_WPREV]
+    nxt = OI[row, O_WNEXT]
+    if prev >= 0:
+        OI[prev, O_WNEXT] = nxt
+    else:
+        KI[key, K_WHEAD] = nxt
+    if nxt >= 0:
+        OI[nxt, O_WPREV] = prev
+    else:
+        KI[key, K_WTAIL] = prev
+
+
+@_inline
+def _mutate(I: Any, C: Any, KI: Any, KF: Any, MUT: Any, FB: Any, FP: Any, EI: Any, EF: Any, EFREE: Any,
+            HEAP: Any, index: int, key: int, now: float) -> None:
+    """A mutator's apply: the store write and the read path's on_write."""
+    action = MUT[index, 0]
+    value = KI[key, K_VALUE]
+    if action == ACT_SET1:
+        value = 1
+    elif action == ACT_SET0:
+        value = 0
+    elif action == ACT_ADD:
+        value = value + MUT[index, 1]
+    elif action == ACT_CONSUME and value > 0:
+        value = value - 1
+    KI[key, K_VALUE] = value
+    KI[key, K_VERSION] += 1
+    _on_write(I, C, KI, KF, FB, FP, EI, EF, EFREE, HEAP, key, now)
+
+
+@_inline
+def _locked_mutate(I: Any, F: Any, C: Any, OI: Any, KI: Any, KF: Any, MUT: Any, FB: Any, FP: Any, EI: Any,
+                   EF: Any, EFREE: Any, HEAP: Any, index: int, key: int, token: int) -> None:
+    """Lock._locked_apply: a mutator holding the lock raises the fences, writes and releases."""
+    fencing = I[R_FENCING]
+    if fencing == FENCE_READS and token > KI[key, K_FENCE]:
+        KI[key, K_FENCE] = token
+    elif fencing == FENCE_WRITES and token > KI[key, K_WFENCE]:
+        KI[key, K_WFENCE] = token
+    _mutate(I, C, KI, KF, MUT, FB, FP, EI, EF, EFREE, HEAP, index, key, F[F_NOW])
+    _release(I, F, OI, KI, EI, EF, EFREE, HEAP, key, token)
+
+
 @_inline
 def _use_value(inv: int, value: int) -> int:
     if inv == INV_EXISTS:
@@ -352,7 +474,7 @@ def _finish(I: Any, F: Any, C: Any, OI: Any, OF: Any, OFREE: Any, LF: Any, LE: A
     OFREE[I[R_NFREE_OP]] = op
     I[R_NFREE_OP] += 1
     if I[R_PHASE] == 1 and I[R_INFLIGHT] == 0:
-        I[R_STOPPED] = 1
+        I[R_DRAIN] = 1  # World.finish succeeds the drained event (the loop schedules it)
 
 
 @_inline
@@ -396,7 +518,7 @@ def _count_read(I: Any, F: Any, C: Any, KI: Any, KF: Any, AL: Any, key: int, ver
 
 @_inline
 def _run_op(I: Any, F: Any, C: Any, OI: Any, OF: Any, OFREE: Any, KI: Any, KF: Any, FB: Any, FP: Any, KB: Any,
-            KP: Any, EI: Any, EF: Any, EFREE: Any, HEAP: Any, LF: Any, LE: Any, WL: Any, AL: Any, op: int,
+            KP: Any, EI: Any, EF: Any, EFREE: Any, HEAP: Any, LF: Any, LE: Any, WL: Any, AL: Any, LW: Any, op: int,
             step: int) -> None:
     """Run operation ``op`` from ``step`` (-1: a new attempt) until it waits or ends."""
     strat = I[R_STRAT]
@@ -440,7 +562,49 @@ def _run_op(I: Any, F: Any, C: Any, OI: Any, OF: Any, OFREE: Any, KI: Any, KF: A
                 _push(I, EI, EF, EFREE, HEAP, now + window, EV_OP, op, 0, 0, 0.0)
                 return
             step = ST_WINDOW
-        if step == -1:
+        if step == -1 and strat == STRAT_LOCK:
+            # Lock.attempt: the acquire latency, then the key's FIFO lock
+            latency = _draw(FB, FP, S_ACQUIRE)
+            if latency > 0:
+                OI[op, O_STEP] = ST_ACQUIRE
+                _push(I, EI, EF, EFREE, HEAP, now + latency, EV_OP, op, 0, 0, 0.0)
+                return
+            step = ST_ACQUIRE
+        if step == ST_ACQUIRE:
+            OF[op, O_REQUESTED] = now
+            if KI[key, K_HOLDER] == 0:
+                OI[op, O_TOKEN] = _take_free(I, F, KI, EI, EF, EFREE, HEAP, key)
+                step = ST_LOCKED
+            else:
+                serial = I[R_HOLD_SERIAL]
+                I[R_HOLD_SERIAL] = serial + 1
+                OI[op, O_WAIT] = serial
+                OI[op, O_COND] = 0
+                OI[op, O_TOKEN] = 0
+                _enqueue(OI, KI, key, op)
+                if I[R_HAS_WTIMEOUT]:
+                    _push(I, EI, EF, EFREE, HEAP, now + F[F_WTIMEOUT], EV_WAIT_TIMEOUT, op, serial, 0, 0.0)
+                return
+        if step == ST_WAITED:
+            # the wait's condition (grant | timeout) fired: granted, or the wait timed out
+            if OI[op, O_TOKEN] == 0:
+                _cancel(OI, KI, key, op)
+                C[C_LOCK_TIMEOUTS] += 1
+                if OI[op, O_COUNTED]:
+                    n = I[R_NLW]
+                    LW[n] = now - OF[op, O_REQUESTED]
+                    I[R_NLW] = n + 1
+                outcome = REJECTED
+                attempt_done = True
+            else:
+                step = ST_LOCKED
+        if step == ST_LOCKED:
+            if OI[op, O_COUNTED]:
+                n = I[R_NLW]
+                LW[n] = now - OF[op, O_REQUESTED]
+                I[R_NLW] = n + 1
+            step = ST_CHECK
+        if step == -1 or step == ST_CHECK:
             # World.check begins: the read path's observe
             if I[R_CACHE]:
                 lookup = _draw(FB, FP, S_CLOOKUP)
@@ -499,8 +663,12 @@ def _run_op(I: Any, F: Any, C: Any, OI: Any, OF: Any, OFREE: Any, KI: Any, KF: A
                     if OI[op, O_COUNTED]:
                         _count_read(I, F, C, KI, KF, AL, key, version, value, False)
             if not _observed(I, F, C, OI, OF, KI, op, version, value):
+                if strat == STRAT_LOCK:
+                    _release(I, F, OI, KI, EI, EF, EFREE, HEAP, key, OI[op, O_TOKEN])
                 _finish(I, F, C, OI, OF, OFREE, LF, LE, op, DECLINED)
                 return
+            if strat == STRAT_LOCK and I[R_FENCING] == FENCE_READS and OI[op, O_TOKEN] > KI[key, K_FENCE]:
+                KI[key, K_FENCE] = OI[op, O_TOKEN]  # the fenced read raises the watermark
             window = OF[op, O_WINDOW]
             if window > 0:
                 OI[op, O_STEP] = ST_WINDOW
@@ -552,6 +720,23 @@ def _run_op(I: Any, F: Any, C: Any, OI: Any, OF: Any, OFREE: Any, KI: Any, KF: A
                 _add_unit(I, C, KI, KF, FB, FP, EI, EF, EFREE, HEAP, key, 1, now)
                 outcome = _decide(I, F, C, OI, OF, KI, KF, FB, FP, EI, EF, EFREE, HEAP, WL, op, True)
                 attempt_done = True
+        if step == ST_USE and strat == STRAT_LOCK:
+            step = -3
+            token = OI[op, O_TOKEN]
+            fencing = I[R_FENCING]
+            accepted = True
+            if fencing == FENCE_READS:
+                accepted = token >= KI[key, K_FENCE]
+            elif fencing == FENCE_WRITES:
+                accepted = token >= KI[key, K_WFENCE]
+            if not accepted:
+                C[C_FENCED] += 1
+            outcome = _decide(I, F, C, OI, OF, KI, KF, FB, FP, EI, EF, EFREE, HEAP, WL, op, accepted)
+            if (fencing == FENCE_WRITES and outcome != REJECTED and inv != INV_GRANT
+                    and inv != INV_UNCHANGED):
+                KI[key, K_WFENCE] = token
+            _release(I, F, OI, KI, EI, EF, EFREE, HEAP, key, token)
+            attempt_done = True
         if step == ST_USE:
             # the strategy accepts; the store's write guard (a cas's compare) may still refuse
             outcome = _decide(I, F, C, OI, OF, KI, KF, FB, FP, EI, EF, EFREE, HEAP, WL, op, True)
@@ -594,7 +779,7 @@ def _run_op(I: Any, F: Any, C: Any, OI: Any, OF: Any, OFREE: Any, KI: Any, KF: A
 @_jit
 def kernel(I: Any, F: Any, C: Any, OI: Any, OF: Any, OFREE: Any, KI: Any, KF: Any, MUT: Any, FB: Any, FP: Any,
            FL: Any, KB: Any, KP: Any, KL: Any, EI: Any, EF: Any, EFREE: Any, HEAP: Any, LF: Any, LE: Any, WL: Any,
-           AL: Any) -> int:
+           AL: Any, LW: Any) -> int:
     """Run events until the replication ends (DONE) or the caller must refill or grow something."""
     margin = I[R_MARGIN]
     horizon = F[F_HORIZON]
@@ -642,7 +827,7 @@ def kernel(I: Any, F: Any, C: Any, OI: Any, OF: Any, OFREE: Any, KI: Any, KF: An
             if I[R_NFREE_EV] < 2 * margin:
                 return NEED_EVENTS
             budget = min(budget, I[R_NFREE_EV] // margin - 1)
-            logged = max(I[R_NLAT], max(I[R_NWIN], I[R_NAGE]))
+            logged = max(max(I[R_NLAT], I[R_NLW]), max(I[R_NWIN], I[R_NAGE]))
             if logged + margin > log_room:
                 return NEED_LOGS
             budget = min(budget, (log_room - logged) // margin)
@@ -654,7 +839,7 @@ def kernel(I: Any, F: Any, C: Any, OI: Any, OF: Any, OFREE: Any, KI: Any, KF: An
         kind = EI[ev, E_KIND]
         a = EI[ev, E_A]
         if kind == EV_OP:
-            _run_op(I, F, C, OI, OF, OFREE, KI, KF, FB, FP, KB, KP, EI, EF, EFREE, HEAP, LF, LE, WL, AL, a,
+            _run_op(I, F, C, OI, OF, OFREE, KI, KF, FB, FP, KB, KP, EI, EF, EFREE, HEAP, LF, LE, WL, AL, LW, a,
                     OI[a, O_STEP])
         elif kind == EV_ARRIVAL:
             # World._arrivals: submit the operation drawn last time, draw the next, schedule it
@@ -667,6 +852,8 @@ def kernel(I: Any, F: Any, C: Any, OI: Any, OF: Any, OFREE: Any, KI: Any, KF: An
             OI[op, O_MISMATCHED] = 0
             OI[op, O_HOLD] = -1
             OI[op, O_HOLD_ACTIVE] = 0
+            OI[op, O_WAIT] = 0
+            OI[op, O_COND] = 0
             OI[op, O_COUNTED] = 1 if t >= F[F_WARMUP] else 0
             OF[op, O_ARRIVAL] = t
             OF[op, O_WINDOW] = F[F_PEND_WIN]
@@ -684,25 +871,27 @@ def kernel(I: Any, F: Any, C: Any, OI: Any, OF: Any, OFREE: Any, KI: Any, KF: An
             else:
                 _push(I, EI, EF, EFREE, HEAP, t + gap, EV_ARRIVAL, 0, 0, 0, 0.0)
             # the new process starts before any other event at this instant
-            _run_op(I, F, C, OI, OF, OFREE, KI, KF, FB, FP, KB, KP, EI, EF, EFREE, HEAP, LF, LE, WL, AL, op, -1)
+            _run_op(I, F, C, OI, OF, OFREE, KI, KF, FB, FP, KB, KP, EI, EF, EFREE, HEAP, LF, LE, WL, AL, LW, op, -1)
         elif kind == EV_MUTATOR:
             if t >= end:
                 continue
             key = KB[KS_MUTATOR + a, KP[KS_MUTATOR + a]]
             KP[KS_MUTATOR + a] += 1
-            action = MUT[a, 0]
-            value = KI[key, K_VALUE]
-            if action == ACT_SET1:
-                value = 1
-            elif action == ACT_SET0:
-                value = 0
-            elif action == ACT_ADD:
-                value = value + MUT[a, 1]
-            elif action == ACT_CONSUME and value > 0:
-                value = value - 1
-            KI[key, K_VALUE] = value
-            KI[key, K_VERSION] += 1
-            _on_write(I, C, KI, KF, FB, FP, EI, EF, EFREE, HEAP, key, t)
+            if not I[R_MUT_LOCK]:
+                _mutate(I, C, KI, KF, MUT, FB, FP, EI, EF, EFREE, HEAP, a, key, t)
+            elif KI[key, K_HOLDER] == 0:  # Lock.mutate: the lock is free, write at once
+                token = _take_free(I, F, KI, EI, EF, EFREE, HEAP, key)
+                _locked_mutate(I, F, C, OI, KI, KF, MUT, FB, FP, EI, EF, EFREE, HEAP, a, key, token)
+            else:  # queue behind the holder: a row of the operation table stands for the write
+                I[R_NFREE_OP] -= 1
+                row = OFREE[I[R_NFREE_OP]]
+                OI[row, O_MUT] = a + 1
+                OI[row, O_KEY] = key
+                OI[row, O_COUNTED] = 0
+                OI[row, O_WAIT] = 0
+                OI[row, O_TOKEN] = 0
+                OF[row, O_ARRIVAL] = t
+                _enqueue(OI, KI, key, row)
             _push(I, EI, EF, EFREE, HEAP, t + _draw(FB, FP, S_MUTATOR + a), EV_MUTATOR, a, 0, 0, 0.0)
         elif kind == EV_INVALIDATE:
             if KI[a, K_PRESENT]:
@@ -710,8 +899,41 @@ def kernel(I: Any, F: Any, C: Any, OI: Any, OF: Any, OFREE: Any, KI: Any, KF: An
                 C[C_CINVALIDATIONS] += 1
         elif kind == EV_FILL:  # a late cache set
             _cache_fill(I, C, KI, KF, FB, FP, a, EI[ev, E_B], EI[ev, E_C], EF[ev, E_X], t)
+        elif kind == EV_GRANT:
+            if OI[a, O_MUT]:  # a queued mutator write: Lock._locked_apply
+                OFREE[I[R_NFREE_OP]] = a
+                I[R_NFREE_OP] += 1
+                index = OI[a, O_MUT] - 1
+                OI[a, O_MUT] = 0
+                _locked_mutate(I, F, C, OI, KI, KF, MUT, FB, FP, EI, EF, EFREE, HEAP, index, OI[a, O_KEY],
+                               OI[a, O_TOKEN])
+            elif I[R_HAS_WTIMEOUT]:  # the grant triggers the (grant | timeout) condition
+                if OI[a, O_WAIT] == EI[ev, E_B] and not OI[a, O_COND]:
+                    OI[a, O_COND] = 1
+                    _push(I, EI, EF, EFREE, HEAP, t, EV_CONDITION, a, EI[ev, E_B], 0, 0.0)
+            else:
+                _run_op(I, F, C, OI, OF, OFREE, KI, KF, FB, FP, KB, KP, EI, EF, EFREE, HEAP, LF, LE, WL, AL, LW, a,
+                        ST_LOCKED)
+        elif kind == EV_WAIT_TIMEOUT:
+            if OI[a, O_WAIT] == EI[ev, E_B] and not OI[a, O_COND] and not OI[a, O_MUT]:
+                OI[a, O_COND] = 1
+                _push(I, EI, EF, EFREE, HEAP, t, EV_CONDITION, a, EI[ev, E_B], 0, 0.0)
+        elif kind == EV_CONDITION:
+            _run_op(I, F, C, OI, OF, OFREE, KI, KF, FB, FP, KB, KP, EI, EF, EFREE, HEAP, LF, LE, WL, AL, LW, a,
+                    ST_WAITED)
+        elif kind == EV_LEASE:  # KeyLocks._expire: a lease that outlived its holder's use of it
+            if KI[a, K_HOLDER] == EI[ev, E_B]:
+                C[C_LEASES_EXPIRED] += 1
+                _pass_on(I, F, OI, KI, EI, EF, EFREE, HEAP, a)
+        elif kind == EV_DRAINED:  # the run's until-condition fires on the drained event
+            _push(I, EI, EF, EFREE, HEAP, t, EV_STOP, 0, 0, 0, 0.0)
+        elif kind == EV_STOP:
+            I[R_STOPPED] = 1
         elif OI[a, O_HOLD] == EI[ev, E_B] and OI[a, O_HOLD_ACTIVE]:  # EV_EXPIRE of a live hold
             OI[a, O_HOLD_ACTIVE] = 0
             C[C_EXPIRED] += 1
             _held_change(I, F, t, -1)
             _add_unit(I, C, KI, KF, FB, FP, EI, EF, EFREE, HEAP, OI[a, O_KEY], 1, t)
+        if I[R_DRAIN] == 1:  # World.finish succeeded the drained event during this event
+            I[R_DRAIN] = 2
+            _push(I, EI, EF, EFREE, HEAP, t, EV_DRAINED, 0, 0, 0, 0.0)

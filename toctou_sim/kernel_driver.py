@@ -21,7 +21,8 @@ from toctou_sim.world.ledger import EffectLedger
 __all__ = ["KERNEL_STRATEGIES", "run_kernel", "warm_up"]
 
 KERNEL_STRATEGIES = {"none": K.STRAT_NONE, "recheck": K.STRAT_RECHECK, "cas": K.STRAT_CAS,
-                     "reservation": K.STRAT_RESERVATION}
+                     "reservation": K.STRAT_RESERVATION, "lock": K.STRAT_LOCK}
+_FENCING = {False: K.FENCE_NONE, True: K.FENCE_READS, "writes": K.FENCE_WRITES}
 _INVARIANTS = {"exists": K.INV_EXISTS, "counter": K.INV_COUNTER, "grant": K.INV_GRANT,
                "version": K.INV_VERSION, "unchanged": K.INV_UNCHANGED}
 _ACTIONS = {"create": K.ACT_SET1, "grant": K.ACT_SET1, "delete": K.ACT_SET0, "revoke": K.ACT_SET0,
@@ -144,6 +145,9 @@ def run_kernel(model: ModelSpec, replication: int, seed: int) -> ReplicationResu
         ]
     else:
         f_sources += [_never] * 4
+    lock = spec.strategy.kind == "lock"
+    ls: Any = spec.strategy
+    f_sources.append(streams.variates("lock.acquire_latency", ls.acquire_latency).take if lock else _never)
     k_sources: list[Source] = [streams.keys("keys", n_keys, _zipf(spec.keys.popularity)).take]
     for index, mutator in enumerate(spec.mutators):
         f_sources.append(streams.variates(f"mutator.{index}.arrivals", Exponential(mean_=1.0 / mutator.rate)).take)
@@ -189,6 +193,15 @@ def run_kernel(model: ModelSpec, replication: int, seed: int) -> ReplicationResu
     I[K.R_HAS_TTL] = ttl is not None
     F[K.F_TTL] = ttl if ttl is not None else 0.0
     F[K.F_HELD_LAST] = spec.model.warmup  # TimeWeighted starts at the warm-up
+    I[K.R_HOLD_SERIAL] = 1
+    I[K.R_NEXT_TOKEN] = 1
+    if lock:
+        I[K.R_HAS_LEASE] = ls.lease_ttl is not None
+        F[K.F_LEASE] = ls.lease_ttl if ls.lease_ttl is not None else 0.0
+        I[K.R_HAS_WTIMEOUT] = ls.wait_timeout is not None
+        F[K.F_WTIMEOUT] = ls.wait_timeout if ls.wait_timeout is not None else 0.0
+        I[K.R_FENCING] = _FENCING[ls.fencing]
+        I[K.R_MUT_LOCK] = ls.mutators_take_lock
     I[K.R_MARGIN] = margin
     I[K.R_NFS] = len(f_sources)
     I[K.R_NKS] = len(k_sources)
@@ -211,6 +224,7 @@ def run_kernel(model: ModelSpec, replication: int, seed: int) -> ReplicationResu
     KF = np.zeros((n_keys, 2), dtype=np.float64)
     KI[:n_keys, K.K_VALUE] = spec.keys.initial_value
     KI[n_keys, K.K_PREV] = KI[n_keys, K.K_NEXT] = n_keys  # the empty LRU list
+    KI[:, K.K_WHEAD] = KI[:, K.K_WTAIL] = -1  # empty lock queues
     MUT = np.zeros((max(n_mut, 1), 2), dtype=np.int64)
     for index, mutator in enumerate(spec.mutators):
         MUT[index] = (_ACTIONS[mutator.action], mutator.amount)
@@ -224,6 +238,7 @@ def run_kernel(model: ModelSpec, replication: int, seed: int) -> ReplicationResu
     LE = np.zeros(_LOG, dtype=np.int64)
     WL = np.zeros(_LOG, dtype=np.float64)
     AL = np.zeros(_LOG, dtype=np.float64)
+    LW = np.zeros(_LOG, dtype=np.float64)
     age = Histogram()
 
     def drain() -> None:
@@ -242,7 +257,9 @@ def run_kernel(model: ModelSpec, replication: int, seed: int) -> ReplicationResu
             recorder.window.add_many(WL[: I[K.R_NWIN]])
         if I[K.R_NAGE]:
             age.add_many(AL[: I[K.R_NAGE]])
-        I[K.R_NLAT] = I[K.R_NWIN] = I[K.R_NAGE] = 0
+        if I[K.R_NLW]:
+            recorder.lock_wait.add_many(LW[: I[K.R_NLW]])
+        I[K.R_NLAT] = I[K.R_NWIN] = I[K.R_NAGE] = I[K.R_NLW] = 0
 
     # t = 0: the arrival process draws its first operation, then each mutator its first gap
     # the compiled _push would load a second compiled function for these few calls: run its Python
@@ -271,7 +288,7 @@ def run_kernel(model: ModelSpec, replication: int, seed: int) -> ReplicationResu
 
     while True:
         code = K.kernel(I, F, C, OI, OF, OFREE, KI, KF, MUT, fb.buf, fb.pos, fb.len, kb.buf, kb.pos, kb.len,
-                        EI, EF, EFREE, HEAP, LF, LE, WL, AL)
+                        EI, EF, EFREE, HEAP, LF, LE, WL, AL, LW)
         if code == K.DONE:
             break
         if code == K.NEED_STREAM:
@@ -315,6 +332,10 @@ def run_kernel(model: ModelSpec, replication: int, seed: int) -> ReplicationResu
     extra.update(backlog_metrics(backlog, horizon - spec.model.warmup))
     if cache:
         extra.update(_cache_metrics(C, age))
+    if lock:
+        extra.update({"lock_leases_expired": float(C[K.C_LEASES_EXPIRED]),
+                      "lock_wait_timeouts": float(C[K.C_LOCK_TIMEOUTS]),
+                      "fenced_rejections": float(C[K.C_FENCED])})
     if reservation:
         held = TimeWeighted(spec.model.warmup, horizon)
         held.level, held._area, held._last = int(I[K.R_HELD_LEVEL]), float(F[K.F_HELD_AREA]), float(F[K.F_HELD_LAST])
