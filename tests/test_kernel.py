@@ -35,7 +35,7 @@ def _qualifying_bundled() -> list[tuple[str, str]]:
     for path in sorted(MODELS.glob("*.toml")):
         spec = load_model(path)
         extra = ["reservation"] if spec.keys.invariant == "counter" else []
-        for name in dict.fromkeys([spec.strategy.kind, *spec.strategies, "none", "recheck", "cas", *extra]):
+        for name in dict.fromkeys([spec.strategy.kind, *spec.strategies, "none", "recheck", "cas", "lock", *extra]):
             if qualifies(spec.with_strategy(name))[0]:
                 cases.append((path.name, name))
     return cases
@@ -48,10 +48,13 @@ def test_the_flagship_models_qualify_and_others_say_why() -> None:
     names = {path for path, _ in BUNDLED}
     assert {"flash_sale.toml", "cached_flash_sale.toml"} <= names  # f8 now has a throttle fault
     flash = load_model(MODELS / "flash_sale.toml")
-    for strategy in ("none", "recheck", "cas", "conditional_decrement", "reservation"):
+    for strategy in ("none", "recheck", "cas", "conditional_decrement", "reservation", "lock"):
         assert resolve_engine(flash.with_strategy(strategy), "auto")[0] == "fast"
-    chosen, why = resolve_engine(flash.with_strategy("lock"), "auto")
-    assert chosen == "des" and "strategy 'lock'" in why
+    assert ("flash_sale.toml", "lock") in BUNDLED
+    chosen, why = resolve_engine(flash.with_strategy("queue"), "auto")
+    assert chosen == "des" and "strategy 'queue'" in why
+    budget = load_model(MODELS / "flash_sale.toml", {"strategies.cas.retry.budget": {"max_tokens": 10.0}})
+    assert "retry budget" in qualifies(budget.with_strategy("cas"))[1]
     quorum = load_model(MODELS / "quorum_stale_read.toml").model_copy(update={"faults": ()})
     assert "read path" in qualifies(quorum)[1]
 
@@ -78,8 +81,14 @@ _ACTIONS = {"exists": ["create", "delete"], "counter": ["restock", "consume"], "
 @st.composite
 def _models(draw: st.DrawFn) -> ModelSpec:
     invariant = draw(st.sampled_from(sorted(_ACTIONS)))
-    kinds = ["none", "recheck", "cas", *(["reservation"] * 2 if invariant == "counter" else [])]
+    kinds = ["none", "recheck", "cas", "lock", "lock", *(["reservation"] * 2 if invariant == "counter" else [])]
     strategy: dict[str, Any] = {"kind": draw(st.sampled_from(kinds))}
+    if strategy["kind"] == "lock":
+        strategy.update({"acquire_latency": draw(st.sampled_from([0.0, 0.0005, {"exponential": {"mean": 0.001}}])),
+                         "lease_ttl": draw(st.sampled_from([None, 0.002, 0.05])),
+                         "fencing": draw(st.sampled_from([False, True, "writes"])),
+                         "wait_timeout": draw(st.sampled_from([None, 0.001, 0.02])),
+                         "mutators_take_lock": draw(st.booleans())})
     if strategy["kind"] == "reservation":
         strategy["ttl"] = draw(st.sampled_from([None, 0.003, 0.05]))
     guard = draw(st.sampled_from(["none", "version", "predicate"]))
