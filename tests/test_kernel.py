@@ -55,6 +55,12 @@ def test_the_flagship_models_qualify_and_others_say_why() -> None:
     assert chosen == "des" and "strategy 'queue'" in why
     budget = load_model(MODELS / "flash_sale.toml", {"strategies.cas.retry.budget": {"max_tokens": 10.0}})
     assert "retry budget" in qualifies(budget.with_strategy("cas"))[1]
+    webhook = load_model(MODELS / "payment_webhook.toml").with_strategy("idempotency")
+    assert "duplicate deliveries" in qualifies(webhook)[1]
+    alone = parse_model({"keys": {"invariant": "grant"}, "clients": {"arrival": {"poisson": {"rate": 50}}},
+                         "strategy": {"kind": "idempotency", "inner": {"kind": "lock"},
+                                      "dedupe": {"lookup_latency": 0.002}}})
+    assert qualifies(alone)[0]
     quorum = load_model(MODELS / "quorum_stale_read.toml").model_copy(update={"faults": ()})
     assert "read path" in qualifies(quorum)[1]
 
@@ -99,6 +105,11 @@ def _models(draw: st.DrawFn) -> ModelSpec:
     if strategy["kind"] != "none":
         strategy["retry"] = {"max_retries": draw(st.integers(0, 3)), "backoff": draw(st.sampled_from([0.0, 0.003])),
                              "jitter": draw(st.sampled_from(["none", "full", "equal"]))}
+    if draw(st.integers(0, 4)) == 0:  # idempotency keys around it (no duplicate deliveries)
+        consistency = draw(st.sampled_from(["strong", "eventual"]))
+        strategy = {"kind": "idempotency", "inner": strategy, "retry": strategy.get("retry", {"max_retries": 0}),
+                    "dedupe": {"consistency": consistency, "lookup_latency": draw(_DURATIONS),
+                               "visibility_lag": 0.01 if consistency == "eventual" else 0.0}}
     data: dict[str, Any] = {
         "model": {"horizon": draw(st.sampled_from([1.0, 2.0])), "warmup": 0.2},
         "keys": {"count": draw(st.integers(1, 6)), "invariant": invariant,

@@ -132,6 +132,7 @@ _KERNEL_FIELDS: dict[str, frozenset[str]] = {
     "reservation": frozenset({"kind", "label", "retry", "guard", "ttl"}),
     "lock": frozenset({"kind", "label", "retry", "guard", "acquire_latency", "lease_ttl", "fencing", "wait_timeout",
                        "mutators_take_lock"}),
+    "idempotency": frozenset({"kind", "label", "retry", "guard", "dedupe", "inner"}),
 }
 
 
@@ -141,6 +142,9 @@ def _unknown_kernel_fields(model: ModelSpec) -> str | None:
                                     ("arrival", model.clients.arrival), ("read_path", model.read_path)]
     parts += [("mutators", m) for m in model.mutators]
     parts.append((model.strategy.kind, model.strategy))
+    inner = getattr(model.strategy, "inner", None)
+    if inner is not None:
+        parts.append((inner.kind, inner))
     for name, part in parts:
         extra = sorted(set(part.model_fields_set) - _KERNEL_FIELDS.get(name, frozenset()))
         if extra:
@@ -163,7 +167,7 @@ def qualifies(model: ModelSpec, estimator: str = "plain") -> tuple[bool, str]:
     from toctou_sim.kernel_driver import KERNEL_STRATEGIES
     from toctou_sim.world import READ_PATHS, STRATEGIES
     from toctou_sim.world.caching import CacheRead
-    from toctou_sim.world.mitigations import Reservation
+    from toctou_sim.world.mitigations import Idempotency, Reservation
     from toctou_sim.world.read_paths import DirectRead
     from toctou_sim.world.strategies import CompareAndSwap, Lock, NoMitigation, Recheck
 
@@ -178,12 +182,18 @@ def qualifies(model: ModelSpec, estimator: str = "plain") -> tuple[bool, str]:
     if READ_PATHS[model.read_path.kind] not in (DirectRead, CacheRead):
         return False, f"read path {model.read_path.kind!r} (the fast engine knows direct and cache reads)"
     classes = {"none": NoMitigation, "recheck": Recheck, "cas": CompareAndSwap, "reservation": Reservation,
-               "lock": Lock}
-    if kind not in KERNEL_STRATEGIES or STRATEGIES[kind] is not classes[kind]:
-        return False, f"strategy {kind!r} (the fast engine knows none, recheck, cas, reservation and lock)"
-    retry = getattr(model.strategy, "retry", None)
-    if retry is not None and retry.budget is not None:
-        return False, "a retry budget (the fast engine has none)"
+               "lock": Lock, "idempotency": Idempotency}
+    known = "none, recheck, cas, reservation, lock and idempotency around one of them"
+    if kind not in classes or STRATEGIES[kind] is not classes[kind]:
+        return False, f"strategy {kind!r} (the fast engine knows {known})"
+    inner: Any = getattr(model.strategy, "inner", None)
+    if kind == "idempotency" and (inner.kind not in KERNEL_STRATEGIES
+                                  or STRATEGIES[inner.kind] is not classes[inner.kind]):
+        return False, f"idempotency around {inner.kind!r} (the fast engine knows {known})"
+    for part in (model.strategy, inner):
+        retry = getattr(part, "retry", None)
+        if retry is not None and retry.budget is not None:
+            return False, "a retry budget (the fast engine has none)"
     unknown = _unknown_kernel_fields(model)
     if unknown:
         return False, unknown

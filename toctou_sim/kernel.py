@@ -52,8 +52,8 @@ R_CAPACITY, R_CACHE_ABSENT, R_ASSUME_ABSENT, R_NMUT, R_HEAP, R_NFREE_OP, R_NFREE
 R_NAGE, R_NENTRIES, R_PEND_KEY, R_PHASE, R_STOPPED, R_MARGIN, R_NFS, R_NKS, R_HAS_RETRY = range(19, 28)
 R_GUARD, R_ANSWER, R_NEXT_SAMPLE, R_NSAMPLES = range(28, 32)
 R_HOLD_SERIAL, R_HELD_LEVEL, R_HAS_TTL = range(32, 35)
-R_NEXT_TOKEN, R_HAS_LEASE, R_HAS_WTIMEOUT, R_FENCING, R_MUT_LOCK, R_NLW, R_DRAIN = range(35, 42)
-R_BACKLOG = 42
+R_NEXT_TOKEN, R_HAS_LEASE, R_HAS_WTIMEOUT, R_FENCING, R_MUT_LOCK, R_NLW, R_DRAIN, R_IDEMPOTENCY = range(35, 43)
+R_BACKLOG = 43
 """Backlog samples (operations in flight) start here, one register each."""
 MAX_SAMPLES = 64
 N_IREG = R_BACKLOG + MAX_SAMPLES
@@ -93,10 +93,10 @@ EV_ARRIVAL, EV_MUTATOR, EV_OP, EV_INVALIDATE, EV_FILL, EV_EXPIRE = range(6)
 EV_GRANT, EV_WAIT_TIMEOUT, EV_CONDITION, EV_LEASE, EV_DRAINED, EV_STOP = range(6, 12)
 # Steps at which an operation resumes
 ST_DIRECT_READ, ST_LOOKUP, ST_MISS_READ, ST_WINDOW, ST_RECHECK, ST_USE, ST_BACKOFF, ST_RESERVE = range(8)
-ST_ACQUIRE, ST_WAITED, ST_LOCKED, ST_CHECK = range(8, 12)
+ST_ACQUIRE, ST_WAITED, ST_LOCKED, ST_CHECK, ST_INNER = range(8, 13)
 # Float streams (FB rows); mutator gap streams follow at S_MUTATOR + index
 (S_GAP, S_WINDOW, S_READ, S_WRITE, S_RWINDOW, S_RREAD, S_RWRITE, S_JITTER, S_RECHECK, S_CLOOKUP, S_TTL,
- S_INVALIDATION, S_FILL, S_ACQUIRE, S_MUTATOR) = range(15)
+ S_INVALIDATION, S_FILL, S_ACQUIRE, S_LOOKUP, S_MUTATOR) = range(16)
 # Key streams (KB rows): client keys, then one per mutator
 KS_CLIENT, KS_MUTATOR = 0, 1
 # Invariants, strategies, write policies, mutator actions
@@ -530,6 +530,17 @@ def _run_op(I: Any, F: Any, C: Any, OI: Any, OF: Any, OFREE: Any, KI: Any, KF: A
         value = 0
         outcome = OK
         attempt_done = False
+        if step == -1 and I[R_IDEMPOTENCY]:
+            # Idempotency.attempt without duplicate deliveries: every request id is new, so the
+            # lookup finds nothing and claims it; then the inner strategy's attempt runs
+            latency = _draw(FB, FP, S_LOOKUP)
+            if latency > 0:
+                OI[op, O_STEP] = ST_INNER
+                _push(I, EI, EF, EFREE, HEAP, now + latency, EV_OP, op, 0, 0, 0.0)
+                return
+            step = ST_INNER
+        if step == ST_INNER:
+            step = -1
         if step == -1 and strat == STRAT_RESERVATION:
             latency = OF[op, O_READ]
             if latency > 0:

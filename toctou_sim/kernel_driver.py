@@ -116,6 +116,9 @@ def run_kernel(model: ModelSpec, replication: int, seed: int) -> ReplicationResu
     horizon = spec.model.horizon
     cache = spec.read_path.kind == "cache"
     retry = getattr(spec.strategy, "retry", None)
+    idempotency = spec.strategy.kind == "idempotency"  # without duplicates: a lookup, then the inner
+    outer: Any = spec.strategy
+    inner: Any = outer.inner if idempotency else outer
     max_retries = retry.max_retries if retry is not None else 0
     margin = 2 * (max_retries + 2) + 8
     n_keys = spec.keys.count
@@ -133,7 +136,7 @@ def run_kernel(model: ModelSpec, replication: int, seed: int) -> ReplicationResu
         streams.variates("retry.write_latency", spec.store.write_latency).take,
         _Jitter(streams),
         (streams.variates("recheck.read_latency", spec.store.read_latency).take
-         if spec.strategy.kind == "recheck" else _never),
+         if inner.kind == "recheck" else _never),
     ]
     if cache:
         rp: Any = spec.read_path
@@ -145,9 +148,11 @@ def run_kernel(model: ModelSpec, replication: int, seed: int) -> ReplicationResu
         ]
     else:
         f_sources += [_never] * 4
-    lock = spec.strategy.kind == "lock"
-    ls: Any = spec.strategy
+    lock = inner.kind == "lock"
+    ls: Any = inner
     f_sources.append(streams.variates("lock.acquire_latency", ls.acquire_latency).take if lock else _never)
+    f_sources.append(streams.variates("idempotency.lookup_latency", outer.dedupe.lookup_latency).take
+                     if idempotency else _never)
     k_sources: list[Source] = [streams.keys("keys", n_keys, _zipf(spec.keys.popularity)).take]
     for index, mutator in enumerate(spec.mutators):
         f_sources.append(streams.variates(f"mutator.{index}.arrivals", Exponential(mean_=1.0 / mutator.rate)).take)
@@ -168,7 +173,8 @@ def run_kernel(model: ModelSpec, replication: int, seed: int) -> ReplicationResu
     C = np.zeros(K.N_COUNTERS, dtype=np.int64)
     I[K.R_NKEYS] = n_keys
     I[K.R_INV] = _INVARIANTS[spec.keys.invariant]
-    I[K.R_STRAT] = KERNEL_STRATEGIES[spec.strategy.kind]
+    I[K.R_STRAT] = KERNEL_STRATEGIES[inner.kind]
+    I[K.R_IDEMPOTENCY] = idempotency
     I[K.R_MAXRETRY] = max_retries
     I[K.R_GUARD] = _GUARDS[spec.strategy.write_guard()]
     I[K.R_ANSWER] = INVARIANTS[spec.keys.invariant].refusal_is_answer
@@ -188,8 +194,8 @@ def run_kernel(model: ModelSpec, replication: int, seed: int) -> ReplicationResu
         I[K.R_CACHE_ABSENT] = rp.negative_caching or spec.keys.invariant != "exists"
         I[K.R_ASSUME_ABSENT] = rp.on_miss == "assume_absent"
     I[K.R_NMUT] = n_mut
-    reservation = spec.strategy.kind == "reservation"
-    ttl = getattr(spec.strategy, "ttl", None) if reservation else None
+    reservation = inner.kind == "reservation"
+    ttl = getattr(inner, "ttl", None) if reservation else None
     I[K.R_HAS_TTL] = ttl is not None
     F[K.F_TTL] = ttl if ttl is not None else 0.0
     F[K.F_HELD_LAST] = spec.model.warmup  # TimeWeighted starts at the warm-up
@@ -336,6 +342,9 @@ def run_kernel(model: ModelSpec, replication: int, seed: int) -> ReplicationResu
         extra.update({"lock_leases_expired": float(C[K.C_LEASES_EXPIRED]),
                       "lock_wait_timeouts": float(C[K.C_LOCK_TIMEOUTS]),
                       "fenced_rejections": float(C[K.C_FENCED])})
+    if idempotency:  # no duplicates: no hits, conflicts, expiries or unreachable lookups
+        extra.update({"dedupe_hits": 0.0, "idempotency_conflicts": 0.0, "dedupe_keys_expired": 0.0,
+                      "dedupe_unreachable": 0.0})
     if reservation:
         held = TimeWeighted(spec.model.warmup, horizon)
         held.level, held._area, held._last = int(I[K.R_HELD_LEVEL]), float(F[K.F_HELD_AREA]), float(F[K.F_HELD_LAST])
