@@ -35,12 +35,15 @@ try:  # pragma: no cover - exercised in both environments
     _options: dict[str, Any] = {"cache": True, "nogil": True, "_nrt": False}
     _jit: Callable[[Any], Any] = numba.njit(**_options)
     _inline = _jit
+    # the small helpers run on every event: numba inlines them into their callers (no call
+    # passing a dozen arrays' descriptors)
+    _small: Callable[[Any], Any] = numba.njit(**_options, inline="always")
     COMPILED = True
 except ImportError:  # pragma: no cover
     def _jit(function: Any) -> Any:
         return function
 
-    _inline = _jit
+    _inline = _small = _jit
 
     COMPILED = False
 
@@ -115,7 +118,7 @@ DONE, NEED_STREAM, NEED_OPS, NEED_EVENTS, NEED_LOGS = range(5)
 # ---------------------------------------------------------------------------------- helpers
 
 
-@_inline
+@_small
 def _holds(inv: int, value: int, version: int, seen: int) -> bool:
     if inv == INV_EXISTS:
         return value == 0
@@ -126,14 +129,14 @@ def _holds(inv: int, value: int, version: int, seen: int) -> bool:
     return version == seen
 
 
-@_inline
+@_small
 def _draw(FB: Any, FP: Any, stream: int) -> float:
     value: float = FB[stream, FP[stream]]
     FP[stream] += 1
     return value
 
 
-@_inline
+@_small
 def _push(I: Any, EI: Any, EF: Any, EFREE: Any, HEAP: Any, time: float, kind: int, a: int, b: int, c: int,
           x: float) -> None:
     I[R_NFREE_EV] -= 1
@@ -160,7 +163,7 @@ def _push(I: Any, EI: Any, EF: Any, EFREE: Any, HEAP: Any, time: float, kind: in
     HEAP[i] = ev
 
 
-@_inline
+@_small
 def _pop(I: Any, EI: Any, EF: Any, HEAP: Any) -> int:
     top = HEAP[0]
     n = I[R_HEAP] - 1
@@ -386,7 +389,7 @@ def _locked_mutate(I: Any, F: Any, C: Any, OI: Any, KI: Any, KF: Any, MUT: Any, 
     _release(I, F, OI, KI, EI, EF, EFREE, HEAP, key, token)
 
 
-@_inline
+@_small
 def _use_value(inv: int, value: int) -> int:
     if inv == INV_EXISTS:
         return 1

@@ -81,7 +81,7 @@ class _Buffers:
     def __init__(self, sources: list[Source], first: list[int], dtype: Any, margin: int) -> None:
         self.sources = sources
         self.next = [max(margin * 2, n) for n in first]
-        self.buf = np.zeros((len(sources), _CAP), dtype=dtype)
+        self.buf = np.empty((len(sources), _CAP), dtype=dtype)
         self.pos = np.zeros(len(sources), dtype=np.int64)
         self.len = np.zeros(len(sources), dtype=np.int64)
         self.margin = margin
@@ -240,11 +240,11 @@ def run_kernel(model: ModelSpec, replication: int, seed: int) -> ReplicationResu
     EFREE = np.arange(n_ev - 1, -1, -1, dtype=np.int64)
     HEAP = np.zeros(n_ev, dtype=np.int64)
     I[K.R_NFREE_EV] = n_ev
-    LF = np.zeros((_LOG, 2), dtype=np.float64)
-    LE = np.zeros(_LOG, dtype=np.int64)
-    WL = np.zeros(_LOG, dtype=np.float64)
-    AL = np.zeros(_LOG, dtype=np.float64)
-    LW = np.zeros(_LOG, dtype=np.float64)
+    LF = np.empty((_LOG, 2), dtype=np.float64)
+    LE = np.empty(_LOG, dtype=np.int64)
+    WL = np.empty(_LOG, dtype=np.float64)
+    AL = np.empty(_LOG, dtype=np.float64)
+    LW = np.empty(_LOG, dtype=np.float64)
     age = Histogram()
 
     def drain() -> None:
