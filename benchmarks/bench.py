@@ -315,6 +315,65 @@ def section_fast(ops: int, seed: int) -> list[dict[str, Any]]:
     return rows
 
 
+def section_sweep(configs: int, reps: int, seed: int) -> dict[str, Any]:
+    """A capacity sweep of the flash sale (``configs`` configurations of load x stock x 4
+    strategies x ``reps`` replications, engine ``auto``) on 1 and 2 worker processes: wall time,
+    replications/s, and the 100 x 4 x 10 sweep's wall time these rates imply on 2 workers."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    from toctou_sim import load_model, sweep
+    from toctou_sim.kernel_driver import warm_up
+
+    warm_up()  # forked workers inherit the loaded kernel
+    rates = [300 + 50 * i for i in range(max(1, configs // 10 or 1))]
+    stock = [5 + 2 * i for i in range(max(1, configs // len(rates)))]
+    grid = {"clients.arrival.poisson.rate": rates, "keys.initial": stock}
+    strategies = ["none", "cas", "conditional_decrement", "lock"]
+    model = load_model(FLASH)
+    tasks = len(rates) * len(stock) * len(strategies) * reps
+    out: dict[str, Any] = {"configurations": len(rates) * len(stock), "strategies": strategies, "reps": reps,
+                           "replications": tasks, "load_average": os.getloadavg()[0]}
+    for workers in (1, 2):
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            started = time.perf_counter()
+            result = sweep(model, grid=grid, strategies=strategies, reps=reps, seed=seed, executor=pool)
+            wall = time.perf_counter() - started
+        assert result.ok, result.failures
+        out[f"wall_{workers}_s"] = wall
+        out[f"reps_per_s_{workers}"] = tasks / wall
+    from toctou_sim.fastpath import resolve_engine
+
+    out["engines"] = {name: resolve_engine(model.with_strategy(name), "auto")[0] for name in strategies}
+    out["implied_100x4x10_wall_2_s"] = 4000 / out["reps_per_s_2"]
+    return out
+
+
+def section_notebooks() -> list[dict[str, Any]]:
+    """Wall time of each notebook run top to bottom at its full settings (no TOCTOU_SIM_FAST)."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    rows = []
+    env_fast = os.environ.pop("TOCTOU_SIM_FAST", None)
+    try:
+        for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
+            notebook = nbformat.read(path, as_version=4)
+            started = time.perf_counter()
+            error = ""
+            try:
+                NotebookClient(notebook, timeout=3600, kernel_name="python3",
+                               resources={"metadata": {"path": str(path.parent)}}).execute()
+            except Exception as exc:  # noqa: BLE001 - reported, not raised: the other notebooks still run
+                error = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else type(exc).__name__
+            rows.append({"notebook": path.name, "wall_s": time.perf_counter() - started, "error": error,
+                         "load_average": os.getloadavg()[0]})
+            print(f"done notebook {path.name}", file=sys.stderr)
+    finally:
+        if env_fast is not None:
+            os.environ["TOCTOU_SIM_FAST"] = env_fast
+    return rows
+
+
 def section_quickstart() -> dict[str, Any]:
     """Wall time of the Quickstart command, ``toctou-sim compare models/flash_sale.toml``, in a
     fresh process (imports, the kernel's load and the worker pool included)."""
@@ -391,6 +450,16 @@ def print_table(report: dict[str, Any]) -> None:
             print(f"  {row['model']:<28} {row['strategy']:<22} {row['operations']:>9,.0f} ops  "
                   f"des {row['des_cpu_s']:7.3f} s  fast {row['fast_cpu_s']:7.3f} s  {row['ratio']:6.1f}x  "
                   f"{'identical' if row['identical'] else 'DIFFERENT'}")
+    sweep = report.get("sweep")
+    if sweep:
+        print(f"sweep of flash_sale ({sweep['configurations']} configurations x {len(sweep['strategies'])} strategies "
+              f"x {sweep['reps']} reps = {sweep['replications']} replications, load average {sweep['load_average']:.2f}): "
+              f"1 worker {sweep['wall_1_s']:.1f} s ({sweep['reps_per_s_1']:.1f} reps/s), 2 workers "
+              f"{sweep['wall_2_s']:.1f} s ({sweep['reps_per_s_2']:.1f} reps/s); a 100 x 4 x 10 sweep at that rate: "
+              f"{sweep['implied_100x4x10_wall_2_s']:.0f} s on 2 workers")
+    for row in report.get("notebooks", []):
+        print(f"notebook {row['notebook']:<32} {row['wall_s']:7.1f} s wall at full settings "
+              f"(load average {row['load_average']:.2f}){'  ERROR ' + row['error'] if row['error'] else ''}")
     quick = report.get("quickstart")
     if quick:
         print(f"Quickstart `toctou-sim compare models/flash_sale.toml`: {quick['wall_s']:.2f} s wall on "
@@ -410,7 +479,11 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="100k operations per case; skip the 10M memory run.")
     parser.add_argument("--ops", type=int, default=None, help="Operations per engine case (default 1M, quick 100k).")
     parser.add_argument("--only", default=None, help="Comma-separated sections/cases: a..g,memory,workers,crn,"
-                        "conditional,precision,fast,quickstart.")
+                        "conditional,precision,fast,sweep,quickstart (and notebooks, with --notebooks).")
+    parser.add_argument("--notebooks", action="store_true",
+                        help="Also run every notebook at full settings and report its wall time (minutes).")
+    parser.add_argument("--sweep-configs", type=int, default=None,
+                        help="Configurations in the sweep section (default 100, quick 10).")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--json", dest="json_path", default=None, help="Also write the report as JSON here.")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
@@ -448,6 +521,11 @@ def main() -> None:
         report["precision"] = section_precision(seed=args.seed, include_des=not args.quick)
     if wanted("fast"):
         report["fast"] = section_fast(ops=30_000 if args.quick else 100_000, seed=args.seed)
+    if wanted("sweep"):
+        configs = args.sweep_configs or (10 if args.quick else 100)
+        report["sweep"] = section_sweep(configs=configs, reps=3 if args.quick else 10, seed=args.seed)
+    if args.notebooks and wanted("notebooks"):
+        report["notebooks"] = section_notebooks()
     if wanted("quickstart"):
         report["quickstart"] = section_quickstart()
     print_table(report)

@@ -183,3 +183,15 @@ def test_an_overloaded_run_grows_its_arrays_and_charges_unfinished_operations_al
     fast = run_replication(spec, 0, 3, engine="fast")
     assert des.metrics["unfinished"] > 0 and des.metrics["backlog_end"] > 2048
     assert _same(des.metrics, fast.metrics) == []
+
+
+def test_a_sweep_of_the_flash_sale_runs_every_strategy_on_the_fast_engine() -> None:
+    """The sweep rebuilds each strategy from its fields (a cas then sets ``guard`` explicitly):
+    that must not push the cas variants back onto the DES engine."""
+    from toctou_sim import sweep
+
+    spec = load_model(MODELS / "flash_sale.toml", {"model.horizon": 1.0, "model.warmup": 0.1})
+    strategies = ["none", "cas", "conditional_decrement", "reservation", "lock"]
+    result = sweep(spec, grid={"keys.initial": [3]}, strategies=strategies, reps=1, seed=3)
+    engines = result.table.groupby("strategy")["engine"].unique()
+    assert {name: list(engines[name]) for name in strategies} == {name: ["fast"] for name in strategies}

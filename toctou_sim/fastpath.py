@@ -128,7 +128,7 @@ _KERNEL_FIELDS: dict[str, frozenset[str]] = {
                             "read_latency", "fill_delay", "on_miss"}),
     "none": frozenset({"kind", "label", "guard"}),
     "recheck": frozenset({"kind", "label", "retry", "guard"}),
-    "cas": frozenset({"kind", "label", "retry", "compare"}),
+    "cas": frozenset({"kind", "label", "retry", "compare", "guard"}),  # guard: "none" (its compare guards)
     "reservation": frozenset({"kind", "label", "retry", "guard", "ttl"}),
     "lock": frozenset({"kind", "label", "retry", "guard", "acquire_latency", "lease_ttl", "fencing", "wait_timeout",
                        "mutators_take_lock"}),
