@@ -363,7 +363,7 @@ def section_notebooks() -> list[dict[str, Any]]:
             try:
                 NotebookClient(notebook, timeout=3600, kernel_name="python3",
                                resources={"metadata": {"path": str(path.parent)}}).execute()
-            except Exception as exc:  # noqa: BLE001 - reported, not raised: the other notebooks still run
+            except Exception as exc:  # reported, not raised: the other notebooks still run
                 error = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else type(exc).__name__
             rows.append({"notebook": path.name, "wall_s": time.perf_counter() - started, "error": error,
                          "load_average": os.getloadavg()[0]})
@@ -452,11 +452,11 @@ def print_table(report: dict[str, Any]) -> None:
                   f"{'identical' if row['identical'] else 'DIFFERENT'}")
     sweep = report.get("sweep")
     if sweep:
-        print(f"sweep of flash_sale ({sweep['configurations']} configurations x {len(sweep['strategies'])} strategies "
-              f"x {sweep['reps']} reps = {sweep['replications']} replications, load average {sweep['load_average']:.2f}): "
-              f"1 worker {sweep['wall_1_s']:.1f} s ({sweep['reps_per_s_1']:.1f} reps/s), 2 workers "
-              f"{sweep['wall_2_s']:.1f} s ({sweep['reps_per_s_2']:.1f} reps/s); a 100 x 4 x 10 sweep at that rate: "
-              f"{sweep['implied_100x4x10_wall_2_s']:.0f} s on 2 workers")
+        print(f"sweep of flash_sale ({sweep['configurations']} configurations x {len(sweep['strategies'])} "
+              f"strategies x {sweep['reps']} reps = {sweep['replications']} replications, load average "
+              f"{sweep['load_average']:.2f}): 1 worker {sweep['wall_1_s']:.1f} s ({sweep['reps_per_s_1']:.1f} "
+              f"reps/s), 2 workers {sweep['wall_2_s']:.1f} s ({sweep['reps_per_s_2']:.1f} reps/s); a 100 x 4 x 10 "
+              f"sweep at that rate: {sweep['implied_100x4x10_wall_2_s']:.0f} s on 2 workers")
     for row in report.get("notebooks", []):
         print(f"notebook {row['notebook']:<32} {row['wall_s']:7.1f} s wall at full settings "
               f"(load average {row['load_average']:.2f}){'  ERROR ' + row['error'] if row['error'] else ''}")
