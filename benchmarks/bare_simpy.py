@@ -16,7 +16,8 @@ from typing import Any
 import numpy as np
 import simpy
 
-__all__ = ["BareParams", "bare_cas", "bare_lock", "bare_none", "params_from_model"]
+__all__ = ["BareParams", "bare_cache_none", "bare_cas", "bare_lock", "bare_none", "bare_quorum_none",
+           "params_from_model"]
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,8 @@ class BareParams:
     backoff: float = 0.01
     acquire_latency: Any = None
     wait_timeout: float | None = None
+    read_path: Any = None
+    """The model's read path spec (cache or replica) for the read-path scripts."""
 
 
 def params_from_model(model: Any) -> BareParams:
@@ -60,6 +63,7 @@ def params_from_model(model: Any) -> BareParams:
         backoff=retry.backoff if retry is not None else 0.0,
         acquire_latency=getattr(strategy, "acquire_latency", None),
         wait_timeout=getattr(strategy, "wait_timeout", None),
+        read_path=model.read_path,
     )
 
 
@@ -231,6 +235,134 @@ def bare_lock(p: BareParams, seed: int = 0) -> dict[str, float]:
             locks[key].release(request)
 
         request.callbacks.append(apply)
+
+    env.process(_arrivals(env, p, s, operate))
+    env.process(_restocks(env, p, s, restock))
+    env.run(until=2 * p.horizon)
+    return {**counts, "events": float(next(env._eid))}  # type: ignore[attr-defined]
+
+
+def bare_cache_none(p: BareParams, seed: int = 0) -> dict[str, float]:
+    """``bare_none`` with the check through a look-aside cache: a lookup latency, a hit while the
+    entry's TTL runs, on a miss the store read and a fill; every write invalidates the key after
+    an invalidation delay; an LRU capacity (the cache read path's flow, nothing else)."""
+    from collections import OrderedDict
+
+    rp = p.read_path
+    env = simpy.Environment()
+    s = _streams(p, seed)
+    rng = np.random.default_rng(seed + 1)
+    lookup = _stream(lambda n: rp.read_latency.sample(rng, n))
+    ttl = _stream(lambda n: rp.ttl.sample(rng, n))
+    invalidation = _stream(lambda n: rp.invalidation.delay.sample(rng, n))
+    capacity = rp.capacity
+    stock = [p.initial] * p.keys
+    entries: OrderedDict[int, tuple[float, int]] = OrderedDict()
+    counts = {"operations": 0, "violations": 0, "declined": 0, "latency_sum": 0.0, "hits": 0}
+
+    def drop(key: int, _event: Any = None) -> None:
+        entries.pop(key, None)
+
+    def written(key: int) -> None:
+        delay = invalidation()
+        if delay > 0:
+            env.timeout(delay).callbacks.append(lambda event, key=key: drop(key))
+        else:
+            drop(key)
+
+    def operate(key: int, arrival: float, r: float, w: float, wl: float) -> Any:
+        yield env.timeout(lookup())
+        entry = entries.get(key)
+        if entry is not None and entry[0] > env.now:
+            entries.move_to_end(key)
+            seen = entry[1]
+            counts["hits"] += 1
+        else:
+            yield env.timeout(r)
+            seen = stock[key]
+            entries[key] = (env.now + ttl(), seen)
+            entries.move_to_end(key)
+            if capacity is not None and len(entries) > capacity:
+                entries.popitem(last=False)
+        if seen <= 0:
+            counts["declined"] += 1
+        else:
+            yield env.timeout(w)
+            yield env.timeout(wl)
+            if stock[key] <= 0:
+                counts["violations"] += 1
+            stock[key] -= 1
+            written(key)
+        counts["operations"] += 1
+        counts["latency_sum"] += env.now - arrival
+
+    def restock(key: int) -> None:
+        stock[key] += p.restock_amount
+        written(key)
+
+    env.process(_arrivals(env, p, s, operate))
+    env.process(_restocks(env, p, s, restock))
+    env.run(until=2 * p.horizon)
+    return {**counts, "events": float(next(env._eid))}  # type: ignore[attr-defined]
+
+
+def bare_quorum_none(p: BareParams, seed: int = 0) -> dict[str, float]:
+    """``bare_none`` with the check through an N/R quorum (the WARS model, lean as the engine's:
+    a write records when it reaches each replica; a read draws N request and response delays,
+    waits for its R-th answer, and takes the newest version among the first R replicas, each
+    judged at the instant the request reached it)."""
+    rp = p.read_path
+    n, quorum_r = rp.n, rp.r
+    env = simpy.Environment()
+    s = _streams(p, seed)
+    rng = np.random.default_rng(seed + 1)
+    write_delay = _stream(lambda k: rp.write_delay.sample(rng, k))
+    request = _stream(lambda k: (rp.request_delay or rp.message_delay).sample(rng, k))
+    response = _stream(lambda k: (rp.response_delay or rp.message_delay).sample(rng, k))
+    stock = [p.initial] * p.keys
+    # per key and replica: the (arrival instant, value) of each write, in the order written
+    replicas: list[list[list[tuple[float, int]]]] = [[[(0.0, p.initial)] for _ in range(n)] for _ in range(p.keys)]
+    counts = {"operations": 0, "violations": 0, "declined": 0, "latency_sum": 0.0, "stale": 0}
+
+    def state(key: int, replica: int, at: float) -> int:
+        records = replicas[key][replica]
+        for i in range(len(records) - 1, -1, -1):
+            arrived, value = records[i]
+            if arrived <= at:
+                return value
+        return records[0][1]
+
+    def written(key: int) -> None:
+        now = env.now
+        value = stock[key]
+        for replica in replicas[key]:
+            replica.append((now + write_delay(), value))
+            if len(replica) > 64:  # older writes have reached every replica long since
+                del replica[:32]
+
+    def operate(key: int, arrival: float, r: float, w: float, wl: float) -> Any:
+        start = env.now
+        asked = [start + request() for _ in range(n)]
+        answered = sorted((a + response(), j) for j, a in enumerate(asked))[:quorum_r]
+        yield env.timeout(answered[-1][0] - start)
+        seen = max((state(key, j, asked[j]) for _, j in answered), key=lambda v: v)
+        if seen != stock[key]:
+            counts["stale"] += 1
+        if seen <= 0:
+            counts["declined"] += 1
+        else:
+            yield env.timeout(w)
+            yield env.timeout(wl)
+            if stock[key] <= 0:
+                counts["violations"] += 1
+            stock[key] -= 1
+            written(key)
+        counts["operations"] += 1
+        counts["latency_sum"] += env.now - arrival
+
+    def restock(key: int) -> None:
+        stock[key] += p.restock_amount
+        written(key)
 
     env.process(_arrivals(env, p, s, operate))
     env.process(_restocks(env, p, s, restock))

@@ -41,13 +41,13 @@ CASES: dict[str, dict[str, Any]] = {
     "a": {"title": "(a) direct read, none", "model": FLASH, "strategy": "none", "bare": "none"},
     "b": {"title": "(b) direct read, cas (contended)", "model": FLASH, "strategy": "cas", "bare": "cas"},
     "c": {"title": "(c) lock (lease, fencing)", "model": FLASH, "strategy": "lock", "bare": "lock"},
-    "d": {"title": "(d) cache read path, none *", "model": FLASH, "strategy": "none", "bare": "none",
+    "d": {"title": "(d) cache read path, none", "model": FLASH, "strategy": "none", "bare": "cache_none",
           "read_path": "cache",
           "read_path_overrides": [{"read_path.kind": "cache", "read_path.ttl": "2s", "read_path.capacity": 10000,
                                    "read_path.read_latency": {"exponential": {"mean": "0.3ms"}},
                                    "read_path.invalidation": {"delay": {"exponential": {"mean": "150ms"}}}},
                                   {"read_path.kind": "cache"}]},
-    "e": {"title": "(e) quorum N=3, none *", "model": FLASH, "strategy": "none", "bare": "none",
+    "e": {"title": "(e) quorum N=3, none", "model": FLASH, "strategy": "none", "bare": "quorum_none",
           "read_path": "replica",
           "read_path_overrides": [{"read_path.kind": "replica", "read_path.n": 3},
                                   {"read_path.kind": "replica", "read_path.replicas": 3},
@@ -334,6 +334,7 @@ def section_sweep(configs: int, reps: int, seed: int) -> dict[str, Any]:
     out: dict[str, Any] = {"configurations": len(rates) * len(stock), "strategies": strategies, "reps": reps,
                            "replications": tasks, "load_average": os.getloadavg()[0]}
     for workers in (1, 2):
+        cpu_before = time.process_time() + _children_cpu()
         with ProcessPoolExecutor(max_workers=workers) as pool:
             started = time.perf_counter()
             result = sweep(model, grid=grid, strategies=strategies, reps=reps, seed=seed, executor=pool)
@@ -341,11 +342,19 @@ def section_sweep(configs: int, reps: int, seed: int) -> dict[str, Any]:
         assert result.ok, result.failures
         out[f"wall_{workers}_s"] = wall
         out[f"reps_per_s_{workers}"] = tasks / wall
+        # CPU of the driver and its (joined) workers: what an idle machine would need
+        out[f"cpu_{workers}_s"] = time.process_time() + _children_cpu() - cpu_before
+    out["implied_100x4x10_idle_2_cores_s"] = out["cpu_2_s"] * 4000 / tasks / 2
     from toctou_sim.fastpath import resolve_engine
 
     out["engines"] = {name: resolve_engine(model.with_strategy(name), "auto")[0] for name in strategies}
     out["implied_100x4x10_wall_2_s"] = 4000 / out["reps_per_s_2"]
     return out
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def section_notebooks() -> list[dict[str, Any]]:
@@ -409,7 +418,7 @@ def print_table(report: dict[str, Any]) -> None:
               f"{_fmt(row['events_per_s'], ',.0f'):>10} {row['peak_rss_mb']:>11.1f} "
               f"{_fmt(row.get('bare_ops_per_s'), ',.0f'):>11} {_fmt(row.get('time_ratio'), '.2f'):>9}")
     if any(r.get("case") in ("d", "e") and "time_ratio" in r for r in report["cases"]):
-        print("* bare script: the direct-read flow (no hand-written cache or quorum): the floor of the flow itself")
+        print("(d) and (e) against bare scripts of their own read path (bare_simpy.bare_cache_none, bare_quorum_none)")
     fast = {r["case"]: r for r in report["cases"] if "ops_per_s" in r}
     if "f" in fast and "g" in fast:
         ratio = fast["f"]["ops_per_s"] / fast["g"]["ops_per_s"]
@@ -456,7 +465,9 @@ def print_table(report: dict[str, Any]) -> None:
               f"strategies x {sweep['reps']} reps = {sweep['replications']} replications, load average "
               f"{sweep['load_average']:.2f}): 1 worker {sweep['wall_1_s']:.1f} s ({sweep['reps_per_s_1']:.1f} "
               f"reps/s), 2 workers {sweep['wall_2_s']:.1f} s ({sweep['reps_per_s_2']:.1f} reps/s); a 100 x 4 x 10 "
-              f"sweep at that rate: {sweep['implied_100x4x10_wall_2_s']:.0f} s on 2 workers")
+              f"sweep at that rate: {sweep['implied_100x4x10_wall_2_s']:.0f} s on 2 workers; CPU "
+              f"{sweep['cpu_1_s']:.1f} s (1 worker), {sweep['cpu_2_s']:.1f} s (2 workers): the 100 x 4 x 10 sweep "
+              f"needs {sweep['implied_100x4x10_idle_2_cores_s']:.0f} s on 2 idle cores")
     for row in report.get("notebooks", []):
         print(f"notebook {row['notebook']:<32} {row['wall_s']:7.1f} s wall at full settings "
               f"(load average {row['load_average']:.2f}){'  ERROR ' + row['error'] if row['error'] else ''}")
