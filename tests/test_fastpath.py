@@ -144,13 +144,13 @@ def test_estimator_needs_the_fast_engine() -> None:
 def test_cli_engine_options() -> None:
     runner = CliRunner()
     flash = str(MODELS / "flash_sale.toml")
-    bad = runner.invoke(main, ["run", flash, "--engine", "fast", "--strategy", "lock", "--reps", "1"])
+    bad = runner.invoke(main, ["run", flash, "--engine", "fast", "--strategy", "queue", "--reps", "1"])
     assert bad.exit_code == 2 and "does not qualify" in bad.output and len(bad.output.strip().splitlines()) == 1
     stale = str(MODELS / "f1_stale_validation.toml")
-    out = runner.invoke(main, ["compare", stale, "--strategies", "none,lock", "--reps", "2",
+    out = runner.invoke(main, ["compare", stale, "--strategies", "none,queue", "--reps", "2",
                                "--set", "model.horizon=10s", "--quiet", "--workers", "1"])
     assert out.exit_code == 0, out.output
-    assert "engine: none=fast" in out.output and "lock=des (strategy 'lock'" in out.output
+    assert "engine: none=fast" in out.output and "queue=des (strategy 'queue'" in out.output
 
 
 # --------------------------------------------------------------------------------------------
