@@ -65,7 +65,7 @@ def test_some_bundled_models_qualify_and_others_say_why() -> None:
     with pytest.raises(SpecError, match="does not qualify"):
         resolve_engine(flash, "fast", "conditional")
     with pytest.raises(SpecError, match="does not qualify"):
-        resolve_engine(flash.with_strategy("lock"), "fast")
+        resolve_engine(flash.with_strategy("queue"), "fast")
 
 
 def _revocations(strategy: str = "none", invariant: str = "grant") -> ModelSpec:
