@@ -1,6 +1,6 @@
-"""Safety under faults (hypothesis): over more than 1,000 random configurations, each with random
-pauses, crashes, clock skews, latency spikes, partitions and throttles (200 per strategy, derandomized), the strategies that
-cannot let a stale use through never violate:
+"""Safety under faults (hypothesis): over more than 1,000 random configurations (200 per strategy,
+derandomized), each with random pauses, crashes, clock skews, latency spikes, partitions and
+throttles, the strategies that cannot let a stale use through never violate:
 
 - ``cas``: the store applies a use only on the version seen at check;
 - ``lock`` with fencing (every writer takes the lock): a holder whose lease expired is refused
