@@ -111,15 +111,16 @@ class PauseSpec(ScheduledFaultSpec):
 class CrashSpec(ScheduledFaultSpec):
     """The target actor dies at each onset and restarts ``duration`` later. A multi-step
     operation it was running stops at its next step (a write already sent still lands: partial
-    state); a restarted controller rejoins as a follower with an empty work queue.
+    state); a restarted controller rejoins as a follower with an empty work queue. On
+    ``client`` (one client of the fleet), the first client whose use takes effect during the
+    interval dies right after its side effect, before it records the outcome or answers; its
+    caller sends the request again when the interval ends, so the effect happens twice unless
+    the strategy is idempotent (``client_lost_answers`` counts these crashes).
 
-    Targets: ``controller.N``, ``leader``, ``mutators``, ``consumer`` (a queue consumer: the ack
-    of a message whose effect landed is lost and the broker redelivers it), ``client`` (one client
-    of the fleet: the first client whose use takes effect during the interval dies right after
-    its side effect and before it records the outcome or answers; its caller sends the request
-    again when the interval ends, so the effect happens twice unless the strategy is idempotent),
-    or an actor another strategy registers and checks with ``Actor.crashed_since`` (the crash
-    hook).
+    Targets: ``client``, ``controller.N``, ``leader``, ``mutators``, ``consumer`` (a queue
+    consumer: the ack of a message whose effect landed is lost and the broker redelivers it
+    after its visibility timeout), or an actor another strategy registers and checks with
+    ``Actor.crashed_since`` (the crash hook). Not ``clients`` (the whole fleet) or ``store``.
     """
 
     kind: Literal["crash"] = "crash"
