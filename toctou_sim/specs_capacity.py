@@ -57,7 +57,8 @@ class ServiceCapacitySpec(_Strict):
     """A finite service ``[capacity.<name>]``: ``servers`` servers, FIFO waiting room, a policy
     when it is full. Names: ``store``, ``lock``, ``dedupe``, ``lease`` (the lease service),
     ``leader`` (strategy ``lease``: every reconcile of the acting replica holds a server, so with
-    ``servers = 1`` a leader completes at most ``1 / service_time`` reconciles per second) and
+    ``servers = 1`` a leader completes at most ``1 / service_time`` reconciles per second; without
+    election the replicas share it) and
     ``consumer`` (strategy ``queue``: every message holds a server while its lane waits).
 
     Without a waiting-room limit (``queue`` omitted) nothing is refused and the wait grows with
