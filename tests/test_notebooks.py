@@ -13,6 +13,8 @@ from nbclient import NotebookClient
 
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 DRAWS = re.compile(r"plt\.show\(\)|display\(Image|plots\.plot_|\.plot\(")
+REQUIRED_CHARTS = {"04_eventual_consistency": ("geo_quorum_three_regions",)}
+"""Per notebook, texts that a chart cell with an image must contain (a chart that must be there)."""
 
 
 def _images(cell: nbformat.NotebookNode) -> int:
@@ -34,3 +36,5 @@ def test_notebook_runs_and_shows_its_charts(path, monkeypatch) -> None:
     assert os.environ["TOCTOU_SIM_FAST"] == "1"
     blank = [cell.source.splitlines()[0] for cell in charts if _images(cell) == 0]
     assert not blank, f"{path.name}: chart cells with no image output: {blank}"
+    for needle in REQUIRED_CHARTS.get(path.stem, ()):
+        assert any(needle in cell.source and _images(cell) for cell in charts), f"{path.name}: no chart of {needle}"

@@ -256,6 +256,8 @@ _ROWS: list[tuple[str, str, str, str, str]] = [
     ("<service>_wait_mean_ms", "ms", "capacity", "", "Mean time a call waited in the service's queue."),
     ("<service>_wait_p99_ms", "ms", "capacity", "", "99th percentile of the time a call waited in the queue."),
     ("throttled_requests", "count", "fault throttle", "", "Requests rejected by a throttle."),
+    ("client_lost_answers", "count", "fault crash", "",
+     "Requests whose client crashed after their effect and before answering (sent again)."),
     ("<fault>_onsets", "count", "faults", "", "Intervals of this fault that began (per fault kind)."),
     ("<fault>_seconds", "s", "faults", "", "Simulated time this fault was active (per fault kind)."),
 ]

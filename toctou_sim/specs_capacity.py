@@ -1,7 +1,7 @@
 """Model-file schema of finite services and of retry budgets.
 
 By default every service of the world (the store, the lock service, the dedupe store, the lease
-service of leader election) is an
+service of leader election, the leader's own reconcile work, a queue's consumer) is an
 infinite-server delay: a call takes its latency whatever the load. A ``[capacity.<service>]``
 table makes the service finite: ``servers`` identical servers, each call holding one for a
 variate of ``service_time``, FIFO waiting room of ``queue`` calls, and a policy for a full
@@ -14,6 +14,11 @@ waiting room::
     when_full = "throttle"    # throttle: reject with 429 | queue: the caller waits for room
     timeout = "250ms"         # the caller's deadline for one call (omit: none)
     calls = "all"             # store only: which calls queue (all | reads | writes)
+
+A leader (``[capacity.leader]``, strategy ``lease``) or a single queue consumer
+(``[capacity.consumer]``, strategy ``queue``) declares its throughput the same way: with
+``servers = 1`` and a mean service time ``s`` it completes at most ``1/s`` reconciles or messages
+per second, and the rest wait (or are refused when ``queue`` is full).
 
 A call's latency is then its queueing wait plus its service time, followed by the latency the
 model already gives the call (the network part). A call refused by a full waiting room (429) or
@@ -37,8 +42,11 @@ from toctou_sim.units import PositiveDuration
 
 __all__ = ["CAPACITY_SERVICES", "RetryBudgetSpec", "ServiceCapacitySpec"]
 
-CAPACITY_SERVICES = ("store", "lock", "dedupe", "lease")
-"""Services that can be declared finite, and the strategy or part that calls them."""
+CAPACITY_SERVICES = ("store", "lock", "dedupe", "lease", "leader", "consumer")
+"""Services that can be declared finite: the store, the lock service, the dedupe store and the
+lease service; and the work of the acting controller (``leader``, strategy ``lease``: every
+reconcile holds a server for a service time) and of a queue's consumer (``consumer``, strategy
+``queue``: every message holds a server, its lane waiting meanwhile)."""
 
 
 class _Strict(BaseModel):
@@ -46,7 +54,12 @@ class _Strict(BaseModel):
 
 
 class ServiceCapacitySpec(_Strict):
-    """A finite service: ``servers`` servers, FIFO waiting room, a policy when it is full.
+    """A finite service ``[capacity.<name>]``: ``servers`` servers, FIFO waiting room, a policy
+    when it is full. Names: ``store``, ``lock``, ``dedupe``, ``lease`` (the lease service),
+    ``leader`` (strategy ``lease``: every reconcile of the acting replica holds a server, so with
+    ``servers = 1`` a leader completes at most ``1 / service_time`` reconciles per second; without
+    election the replicas share it) and
+    ``consumer`` (strategy ``queue``: every message holds a server while its lane waits).
 
     Without a waiting-room limit (``queue`` omitted) nothing is refused and the wait grows with
     the load (M/M/c for exponential service times and Poisson calls). With ``queue = 0`` and

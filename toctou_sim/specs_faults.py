@@ -111,18 +111,24 @@ class PauseSpec(ScheduledFaultSpec):
 class CrashSpec(ScheduledFaultSpec):
     """The target actor dies at each onset and restarts ``duration`` later. A multi-step
     operation it was running stops at its next step (a write already sent still lands: partial
-    state); a restarted controller rejoins as a follower with an empty work queue.
+    state); a restarted controller rejoins as a follower with an empty work queue. On
+    ``client`` (one client of the fleet), the first client whose use takes effect during the
+    interval dies right after its side effect, before it records the outcome or answers; its
+    caller sends the request again when the interval ends, so the effect happens twice unless
+    the strategy is idempotent (``client_lost_answers`` counts these crashes).
 
-    Targets: ``controller.N``, ``leader``, ``mutators``, or an actor another strategy registers
-    and checks with ``Actor.crashed_since`` (the crash hook).
+    Targets: ``client``, ``controller.N``, ``leader``, ``mutators``, ``consumer`` (a queue
+    consumer: the ack of a message whose effect landed is lost and the broker redelivers it
+    after its visibility timeout), or an actor another strategy registers and checks with
+    ``Actor.crashed_since`` (the crash hook). Not ``clients`` (the whole fleet) or ``store``.
     """
 
     kind: Literal["crash"] = "crash"
 
     def check_model(self, model: ModelSpec) -> str | None:
-        if self.target in ("clients", "client", "store"):
-            return (f"target: crashing {self.target!r} is not modelled; crash a controller "
-                    "(controller.N, leader), the mutators or a strategy's own actor")
+        if self.target in ("clients", "store"):
+            return (f"target: crashing {self.target!r} is not modelled; crash one client (client), a "
+                    "controller (controller.N, leader), the mutators or a strategy's own actor")
         return super().check_model(model)
 
 

@@ -441,6 +441,11 @@ class World:
         the end of its window during the pause (a GC pause of one process, see :meth:`wait_window`)."""
         self._mutators = self.add_actor("mutators")
         self._store = self.add_actor("store")
+        self.crashing_client = False
+        """Whether a ``crash`` fault targets ``client``: :meth:`decide` then checks, after each
+        effect, whether the client that made it is the one crashing (see :meth:`lose_answer`)."""
+        self.lost_answers = 0
+        """Counted requests whose answer was lost after their effect (a client crash)."""
         self.in_flight = 0
         self._arrivals_done = False
         self._drained: simpy.Event | None = None
@@ -667,6 +672,14 @@ class World:
                     listener(op, kind)
             if duplicate and op.counted:
                 self.recorder.duplicate_effects += 1
+            if self.crashing_client and origin is None:
+                client = self._client
+                down = client.down_until - self.env.now
+                if down > 0:  # this client crashes right after its effect, before it answers
+                    client.down_until = self.env.now  # one client: the others go on
+                    if op.counted:
+                        self.lost_answers += 1
+                    self.lose_answer(op, down)
         else:
             op.raced = True
             outcome = DECLINED if not holds and self._refusal_is_answer else REJECTED_ATTEMPT
@@ -727,11 +740,20 @@ class World:
         else:
             self._spawn_duplicate(original)
 
+    def lose_answer(self, op: Operation, delay: float) -> None:
+        """The actor serving ``op`` crashed after its effect landed and before it recorded it (a
+        queue consumer before its ack, a client before it answered): the request is delivered
+        again ``delay`` from now (at-least-once), and a strategy that is not idempotent applies
+        it twice. The first delivery still ends with its outcome (what it did stays done).
+
+        The caller must have called :meth:`enable_duplicates` when it was built."""
+        self.deliver_duplicate(op, delay)
+
     def enable_duplicates(self) -> None:
         """Let a part of the world redeliver requests (:meth:`deliver_duplicate`) although the
         clients declare no ``redelivery`` or ``timeout``: track effects by request id in the ledger
-        and create the ``duplicate.*`` streams (idempotent). A queue whose consumer can crash before its ack calls
-        this."""
+        and create the ``duplicate.*`` streams (idempotent). A queue whose consumer can crash before its ack, and
+        a crash fault on ``client``, call this."""
         self.ledger.track = True
         if not hasattr(self, "_duplicate_window"):
             streams, spec = self.streams, self.spec

@@ -118,7 +118,18 @@ class Pause(ScheduledFault):
 class Crash(ScheduledFault):
     """The target dies now and restarts after the duration: its epoch changes, so every
     multi-step operation it was running stops at its next step (``Actor.crashed_since``), and it
-    takes no new step until it is back up."""
+    takes no new step until it is back up.
+
+    On ``client`` (one client of the fleet) the crash hits the first client whose use takes
+    effect while the interval lasts: it dies right after its side effect, before it answers, and
+    the request comes again when the interval ends (:meth:`World.lose_answer`, the path of a queue
+    consumer's lost ack)."""
+
+    def __init__(self, world: World, spec: Any) -> None:
+        super().__init__(world, spec)
+        if spec.target == "client":
+            world.crashing_client = True
+            world.enable_duplicates()
 
     def begin(self, actor: Actor, duration: float, first: bool) -> None:
         actor.epoch += 1
@@ -128,6 +139,12 @@ class Crash(ScheduledFault):
         if self.world.env.now >= actor.down_until:
             for restarted in actor.on_restart:
                 restarted()
+
+    def metrics(self) -> dict[str, float]:
+        extra = super().metrics()
+        if self.spec.target == "client":
+            extra["client_lost_answers"] = float(self.world.lost_answers)
+        return extra
 
 
 @FAULTS.register("latency_spike")

@@ -151,6 +151,8 @@ class LeaderElection(Strategy):
         """Events not yet ended."""
         self._call_latency = world.streams.variates("lease.call_latency", spec.call_latency)
         self._capacity = world.finite_service("lease")
+        self._work = world.finite_service("leader")
+        """The acting replica's reconcile throughput (``[capacity.leader]``), or ``None``: unbounded."""
         self.refused_renewals = 0
         """Lease calls a finite lease service refused or timed out (the renewal failed)."""
         self._store = world.actors["store"]
@@ -280,6 +282,8 @@ class LeaderElection(Strategy):
             locks = replica.locks
             lock_token: int = grant.value  # type: ignore[assignment]
             try:
+                if self._work is not None:  # a finite leader: wait for a worker, hold it a service time
+                    yield from self._work.request(op.counted)
                 yield from actor.wait(env)
                 if replica.epoch != epoch or not self.believes(replica) or op not in self.pending:
                     return

@@ -216,6 +216,8 @@ class SingleConsumerQueue(Strategy):
         self._through: bool = spec.mutators_through_queue
         self._enqueue = world.streams.variates("queue.enqueue_latency", spec.enqueue_latency)
         self._ack: Any = spec.ack
+        self._work = world.finite_service("consumer")
+        """The consumer's throughput (``[capacity.consumer]``), or ``None``: unbounded."""
         self.lost_acks = 0
         """Messages whose consumer crashed after the effect and before the ack (redelivered)."""
         if self._ack is not None:
@@ -251,6 +253,8 @@ class SingleConsumerQueue(Strategy):
             self._waits += 1
         consumer = self.consumer
         try:
+            if self._work is not None:  # a finite consumer: wait for a worker, hold it a service time
+                yield from self._work.call(op)
             yield from consumer.wait(env)  # a paused or crashed consumer holds its lane
             if not (yield from world.check(op, op.read_latency)):
                 return DECLINED
@@ -280,7 +284,7 @@ class SingleConsumerQueue(Strategy):
         if self.consumer.crashed_since(epoch):
             if op.counted:
                 self.lost_acks += 1
-            self.world.deliver_duplicate(op, max(0.0, received + self._ack.visibility_timeout - env.now))
+            self.world.lose_answer(op, max(0.0, received + self._ack.visibility_timeout - env.now))
 
     def mutate(self, key: int, apply: Callable[[], None]) -> None:
         if self._through:
