@@ -95,7 +95,7 @@ class IdempotencySpec(StrategySpec):
     dedupe: DedupeStoreSpec = DedupeStoreSpec()
     inner: StrategyField = NoMitigationSpec()
     retry: RetryPolicy = RetryPolicy()
-    record_with_effect: bool = False
+    record_with_effect: bool = Field(default=False, exclude_if=lambda value: not value)
 
     def check_model(self, model: ModelSpec) -> str | None:
         return _inner(self.inner, model)
