@@ -114,28 +114,36 @@ def test_alert_is_not_evaluated_before_its_long_window_is_full() -> None:
 
 
 def test_burst_model_budget_uses_the_periods_load_profile() -> None:
-    # models/flash_sale_burst.toml: 20/s, then 200/s from minute 45 to 55, then 20/s again. Over a
-    # 30-day period that is 20/s plus one burst; the measured span (minutes 5-75) averages
-    # (40*20 + 10*200 + 20*20) / 70 = 45.7/s. The budget from the run's mean load would be 2.3x
+    # models/flash_sale_burst.toml: 20/s, then 200/s from minute 65 to 75, then 20/s again. Over a
+    # 30-day period that is 20/s plus one burst; the measured span (minutes 5-85) averages
+    # (60*20 + 10*200 + 10*20) / 80 = 42.5/s. The budget from the run's mean load would be 2.1x
     # too large.
     from toctou_sim.budget import analyse_model_timeline, period_load_factor
 
     model = load_model(MODELS / "flash_sale_burst.toml")
     factor = period_load_factor(model.clients.arrival, model.model.warmup, model.model.horizon, model.slo.period)
     period_rate = (30 * DAY * 20 + 600 * 180) / (30 * DAY)
-    assert factor == pytest.approx(period_rate / (3200 * 60 / 4200))
-    assert 1 / factor == pytest.approx(2.28, abs=0.01)
+    assert factor == pytest.approx(period_rate / (3400 * 60 / 4800))
+    assert 1 / factor == pytest.approx(2.12, abs=0.01)
     # A timeline of the burst model's load with 3% errors during the burst only.
     timeline = ErrorTimeline(60.0, model.model.horizon)
-    for minute in range(75):
-        ops = 12_000 if 45 <= minute < 55 else 1200
+    for minute in range(85):
+        ops = 12_000 if 65 <= minute < 75 else 1200
         timeline.ops[minute] = ops
-        timeline.errors[minute] = ops * 3 // 100 if 45 <= minute < 55 else 0
+        timeline.errors[minute] = ops * 3 // 100 if 65 <= minute < 75 else 0
     view = analyse_model_timeline(timeline, model)
     budget = 0.001 * period_rate * 30 * DAY
     assert view.worst_hour_budget == pytest.approx(3600 / budget)  # 10 burst minutes of 360 errors
     plain = analyse_timeline(timeline, model.slo, model.model.warmup)
     assert plain.worst_hour_budget == pytest.approx(view.worst_hour_budget * factor)
+    # The burst comes after an hour of measured traffic: the 14.4x 1 h/5 m page is evaluable and
+    # fires during it (3% errors = 30x in the short window; the 1 h window reaches 14.4x after
+    # 6 burst minutes: 2160 errors / 136,800 operations = 1.58%), a true page by its own
+    # definition (2% of the period's budget is 1039 errors), though no hour spends the guide's 20%.
+    page = view.alerts[0]
+    assert page.alert.label == "14.4x 1h/5m" and page.evaluable
+    assert page.episodes == ((71 * 60.0, 80 * 60.0),)
+    assert page.false_pages == 0 and view.pages == 1 and not view.page
 
 
 def test_alert_true_page_when_the_hour_spends_a_fifth_of_the_budget() -> None:
@@ -293,3 +301,22 @@ def test_slo_alerts_from_a_model_file(tmp_path) -> None:
     assert (alert.label, alert.factor, alert.long_window, alert.short_window) == ("fast", 10, 1800, 120)
     assert model.slo.timeline_bin == 30 and model.slo.page_budget_fraction == 0.1
     assert SloSpec().alerts[0].label == "14.4x 1h/5m"
+
+
+def test_burst_models_run_reports_the_workbook_page_as_a_page() -> None:
+    """The bundled burst model, at its own horizon and warm-up: the run's --json report shows the
+    14.4x page firing (a true page by the alert's definition) and says the guide's 20%-per-hour
+    rule would not have paged (a separate line)."""
+    import json
+
+    from click.testing import CliRunner
+
+    from toctou_sim.cli import main
+
+    out = CliRunner().invoke(main, ["run", str(MODELS / "flash_sale_burst.toml"), "--reps", "1", "--seed", "3",
+                                    "--json", "--quiet", "--workers", "1"])
+    assert out.exit_code == 0, out.output
+    rows = {row["metric"]: row["estimate"] for row in json.loads(out.output)["results"]}
+    assert rows["alert_pages"] >= 1
+    assert rows["alert_false_pages"] == 0
+    assert rows["alert_pages_below_guide_rule"] == rows["alert_pages"] and rows["page_rule"] == 0

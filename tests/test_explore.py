@@ -100,3 +100,38 @@ def test_conditional_write_is_safe_where_no_mitigation_oversells() -> None:
     conditional = explore(MODELS / "flash_sale.toml", strategy="conditional_decrement", scope=scope,
                           overrides=last_unit)
     assert conditional.safe and conditional.complete
+
+
+def test_write_only_fencing_lets_the_zombie_write_land_between_the_new_holders_check_and_write() -> None:
+    # fencing = "writes": only accepted writes raise the watermark. The expired holder (token 1)
+    # writes after the new holder (token 2) checked and before it writes: the store accepts both
+    # (1 >= 0, then 2 >= 1) and the new holder's write lands on a version it never read. Read
+    # fencing (the "fenced" strategy, proved safe above) refuses the zombie at the new check.
+    result = explore(HERE / "lock_pause.toml", strategy="write_fenced", scope=Scope(ops=2, mutations=0))
+    timeline = _violation(result, "lost_update")
+    assert "lease of token 1 expires" in timeline and "granted, token 2" in timeline
+    new_check = timeline.index("check (token 2)")
+    zombie_write = timeline.index("use: applied (token 1)")
+    new_write = timeline.index("use: VIOLATION (lost_update) (token 2)")
+    assert new_check < zombie_write < new_write
+
+
+def test_a_partial_failure_after_the_charge_double_charges_on_retry_unless_recorded_with_the_effect() -> None:
+    scope = Scope(ops=1, mutations=0)
+    retry = explore(HERE / "partial_charge.toml", scope=scope)
+    timeline = _violation(retry, "duplicate")
+    assert "then the request fails (partial failure: the effect stays)" in timeline
+    assert "check (retry 1)" in timeline
+    # Idempotency that releases its key when the request fails lets the retry charge again ...
+    _violation(explore(HERE / "partial_charge.toml", strategy="idempotency", scope=scope), "duplicate")
+    # ... one that marks the key done with the effect answers the retry from the record.
+    atomic = explore(HERE / "partial_charge.toml", strategy="idempotency_atomic", scope=scope)
+    assert atomic.safe and atomic.complete and atomic.runs > 100
+
+
+def test_two_phase_commit_is_safe_where_no_mitigation_duplicates_a_create() -> None:
+    scope = Scope(ops=2, mutations=0)
+    _violation(explore(MODELS / "f6_partial_create.toml", strategy="none", scope=scope), "duplicate")
+    two_phase = explore(MODELS / "f6_partial_create.toml", strategy="two_phase", scope=scope,
+                        overrides={"strategies.two_phase.retry.max_retries": 0})
+    assert two_phase.safe and two_phase.complete and two_phase.states > 100

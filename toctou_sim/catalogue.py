@@ -170,6 +170,15 @@ _ROWS: list[tuple[str, str, str, str, str]] = [
      "99th percentile of the write-quorum commit time."),
     ("replica_lag_spikes", "count", "fault replica_lag_spike", "", "Replica lag spikes that began."),
     ("replica_lag_spike_time_s", "s", "fault replica_lag_spike", "", "Simulated time spent in a lag spike."),
+    # the episode estimator (--estimator episodes)
+    ("harms_per_episode", "count", "--estimator episodes", "",
+     "Harms one episode of the model's rate-driven fault adds: a run with one episode minus the same run "
+     "without it."),
+    ("episodes_per_op", "per operation", "--estimator episodes", "",
+     "Episodes of the rate-driven fault per operation: its rate x the measured span / operations."),
+    ("baseline_harm_rate", "per operation", "--estimator episodes", "",
+     "Harms per operation in the run without the fault (harm_rate is this plus harms_per_episode x "
+     "episodes_per_op)."),
     # strategy lock
     ("lock_wait_mean_ms", "ms", "strategy lock", "", "Mean time waiting for the per-key lock."),
     ("lock_wait_p50_ms", "ms", "strategy lock", "", "Median time waiting for the lock."),

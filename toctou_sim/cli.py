@@ -162,9 +162,10 @@ def engine_options(function: F) -> F:
         click.option("--engine", type=click.Choice(["des", "fast", "auto"]), default="auto", show_default=True,
                      help="des: SimPy event loop; fast: the compiled event kernel, same numbers (the model "
                           "must qualify); auto: fast wherever the model qualifies (and says so)."),
-        click.option("--estimator", type=click.Choice(["plain", "conditional"]), default="plain",
+        click.option("--estimator", type=click.Choice(["plain", "conditional", "episodes"]), default="plain",
                      show_default=True,
-                     help="conditional: exact conflict probability per use instead of 0/1 (fast engine only)."),
+                     help="conditional: exact conflict probability per use instead of 0/1 (fast engine only); "
+                          "episodes: harms per fault episode x episodes per operation (DES; one fault with a rate)."),
     ]
     for decorator in reversed(decorators):
         function = decorator(function)
@@ -241,7 +242,15 @@ def run(model: Path, reps: int, seed: int, sets: tuple[str, ...], precision: flo
                           engine=engine, estimator=estimator, max_ops=max_ops, max_memory=max_memory)
     header = (f"{spec.model.name}: strategy {result.strategy}, seed {seed}, {result.n_reps} replications "
               f"(the harm: {spec.harm})")
-    footer = "\n".join(n for n in (_stop_note(result.stopped_by, precision, metric),
+    if estimator == "episodes":
+        from toctou_sim.episodes import describe
+
+        names = (metric, "harm_rate", "harms_per_episode", "episodes_per_op", "baseline_harm_rate")
+        shown = {name: result.estimate(name) for name in names if name in result.metric_names}
+        echo_later = describe(shown, metric if metric in ("harm_rate", "violation_rate") else "harm_rate")
+    else:
+        echo_later = ""
+    footer = "\n".join(n for n in (echo_later, _stop_note(result.stopped_by, precision, metric),
                                    _engine_note({result.strategy: result}, engine),
                                    retry_note({result.strategy: result.model})) if n)
     _emit(result.to_frame(), as_json=as_json, out=out, all_metrics=all_metrics, header=header, footer=footer)

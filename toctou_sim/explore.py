@@ -298,6 +298,9 @@ class _ExploreWorld(World):
         service = getattr(self.strategy, "service", None)
         if service is not None and hasattr(service, "transitions") and hasattr(service, "call"):
             service.__class__ = self._logged_lease(type(service))
+        locks = getattr(self.strategy, "locks", None)
+        if locks is not None and hasattr(locks, "_grant") and hasattr(locks, "_expire"):
+            locks.__class__ = self._logged_locks(type(locks))
         if self._scope.ties:
             self.env.step = partial(self._step, self.env.step)  # type: ignore[method-assign]
 
@@ -373,6 +376,30 @@ class _ExploreWorld(World):
 
         return LoggedLease
 
+    def _logged_locks(self, base: type) -> type:
+        """The per-key locks' class with grants and lease expiries in the timeline (log lines
+        only: not step boundaries, so they add no states and no fault points)."""
+        world = self
+
+        class LoggedLocks(base):  # type: ignore[misc]
+            __slots__ = ()
+
+            def _grant(self, key: int, event: simpy.Event) -> None:
+                world.log.append(Step(world.env.now, "lock", f"key {key}: granted, token {self.next_token}"))
+                super()._grant(key, event)
+
+            def _expire(self, key: int, token: int, event: simpy.Event) -> None:
+                if self.holder.get(key) == token:
+                    world.log.append(Step(world.env.now, "lock",
+                                          f"key {key}: lease of token {token} expires (its holder may still act)"))
+                super()._expire(key, token, event)
+
+        return LoggedLocks
+
+    @staticmethod
+    def _token(op: Operation) -> str:
+        return (f" (retry {op.retries})" if op.retries else "") + (f" (token {op.token})" if op.token else "")
+
     def _harm(self, op: Operation, kind: str) -> None:
         if kind == "orphan":
             return
@@ -390,7 +417,7 @@ class _ExploreWorld(World):
     def check(self, op: Operation, latency: float) -> Flow:
         held = yield from super().check(op, latency)
         label = self._labels[self.env.active_process] = self._actor(op)
-        self._note(label, f"check: saw version {op.seen_version} value {op.seen_value}, "
+        self._note(label, f"check{self._token(op)}: saw version {op.seen_version} value {op.seen_value}, "
                                     f"precondition {'holds' if held else 'false (declines)'}")
         return held
 
@@ -407,10 +434,13 @@ class _ExploreWorld(World):
             what = f"use: VIOLATION ({self.harms[-1][0]})"
         elif accepted:
             what = "use: applied" + ("" if holds else " (precondition false)")
+            if op.partial:
+                what += ", then the request fails (partial failure: the effect stays)"
         else:
             what = "use: rejected" + (" (race caught)" if not holds else "")
-        version = self.store.version[op.key]
-        self._note(actor, f"{what}; key {op.key} now version {version} value {self.store.value[op.key]}")
+        store = self.store
+        self._note(actor, f"{what}{self._token(op)}; key {op.key} now version {store.version[op.key]} "
+                          f"value {store.value[op.key]}")
         return outcome
 
     def _mutate(self, mutate: Callable[[int, Callable[[], None]], None], key: int, apply: Callable[[], None]) -> None:

@@ -219,6 +219,13 @@ def run_replication(
     model must qualify) or ``auto`` (fast when the model qualifies). ``estimator`` ``conditional``
     (conditional Monte Carlo) needs the fast engine.
     """
+    if estimator == "episodes":
+        from toctou_sim.episodes import run_episode_replication
+
+        result = run_episode_replication(model, replication, seed)
+        result.metrics.update(budget_metrics(result.metrics, result.timeline, model))
+        result.metrics.update(guide_metrics(model.keys.invariant, result.metrics))
+        return result
     chosen, why = resolve_engine(model, engine, estimator)
     if chosen == "fast":
         result = run_fast(model, replication, seed, estimator)
@@ -627,6 +634,14 @@ def _engines(models: dict[str, ModelSpec], engine: str, estimator: str) -> dict[
     """The engine each model runs on, and why; checks the estimator can be used."""
     from toctou_sim.fastpath import ESTIMATORS
 
+    if estimator == "episodes":  # conditioning on a fault episode: two DES runs per replication
+        from toctou_sim.episodes import episode_fault
+
+        if engine == "fast":
+            raise SpecError("--estimator episodes: runs on the DES engine (--engine des or auto)")
+        for model in models.values():
+            episode_fault(model)
+        return {label: ("des", "the episode estimator runs on the DES engine") for label in models}
     if estimator not in ESTIMATORS:
         raise SpecError(f"--estimator: expected one of {', '.join(ESTIMATORS)}, got {estimator!r}")
     chosen = {label: resolve_engine(model, engine, estimator) for label, model in models.items()}
@@ -708,7 +723,8 @@ def simulate(
         engine: ``des`` (SimPy event loop), ``fast`` (the compiled event kernel, identical numbers;
             the model must qualify, see :func:`toctou_sim.fastpath.qualifies`) or ``auto`` (the
             default: fast whenever the model qualifies).
-        estimator: ``plain`` or ``conditional`` (conditional Monte Carlo; needs the fast engine).
+        estimator: ``plain``, ``conditional`` (conditional Monte Carlo; needs the fast engine) or
+            ``episodes`` (per fault episode, on the DES engine: :mod:`toctou_sim.episodes`).
         max_ops, max_memory: the run's budget (default :data:`toctou_sim.limits.DEFAULT_MAX_OPS`
             operations and half the machine's memory); a run estimated past it is refused before
             it starts (:func:`toctou_sim.limits.estimate_run`).

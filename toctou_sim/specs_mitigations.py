@@ -83,12 +83,19 @@ class IdempotencySpec(StrategySpec):
     deliveries into no-ops. A duplicate finding a completed key gets the stored answer (a dedupe
     hit); one finding a key still in progress is an idempotency conflict (HTTP 409, guide M6)
     and is retried under ``retry``. The business check and use are ``inner``'s. Fault target:
-    ``dedupe`` (the dedupe store: a partition delays lookups, or fails them after its timeout)."""
+    ``dedupe`` (the dedupe store: a partition delays lookups, or fails them after its timeout).
+
+    ``record_with_effect``: the key is marked done in the same transaction as the effect (the
+    guide's "persist the idempotency token and state atomically"): a use that takes effect and
+    then fails (``clients.partial_failure``) leaves its key done, so the retry or a redelivery
+    gets the stored answer instead of acting again. Without it (the default) a failed request
+    releases its key, and a retry after a partial failure acts twice (a double charge)."""
 
     kind: Literal["idempotency"] = "idempotency"
     dedupe: DedupeStoreSpec = DedupeStoreSpec()
     inner: StrategyField = NoMitigationSpec()
     retry: RetryPolicy = RetryPolicy()
+    record_with_effect: bool = Field(default=False, exclude_if=lambda value: not value)
 
     def check_model(self, model: ModelSpec) -> str | None:
         return _inner(self.inner, model)

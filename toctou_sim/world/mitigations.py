@@ -115,8 +115,10 @@ class Idempotency(Strategy):
     A delivery first looks its key up. A completed key means the request was already served:
     the duplicate is a no-op that returns the stored answer (a dedupe hit, counted as a
     conflict). A key still in progress is an idempotency conflict (409, guide M6). An absent key
-    is claimed and the inner strategy runs; the claim is released if the request did not take
-    effect. On a strongly consistent store lookup and claim are one atomic step, so at most one
+    is claimed and the inner strategy runs; the claim is released if the request did not
+    complete, even after a use that took effect and then failed (a partial failure: the retry
+    acts again), unless ``record_with_effect`` marks the key done with the effect (the retry then
+    gets the stored answer). On a strongly consistent store lookup and claim are one atomic step, so at most one
     delivery proceeds; on an eventual store a claim is seen by others only after the visibility
     lag, and a key is forgotten after its TTL: both let duplicates through.
     """
@@ -126,6 +128,7 @@ class Idempotency(Strategy):
         self.inner = STRATEGIES[spec.inner.kind](world, spec.inner)
         dedupe = spec.dedupe
         self._strong: bool = dedupe.consistency == "strong"
+        self._with_effect: bool = spec.record_with_effect
         self._ttl: float = dedupe.ttl if dedupe.ttl is not None else math.inf
         self._lookup = world.streams.variates("idempotency.lookup_latency", dedupe.lookup_latency)
         self._lag = world.streams.variates("idempotency.visibility_lag", dedupe.visibility_lag)
@@ -157,7 +160,8 @@ class Idempotency(Strategy):
             del table[rid]
             self.expired += 1
             entry = None
-        if entry is not None and entry.owner is not op and entry.visible_at <= now:
+        if entry is not None and ((entry.owner is not op and entry.visible_at <= now)
+                                  or (entry.owner is op and entry.completed)):
             _caught_before_use(world, op)
             if entry.completed:
                 if op.counted:
@@ -169,13 +173,14 @@ class Idempotency(Strategy):
         if entry is None or entry.owner is not op:
             visible = now if self._strong else now + self._lag()
             entry = table[rid] = _DedupeEntry(op, now + self._ttl, visible)
+        orphaned = op.left_orphan
         try:
             outcome = yield from self.inner.attempt(op, first)
         except ServiceRefused:  # a finite service refused the use: release the key, then fail
             if table.get(rid) is entry:
                 del table[rid]
             raise
-        if outcome in (OK, VIOLATED):
+        if outcome in (OK, VIOLATED) or (self._with_effect and op.left_orphan and not orphaned):
             entry.completed = True
         elif table.get(rid) is entry:
             del table[rid]
