@@ -25,12 +25,15 @@ from toctou_sim.spec import ModelSpec, SpecError, parse_model
 if TYPE_CHECKING:
     import pandas as pd
 
+    from toctou_sim.montecarlo import ComparisonResult, SimulationResult
+
 __all__ = [
     "HeadroomPoint",
     "HeadroomResult",
     "headroom",
     "load_spikes",
     "load_timeline",
+    "report_headroom",
     "scale_load",
     "service_capacity",
 ]
@@ -164,6 +167,8 @@ class HeadroomPoint:
     healthy: bool
     broke_by: str
     """Why the load is unhealthy: ``p99``, ``error budget``, ``unstable`` or ``""``."""
+    cause: str = ""
+    """What broke, in words (``"p99 4.05 s > 1 s; lock waits up to 1 s"``); ``""`` when healthy."""
 
 
 @dataclass(frozen=True)
@@ -200,6 +205,45 @@ class HeadroomResult:
         return (f"{self.strategy}: {self.headroom:.3g}x today's load ({self.knee_rate:.4g} ops/s), "
                 f"then {self.broke_by}")
 
+    @property
+    def max_multiplier(self) -> float:
+        """The highest load simulated, x today's."""
+        return max((point.multiplier for point in self.points), default=1.0)
+
+    @property
+    def min_multiplier(self) -> float:
+        """The lowest load simulated, x today's."""
+        return min((point.multiplier for point in self.points), default=1.0)
+
+    @property
+    def cause(self) -> str:
+        """What broke at the first unhealthy load above the knee, in words (``""`` when none)."""
+        above = [p for p in self.points if not p.healthy and p.multiplier > self.headroom]
+        return min(above, key=lambda p: p.multiplier).cause if above else ""
+
+    def cell(self) -> str:
+        """The headroom as a table cell: ``1.7x (p99)``, ``>= 8x (not reached)``, ``< 0.0625x (error
+        budget)``."""
+        if self.broke_by == "not reached":
+            return f">= {self.headroom:.3g}x (not reached)"
+        if self.headroom == 0:
+            return f"< {self.min_multiplier:.3g}x ({self.broke_by})"
+        return f"{self.headroom:.2g}x ({self.broke_by})"
+
+    def sentence(self) -> str:
+        """One sentence for a report: how much more load the strategy takes and what breaks first."""
+        cause = f": {self.cause}" if self.cause else ""
+        if self.broke_by == "not reached":
+            return (f"{self.strategy} sustains >= {self.headroom:.3g}x today's load (not reached: healthy at every "
+                    "load tried).")
+        if self.headroom == 0:
+            return (f"{self.strategy} is already past its knee: unhealthy at every load down to "
+                    f"{self.min_multiplier:.3g}x today's ({self.broke_by}{cause}).")
+        if self.headroom < 1:
+            return (f"{self.strategy}: {self.headroom:.2g}x: already past its knee ({self.broke_by} breaks first"
+                    f"{cause}).")
+        return f"{self.strategy} sustains {self.headroom:.2g}x today's load ({self.broke_by} breaks first{cause})."
+
     def to_frame(self) -> pd.DataFrame:
         """One row per load simulated."""
         import pandas as pd
@@ -208,11 +252,27 @@ class HeadroomResult:
 
 
 def _point(model: ModelSpec, multiplier: float, *, reps: int, seed: int, p99_limit_ms: float,
-           error_budget: float, error_metric: str, saturation: float, executor: Any) -> HeadroomPoint:
+           error_budget: float, error_metric: str, saturation: float, executor: Any,
+           today: SimulationResult | None = None) -> HeadroomPoint:
     from toctou_sim.montecarlo import simulate
 
     scaled = scale_load(model, multiplier)
-    result = simulate(scaled, reps=reps, seed=seed, executor=executor)
+    result = today if today is not None and multiplier == 1.0 else simulate(scaled, reps=reps, seed=seed,
+                                                                            executor=executor)
+    return judge(result, multiplier, scaled.clients.arrival.poisson.rate, p99_limit_ms=p99_limit_ms,
+                 error_budget=error_budget, error_metric=error_metric, saturation=saturation)
+
+
+def _seconds(ms: float) -> str:
+    from toctou_sim.units import format_duration
+
+    return format_duration(ms / 1e3)
+
+
+def judge(result: SimulationResult, multiplier: float, arrival_rate: float, *, p99_limit_ms: float,
+          error_budget: float, error_metric: str = "error_rate", saturation: float = 0.98) -> HeadroomPoint:
+    """Whether the replications in ``result`` (run at ``multiplier`` x today's load) are healthy,
+    and if not, what broke (see :func:`headroom` for the criteria)."""
     metrics = result.metric_names
 
     def mean(name: str) -> float:
@@ -221,17 +281,41 @@ def _point(model: ModelSpec, multiplier: float, *, reps: int, seed: int, p99_lim
     p99 = mean("latency_p99_ms")
     errors = mean(error_metric)
     unfinished = mean("unfinished")
-    utilization = max((mean(f"{name}_utilization") for name in model.capacity
-                       if f"{name}_utilization" in metrics), default=math.nan)
-    broke_by = ""
+    busiest = max(((mean(f"{name}_utilization"), name) for name in result.model.capacity
+                   if f"{name}_utilization" in metrics), default=(math.nan, ""))
+    utilization = busiest[0]
+    broke_by = cause = ""
     if unfinished > 0 or utilization >= saturation:
         broke_by = "unstable"
+        cause = (f"the {busiest[1]} at {utilization:.0%} utilisation" if utilization >= saturation else
+                 f"{unfinished:.3g} operations per run still unfinished at the end")
     elif p99 > p99_limit_ms:
         broke_by = "p99"
+        cause = f"p99 {_seconds(p99)} > {_seconds(p99_limit_ms)}"
     elif errors > error_budget:
         broke_by = "error budget"
-    return HeadroomPoint(multiplier, scaled.clients.arrival.poisson.rate, p99, errors, utilization, unfinished,
-                         not broke_by, broke_by)
+        cause = f"{error_metric.replace('_', ' ')} {errors:.2g} > {error_budget:.2g}"
+        shares = {label: mean(metric) for metric, label in _ERROR_CAUSES if metric in metrics}
+        shares = {label: value for label, value in shares.items() if value > 0}
+        if shares and error_metric == "error_rate":
+            top = max(shares, key=lambda label: shares[label])
+            cause += f", mostly {top}"
+    if broke_by and broke_by != "unstable":
+        if mean("lock_wait_timeouts") > 0 or mean("lock_wait_p99_ms") >= 0.5 * p99:
+            cause += f"; the lock queue (lock waits up to {_seconds(mean('lock_wait_p99_ms'))} at p99)"
+        elif utilization >= 0.8:
+            cause += f"; the {busiest[1]} at {utilization:.0%} utilisation"
+    return HeadroomPoint(multiplier, arrival_rate, p99, errors, utilization, unfinished, not broke_by, broke_by,
+                         cause)
+
+
+_ERROR_CAUSES = (
+    ("harm_rate", "harms"),
+    ("abort_rate", "aborts"),
+    ("latency_breach_rate", "latency breaches"),
+    ("unfinished_rate", "unfinished operations"),
+)
+"""The error-rate causes :func:`judge` names (metric, words)."""
 
 
 def headroom(
@@ -249,6 +333,7 @@ def headroom(
     reps: int = 3,
     seed: int = 0,
     executor: Any = None,
+    today: SimulationResult | None = None,
 ) -> HeadroomResult:
     """The highest arrival rate ``strategy`` sustains on ``model`` (see the module docstring).
 
@@ -261,7 +346,8 @@ def headroom(
     1), multiplies it by ``step`` while healthy (up to ``max_multiplier``) or divides it while
     not (down to ``min_multiplier``), then bisects the bracket ``refine`` times. Every load runs on
     the same seed (common random numbers), so the knee moves little between neighbouring loads
-    for reasons of noise alone.
+    for reasons of noise alone. ``today``: replications of the strategy already run at today's load
+    (e.g. the report's comparison), used for the first point instead of running it again.
 
     Raises:
         SpecError: a bad parameter (``step <= 1``, limits out of order).
@@ -280,7 +366,7 @@ def headroom(
 
     def run(multiplier: float) -> HeadroomPoint:
         point = _point(spec, multiplier, reps=reps, seed=seed, p99_limit_ms=limit_ms, error_budget=budget,
-                       error_metric=error_metric, saturation=saturation, executor=executor)
+                       error_metric=error_metric, saturation=saturation, executor=executor, today=today)
         points.append(point)
         return point
 
@@ -317,3 +403,18 @@ def headroom(
     knee = good.multiplier if good is not None else 0.0
     broke_by = bad.broke_by if bad is not None else "not reached"
     return HeadroomResult(label, rate, knee, knee * rate, broke_by, limit_ms, budget, points)
+
+
+REPORT_HEADROOM = {"reps": 2, "step": 2.0, "refine": 2, "max_multiplier": 8.0, "min_multiplier": 1 / 16}
+"""The report's cheap headroom sweep: 2 replications per load, loads x2 apart (1, 2, 4, 8 up; 1/2 to
+1/16 down), two bisections, and today's load taken from the comparison already run."""
+
+
+def report_headroom(comparison: ComparisonResult, *, executor: Any = None, **options: Any) -> dict[str, HeadroomResult]:
+    """Every compared strategy's headroom, cheaply (:data:`REPORT_HEADROOM`, overridden by
+    ``options``, passed to :func:`headroom`): the comparison's own replications judge today's
+    load, and the sweep runs on the comparison's seed, so it is deterministic for that seed."""
+    settings = {**REPORT_HEADROOM, **options}
+    return {name: headroom(comparison.model, name, seed=comparison.seed, executor=executor, today=result,
+                           **settings)
+            for name, result in comparison.results.items()}
