@@ -237,8 +237,10 @@ class HeadroomResult:
             return (f"{self.strategy} sustains >= {self.headroom:.3g}x today's load (not reached: healthy at every "
                     "load tried).")
         if self.headroom == 0:
+            today = next((p for p in self.points if p.multiplier == 1), None)
+            now = f"; at today's load {today.broke_by}: {today.cause}" if today is not None and today.cause else ""
             return (f"{self.strategy} is already past its knee: unhealthy at every load down to "
-                    f"{self.min_multiplier:.3g}x today's ({self.broke_by}{cause}).")
+                    f"{self.min_multiplier:.3g}x today's ({self.broke_by}{cause}{now}).")
         if self.headroom < 1:
             return (f"{self.strategy}: {self.headroom:.2g}x: already past its knee ({self.broke_by} breaks first"
                     f"{cause}).")
