@@ -178,8 +178,8 @@ def sensitivity_command(model: Path, strategy: str | None, params: tuple[str, ..
         click.echo(results_json(result.to_frame()))
         return
     click.echo(f"{spec.model.name}, {result.strategy}: PAWN index of each parameter (0: no effect, 1: decisive; "
-               f"chance alone reaches about {result.noise:.2f}); {n} Latin hypercube points, {reps} "
-               f"replication(s) each, seed {seed}")
+               f"chance reaches {result.chance('harm'):.2f} on the harm, {result.chance('error_rate'):.2f} on the "
+               f"error rate, 95%); {n} Latin hypercube points, {reps} replication(s) each, seed {seed}")
     click.echo(result.table().to_string(index=False))
     for path in paths + ([] if out is None else [out]):
         click.echo(f"wrote {path}")

@@ -697,7 +697,8 @@ def plot_sensitivity(results: Sequence[Any], title: str | None = None) -> Figure
     """Which parameters matter most: one panel per output (the harm rate, the error rate), a bar per
     parameter and strategy (:class:`toctou_sim.sensitivity_analysis.SensitivityResult` objects;
     bars in the strategy's colour) at its PAWN index, parameters ranked by the first strategy's
-    effect on the harm; the dashed line is the 95% bound chance alone reaches in one slice."""
+    effect on the harm; the dashed line is the index a parameter without effect reaches by chance
+    (95%, by permutation)."""
     from toctou_sim.sensitivity_analysis import OUTPUTS
 
     first = results[0]
@@ -714,8 +715,10 @@ def plot_sensitivity(results: Sequence[Any], title: str | None = None) -> Figure
             varied = bool(rows["varied"].all()) if len(rows) else False
             ax.barh(positions, values, height=height, color=strategy_color(result.strategy),
                     label=result.strategy if varied else f"{result.strategy} (no variation)")
-        ax.axvline(first.noise, color="0.3", linestyle="--", linewidth=1.2,
-                   label=f"95% bound of chance, one slice ({first.noise:.2f})")
+        chance = first.chance(output)
+        if chance > 0:
+            ax.axvline(chance, color="0.3", linestyle="--", linewidth=1.2,
+                       label=f"reached by chance, 95% ({chance:.2f})")
         ax.set_yticks(np.arange(len(order)), [labels[path] for path in order])
         ax.set_xlim(0, 1)
         ax.set_xlabel("PAWN index (0: no effect, 1: decisive)")

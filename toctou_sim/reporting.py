@@ -792,9 +792,11 @@ def _sensitivity_html(analysed: Sequence[SensitivityResult], out: Path, files: l
         "over the parameters' ranges (multipliers of today's values), one run each on the same seed, and each "
         "parameter's PAWN index (SALib): the median Kolmogorov-Smirnov distance between the output's "
         "distribution when the parameter is held within a slice of its range and over the whole sample "
-        f"(0: no effect, 1: decisive). Chance alone reaches up to about {first.noise:.2f} in one slice.</p>",
+        "(0: no effect, 1: decisive). A parameter without any effect still scores above 0 by chance: the "
+        "dashed line is the score it reaches in 95% of random orderings of the same outputs.</p>",
         f'<figure>{_img(paths[0], "Sensitivity")}<figcaption><strong>Which parameters matter.</strong> '
-        f'Bars in each strategy\'s colour; the dashed line is chance\'s 95% bound (<a href="{paths[1].name}">SVG</a>).'
+        "Bars in each strategy's colour; the dashed line is what chance reaches (95%) "
+        f'(<a href="{paths[1].name}">SVG</a>).'
         "</figcaption></figure>",
     ]
     for result in analysed:

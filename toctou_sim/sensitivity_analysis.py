@@ -10,8 +10,8 @@ over the slices, of the Kolmogorov-Smirnov distance between the output's distrib
 slice and over the whole sample. 0: fixing the parameter does not move the output's distribution;
 1: it separates it completely. PAWN is built for ranking and screening with small samples (it is
 also deterministic: no bootstrap). A parameter without any effect still gets a positive index
-from chance alone, up to about :func:`noise_level`; read the ranking and that level, not the
-second decimal.
+from chance alone; :func:`chance_level` estimates how much (by permutation), and the chart draws
+it. Read the ranking and that level, not the second decimal.
 
 A parameter is a field path with a range: either absolute bounds (``clients.arrival.poisson.rate``
 from 100 to 1000; durations in seconds or as text, ``"10ms"``) or multipliers of today's value,
@@ -39,8 +39,8 @@ __all__ = [
     "OUTPUTS",
     "Parameter",
     "SensitivityResult",
+    "chance_level",
     "default_parameters",
-    "noise_level",
     "pawn_slices",
     "sensitivity",
 ]
@@ -247,7 +247,7 @@ class SensitivityResult:
         indices: tidy rows: ``strategy``, ``output``, ``parameter``, ``pawn_median`` (the index),
             ``pawn_mean``, ``pawn_max``, ``pawn_cv`` (over the slices), ``rank`` (1: the largest
             index), ``varied`` (false: the output was the same at every point, its indices are 0
-            and its ranks mean nothing).
+            and its ranks mean nothing), ``chance`` (the output's :func:`chance_level`).
         n, reps, seed: sample points, replications per point, and the seed.
     """
 
@@ -263,10 +263,11 @@ class SensitivityResult:
     slices: int = 10
     """PAWN's conditioning slices."""
 
-    @property
-    def noise(self) -> float:
-        """The PAWN index reached by chance alone (see :func:`noise_level`)."""
-        return noise_level(self.n, self.slices)
+    def chance(self, output: str = "harm") -> float:
+        """The PAWN index a parameter without effect on ``output`` reaches by chance (95%; see
+        :func:`chance_level`)."""
+        rows = self.indices[self.indices["output"] == output]
+        return float(rows["chance"].iloc[0]) if len(rows) else 0.0
 
     def ranking(self, output: str = "harm") -> list[str]:
         """Parameter paths, the most influential on ``output`` first."""
@@ -392,6 +393,7 @@ def sensitivity(
         else:
             found = pawn.analyze(problem, sample, y, S=slices)
         varied = bool(np.all(np.isfinite(y)) and np.ptp(y) > 0)
+        chance = chance_level(y, slices, seed) if varied else 0.0
         pawn_index = np.asarray(found["median"], dtype=np.float64)
         order = np.argsort(-pawn_index, kind="stable")
         ranks = np.empty(len(parameters), dtype=int)
@@ -400,7 +402,7 @@ def sensitivity(
             rows.append({"strategy": label, "output": output, "parameter": parameter.path,
                          "pawn_median": float(found["median"][j]), "pawn_mean": float(found["mean"][j]),
                          "pawn_max": float(found["maximum"][j]), "pawn_cv": float(np.nan_to_num(found["CV"][j])),
-                         "rank": int(ranks[j]), "varied": varied})
+                         "rank": int(ranks[j]), "varied": varied, "chance": chance})
     frame.insert(0, "strategy", label)
     return SensitivityResult(spec.model.name, label, spec.harm, parameters, frame, pd.DataFrame(rows), n, reps, seed,
                              slices)
@@ -411,10 +413,23 @@ def pawn_slices(n: int) -> int:
     return max(2, min(10, n // 12))
 
 
-def noise_level(n: int, slices: int, confidence: float = 0.95) -> float:
-    """The KS statistic a slice of ``n / slices`` points reaches against all ``n`` by chance
-    alone (the two-sample critical value at ``confidence``): a PAWN index below it is
-    indistinguishable from no effect."""
-    size = n / slices
-    alpha = 1 - confidence
-    return math.sqrt(-math.log(alpha / 2) / 2) * math.sqrt((size + n) / (size * n))
+def chance_level(y: Any, slices: int, seed: int, draws: int = 200, confidence: float = 0.95) -> float:
+    """The PAWN index a parameter without any effect reaches by chance with these outputs: the
+    ``confidence`` quantile, over ``draws`` random orderings of ``y`` (a dummy parameter), of the
+    median over ``slices`` equal slices of the Kolmogorov-Smirnov distance between the slice's
+    outputs and all of them. Ties (many runs without a harm) are accounted for, as they are in
+    the real index."""
+    import zlib
+
+    from scipy.stats import ks_2samp
+
+    values = np.asarray(y, dtype=np.float64)
+    if values.size == 0 or np.ptp(values) == 0:
+        return 0.0
+    stream = np.random.SeedSequence(seed, spawn_key=(zlib.crc32(b"sensitivity.chance"),))
+    rng = np.random.Generator(np.random.PCG64(stream))
+    medians = []
+    for _ in range(draws):
+        chunks = np.array_split(rng.permutation(values), slices)
+        medians.append(float(np.median([ks_2samp(chunk, values).statistic for chunk in chunks])))
+    return float(np.quantile(medians, confidence))
