@@ -376,6 +376,9 @@ def _worker(job: tuple[int, int, float, str | None]) -> Counter[str]:
     import warnings
 
     warnings.simplefilter("ignore")
+    from toctou_sim.kernel_driver import warm_up
+
+    warm_up()  # numba compiles the kernel once per checkout (cached on disk after): not a case's cost
     return fuzz(count, seed, limit, Path(findings) if findings else None)
 
 

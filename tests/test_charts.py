@@ -74,6 +74,41 @@ def test_strategy_colours_are_stable() -> None:
     assert plots.strategy_color("my_custom_strategy") == plots.strategy_color("my_custom_strategy")
 
 
+def test_a_page_of_strategies_has_no_two_colours_alike() -> None:
+    # The PVC controller's strategies: unfenced and no_election hashed to one green before pinning.
+    names = ["none", "conditional_create", "fenced", "unfenced", "no_election", "lock", "cas"]
+    colors = plots.strategy_colors(names)
+    assert len(set(colors.values())) == len(names)
+    assert colors == plots.strategy_colors(list(reversed(names)))  # the set decides, not the order
+    assert colors["cas"] == plots.strategy_color("cas")  # fixed colours stay fixed
+    spare = set(plots._SPARE_COLORS)
+    assert not spare & set(plots._FIXED_COLORS.values())
+    with plots.strategy_palette(names):
+        assert [plots.strategy_color(n) for n in names] == [colors[n] for n in names]
+    assert plots.strategy_color("unfenced") == plots._SPARE_COLORS[plots._hashed("unfenced")]  # released
+
+
+def test_the_report_draws_each_strategy_in_its_page_colour(tmp_path, monkeypatch) -> None:
+    seen: dict[str, set[str]] = {}
+    original = plots.strategy_color
+
+    def spy(name: str) -> str:
+        color = original(name)
+        seen.setdefault(name, set()).add(color)
+        return color
+
+    monkeypatch.setattr(plots, "strategy_color", spy)
+    from toctou_sim import load_model
+    from toctou_sim.reporting import report
+
+    model = load_model(MODELS / "scenario1_pvc_controller.toml",
+                       overrides={"model.horizon": "8s", "model.warmup": "1s"})
+    report(model, out=tmp_path, reps=2, seed=1, trace_ops=0)
+    colors = {name: next(iter(c)) for name, c in seen.items()}
+    assert all(len(c) == 1 for c in seen.values()), seen
+    assert len(set(colors.values())) == len(colors), colors
+
+
 def test_figures_are_pyplot_figures_a_notebook_shows() -> None:
     import matplotlib.pyplot as plt
 

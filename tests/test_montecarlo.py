@@ -113,3 +113,35 @@ def test_precision_in_compare_is_not_held_back_by_a_strategy_without_events() ->
     result = compare(spec, ["none", "cas"], reps=3, seed=2, precision=0.2, max_reps=200)
     assert result.results["none"].stopped_by == "precision"
     assert result.results["cas"].estimate("violation_rate").upper_bound
+
+
+def _progress_run(executor) -> tuple[list[tuple[float, int]], int]:
+    """Run 2 DES replications with a recording progress callback; returns (amount, results seen
+    so far) per call, and the results count."""
+    from toctou_sim.montecarlo import _map
+
+    spec = load_model(MODELS / "payment_webhook.toml", {"model.horizon": "3s", "model.warmup": "0.5s"})
+    calls: list[tuple[float, int]] = []
+    results: list[object] = []
+    tasks = [(spec, i, 1, "des", "plain") for i in range(2)]
+    for result in _map(tasks, executor, lambda amount: calls.append((amount, len(results)))):
+        results.append(result)
+    return calls, len(results)
+
+
+def test_the_progress_bar_moves_within_a_replication() -> None:
+    calls, n = _progress_run(None)
+    assert n == 2
+    assert math.isclose(sum(amount for amount, _ in calls), 2.0)
+    # the first replication reported its 20 stretches of simulated time before it returned
+    before_first = [amount for amount, seen in calls if seen == 0]
+    assert len(before_first) >= 20 and all(0 < a <= 0.05 + 1e-12 for a in before_first[:20])
+
+
+def test_a_local_pool_reports_progress_through_its_shared_counter() -> None:
+    from toctou_sim.executors import local_pool
+
+    with local_pool(2) as pool:
+        calls, n = _progress_run(pool)
+    assert n == 2
+    assert math.isclose(sum(amount for amount, _ in calls), 2.0)  # every share, flushed at the end

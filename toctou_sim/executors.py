@@ -32,9 +32,11 @@ __all__ = [
     "ExecutorHandle",
     "SerialExecutor",
     "capacity",
+    "listening",
     "local_cores",
     "local_pool",
     "open_executor",
+    "progress_sink",
 ]
 
 P = ParamSpec("P")
@@ -60,8 +62,72 @@ class SerialExecutor(Executor):
         return future
 
 
-def _worker_init(parent: int) -> None:
-    """Initializer of every local worker process: exit when the parent dies.
+_SINK: Callable[[float], None] | None = None
+"""Where a replication running in this process reports its progress (see :func:`listening`)."""
+_COUNTERS: dict[int, Any] = {}
+"""Each open local pool's shared progress counter (a ``multiprocessing.Value``), by ``id(pool)``."""
+
+
+def progress_sink() -> Callable[[float], None] | None:
+    """The callback a replication running in this process reports its progress to, if any."""
+    return _SINK
+
+
+def _shared_adder(counter: Any) -> Callable[[float], None]:
+    def add(amount: float) -> None:
+        with counter.get_lock():
+            counter.value += amount
+
+    return add
+
+
+@contextmanager
+def listening(executor: Executor | None, progress: Callable[[float], None]) -> Iterator[bool]:
+    """While the block runs, replications report their progress to ``progress`` as they go:
+    in this process directly, from a local pool's workers through the pool's shared counter
+    (read four times a second by a thread here). Yields True when ``executor`` cannot report
+    within a replication (a Dask cluster): the caller then reports each replication as it returns.
+    """
+    global _SINK
+    if executor is None or isinstance(executor, SerialExecutor):
+        saved, _SINK = _SINK, progress
+        try:
+            yield False
+        finally:
+            _SINK = saved
+        return
+    counter = _COUNTERS.get(id(executor))
+    if counter is None:
+        yield True
+        return
+    import threading
+
+    stop = threading.Event()
+    seen = counter.value
+
+    def poll() -> None:
+        nonlocal seen
+        while True:
+            finished = stop.wait(0.25)
+            value = counter.value
+            if value > seen:
+                progress(value - seen)
+                seen = value
+            if finished:
+                return
+
+    thread = threading.Thread(target=poll, name="toctou-sim progress", daemon=True)
+    thread.start()
+    try:
+        yield False
+    finally:
+        stop.set()
+        thread.join()
+
+
+def _worker_init(parent: int, counter: Any = None) -> None:
+    """Initializer of every local worker process: exit when the parent dies, and report
+    replications' progress to the pool's shared ``counter``.
 
     On Linux the kernel sends the worker SIGTERM when its parent exits, however it exits (SIGKILL
     included: ``prctl(PR_SET_PDEATHSIG)``); the parent's SIGTERM handler (which turns SIGTERM into
@@ -82,6 +148,9 @@ def _worker_init(parent: int) -> None:
             pass
     if os.getppid() != parent:
         os._exit(1)
+    if counter is not None:
+        global _SINK
+        _SINK = _shared_adder(counter)
 
 
 @contextmanager
@@ -92,12 +161,18 @@ def local_pool(workers: int) -> Iterator[ProcessPoolExecutor]:
     interrupt, SIGTERM turned into KeyboardInterrupt) the workers are terminated at once and
     pending tasks cancelled, so nothing is left running.
     """
-    pool = ProcessPoolExecutor(max_workers=workers, initializer=_worker_init, initargs=(os.getpid(),))
+    import multiprocessing
+
+    counter = multiprocessing.Value("d", 0.0)
+    pool = ProcessPoolExecutor(max_workers=workers, initializer=_worker_init, initargs=(os.getpid(), counter))
+    _COUNTERS[id(pool)] = counter
     try:
         yield pool
     except BaseException:
         terminate_pool(pool)
         raise
+    finally:
+        _COUNTERS.pop(id(pool), None)
     pool.shutdown(wait=True, cancel_futures=True)
 
 

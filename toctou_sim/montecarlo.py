@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from toctou_sim import executors
 from toctou_sim.bounds import DOMINATING, zero_bound
 from toctou_sim.budget import budget_metrics
 from toctou_sim.distributions import RandomStreams
@@ -243,25 +244,46 @@ Task = tuple[ModelSpec, int, int, str, str]
 
 
 def _run_task(task: Task) -> ReplicationResult:
-    return run_replication(*task)
+    """One replication. Where a progress counter is listening (the calling process's bar, or a
+    local pool's shared counter), it moves by the share of simulated time done and reaches exactly
+    one more when the replication ends, whatever engine ran it."""
+    add = executors.progress_sink()
+    if add is None:
+        return run_replication(*task)
+    from toctou_sim.world import engine
+
+    done = 0.0
+
+    def tick(fraction: float) -> None:
+        nonlocal done
+        done += fraction
+        add(fraction)
+
+    engine.PROGRESS = tick
+    try:
+        result = run_replication(*task)
+    finally:
+        engine.PROGRESS = None
+    add(1.0 - done)
+    return result
 
 
 def _map(
     tasks: list[Task],
     executor: Executor | None,
-    progress: Callable[[int], None] | None,
+    progress: Callable[[float], None] | None,
 ) -> Iterator[ReplicationResult]:
-    if executor is None:
-        for task in tasks:
-            result = _run_task(task)
-            if progress:
-                progress(1)
-            yield result
+    """Run ``tasks``; ``progress`` hears of the replications done, fractions included (within a
+    replication in this process, or through a local pool's shared counter; other executors
+    report whole replications as they return)."""
+    if progress is None:
+        yield from (map(_run_task, tasks) if executor is None else executor.map(_run_task, tasks))
         return
-    for result in executor.map(_run_task, tasks):
-        if progress:
-            progress(1)
-        yield result
+    with executors.listening(executor, progress) as whole:
+        for result in (map(_run_task, tasks) if executor is None else executor.map(_run_task, tasks)):
+            if whole:
+                progress(1.0)
+            yield result
 
 
 @dataclass
@@ -431,7 +453,17 @@ def _progress_bar(total: int, enabled: bool, description: str) -> Any:
         return None
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, desc=description, unit="rep", leave=False)
+    return tqdm(total=total, desc=description, unit="rep", leave=False,
+                bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.1f}/{total_fmt} [{elapsed}<{remaining}]")
+
+
+def _advance(bar: Any) -> Callable[[float], None]:
+    """Move ``bar`` by a share of a replication, never past its total (shares are floats)."""
+
+    def advance(amount: float) -> None:
+        bar.update(max(0.0, min(amount, bar.total - bar.n)))
+
+    return advance
 
 
 @dataclass(frozen=True)
@@ -524,7 +556,7 @@ def _run_until(
     budget_check(models.values(), rule.limit, max_ops, max_memory)
     done: dict[str, list[ReplicationResult]] = {label: [] for label in models}
     bar = _progress_bar(rule.limit * len(models), progress, "replications")
-    update = bar.update if bar is not None else None
+    update = _advance(bar) if bar is not None else None
     target: int | None = reps
     stopped_by = "reps"
     try:

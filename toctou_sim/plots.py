@@ -19,12 +19,13 @@ bounds (no clipped labels) and, with ``close=True``, releases it.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import math
 import warnings
 import zlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -60,6 +61,8 @@ __all__ = [
     "plot_verdict",
     "save",
     "strategy_color",
+    "strategy_colors",
+    "strategy_palette",
     "sweep_parameters",
     "trace_rows",
 ]
@@ -91,7 +94,9 @@ def _styled(function: _F) -> _F:
 
 
 # One colour per strategy, the same in every chart: the common strategies have fixed colours; any
-# other name gets one of the remaining colours by a stable hash of its name.
+# other name gets one of the spare colours (hues none of the fixed ones use) by a stable hash of its
+# name. A page drawing several charts pins its strategies first (:func:`strategy_palette`), so two
+# names never share a colour on it and each keeps its colour from chart to chart.
 _FIXED_COLORS = {
     "none": "#d62728",
     "recheck": "#ff7f0e",
@@ -106,16 +111,56 @@ _FIXED_COLORS = {
     "reservation": "#393b79",
     "token": "#637939",
 }
-_SPARE_COLORS = ["#8c6d31", "#843c39", "#7b4173", "#3182bd", "#e6550d", "#31a354", "#756bb1", "#636363",
-                 "#fd8d3c", "#74c476", "#9e9ac8", "#6baed6"]
+_SPARE_COLORS = ["#e7ba52", "#ad494a", "#a55194", "#6b6ecf", "#8ca252", "#d6616b", "#ce6dbd", "#31a3a3",
+                 "#843c39", "#9c9ede", "#5d4037", "#00838f"]
+_PINNED: dict[str, str] = {}
+
+
+def _hashed(name: str) -> int:
+    return zlib.crc32(name.encode("utf-8")) % len(_SPARE_COLORS)
+
+
+def strategy_colors(names: Sequence[str]) -> dict[str, str]:
+    """Colours for a set of strategies drawn together, no two alike (while the spare colours last):
+    fixed names keep theirs; every other name, in sorted order, takes its hashed spare colour or,
+    when a name before it took that one, the next free one. Depends only on the set of names."""
+    colors = {name: _FIXED_COLORS[name] for name in names if name in _FIXED_COLORS}
+    taken = set(colors.values())
+    for name in sorted(set(names) - set(colors)):
+        start = _hashed(name)
+        for step in range(len(_SPARE_COLORS)):
+            color = _SPARE_COLORS[(start + step) % len(_SPARE_COLORS)]
+            if color not in taken:
+                break
+        else:
+            color = _SPARE_COLORS[start]
+        colors[name] = color
+        taken.add(color)
+    return colors
+
+
+@contextlib.contextmanager
+def strategy_palette(names: Sequence[str]) -> Iterator[dict[str, str]]:
+    """Within the block every chart colours ``names`` by :func:`strategy_colors` of the whole set,
+    so a page's charts agree and no two of its strategies share a colour."""
+    saved = dict(_PINNED)
+    _PINNED.update(strategy_colors(names))
+    try:
+        yield dict(_PINNED)
+    finally:
+        _PINNED.clear()
+        _PINNED.update(saved)
 
 
 def strategy_color(name: str) -> str:
-    """The colour of a strategy in every chart: fixed for the common strategies, otherwise picked by
-    a stable hash of the name (the same across runs and processes)."""
+    """The colour of a strategy in every chart: fixed for the common strategies, pinned inside a
+    :func:`strategy_palette` block, otherwise picked by a stable hash of the name (the same across
+    runs and processes)."""
+    if name in _PINNED:
+        return _PINNED[name]
     if name in _FIXED_COLORS:
         return _FIXED_COLORS[name]
-    return _SPARE_COLORS[zlib.crc32(name.encode("utf-8")) % len(_SPARE_COLORS)]
+    return _SPARE_COLORS[_hashed(name)]
 
 
 def _figure(width: float = 9.0, height: float = 5.5, rows: int = 1, cols: int = 1, **kwargs: Any) -> tuple[Figure, Any]:

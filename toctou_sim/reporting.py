@@ -938,85 +938,86 @@ def report(
     alerts = alert_table(views)
     figures: list[tuple[str, Path, str]] = []
 
-    def add(name: str, title: str, figure: Any, caption: str) -> None:
-        paths = plots.save(figure, out / name, close=True)
-        files.extend(paths)
-        figures.append((title, paths[0], caption))
+    with plots.strategy_palette(sorted(set(names) | set(frame["strategy"].astype(str)))):
+        def add(name: str, title: str, figure: Any, caption: str) -> None:
+            paths = plots.save(figure, out / name, close=True)
+            files.extend(paths)
+            figures.append((title, paths[0], caption))
 
-    sweep_frame = None
-    if grid:
-        sweep_frame = run_grid(spec, grid, names, reps=grid_reps or reps, seed=seed, executor=executor,
-                               max_ops=max_ops, max_memory=max_memory)
-        sweep_csv = out / "sweep.csv"
-        csv_safe(sweep_frame).to_csv(sweep_csv, index=False)
-        files.append(sweep_csv)
-        parameter = next(iter(grid))
-        add(
-            "sweep",
-            f"Against {parameter}",
-            plots.plot_sweep(sweep_frame, parameter, metrics=plots.SWEEP_METRICS,
-                             x_label=_axis_label(parameter, grid[parameter])),
-            "Violation and abort rate per operation and p99 latency, one line per strategy with 95% CI bands "
-            "(a column of panels per value of a second parameter; with three or more, the best strategy per "
-            "configuration); ▼ marks a rule-of-three upper bound where no event was seen.",
-        )
-    add(
-        "verdict",
-        "What the verdict judges",
-        plots.plot_verdict(frame, spec.slo, spec.harm),
-        f"Left: the {spec.harm} rate's 95% upper bound (from the effect ledger) against the harm budget (red); "
-        "right: the error-budget burn's upper bound (harms, aborts, latency breaches, unfinished operations) "
-        "against 1 (red), both against the added p99 latency paired against the baseline. ▼: none seen, drawn "
-        "at the bound. A strategy qualifies below both lines, and when it reaches a steady state.",
-    )
-    add(
-        "errors",
-        "Where the error budget goes",
-        plots.plot_error_causes(frame, spec.slo, spec.harm),
-        "Errors per operation by cause, stacked: harms, aborts by reason, latency breaches and operations "
-        "still unfinished when the run ended; the red line is the SLO's allowance.",
-    )
-    add(
-        "burn",
-        "Error-budget burn over time",
-        plots.plot_burn({s: v for s, v in views.items() if v}, spec.slo),
-        "All replications of each strategy: the median burn over the first alert's long window with the band "
-        "from the lowest to the highest replication, the per-bin burn (log); dashed lines are alert factors; "
-        "the lane under each panel shows when each alert fires (filled to the share of replications firing).",
-    )
-    add(
-        "cdfs",
-        "Window, latency and lock-wait distributions",
-        plots.plot_cdfs(_merged_histograms(result)),
-        "Cumulative distributions from the streaming histograms of all replications (log time axis).",
-    )
-    if trace_ops > 0:
-        import json
-
-        trace = trace_replication(spec.with_strategy(base), seed=seed, max_ops=trace_ops)
-        trace_path = out / "trace.json"
-        trace_path.write_text(json.dumps(trace.to_chrome(__version__)), encoding="utf-8")
-        files.append(trace_path)
-        chosen = recommendation.chosen
-        if chosen is not None and chosen != base:
-            chosen_trace = trace_replication(spec.with_strategy(chosen), seed=seed, max_ops=trace_ops)
+        sweep_frame = None
+        if grid:
+            sweep_frame = run_grid(spec, grid, names, reps=grid_reps or reps, seed=seed, executor=executor,
+                                   max_ops=max_ops, max_memory=max_memory)
+            sweep_csv = out / "sweep.csv"
+            csv_safe(sweep_frame).to_csv(sweep_csv, index=False)
+            files.append(sweep_csv)
+            parameter = next(iter(grid))
             add(
-                "trace_recommended",
-                f"The same operations under the recommended strategy ({chosen})",
-                plots.plot_trace(chosen_trace),
-                f"The traced run of {chosen} on the same seed (common random numbers: the same arrivals, keys "
-                f"and windows as the {base} trace below).",
+                "sweep",
+                f"Against {parameter}",
+                plots.plot_sweep(sweep_frame, parameter, metrics=plots.SWEEP_METRICS,
+                                 x_label=_axis_label(parameter, grid[parameter])),
+                "Violation and abort rate per operation and p99 latency, one line per strategy with 95% CI bands "
+                "(a column of panels per value of a second parameter; with three or more, the best strategy per "
+                "configuration); ▼ marks a rule-of-three upper bound where no event was seen.",
             )
         add(
-            "trace",
-            f"A short traced run ({base})",
-            plots.plot_trace(trace),
-            "One row per operation (60 consecutive ones after the warm-up, around the first violation when "
-            "there is one): check, window and use bars, lock waits, mutations of "
-            "the key as ticks; violations (red ✖), caught conflicts (red ×) and other rejected uses (grey ×) are "
-            "marked. Open trace.json in Perfetto "
-            "(ui.perfetto.dev) for the same run.",
+            "verdict",
+            "What the verdict judges",
+            plots.plot_verdict(frame, spec.slo, spec.harm),
+            f"Left: the {spec.harm} rate's 95% upper bound (from the effect ledger) against the harm budget (red); "
+            "right: the error-budget burn's upper bound (harms, aborts, latency breaches, unfinished operations) "
+            "against 1 (red), both against the added p99 latency paired against the baseline. ▼: none seen, drawn "
+            "at the bound. A strategy qualifies below both lines, and when it reaches a steady state.",
         )
+        add(
+            "errors",
+            "Where the error budget goes",
+            plots.plot_error_causes(frame, spec.slo, spec.harm),
+            "Errors per operation by cause, stacked: harms, aborts by reason, latency breaches and operations "
+            "still unfinished when the run ended; the red line is the SLO's allowance.",
+        )
+        add(
+            "burn",
+            "Error-budget burn over time",
+            plots.plot_burn({s: v for s, v in views.items() if v}, spec.slo),
+            "All replications of each strategy: the median burn over the first alert's long window with the band "
+            "from the lowest to the highest replication, the per-bin burn (log); dashed lines are alert factors; "
+            "the lane under each panel shows when each alert fires (filled to the share of replications firing).",
+        )
+        add(
+            "cdfs",
+            "Window, latency and lock-wait distributions",
+            plots.plot_cdfs(_merged_histograms(result)),
+            "Cumulative distributions from the streaming histograms of all replications (log time axis).",
+        )
+        if trace_ops > 0:
+            import json
+
+            trace = trace_replication(spec.with_strategy(base), seed=seed, max_ops=trace_ops)
+            trace_path = out / "trace.json"
+            trace_path.write_text(json.dumps(trace.to_chrome(__version__)), encoding="utf-8")
+            files.append(trace_path)
+            chosen = recommendation.chosen
+            if chosen is not None and chosen != base:
+                chosen_trace = trace_replication(spec.with_strategy(chosen), seed=seed, max_ops=trace_ops)
+                add(
+                    "trace_recommended",
+                    f"The same operations under the recommended strategy ({chosen})",
+                    plots.plot_trace(chosen_trace),
+                    f"The traced run of {chosen} on the same seed (common random numbers: the same arrivals, keys "
+                    f"and windows as the {base} trace below).",
+                )
+            add(
+                "trace",
+                f"A short traced run ({base})",
+                plots.plot_trace(trace),
+                "One row per operation (60 consecutive ones after the warm-up, around the first violation when "
+                "there is one): check, window and use bars, lock waits, mutations of "
+                "the key as ticks; violations (red ✖), caught conflicts (red ×) and other rejected uses (grey ×) are "
+                "marked. Open trace.json in Perfetto "
+                "(ui.perfetto.dev) for the same run.",
+            )
 
     page = _render(
         model=spec,

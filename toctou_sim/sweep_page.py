@@ -76,7 +76,8 @@ def write_sweep_page(frame: pd.DataFrame, parameters: Sequence[str], strategies:
     figures: list[tuple[Path, str]] = []
     if parameters:
         metrics = tuple(m for m in plots.SWEEP_METRICS if m in set(frame["metric"])) or ("violation_rate",)
-        figure = plots.plot_sweep(frame, parameters[0], metrics=metrics)
+        with plots.strategy_palette(strategies):
+            figure = plots.plot_sweep(frame, parameters[0], metrics=metrics)
         caption = ("One line per strategy with 95% CI bands" if len(parameters) == 1 else
                    "A column of panels per value of the second parameter" if len(parameters) == 2 else
                    "The strategy with the lowest 95% upper bound of the violation rate, per configuration")

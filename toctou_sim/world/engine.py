@@ -874,6 +874,8 @@ class World:
         for index in range(1, BACKLOG_SAMPLES + 1):
             env.run(until=warmup + step * index if index < BACKLOG_SAMPLES else horizon)
             self.backlog.append(self.in_flight)
+            if PROGRESS is not None:
+                PROGRESS(1.0 / BACKLOG_SAMPLES)
         if self.in_flight:
             self._drained = env.event()
             env.run(until=simpy.AnyOf(env, [self._drained, env.timeout(horizon)]))
@@ -906,6 +908,11 @@ _PREDICATE = 2
 _GUARDS = {"none": 0, "version": 1, "predicate": _PREDICATE}
 
 BACKLOG_SAMPLES = 20
+
+PROGRESS: Callable[[float], None] | None = None
+"""A progress bar's hook: when set, :meth:`World.run` calls it with ``1 / BACKLOG_SAMPLES`` after
+each stretch of simulated time, so a bar moves within a long replication. Set only around one
+replication by :mod:`toctou_sim.montecarlo` (called 20 times a replication: off the hot path)."""
 """Instants of the measured span at which the backlog is sampled."""
 
 
