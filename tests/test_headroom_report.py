@@ -31,7 +31,8 @@ SHORT = {"model.horizon": "6s", "model.warmup": "1s"}
 def flash_report(tmp_path_factory: pytest.TempPathFactory) -> toctou_sim.reporting.ReportResult:
     spec = load_model(MODELS / "flash_sale.toml", SHORT)
     out = tmp_path_factory.mktemp("flash")
-    return toctou_sim.report(spec, out, strategies=["conditional_decrement", "lock"], reps=2, seed=3, trace_ops=0)
+    return toctou_sim.report(spec, out, strategies=["conditional_decrement", "lock"], reps=2, seed=3, trace_ops=0,
+                             sensitivity=True, sensitivity_n=8)
 
 
 def test_lock_has_less_headroom_than_a_conditional_decrement_on_the_flash_sale(flash_report) -> None:
@@ -55,6 +56,9 @@ def test_the_report_page_states_each_strategys_headroom(flash_report) -> None:
         in verdict.group(1)
     assert "lock is already past its knee" in verdict.group(1) or "lock: 0." in verdict.group(1)
     assert (flash_report.out / "headroom.csv").read_text().startswith("strategy,multiplier,")
+    # --sensitivity: the baseline (here also the recommended strategy) on the fast engine
+    assert "<h2>Sensitivity</h2>" in page and (flash_report.out / "sensitivity.png").stat().st_size > 0
+    assert [a.strategy for a in flash_report.sensitivity or []] == ["conditional_decrement"]
 
 
 def test_headroom_reuses_todays_replications_and_is_deterministic() -> None:

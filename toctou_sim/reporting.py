@@ -932,7 +932,8 @@ def report(
         sensitivity_csv = out / "sensitivity.csv"
         csv_safe(pd.concat([a.to_frame() for a in analysed], ignore_index=True)).to_csv(sensitivity_csv, index=False)
         files.append(sensitivity_csv)
-        sensitivity_html = _sensitivity_html(analysed, out, files)
+        with plots.strategy_palette(sorted(set(names) | set(frame["strategy"].astype(str)))):  # as the charts below
+            sensitivity_html = _sensitivity_html(analysed, out, files)
     views = _timelines(result)
     budget = budget_table(frame, spec.slo)
     alerts = alert_table(views)
