@@ -31,6 +31,7 @@ __all__ = [
     "HeadroomPoint",
     "HeadroomResult",
     "headroom",
+    "judge",
     "load_spikes",
     "load_timeline",
     "report_headroom",
