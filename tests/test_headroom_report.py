@@ -72,6 +72,14 @@ def test_headroom_reuses_todays_replications_and_is_deterministic() -> None:
     assert [p.multiplier for p in first.points][:2] == [1, 0.5]  # x2 steps down: oversells break the budget
 
 
+def test_runs_above_todays_load_are_shortened_unless_the_load_follows_a_schedule() -> None:
+    spec = load_model(MODELS / "flash_sale.toml")  # 60 s, 5 s warm-up
+    assert shorten(spec, 8, 0.5).model.horizon == pytest.approx(5 + 55 / 16)
+    assert shorten(spec, 0.5, 0.5) is spec and shorten(spec, 1, 0.5) is spec
+    storm = load_model(MODELS / "metastable_retry_storm.toml")  # a spike at minute 5
+    assert shorten(storm, 4, 0.5) is storm
+
+
 def test_judge_names_a_saturated_service_and_the_p99() -> None:
     from toctou_sim.montecarlo import simulate
     from toctou_sim.oracles_capacity import finite_store_model
