@@ -18,7 +18,7 @@ from click.testing import CliRunner
 from conftest import MODELS, model
 
 import toctou_sim
-from toctou_sim.capacity import judge, report_headroom
+from toctou_sim.capacity import judge, report_headroom, shorten
 from toctou_sim.cli import main
 from toctou_sim.montecarlo import compare
 from toctou_sim.sensitivity_analysis import Parameter, chance_level, default_parameters, sensitivity
