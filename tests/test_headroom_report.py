@@ -18,7 +18,7 @@ from click.testing import CliRunner
 from conftest import MODELS, model
 
 import toctou_sim
-from toctou_sim.capacity import judge, report_headroom, shorten
+from toctou_sim.capacity import headroom, judge, report_headroom, shorten
 from toctou_sim.cli import main
 from toctou_sim.montecarlo import compare
 from toctou_sim.sensitivity_analysis import Parameter, chance_level, default_parameters, sensitivity
@@ -78,6 +78,16 @@ def test_runs_above_todays_load_are_shortened_unless_the_load_follows_a_schedule
     assert shorten(spec, 0.5, 0.5) is spec and shorten(spec, 1, 0.5) is spec
     storm = load_model(MODELS / "metastable_retry_storm.toml")  # a spike at minute 5
     assert shorten(storm, 4, 0.5) is storm
+    faulty = load_model(MODELS / "scenario1_pvc_controller.toml")  # crashes leave a backlog to drain
+    assert shorten(faulty, 4, 0.5) is faulty
+
+
+def test_the_sweep_stops_at_its_cost_budget() -> None:
+    spec = load_model(MODELS / "flash_sale.toml", SHORT)
+    # today's load costs 1 replication, 2x would cost 2 more: over a budget of 1.5, so it is not run
+    result = headroom(spec, "conditional_decrement", reps=1, cost_budget=1.5)
+    assert [p.multiplier for p in result.points] == [1.0]
+    assert result.budget_stopped and result.cell() == ">= 1x (not reached; sweep budget)"
 
 
 def test_judge_names_a_saturated_service_and_the_p99() -> None:

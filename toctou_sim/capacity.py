@@ -196,6 +196,9 @@ class HeadroomResult:
     p99_limit_ms: float
     error_budget: float
     points: list[HeadroomPoint] = field(default_factory=list)
+    budget_stopped: bool = False
+    """The sweep stopped at its cost budget before finding the knee (``not reached`` then means
+    "not reached within the budget")."""
 
     def summary(self) -> str:
         """One line: ``cas: 1.7x today's load (85 ops/s), then unstable``."""
@@ -227,7 +230,7 @@ class HeadroomResult:
         """The headroom as a table cell: ``1.7x (p99)``, ``>= 8x (not reached)``, ``< 0.0625x (error
         budget)``."""
         if self.broke_by == "not reached":
-            return f">= {self.headroom:.3g}x (not reached)"
+            return f">= {self.headroom:.3g}x (not reached{'; sweep budget' if self.budget_stopped else ''})"
         if self.headroom == 0:
             return f"< {self.min_multiplier:.3g}x ({self.broke_by})"
         return f"{self.headroom:.2g}x ({self.broke_by})"
@@ -236,8 +239,13 @@ class HeadroomResult:
         """One sentence for a report: how much more load the strategy takes and what breaks first."""
         cause = f": {self.cause}" if self.cause else ""
         if self.broke_by == "not reached":
+            limit = ("; the sweep's budget stopped it there: toctou-sim headroom goes further"
+                     if self.budget_stopped else "")
             return (f"{self.strategy} sustains >= {self.headroom:.3g}x today's load (not reached: healthy at every "
-                    "load tried).")
+                    f"load tried{limit}).")
+        if self.headroom == 0 and self.budget_stopped:
+            return (f"{self.strategy} is already past its knee, below {self.min_multiplier:.3g}x today's load "
+                    f"({self.broke_by}{cause}; the sweep's budget stopped it there).")
         if self.headroom == 0:
             today = next((p for p in self.points if p.multiplier == 1), None)
             now = f"; at today's load {today.broke_by}: {today.cause}" if today is not None and today.cause else ""
@@ -258,12 +266,11 @@ class HeadroomResult:
 def shorten(model: ModelSpec, multiplier: float, ops_fraction: float) -> ModelSpec:
     """``model`` (already at ``multiplier`` x today's load) with its measured span cut so that a
     replication simulates about ``ops_fraction`` of today's operations; unchanged at or below
-    today's load, or when the load or the faults depend on time (a rate profile, faults at
-    scheduled instants), where a shorter run would leave them out."""
+    today's load, with a rate profile (a shorter run would leave phases out) or with faults (a
+    crash or a pause leaves a backlog that takes longer than a short run to drain)."""
     if multiplier <= 1:
         return model
-    scheduled = any(getattr(fault, "at", None) for fault in model.faults)
-    if model.clients.arrival.profile or scheduled:
+    if model.clients.arrival.profile or model.faults:
         return model
     meta = model.model
     horizon = meta.warmup + (meta.horizon - meta.warmup) * min(1.0, ops_fraction / multiplier)
@@ -356,6 +363,7 @@ def headroom(
     executor: Any = None,
     today: SimulationResult | None = None,
     ops_fraction: float | None = None,
+    cost_budget: float | None = None,
 ) -> HeadroomResult:
     """The highest arrival rate ``strategy`` sustains on ``model`` (see the module docstring).
 
@@ -372,6 +380,9 @@ def headroom(
     (e.g. the report's comparison), used for the first point instead of running it again.
     ``ops_fraction``: above today's load, shorten each run to about this share of today's
     operations (see :func:`shorten`), so a load of 8x costs no more than today's.
+    ``cost_budget``: the most the sweep may simulate, in replications of today's model (a run at
+    2x for the full horizon costs 2); a load that would exceed it is not run, and the sweep stops
+    there (``budget_stopped``).
 
     Raises:
         SpecError: a bad parameter (``step <= 1``, limits out of order).
@@ -388,7 +399,26 @@ def headroom(
     limit_ms = p99_limit * 1e3 if p99_limit is not None else math.inf
     budget = error_budget if error_budget is not None else 1 - spec.slo.target
 
+    def cost(multiplier: float) -> float:
+        if multiplier == 1.0 and today is not None:
+            return 0.0
+        shortened = shorten(spec, multiplier, ops_fraction) if ops_fraction is not None else spec
+        span = spec.model.horizon - spec.model.warmup
+        share = (shortened.model.horizon - shortened.model.warmup) / span if span > 0 else 1.0
+        return reps * multiplier * share
+
+    spent = 0.0
+    stopped = False
+
+    def affordable(multiplier: float) -> bool:
+        nonlocal stopped
+        if cost_budget is not None and spent + cost(multiplier) > cost_budget:
+            stopped = True
+        return not stopped
+
     def run(multiplier: float) -> HeadroomPoint:
+        nonlocal spent
+        spent += cost(multiplier)
         point = _point(spec, multiplier, reps=reps, seed=seed, p99_limit_ms=limit_ms, error_budget=budget,
                        error_metric=error_metric, saturation=saturation, executor=executor, today=today,
                        ops_fraction=ops_fraction)
@@ -403,6 +433,8 @@ def headroom(
     if first.healthy:
         while multiplier < max_multiplier:
             multiplier = min(multiplier * step, max_multiplier)
+            if not affordable(multiplier):
+                break
             point = run(multiplier)
             if not point.healthy:
                 bad = point
@@ -411,6 +443,8 @@ def headroom(
     else:
         while multiplier > min_multiplier:
             multiplier = max(multiplier / step, min_multiplier)
+            if not affordable(multiplier):
+                break
             point = run(multiplier)
             if point.healthy:
                 good = point
@@ -419,6 +453,8 @@ def headroom(
     if good is not None and bad is not None:
         for _ in range(refine):
             middle = math.sqrt(good.multiplier * bad.multiplier)
+            if cost_budget is not None and spent + cost(middle) > cost_budget:
+                break  # the bracket is known; a coarser knee, not a stopped sweep
             point = run(middle)
             if point.healthy:
                 good = point
@@ -427,14 +463,16 @@ def headroom(
     rate = spec.clients.arrival.poisson.rate
     knee = good.multiplier if good is not None else 0.0
     broke_by = bad.broke_by if bad is not None else "not reached"
-    return HeadroomResult(label, rate, knee, knee * rate, broke_by, limit_ms, budget, points)
+    return HeadroomResult(label, rate, knee, knee * rate, broke_by, limit_ms, budget, points,
+                          budget_stopped=stopped and (bad is None or good is None))
 
 
 REPORT_HEADROOM = {"reps": 2, "step": 2.0, "refine": 2, "max_multiplier": 8.0, "min_multiplier": 1 / 16,
-                   "ops_fraction": 0.5}
+                   "ops_fraction": 0.5, "cost_budget": 4.0}
 """The report's cheap headroom sweep: 2 replications per load, loads x2 apart (1, 2, 4, 8 up; 1/2 to
-1/16 down), two bisections, runs above today's load shortened to half of today's operations, and
-today's load taken from the comparison already run."""
+1/16 down), two bisections, runs above today's load shortened to half of today's operations, at
+most 4 replications' worth of today's model per strategy, and today's load taken from the
+comparison already run."""
 
 
 def report_headroom(comparison: ComparisonResult, *, executor: Any = None, **options: Any) -> dict[str, HeadroomResult]:
