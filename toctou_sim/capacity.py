@@ -263,6 +263,10 @@ class HeadroomResult:
         return pd.DataFrame([{"strategy": self.strategy, **point.__dict__} for point in self.points])
 
 
+MIN_MEASURED_SPAN = 10.0
+"""Seconds: :func:`shorten` never measures less than this (or the warm-up, if longer)."""
+
+
 def shorten(model: ModelSpec, multiplier: float, ops_fraction: float) -> ModelSpec:
     """``model`` (already at ``multiplier`` x today's load) with its measured span cut so that a
     replication simulates about ``ops_fraction`` of today's operations; unchanged at or below
@@ -273,7 +277,9 @@ def shorten(model: ModelSpec, multiplier: float, ops_fraction: float) -> ModelSp
     if model.clients.arrival.profile or model.faults:
         return model
     meta = model.model
-    horizon = meta.warmup + (meta.horizon - meta.warmup) * min(1.0, ops_fraction / multiplier)
+    span = meta.horizon - meta.warmup
+    floor = min(span, max(meta.warmup, MIN_MEASURED_SPAN))  # a very short run is all edge effects
+    horizon = meta.warmup + max(floor, span * min(1.0, ops_fraction / multiplier))
     return model.model_copy(update={"model": meta.model_copy(update={"horizon": horizon})})
 
 
@@ -468,10 +474,10 @@ def headroom(
 
 
 REPORT_HEADROOM = {"reps": 2, "step": 2.0, "refine": 2, "max_multiplier": 8.0, "min_multiplier": 1 / 16,
-                   "ops_fraction": 0.5, "cost_budget": 4.0}
+                   "ops_fraction": 0.5, "cost_budget": 6.0}
 """The report's cheap headroom sweep: 2 replications per load, loads x2 apart (1, 2, 4, 8 up; 1/2 to
 1/16 down), two bisections, runs above today's load shortened to half of today's operations, at
-most 4 replications' worth of today's model per strategy, and today's load taken from the
+most 6 replications' worth of today's model per strategy, and today's load taken from the
 comparison already run."""
 
 

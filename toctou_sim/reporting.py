@@ -817,7 +817,7 @@ def _headroom_html(headroom: Mapping[str, HeadroomResult], model: ModelSpec) -> 
         "service is saturated. A coarse sweep: today's load is judged on the comparison above, other loads on "
         "2 replications each of the same seed, doubling (up to 8x) while healthy or halving (down to 1/16) "
         "while not, then two bisections; a run above today's load is shortened to about half of today's "
-        "operations (unless the model has a rate profile or faults), and a strategy's sweep costs at most 4 "
+        "operations (unless the model has a rate profile or faults), and a strategy's sweep costs at most 6 "
         "replications of today's model (a cell marked 'sweep budget' stopped there). The knee is the highest "
         "healthy load found; below 1x the strategy is already past its knee. Means, not the verdict's 95% bounds: a "
         "strategy can fail the verdict yet show headroom above 1x.</p>",
