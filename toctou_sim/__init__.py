@@ -29,6 +29,7 @@ from toctou_sim.version import __version__
 if TYPE_CHECKING:
     from toctou_sim.explore import ExploreResult, Scope, explore
     from toctou_sim.reporting import report
+    from toctou_sim.sensitivity_analysis import SensitivityResult, sensitivity
     from toctou_sim.staleness import StalenessResult, staleness
     from toctou_sim.sweep import Range, SweepResult, sweep
     from toctou_sim.world.tracing import trace_replication as trace
@@ -41,6 +42,7 @@ __all__ = [
     "ModelSpec",
     "Range",
     "Scope",
+    "SensitivityResult",
     "SimulationResult",
     "SpecError",
     "StalenessResult",
@@ -52,6 +54,7 @@ __all__ = [
     "parse_model",
     "report",
     "run_replication",
+    "sensitivity",
     "simulate",
     "staleness",
     "sweep",
@@ -69,6 +72,8 @@ _LAZY = {
     "Range": ("toctou_sim.sweep", "Range"),
     "SweepResult": ("toctou_sim.sweep", "SweepResult"),
     "report": ("toctou_sim.reporting", "report"),
+    "sensitivity": ("toctou_sim.sensitivity_analysis", "sensitivity"),
+    "SensitivityResult": ("toctou_sim.sensitivity_analysis", "SensitivityResult"),
     "trace": ("toctou_sim.world.tracing", "trace_replication"),
 }
 """Public names that load their module on first use (name -> module, attribute): those modules

@@ -421,10 +421,11 @@ from toctou_sim.cli_fit import fit_command  # noqa: E402
 
 main.add_command(fit_command)
 
-from toctou_sim.cli_capacity import headroom_command, timeline_command  # noqa: E402
+from toctou_sim.cli_capacity import headroom_command, sensitivity_command, timeline_command  # noqa: E402
 
 main.add_command(timeline_command)
 main.add_command(headroom_command)
+main.add_command(sensitivity_command)
 
 from toctou_sim.cli_explore import explore_command  # noqa: E402
 

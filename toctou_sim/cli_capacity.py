@@ -1,5 +1,6 @@
-"""The ``toctou-sim timeline`` and ``toctou-sim headroom`` commands: load over time on a finite
-service (retry storms), and the highest sustainable load of each strategy."""
+"""The ``toctou-sim timeline``, ``headroom`` and ``sensitivity`` commands: load over time on a
+finite service (retry storms), the highest sustainable load of each strategy, and which parameters
+matter most for the harm and the error budget."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ from pathlib import Path
 
 import click
 
+from toctou_sim.cli_args import MODEL
+from toctou_sim.cli_options import REPS, SEED, WORKERS
 from toctou_sim.spec import SpecError
 
-__all__ = ["headroom_command", "timeline_command"]
+__all__ = ["headroom_command", "sensitivity_command", "timeline_command"]
 
 
 def _strategies(text: str | None) -> list[str] | None:
@@ -124,3 +127,59 @@ def headroom_command(model: Path, strategies: str | None, reps: int, seed: int, 
         click.echo(f"  {result.summary()}")
     if out is not None:
         click.echo(f"wrote {out}")
+
+
+@click.command("sensitivity")
+@click.argument("model", type=MODEL)
+@click.option("--strategy", default=None, help="The strategy to analyse (default: the model's own).")
+@click.option("--param", "params", multiple=True, metavar="PATH=LOW:HIGH",
+              help="A parameter and its range: numbers, durations (10ms:200ms) or multipliers of today's value "
+                   "(x0.5:x2, which also scale a whole distribution or the arrival process); repeatable. "
+                   "Default: x0.5:x2 of the load, the window, the store latencies, mutator rates and TTLs.")
+@click.option("--n", "n", type=click.IntRange(4, 100_000), default=64, show_default=True,
+              help="Latin hypercube points.")
+@click.option("--reps", type=REPS, default=1, show_default=True, help="Replications per point.")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of the sample and the runs.")
+@click.option("--set", "sets", multiple=True, metavar="PATH=VALUE", help="Override a model field (repeatable).")
+@click.option("--chart", type=click.Path(path_type=Path), default=None,
+              help="Write the bar chart as STEM.png and STEM.svg (default: sensitivity-<model name>).")
+@click.option("--json", "as_json", is_flag=True, help="Print the indices as JSON.")
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="Also write the sample and its outputs (.csv/.parquet).")
+@click.option("--workers", type=WORKERS, default=0, show_default=True,
+              help="Processes (0 = all cores; at most one per core and task).")
+def sensitivity_command(model: Path, strategy: str | None, params: tuple[str, ...], n: int, reps: int, seed: int,
+                        sets: tuple[str, ...], chart: Path | None, as_json: bool, out: Path | None,
+                        workers: int) -> None:
+    """Which parameters matter most for MODEL's harm rate and error rate: PAWN sensitivity indices
+    (SALib) over a Latin hypercube sample, as a ranked table and a bar chart."""
+    from toctou_sim.cli import executor_for
+    from toctou_sim.cli_args import files_backend, parse_sets
+    from toctou_sim.limits import check_out_file
+    from toctou_sim.present import results_json, write_table
+    from toctou_sim.sensitivity_analysis import Parameter, sensitivity
+    from toctou_sim.spec import load_model
+
+    parameters = [Parameter.parse(text) for text in params] or None
+    spec = load_model(model, parse_sets(sets))
+    if chart is None:
+        safe = "".join(c if c.isalnum() or c in "-_." else "-" for c in spec.model.name).strip("-.") or "model"
+        chart = Path(f"sensitivity-{safe}")
+    check_out_file(chart.with_suffix(".png"), "--chart")
+    with executor_for(workers, n * reps) as executor:
+        result = sensitivity(spec, strategy, parameters, n=n, reps=reps, seed=seed, executor=executor)
+    if out is not None:
+        write_table(result.samples, out)
+    files_backend()
+    from toctou_sim.plots import plot_sensitivity, save
+
+    paths = save(plot_sensitivity([result]), chart, close=True)
+    if as_json:
+        click.echo(results_json(result.to_frame()))
+        return
+    click.echo(f"{spec.model.name}, {result.strategy}: PAWN index of each parameter (0: no effect, 1: decisive; "
+               f"chance reaches {result.chance('harm'):.2f} on the harm, {result.chance('error_rate'):.2f} on the "
+               f"error rate, 95%); {n} Latin hypercube points, {reps} replication(s) each, seed {seed}")
+    click.echo(result.table().to_string(index=False))
+    for path in paths + ([] if out is None else [out]):
+        click.echo(f"wrote {path}")

@@ -47,6 +47,13 @@ __all__ = ["report_command", "trace_command"]
               help="Processes (0 = all cores; at most one per core and task).")
 @click.option("--force", is_flag=True, help="Write into --out even when it is a non-empty folder.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option("--no-headroom", "no_headroom", is_flag=True,
+              help="Skip each strategy's headroom (a coarse load sweep, 2 replications per load).")
+@click.option("--sensitivity", is_flag=True,
+              help="Also rank the parameters by their effect on the harm and the error rate (PAWN over a Latin "
+                   "hypercube; --sensitivity-n points per strategy, for the baseline and the recommended one).")
+@click.option("--sensitivity-n", type=click.IntRange(4, 100_000), default=32, show_default=True,
+              help="Latin hypercube points of --sensitivity.")
 @safety_options
 def report_command(
     model: Path,
@@ -62,6 +69,9 @@ def report_command(
     workers: int,
     force: bool,
     quiet: bool,
+    no_headroom: bool,
+    sensitivity: bool,
+    sensitivity_n: int,
     max_ops: float | None,
     max_memory: float | None,
     data_dirs: tuple[Path, ...],
@@ -104,10 +114,17 @@ def report_command(
             progress=not quiet and sys.stderr.isatty(),
             max_ops=max_ops,
             max_memory=max_memory,
+            headroom=not no_headroom,
+            sensitivity=sensitivity,
+            sensitivity_n=sensitivity_n,
         )
     from toctou_sim.cli_sweep import engine_line
 
     echo(str(result.recommendation))
+    if result.headroom:
+        from toctou_sim.reporting import headroom_line
+
+        echo(headroom_line(result.headroom, spec.clients.arrival.poisson.rate))
     engines = {name: (r.engine, r.engine_reason) for name, r in result.comparison.results.items()}
     echo(engine_line(engines, "auto"))
     echo(f"wrote {result.html} and {len(result.files) - 1} more files in {result.out}")

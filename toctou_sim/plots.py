@@ -54,6 +54,7 @@ __all__ = [
     "plot_error_causes",
     "plot_fit",
     "plot_load_timeline",
+    "plot_sensitivity",
     "plot_sweep",
     "plot_trace",
     "plot_tradeoff",
@@ -733,6 +734,44 @@ def plot_load_timeline(
     axes[0][0].legend(loc="upper right", fontsize=9)
     axes[-1][0].set_xlabel(f"simulated time ({unit})")
     fig.suptitle(title or "Load over time: offered calls, retries, goodput and errors (shaded: the spike)")
+    return fig
+
+
+@_styled
+def plot_sensitivity(results: Sequence[Any], title: str | None = None) -> Figure:
+    """Which parameters matter most: one panel per output (the harm rate, the error rate), a bar per
+    parameter and strategy (:class:`toctou_sim.sensitivity_analysis.SensitivityResult` objects;
+    bars in the strategy's colour) at its PAWN index, parameters ranked by the first strategy's
+    effect on the harm; the dashed line is the index a parameter without effect reaches by chance
+    (95%, by permutation)."""
+    from toctou_sim.sensitivity_analysis import OUTPUTS
+
+    first = results[0]
+    order = first.ranking("harm")
+    labels = {p.path: p.label for p in first.parameters}
+    fig, axes = _figure(12.0, 1.6 + 0.55 * len(order) * max(1, len(results)), cols=len(OUTPUTS), sharey=True)
+    height = 0.8 / len(results)
+    for panel, (output, label) in enumerate(OUTPUTS.items()):
+        ax = axes[0][panel]
+        for k, result in enumerate(results):
+            rows = result.indices[result.indices["output"] == output].set_index("parameter")
+            values = [float(rows.loc[path, "pawn_median"]) if path in rows.index else 0.0 for path in order]
+            positions = np.arange(len(order)) + (k - (len(results) - 1) / 2) * height
+            varied = bool(rows["varied"].all()) if len(rows) else False
+            ax.barh(positions, values, height=height, color=strategy_color(result.strategy),
+                    label=result.strategy if varied else f"{result.strategy} (no variation)")
+        chance = first.chance(output)
+        if chance > 0:
+            ax.axvline(chance, color="0.3", linestyle="--", linewidth=1.2,
+                       label=f"reached by chance, 95% ({chance:.2f})")
+        ax.set_yticks(np.arange(len(order)), [labels[path] for path in order])
+        ax.set_xlim(0, 1)
+        ax.set_xlabel("PAWN index (0: no effect, 1: decisive)")
+        ax.set_title(label.replace("harm", first.harm, 1))
+        ax.legend(loc="lower right", fontsize=9)
+    axes[0][0].invert_yaxis()
+    fig.suptitle(title or f"{first.model}: which parameters matter ({first.n} Latin hypercube points, "
+                 f"{first.reps} replication(s) each)")
     return fig
 
 

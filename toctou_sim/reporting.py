@@ -37,18 +37,22 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from toctou_sim.budget import TimelineBudget, analyse_model_timeline
+from toctou_sim.capacity import HeadroomResult
 from toctou_sim.limits import csv_safe
 from toctou_sim.metrics import Histogram
 from toctou_sim.montecarlo import ComparisonResult, compare, unique_strategies
 from toctou_sim.present import HEADLINE_METRICS, _grouped, format_difference, format_value, group_of
 from toctou_sim.spec import ModelSpec, SloSpec, StrategySpec, load_model
 from toctou_sim.units import format_duration
+
+if TYPE_CHECKING:
+    from toctou_sim.sensitivity_analysis import SensitivityResult
 
 __all__ = [
     "Recommendation",
@@ -559,6 +563,11 @@ class ReportResult:
     comparison: ComparisonResult
     frame: pd.DataFrame
     sweep: pd.DataFrame | None = None
+    headroom: dict[str, HeadroomResult] | None = None
+    """Each strategy's headroom at the modelled load (``None`` when not asked for)."""
+    sensitivity: list[SensitivityResult] | None = None
+    """The sensitivity analyses, the baseline's then the recommended strategy's (``None`` when not
+    asked for)."""
 
 
 def _merged_histograms(result: ComparisonResult) -> dict[str, dict[str, Histogram]]:
@@ -588,8 +597,10 @@ _HEADLINE = (*(m for m in HEADLINE_METRICS if m != "latency_p999_ms"), "error_ra
 """The report's results table: the terminal's headline metrics and the error budget."""
 
 
-def results_table(frame: pd.DataFrame, metrics: Sequence[str] = _HEADLINE) -> pd.DataFrame:
-    """Metrics down, strategies across: estimate ± relative 95% half-width; paired p99 difference."""
+def results_table(frame: pd.DataFrame, metrics: Sequence[str] = _HEADLINE,
+                  headroom: Mapping[str, HeadroomResult] | None = None) -> pd.DataFrame:
+    """Metrics down, strategies across: estimate ± relative 95% half-width; paired p99 difference;
+    with ``headroom``, the highest sustainable load as a last row."""
     strategies = list(dict.fromkeys(frame["strategy"]))
     table: dict[str, list[str]] = {}
     present = [m for m in metrics if m in set(frame["metric"])]
@@ -613,7 +624,33 @@ def results_table(frame: pd.DataFrame, metrics: Sequence[str] = _HEADLINE) -> pd
                               _value(frame, s, "latency_p99_ms", "diff_high"))
             for s in strategies
         ]
+    if headroom:
+        out.loc["capacity: headroom (x today's load)"] = [headroom[s].cell() if s in headroom else ""
+                                                          for s in strategies]
     return out
+
+
+def headroom_table(headroom: Mapping[str, HeadroomResult]) -> pd.DataFrame:
+    """One row per strategy: its headroom, the knee's arrival rate, what broke, the loads tried."""
+    return pd.DataFrame([
+        {
+            "strategy": name,
+            "headroom (x today's load)": result.cell(),
+            "knee (ops/s)": f"{result.knee_rate:.4g}" if result.headroom > 0 else "n/a",
+            "what broke": result.cause or ("nothing" if result.broke_by == "not reached" else result.broke_by),
+            "today's load": "healthy" if result.points and result.points[0].healthy
+            else (result.points[0].cause if result.points else ""),
+            "loads tried (x)": ", ".join(f"{p.multiplier:.3g}" for p in sorted(result.points,
+                                                                              key=lambda p: p.multiplier)),
+        }
+        for name, result in headroom.items()
+    ])
+
+
+def headroom_line(headroom: Mapping[str, HeadroomResult], arrival_rate: float) -> str:
+    """The verdict's headroom sentence: every strategy's headroom at the modelled load."""
+    return (f"Headroom at today's load ({arrival_rate:.4g} ops/s): "
+            + " ".join(result.sentence() for result in headroom.values()))
 
 
 def _ci(frame: pd.DataFrame, strategy: str) -> str:
@@ -661,6 +698,8 @@ def _render(
     seed: int,
     version: str,
     files: list[Path],
+    headroom: Mapping[str, HeadroomResult] | None = None,
+    sensitivity_html: str = "",
 ) -> str:
     slo = model.slo
     verdict_class = "verdict" if recommendation.chosen else "verdict none"
@@ -685,12 +724,13 @@ def _render(
         + ".</p>",
         f'<div class="{verdict_class}"><strong>{html.escape(headline)}</strong>'
         + "".join(f"<br>{html.escape(line)}" for line in recommendation.lines[1:3])
+        + (f"<br>{html.escape(headroom_line(headroom, model.clients.arrival.poisson.rate))}" if headroom else "")
         + "</div>",
         "<h2>Results</h2>",
         "<p>Estimates are means over replications with 95% Student-t intervals (± relative half-width); "
         "a rate never observed shows its rule-of-three upper bound. The last row is the p99 latency "
         f"paired against {html.escape(result.baseline)} on the same random numbers.</p>",
-        _html_table(results_table(frame), index=True),
+        _html_table(results_table(frame, headroom=headroom), index=True),
         "<h2>Error budget</h2>",
         "<p>Errors are harmful operations + aborted ones + ok ones slower than the latency threshold + "
         "operations still unfinished when the run ended (charged as timeouts). "
@@ -707,6 +747,8 @@ def _render(
         "budget its definition promises (factor × long window / period: 2% for 14.4× over 1 h); the guide's "
         "rule is a separate column: pages after which no hour spent more than the guide's paging share.</p>",
         _alerts_html(alerts, model),
+        *(_headroom_html(headroom, model) if headroom else []),
+        sensitivity_html,
         "<h2>Charts</h2>",
     ]
     for title, path, caption in figures:
@@ -735,6 +777,52 @@ def _render(
         "</body></html>",
     ]
     return "\n".join(parts)
+
+
+def _sensitivity_html(analysed: Sequence[SensitivityResult], out: Path, files: list[Path]) -> str:
+    """The sensitivity section: the method, the chart, one ranked table per strategy."""
+    import toctou_sim.plots as plots
+
+    paths = plots.save(plots.plot_sensitivity(analysed), out / "sensitivity", close=True)
+    files.extend(paths)
+    first = analysed[0]
+    parts = [
+        "<h2>Sensitivity</h2>",
+        f"<p>Which parameters matter most for the harm and the error budget: {first.n} Latin hypercube points "
+        "over the parameters' ranges (multipliers of today's values), one run each on the same seed, and each "
+        "parameter's PAWN index (SALib): the median Kolmogorov-Smirnov distance between the output's "
+        "distribution when the parameter is held within a slice of its range and over the whole sample "
+        "(0: no effect, 1: decisive). A parameter without any effect still scores above 0 by chance: the "
+        "dashed line is the score it reaches in 95% of random orderings of the same outputs.</p>",
+        f'<figure>{_img(paths[0], "Sensitivity")}<figcaption><strong>Which parameters matter.</strong> '
+        "Bars in each strategy's colour; the dashed line is what chance reaches (95%) "
+        f'(<a href="{paths[1].name}">SVG</a>).'
+        "</figcaption></figure>",
+    ]
+    for result in analysed:
+        parts += [f"<h3>{html.escape(result.strategy)}</h3>", _html_table(result.table())]
+    return "\n".join(parts)
+
+
+def _headroom_html(headroom: Mapping[str, HeadroomResult], model: ModelSpec) -> list[str]:
+    """The headroom section: the criteria, then one row per strategy."""
+    first = next(iter(headroom.values()))
+    limit = "none" if math.isinf(first.p99_limit_ms) else format_duration(first.p99_limit_ms / 1e3)
+    return [
+        "<h2>Headroom</h2>",
+        f"<p>How far each strategy's load can grow before the run turns unhealthy: every client arrival rate "
+        f"is multiplied (today's load is {model.clients.arrival.poisson.rate:.4g} ops/s) and a load is healthy "
+        f"when, averaged over its replications, the p99 latency is at most {html.escape(limit)}, the error rate "
+        f"at most the error budget ({first.error_budget:.2g}), no operation is left unfinished and no finite "
+        "service is saturated. A coarse sweep: today's load is judged on the comparison above, other loads on "
+        "2 replications each of the same seed, doubling (up to 8x) while healthy or halving (down to 1/16) "
+        "while not, then two bisections; a run above today's load is shortened to about half of today's "
+        "operations (unless the model has a rate profile or faults), and a strategy's sweep costs at most 6 "
+        "replications of today's model (a cell marked 'sweep budget' stopped there). The knee is the highest "
+        "healthy load found; below 1x the strategy is already past its knee. Means, not the verdict's 95% bounds: a "
+        "strategy can fail the verdict yet show headroom above 1x.</p>",
+        _html_table(headroom_table(headroom)),
+    ]
 
 
 def _alerts_html(alerts: pd.DataFrame, model: ModelSpec) -> str:
@@ -774,6 +862,9 @@ def report(
     progress: bool = False,
     max_ops: float | None = None,
     max_memory: float | None = None,
+    headroom: bool = True,
+    sensitivity: bool = False,
+    sensitivity_n: int = 32,
 ) -> ReportResult:
     """Run the comparison (and a sweep over ``grid``), write the design-review bundle to ``out``.
 
@@ -794,6 +885,13 @@ def report(
         progress: show a progress bar.
         max_ops, max_memory: the budget of the comparison and of the grid sweep, each checked
             before it runs (see :func:`toctou_sim.limits.check_budget`).
+        headroom: also find each strategy's headroom at the modelled load
+            (:func:`toctou_sim.capacity.report_headroom`: a coarse load sweep, 2 replications per
+            load), shown in the verdict, the results table and a section of its own, and written to
+            ``headroom.csv``.
+        sensitivity: also rank the model's parameters by their effect on the harm rate and the
+            error rate (:func:`toctou_sim.sensitivity.sensitivity`, ``sensitivity_n`` Latin
+            hypercube samples, the recommended strategy or else the baseline), as a chart.
     """
     import toctou_sim.plots as plots
     from toctou_sim.montecarlo import _as_model
@@ -817,6 +915,27 @@ def report(
     if recommendation.chosen is None:
         recommendation = _what_would_pass(spec, names, recommendation, reps=reps, seed=seed, executor=executor,
                                           progress=progress)
+    headrooms = None
+    if headroom:
+        from toctou_sim.capacity import report_headroom
+
+        headrooms = report_headroom(result, executor=executor)
+        headroom_csv = out / "headroom.csv"
+        csv_safe(pd.concat([h.to_frame() for h in headrooms.values()], ignore_index=True)).to_csv(
+            headroom_csv, index=False)
+        files.append(headroom_csv)
+    analysed = None
+    sensitivity_html = ""
+    if sensitivity:
+        from toctou_sim.sensitivity_analysis import sensitivity as analyse
+
+        focus = list(dict.fromkeys([base, *([recommendation.chosen] if recommendation.chosen else [])]))
+        analysed = [analyse(spec, name, n=sensitivity_n, seed=seed, executor=executor) for name in focus]
+        sensitivity_csv = out / "sensitivity.csv"
+        csv_safe(pd.concat([a.to_frame() for a in analysed], ignore_index=True)).to_csv(sensitivity_csv, index=False)
+        files.append(sensitivity_csv)
+        with plots.strategy_palette(sorted(set(names) | set(frame["strategy"].astype(str)))):  # as the charts below
+            sensitivity_html = _sensitivity_html(analysed, out, files)
     views = _timelines(result)
     budget = budget_table(frame, spec.slo)
     alerts = alert_table(views)
@@ -915,6 +1034,8 @@ def report(
         seed=seed,
         version=__version__,
         files=files,
+        headroom=headrooms,
+        sensitivity_html=sensitivity_html,
     )
     html_path = out / "report.html"
     html_path.write_text(page, encoding="utf-8")
@@ -926,4 +1047,6 @@ def report(
         comparison=result,
         frame=frame,
         sweep=sweep_frame,
+        headroom=headrooms,
+        sensitivity=analysed,
     )
