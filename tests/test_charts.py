@@ -129,6 +129,7 @@ def test_figures_are_pyplot_figures_a_notebook_shows() -> None:
     ("violation_rate", (0.0, 0.0, 0.0004, True), "none seen (< 400 per million)"),
     ("burn_rate", (52.7, 40.0, 65.4, False), "52.7× ± 13×"),
     ("operations", (2512.0, 2352.0, 2672.0, False), "2,512 ± 160"),
+    ("store_offered_per_s", (22.4, 20.0, 24.8, False), "22.4 ops/s ± 2.4 ops/s"),  # a rate, not a duration
 ])
 def test_numbers_are_readable(metric: str, values: tuple[float, float, float, bool], expected: str) -> None:
     assert format_metric(metric, *values) == expected

@@ -73,7 +73,9 @@ _NOT_RATES = frozenset({"reconcile_failures_per_min"})
 def kind_of(metric: str) -> str:
     """How a metric is shown: ``duration`` (ms or s), ``rate`` (per operation: % or per million),
     ``share`` (%), ``times`` (× the sustainable burn), ``throughput`` (ops/s) or ``count``."""
-    if metric.endswith("_ms") or (metric.endswith("_s") and metric != "throughput_ops_s"):
+    if metric.endswith(("_per_s", "_ops_s")):  # a per-second rate (offered load, goodput), not a duration
+        return "throughput"
+    if metric.endswith(("_ms", "_s")):
         return "duration"
     if metric in _TIMES_BUDGET:
         return "times"
@@ -81,8 +83,6 @@ def kind_of(metric: str) -> str:
         return "share"
     if metric.endswith("_rate") and metric not in _NOT_RATES:
         return "rate"
-    if metric == "throughput_ops_s":
-        return "throughput"
     if metric.endswith("_per_day"):
         return "per_day"
     return "count"
