@@ -25,9 +25,23 @@ def root() -> Path:
     return ROOT
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Compile the event kernel once, before the xdist workers start: a fresh checkout has no
+    numba cache, and every worker would otherwise compile the same kernel at once (a minute of CPU
+    each); they load the cached kernel instead."""
+    if hasattr(config, "workerinput") or config.getoption("numprocesses", None) in (None, 0):
+        return
+    from toctou_sim.kernel_driver import warm_up
+
+    warm_up()
+
+
 def pytest_collection_finish(session: pytest.Session) -> None:
-    """Start ``mypy`` in the background when the lint test will run: it takes the longest of the
-    checks and uses the second core while the simulations run on the first."""
+    """Start ``mypy`` in the background when the lint test will run in a single process: it takes
+    the longest of the checks and uses the second core while the simulations run on the first.
+    Under xdist every worker collects every test, and the workers already use every core."""
+    if hasattr(session.config, "workerinput"):
+        return
     if any(item.nodeid.startswith("tests/test_lint.py::test_mypy") for item in session.items):
         import subprocess
         import sys

@@ -103,7 +103,7 @@ def test_the_report_draws_each_strategy_in_its_page_colour(tmp_path, monkeypatch
 
     model = load_model(MODELS / "scenario1_pvc_controller.toml",
                        overrides={"model.horizon": "8s", "model.warmup": "1s"})
-    report(model, out=tmp_path, reps=2, seed=1, trace_ops=0)
+    report(model, out=tmp_path, reps=2, seed=1, trace_ops=0, headroom=False)
     colors = {name: next(iter(c)) for name, c in seen.items()}
     assert all(len(c) == 1 for c in seen.values()), seen
     assert len(set(colors.values())) == len(colors), colors

@@ -199,7 +199,7 @@ def test_a_dollar_in_names_and_labels_does_not_break_the_report(tmp_path: Path) 
     strategies = "[strategies.a]\nkind = \"none\"\nlabel = \"$\\\\alpha$ {\"\n"
     path.write_text(path.read_text() + strategies, encoding="utf-8")
     result = invoke("report", path, "--out", tmp_path / "r", "--reps", "2", "--strategies", "a",
-                    "--trace-ops", "10")
+                    "--trace-ops", "10", "--no-headroom")
     assert result.exit_code == 0, result.output
     assert "cost $5 vs $x^{2" in (tmp_path / "r" / "report.html").read_text(encoding="utf-8")
 
