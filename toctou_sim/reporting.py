@@ -168,8 +168,11 @@ def _high(frame: pd.DataFrame, strategy: str, metric: str) -> float:
 
 
 def _per_million(rate: float) -> str:
+    """A per-operation rate as people say it: a percentage from 0.1% up, per million below."""
     if not math.isfinite(rate):
         return "n/a"
+    if rate >= 1e-3:
+        return f"{rate * 100:.3g}%"
     return f"{rate * 1e6:.3g} per million"
 
 
@@ -216,7 +219,7 @@ def recommend(frame: pd.DataFrame, slo: SloSpec, baseline: str | None = None, ha
             )
         elif not harm_high <= harm_allowed:
             failures["harm"] = (
-                f"{harm} rate up to {_per_million(harm_high)} operations exceeds {budget_name} of "
+                f"{harm} rate up to {_per_million(harm_high)} of operations exceeds {budget_name} of "
                 f"{_per_million(harm_allowed)} (about {_value(frame, strategy, 'harms_per_day'):,.0f} per day "
                 "at the modelled load)"
             )
@@ -288,8 +291,8 @@ def recommend(frame: pd.DataFrame, slo: SloSpec, baseline: str | None = None, ha
             if _overlap(best, second):
                 lines.append(
                     f"Note: the added p99 latencies of {best.strategy} and {second.strategy} are not distinguishable "
-                    f"at 95% ([{best.added_low:+.3g}, {best.added_high:+.3g}] vs "
-                    f"[{second.added_low:+.3g}, {second.added_high:+.3g}] ms): run more replications, or let the "
+                    f"at 95% ([{_ms(best.added_low)}, {_ms(best.added_high)}] vs "
+                    f"[{_ms(second.added_low)}, {_ms(second.added_high)}]): run more replications, or let the "
                     "abort rate and operational cost decide."
                 )
         else:
@@ -396,7 +399,10 @@ def _overlap(first: Verdict, second: Verdict) -> bool:
 
 
 def _ms(value: float) -> str:
-    return "n/a" if not math.isfinite(value) else f"{value:+.3g} ms"
+    """A signed latency given in ms, in ms or s with 3 significant digits (``+21.5 ms``, ``+16.1 s``)."""
+    if not math.isfinite(value):
+        return "n/a"
+    return f"{value / 1e3:+.3g} s" if abs(value) >= 1e3 else f"{value:+.3g} ms"
 
 
 def budget_table(frame: pd.DataFrame, slo: SloSpec) -> pd.DataFrame:
