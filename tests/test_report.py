@@ -183,6 +183,20 @@ def bundle(tmp_path_factory: pytest.TempPathFactory, known: Any) -> Any:
     return toctou_sim.report(known, out, strategies=["none", "cas", "lock"], reps=4, seed=1, trace_ops=100)
 
 
+def test_the_verdict_is_heard_before_the_slow_part(tmp_path: Path, known: Any) -> None:
+    """``on_verdict`` (the command line prints with it) gets the recommendation before the
+    headroom sweep, the charts and the page are made: a reviewer reads the verdict first."""
+    heard: list[tuple[Any, bool, bool]] = []
+
+    def listen(recommendation: Any) -> None:
+        heard.append((recommendation, (tmp_path / "report.html").exists(), (tmp_path / "verdict.png").exists()))
+
+    result = toctou_sim.report(known, tmp_path, strategies=["none", "cas"], reps=2, seed=1, trace_ops=0,
+                               headroom=False, on_verdict=listen)
+    assert [(r.chosen, html, chart) for r, html, chart in heard] == [(result.recommendation.chosen, False, False)]
+    assert (tmp_path / "report.html").exists()
+
+
 def test_report_bundle(bundle: Any) -> None:
     page = bundle.html.read_text()
     assert bundle.recommendation.chosen == "cas"

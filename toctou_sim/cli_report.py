@@ -117,10 +117,10 @@ def report_command(
             headroom=not no_headroom,
             sensitivity=sensitivity,
             sensitivity_n=sensitivity_n,
+            on_verdict=lambda recommendation: echo(str(recommendation)),  # before the charts
         )
     from toctou_sim.cli_sweep import engine_line
 
-    echo(str(result.recommendation))
     if result.headroom:
         from toctou_sim.reporting import headroom_line
 

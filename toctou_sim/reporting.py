@@ -33,7 +33,7 @@ from __future__ import annotations
 import base64
 import html
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -871,6 +871,7 @@ def report(
     headroom: bool = True,
     sensitivity: bool = False,
     sensitivity_n: int = 32,
+    on_verdict: Callable[[Recommendation], None] | None = None,
 ) -> ReportResult:
     """Run the comparison (and a sweep over ``grid``), write the design-review bundle to ``out``.
 
@@ -898,6 +899,9 @@ def report(
         sensitivity: also rank the model's parameters by their effect on the harm rate and the
             error rate (:func:`toctou_sim.sensitivity.sensitivity`, ``sensitivity_n`` Latin
             hypercube samples, the recommended strategy or else the baseline), as a chart.
+        on_verdict: called with the recommendation as soon as it is decided, before the headroom
+            sweep, the charts and the page (which take most of a report's time): the command line
+            prints the verdict then.
     """
     import toctou_sim.plots as plots
     from toctou_sim.montecarlo import _as_model
@@ -921,6 +925,8 @@ def report(
     if recommendation.chosen is None:
         recommendation = _what_would_pass(spec, names, recommendation, reps=reps, seed=seed, executor=executor,
                                           progress=progress)
+    if on_verdict is not None:
+        on_verdict(recommendation)
     headrooms = None
     if headroom:
         from toctou_sim.capacity import report_headroom
