@@ -7,7 +7,9 @@ from typing import Any
 
 import pytest
 
+from toctou_sim.metrics import OUTCOMES
 from toctou_sim.spec import ModelSpec, parse_model
+from toctou_sim.world import World
 
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = ROOT / "models"
@@ -61,3 +63,26 @@ def _close_figures() -> Any:
 
     if "matplotlib.pyplot" in sys.modules:
         sys.modules["matplotlib.pyplot"].close("all")
+
+
+class LoggingWorld(World):
+    """A world that logs how each scripted operation ends, by name: ``at(time, name, **durations)``
+    submits one operation on key 0; a copy the world sends again (a redelivery, a resent request)
+    is logged as "A again"."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.log: list[tuple[str, str, float]] = []
+        self.names: dict[int, str] = {}
+
+    def finish(self, op: Any, outcome: int) -> None:
+        self.log.append((self.names.get(id(op), "A again"), OUTCOMES[outcome], self.env.now))
+        super().finish(op, outcome)
+
+    def at(self, time: float, name: str, **durations: float) -> None:
+        def start() -> Any:
+            yield self.env.timeout(time)
+            op = self.submit(0, **durations)
+            self.names[id(op)] = name
+
+        self.env.process(start())

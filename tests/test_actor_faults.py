@@ -6,33 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import model
+from conftest import LoggingWorld, model
 
 from toctou_sim.distributions import RandomStreams
-from toctou_sim.metrics import OUTCOMES
 from toctou_sim.spec import SpecError
 from toctou_sim.world import World
-
-
-class LoggingWorld(World):
-    """Logs how each scripted operation ends."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.log: list[tuple[str, str, float]] = []
-        self.names: dict[int, str] = {}
-
-    def finish(self, op, outcome):  # type: ignore[override]
-        self.log.append((self.names.get(id(op), "A again"), OUTCOMES[outcome], self.env.now))
-        super().finish(op, outcome)
-
-    def at(self, time: float, name: str, window: float) -> None:
-        def start():
-            yield self.env.timeout(time)
-            op = self.submit(0, window=window)
-            self.names[id(op)] = name
-
-        self.env.process(start())
 
 
 def paused_holder(fencing: bool | str, pause_until: float = 2.0) -> LoggingWorld:

@@ -7,37 +7,15 @@ import json
 from typing import Any
 
 import pytest
-from conftest import ROOT, model
+from conftest import ROOT, LoggingWorld, model
 from golden_json import HERE, MODELS, capture
 
 from toctou_sim.distributions import RandomStreams
 from toctou_sim.fastpath import qualifies
-from toctou_sim.metrics import OUTCOMES
 from toctou_sim.spec import RetryPolicy, SpecError, load_model
 from toctou_sim.specs_capacity import RetryBudgetSpec
 from toctou_sim.world import World
 from toctou_sim.world.services import RetryBudget
-
-
-class LoggingWorld(World):
-    """Logs how each scripted operation ends."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.log: list[tuple[str, str, float]] = []
-        self.names: dict[int, str] = {}
-
-    def finish(self, op, outcome):  # type: ignore[override]
-        self.log.append((self.names[id(op)], OUTCOMES[outcome], self.env.now))
-        super().finish(op, outcome)
-
-    def at(self, time: float, name: str) -> None:
-        def start():
-            yield self.env.timeout(time)
-            op = self.submit(0)
-            self.names[id(op)] = name
-
-        self.env.process(start())
 
 
 def finite_world(strategy: dict[str, Any] | None = None, **capacity: Any) -> LoggingWorld:

@@ -7,8 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import MODELS, model
-from test_actor_faults import LoggingWorld
+from conftest import MODELS, LoggingWorld, model
 
 from toctou_sim.distributions import RandomStreams
 from toctou_sim.montecarlo import compare
