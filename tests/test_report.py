@@ -210,6 +210,8 @@ def test_report_bundle(bundle: Any) -> None:
     assert "The same operations under the recommended strategy (cas)" in page
     assert "The harm: lost update." in page
     assert "No alert can be evaluated" in page  # a 20 s run is shorter than every short window
+    for row in ("budget: error_rate", "budget: burn_rate", "harm: harm_rate"):  # each metric once
+        assert page.count(f"<th>{row}</th>") == 1, row
     for name in (
         "results.csv",
         "verdict.png",

@@ -599,7 +599,7 @@ def _timelines(result: ComparisonResult) -> dict[str, list[TimelineBudget]]:
     return views
 
 
-_HEADLINE = (*(m for m in HEADLINE_METRICS if m != "latency_p999_ms"), "error_rate", "burn_rate")
+_HEADLINE = tuple(dict.fromkeys([*(m for m in HEADLINE_METRICS if m != "latency_p999_ms"), "error_rate", "burn_rate"]))
 """The report's results table: the terminal's headline metrics and the error budget."""
 
 
@@ -734,7 +734,8 @@ def _render(
         + "</div>",
         "<h2>Results</h2>",
         "<p>Estimates are means over replications with 95% Student-t intervals (± relative half-width); "
-        "a rate never observed shows its rule-of-three upper bound. The last row is the p99 latency "
+        "a rate never observed shows its 95% upper bound (from the replications, not the rule of three: "
+        "harms come in bursts). The last row is the p99 latency "
         f"paired against {html.escape(result.baseline)} on the same random numbers.</p>",
         _html_table(results_table(frame, headroom=headroom), index=True),
         "<h2>Error budget</h2>",
@@ -974,7 +975,7 @@ def report(
                                  x_label=_axis_label(parameter, grid[parameter])),
                 "Violation and abort rate per operation and p99 latency, one line per strategy with 95% CI bands "
                 "(a column of panels per value of a second parameter; with three or more, the best strategy per "
-                "configuration); ▼ marks a rule-of-three upper bound where no event was seen.",
+                "configuration); ▼ marks a 95% upper bound where no event was seen.",
             )
         add(
             "verdict",
