@@ -64,7 +64,7 @@ def _rss_mb() -> float:
 
 
 def _load_case(case: dict[str, Any], ops: int) -> tuple[Any, str | None]:
-    from toctou_sim.spec import SpecError, load_model
+    from toctou_sim.spec.model import SpecError, load_model
     from toctou_sim.world import READ_PATHS
 
     base = load_model(case["model"])
@@ -92,14 +92,14 @@ def child(case_name: str, ops: int, seed: int) -> dict[str, Any]:
     if model is None:
         row["skipped"] = skipped
         return row
-    from toctou_sim.distributions import RandomStreams
-    from toctou_sim.metrics import ReplicationResult
+    from toctou_sim.core.distributions import RandomStreams
+    from toctou_sim.measure.metrics import ReplicationResult
 
     engine = case.get("engine", "des")
     rss_before = _rss_mb()
     start = time.process_time()
     if engine == "fast":
-        from toctou_sim.fastpath import run_fast
+        from toctou_sim.engines.fastpath import run_fast
 
         result = run_fast(model, 0, seed)
         events = math.nan
@@ -281,11 +281,11 @@ def section_fast(ops: int, seed: int) -> list[dict[str, Any]]:
     """Fast engine vs DES engine on every qualifying strategy of every bundled model: CPU time of
     the same replication on each engine (the kernel loaded beforehand), and whether every metric
     is identical."""
-    from toctou_sim.fastpath import qualifies
-    from toctou_sim.kernel import COMPILED
-    from toctou_sim.kernel_driver import warm_up
-    from toctou_sim.montecarlo import run_replication
-    from toctou_sim.spec import load_model
+    from toctou_sim.engines.fastpath import qualifies
+    from toctou_sim.engines.kernel import COMPILED
+    from toctou_sim.engines.kernel_driver import warm_up
+    from toctou_sim.experiment.montecarlo import run_replication
+    from toctou_sim.spec.model import load_model
 
     warm_up()
     rows = []
@@ -322,7 +322,7 @@ def section_sweep(configs: int, reps: int, seed: int) -> dict[str, Any]:
     from concurrent.futures import ProcessPoolExecutor
 
     from toctou_sim import load_model, sweep
-    from toctou_sim.kernel_driver import warm_up
+    from toctou_sim.engines.kernel_driver import warm_up
 
     warm_up()  # forked workers inherit the loaded kernel
     rates = [300 + 50 * i for i in range(max(1, configs // 10 or 1))]
@@ -345,7 +345,7 @@ def section_sweep(configs: int, reps: int, seed: int) -> dict[str, Any]:
         # CPU of the driver and its (joined) workers: what an idle machine would need
         out[f"cpu_{workers}_s"] = time.process_time() + _children_cpu() - cpu_before
     out["implied_100x4x10_idle_2_cores_s"] = out["cpu_2_s"] * 4000 / tasks / 2
-    from toctou_sim.fastpath import resolve_engine
+    from toctou_sim.engines.fastpath import resolve_engine
 
     out["engines"] = {name: resolve_engine(model.with_strategy(name), "auto")[0] for name in strategies}
     out["implied_100x4x10_wall_2_s"] = 4000 / out["reps_per_s_2"]
@@ -387,7 +387,7 @@ def section_quickstart() -> dict[str, Any]:
     """Wall time of the Quickstart command, ``toctou-sim compare models/flash_sale.toml``, in a
     fresh process (imports, the kernel's load and the worker pool included)."""
     script = Path(sys.executable).with_name("toctou-sim")
-    command = [str(script)] if script.exists() else [sys.executable, "-m", "toctou_sim.cli"]
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "toctou_sim.cli.main"]
     started = time.perf_counter()
     done = subprocess.run([*command, "compare", str(FLASH), "--quiet"], capture_output=True, text=True, check=False)
     wall = time.perf_counter() - started

@@ -16,15 +16,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from toctou_sim.bounds import (
+from toctou_sim.experiment.montecarlo import MIN_PRECISION_REPS, StoppingRule, estimate
+from toctou_sim.measure.metrics import ReplicationResult
+from toctou_sim.stats.bounds import (
     dominating_bound,
     episode_bound,
     replication_bound,
     rule_of_three_bound,
     zero_bound,
 )
-from toctou_sim.metrics import ReplicationResult
-from toctou_sim.montecarlo import MIN_PRECISION_REPS, StoppingRule, estimate
 
 OPS = 10_000
 

@@ -127,13 +127,13 @@ def test_the_package_imports_without_cycles() -> None:
 def test_the_graph_sees_the_imports_that_register_kinds() -> None:
     """The reader finds the edges that matter (a broken reader would find no cycle anywhere)."""
     graph = import_graph()
-    assert {"toctou_sim.specs_faults", "toctou_sim.specs_mitigations", "toctou_sim.specs_read_paths",
-            "toctou_sim.spec_parts"} <= graph["toctou_sim.spec"]
+    assert {"toctou_sim.spec.faults", "toctou_sim.spec.strategies", "toctou_sim.spec.read_paths",
+            "toctou_sim.spec.parts"} <= graph["toctou_sim.spec.model"]
     assert {"toctou_sim.world.caching", "toctou_sim.world.quorum"} <= graph["toctou_sim.world"]
-    assert "toctou_sim.oracles_read_paths" in graph["toctou_sim.oracles"]
-    assert {"toctou_sim.cli_args", "toctou_sim.cli_report", "toctou_sim.cli_sweep"} <= graph["toctou_sim.cli"]
-    assert "toctou_sim.spec" not in graph["toctou_sim.specs_faults"]  # only under TYPE_CHECKING
-    assert "toctou_sim.cli" not in graph["toctou_sim.cli_report"]
+    assert "toctou_sim.validation.oracles_read_paths" in graph["toctou_sim.validation.oracles"]
+    assert {"toctou_sim.cli.args", "toctou_sim.cli.report", "toctou_sim.cli.sweep"} <= graph["toctou_sim.cli.main"]
+    assert "toctou_sim.spec.model" not in graph["toctou_sim.spec.faults"]  # only under TYPE_CHECKING
+    assert "toctou_sim.cli.main" not in graph["toctou_sim.cli.report"]
 
 
 def test_a_cycle_is_found(tmp_path: Path) -> None:

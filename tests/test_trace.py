@@ -11,10 +11,10 @@ import pytest
 from click.testing import CliRunner
 from conftest import MODELS
 
-from toctou_sim.cli import main
-from toctou_sim.distributions import RandomStreams
-from toctou_sim.montecarlo import run_replication
-from toctou_sim.spec import load_model, parse_model
+from toctou_sim.cli.main import main
+from toctou_sim.core.distributions import RandomStreams
+from toctou_sim.experiment.montecarlo import run_replication
+from toctou_sim.spec.model import load_model, parse_model
 from toctou_sim.world import World
 from toctou_sim.world.tracing import TracedWorld, trace_replication
 

@@ -19,16 +19,16 @@ from typing import TYPE_CHECKING, Any
 
 import simpy
 
-from toctou_sim.distributions import Exponential, RandomStreams, Uniform
-from toctou_sim.metrics import ABORTED, DECLINED, OK, UNFINISHED, VIOLATED, Recorder, TimeWeighted
-from toctou_sim.spec import ModelSpec, Zipf
+from toctou_sim.core.distributions import Exponential, RandomStreams, Uniform
+from toctou_sim.measure.metrics import ABORTED, DECLINED, OK, UNFINISHED, VIOLATED, Recorder, TimeWeighted
+from toctou_sim.spec.model import ModelSpec, Zipf
 from toctou_sim.world.invariants import INVARIANTS, Invariant
 from toctou_sim.world.ledger import EffectLedger
 from toctou_sim.world.load import arrival_gaps
 from toctou_sim.world.registry import Registry
 
 if TYPE_CHECKING:
-    from toctou_sim.spec import ActorSpec, FaultSpec, ReadPathSpec, StrategySpec
+    from toctou_sim.spec.model import ActorSpec, FaultSpec, ReadPathSpec, StrategySpec
 
 __all__ = [
     "ACCEPTED",
@@ -934,7 +934,7 @@ BACKLOG_SAMPLES = 20
 PROGRESS: Callable[[float], None] | None = None
 """A progress bar's hook: when set, :meth:`World.run` calls it with ``1 / BACKLOG_SAMPLES`` after
 each stretch of simulated time, so a bar moves within a long replication. Set only around one
-replication by :mod:`toctou_sim.montecarlo` (called 20 times a replication: off the hot path)."""
+replication by :mod:`toctou_sim.experiment.montecarlo` (called 20 times a replication: off the hot path)."""
 """Instants of the measured span at which the backlog is sampled."""
 
 

@@ -14,8 +14,8 @@ from collections.abc import Iterator
 from functools import partial
 from typing import Any
 
-from toctou_sim.distributions import parse_distribution
-from toctou_sim.specs_faults import (
+from toctou_sim.core.distributions import parse_distribution
+from toctou_sim.spec.faults import (
     ClockSkewSpec,
     LatencySpikeSpec,
     PartitionSpec,

@@ -30,9 +30,9 @@ from typing import Any
 
 import simpy
 
-from toctou_sim.distributions import RandomStreams
-from toctou_sim.metrics import OUTCOMES
-from toctou_sim.spec import ModelSpec
+from toctou_sim.core.distributions import RandomStreams
+from toctou_sim.measure.metrics import OUTCOMES
+from toctou_sim.spec.model import ModelSpec
 from toctou_sim.world.engine import Flow, Operation, World
 
 __all__ = ["Instant", "OpTrace", "Span", "Trace", "TracedWorld", "trace_replication"]
