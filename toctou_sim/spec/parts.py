@@ -21,6 +21,7 @@ from pydantic import (
     ValidationInfo,
 )
 
+from toctou_sim.core.errors import SpecError
 from toctou_sim.core.units import DataModel, NonNegativeDuration, PositiveDuration
 from toctou_sim.spec.capacity import RetryBudgetSpec
 
@@ -46,10 +47,6 @@ __all__ = [
     "StrategySpec",
     "StrictModel",
 ]
-
-class SpecError(ValueError):
-    """Bad input: the message is one line naming the file, the field and what was expected."""
-
 
 class StrictModel(DataModel):
     """Frozen, unknown fields are errors, numbers finite (see :class:`~toctou_sim.core.units.DataModel`)."""
