@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ACTOR_SPECS",
     "FAULT_SPECS",
+    "INVARIANT_ACTIONS",
     "READ_PATH_SPECS",
     "STRATEGY_SPECS",
     "ActorField",
@@ -47,6 +48,16 @@ __all__ = [
     "StrategySpec",
     "StrictModel",
 ]
+
+INVARIANT_ACTIONS: dict[str, tuple[str, ...]] = {
+    "exists": ("create", "delete"),
+    "counter": ("restock", "consume"),
+    "grant": ("grant", "revoke"),
+    "version": ("bump",),
+    "unchanged": ("bump",),
+}
+"""Each invariant and the actions background mutators may take on it."""
+
 
 class StrictModel(DataModel):
     """Frozen, unknown fields are errors, numbers finite (see :class:`~toctou_sim.core.units.DataModel`)."""
