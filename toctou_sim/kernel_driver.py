@@ -238,7 +238,7 @@ def run_kernel(model: ModelSpec, replication: int, seed: int) -> ReplicationResu
     EI = np.zeros((n_ev, 5), dtype=np.int64)
     EF = np.zeros((n_ev, 2), dtype=np.float64)
     EFREE = np.arange(n_ev - 1, -1, -1, dtype=np.int64)
-    HEAP = np.zeros(n_ev, dtype=np.int64)
+    HEAP = np.zeros((n_ev, K.N_H), dtype=np.float64)
     I[K.R_NFREE_EV] = n_ev
     LF = np.empty((_LOG, 2), dtype=np.float64)
     LE = np.empty(_LOG, dtype=np.int64)
