@@ -4,6 +4,7 @@ and logs into the same :class:`ReplicationResult` the DES engine gives."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -173,6 +174,31 @@ def _grow(array: NDArray[Any], size: int) -> NDArray[Any]:
     bigger = np.zeros((size, *array.shape[1:]), dtype=array.dtype)
     bigger[: array.shape[0]] = array
     return bigger
+
+
+_LOADED = False
+
+
+def _load_kernel() -> Callable[..., int]:
+    """The kernel, loaded: its first call loads numba's compiled code (or compiles it), and with
+    it numba's whole CPU target, which probes for a BLAS by importing ``scipy.linalg`` (half a
+    second; the kernel does no linear algebra). The probe is answered "no BLAS" for that first
+    load unless ``scipy.linalg`` is already imported; it only makes numba's own ``np.convolve``
+    and ``np.correlate`` use their loop instead of BLAS in this process."""
+    global _LOADED
+    probe = "scipy.linalg.cython_blas"
+    blocked = K.COMPILED and probe not in sys.modules
+    if blocked:
+        sys.modules[probe] = None  # type: ignore[assignment]  # an import of it raises ImportError
+    try:
+        from numba.np import arraymath  # noqa: F401  # the module that probes, imported while blocked
+    except ImportError:  # pragma: no cover - numba absent: nothing to load
+        pass
+    finally:
+        if blocked and sys.modules.get(probe, 0) is None:
+            del sys.modules[probe]
+    _LOADED = True
+    return K.kernel  # type: ignore[no-any-return]
 
 
 def _heap(n_events: int) -> NDArray[np.float64]:
@@ -366,9 +392,10 @@ def run_kernel(model: ModelSpec, replication: int, seed: int) -> ReplicationResu
     fb.refill_low()
     kb.refill_low()
 
+    kernel = K.kernel if _LOADED else _load_kernel()
     while True:
-        code = K.kernel(I, F, C, OI, OF, OFREE, KI, KF, MUT, fb.buf, fb.pos, fb.len, kb.buf, kb.pos, kb.len,
-                        EI, EF, EFREE, HEAP, LF, LE, WL, AL, LW)
+        code = kernel(I, F, C, OI, OF, OFREE, KI, KF, MUT, fb.buf, fb.pos, fb.len, kb.buf, kb.pos, kb.len,
+                      EI, EF, EFREE, HEAP, LF, LE, WL, AL, LW)
         if code == K.DONE:
             break
         if code == K.NEED_STREAM:
