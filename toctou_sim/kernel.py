@@ -178,8 +178,9 @@ def _push(I: Any, EI: Any, EF: Any, EFREE: Any, HEAP: Any, time: float, kind: in
 def _pop(I: Any, EI: Any, EF: Any, HEAP: Any) -> int:
     """Take the earliest event off the heap. Rows at and past the heap's end hold an infinite
     time (the caller allocates three spare rows), so every level compares four children
-    without bounds checks, and picks the earliest with selects rather than branches (they would
-    mispredict half the time)."""
+    without bounds checks, and finds the earliest without a branch on the times (such branches
+    mispredict half the time). The heap is stored column by column (Fortran order): a node's
+    four children's times are 32 contiguous bytes."""
     top = int(HEAP[0, H_EV])
     n = I[R_HEAP] - 1
     I[R_HEAP] = n
@@ -193,21 +194,22 @@ def _pop(I: Any, EI: Any, EF: Any, HEAP: Any) -> int:
     i = 0
     first = 1
     while first < n:
-        # a tournament: the earlier of children 0 and 1, of 2 and 3, then of the two winners;
-        # the winners are picked by index arithmetic, so no branch depends on the times
+        # the earliest of the four children: the least time (a min tree, no branch), and the
+        # child holding it; only when two children share that time (rare) do sequences decide
         t0, t1, t2, t3 = HEAP[first, H_TIME], HEAP[first + 1, H_TIME], HEAP[first + 2, H_TIME], HEAP[first + 3, H_TIME]
-        s0, s1, s2, s3 = HEAP[first, H_SEQ], HEAP[first + 1, H_SEQ], HEAP[first + 2, H_SEQ], HEAP[first + 3, H_SEQ]
-        a = first + int((t1 < t0) | ((t1 == t0) & (s1 < s0)))
-        b = first + 2 + int((t3 < t2) | ((t3 == t2) & (s3 < s2)))
-        at, as_ = HEAP[a, H_TIME], HEAP[a, H_SEQ]
-        bt, bs = HEAP[b, H_TIME], HEAP[b, H_SEQ]
-        best = a + (b - a) * int((bt < at) | ((bt == at) & (bs < as_)))
-        bt = HEAP[best, H_TIME]
-        bs = HEAP[best, H_SEQ]
-        if (lt < bt) | ((lt == bt) & (ls < bs)):
+        bt = min(min(t0, t1), min(t2, t3))
+        e1, e2, e3 = int(t1 == bt), int(t2 == bt), int(t3 == bt)
+        if int(t0 == bt) + e1 + e2 + e3 == 1:
+            best = first + e1 + 2 * e2 + 3 * e3
+        else:
+            best = -1
+            for k in range(first, first + 4):
+                if HEAP[k, H_TIME] == bt and (best < 0 or HEAP[k, H_SEQ] < HEAP[best, H_SEQ]):
+                    best = k
+        if lt < bt or (lt == bt and ls < HEAP[best, H_SEQ]):
             break
         HEAP[i, H_TIME] = bt
-        HEAP[i, H_SEQ] = bs
+        HEAP[i, H_SEQ] = HEAP[best, H_SEQ]
         HEAP[i, H_EV] = HEAP[best, H_EV]
         i = best
         first = 4 * i + 1

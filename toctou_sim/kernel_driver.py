@@ -202,9 +202,9 @@ def _load_kernel() -> Callable[..., int]:
 
 
 def _heap(n_events: int) -> NDArray[np.float64]:
-    """The kernel's event heap for ``n_events`` events: rows ``(time, sequence, event)``, three
-    spare rows, and an infinite time in every row not (yet) in the heap."""
-    heap = np.zeros((n_events + 3, K.N_H), dtype=np.float64)
+    """The kernel's event heap for ``n_events`` events: rows ``(time, sequence, event)`` stored
+    column by column, three spare rows, and an infinite time in every row not (yet) in the heap."""
+    heap = np.zeros((n_events + 3, K.N_H), dtype=np.float64, order="F")
     heap[:, K.H_TIME] = np.inf
     return heap
 
