@@ -211,7 +211,7 @@ def test_the_event_heap_pops_in_time_then_sequence_order(script: list[tuple[floa
     push = getattr(K._push, "py_func", K._push)
     pop = getattr(K._pop, "py_func", K._pop)
     n = 128
-    I = np.zeros(K.N_IREG, dtype=np.int64)
+    I = np.zeros(K.N_IREG, dtype=np.int64)  # noqa: E741  # the kernel names its registers I
     I[K.R_NFREE_EV] = n
     EI, EF = np.zeros((n, 5), dtype=np.int64), np.zeros((n, 2))
     EFREE, HEAP = np.arange(n - 1, -1, -1, dtype=np.int64), _heap(n)
