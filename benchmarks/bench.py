@@ -64,7 +64,7 @@ def _rss_mb() -> float:
 
 
 def _load_case(case: dict[str, Any], ops: int) -> tuple[Any, str | None]:
-    from toctou_sim.spec import SpecError, load_model
+    from toctou_sim.spec.model import SpecError, load_model
     from toctou_sim.world import READ_PATHS
 
     base = load_model(case["model"])
@@ -92,14 +92,14 @@ def child(case_name: str, ops: int, seed: int) -> dict[str, Any]:
     if model is None:
         row["skipped"] = skipped
         return row
-    from toctou_sim.distributions import RandomStreams
-    from toctou_sim.metrics import ReplicationResult
+    from toctou_sim.core.distributions import RandomStreams
+    from toctou_sim.measure.metrics import ReplicationResult
 
     engine = case.get("engine", "des")
     rss_before = _rss_mb()
     start = time.process_time()
     if engine == "fast":
-        from toctou_sim.fastpath import run_fast
+        from toctou_sim.engines.fastpath import run_fast
 
         result = run_fast(model, 0, seed)
         events = math.nan
@@ -282,11 +282,11 @@ def section_fast(ops: int, seed: int, models: set[str] | None = None, repeats: i
     ``models``, file stems): CPU time of the same replication on each engine (the kernel loaded
     beforehand; the least of ``repeats`` runs of each, which a shared machine's load inflates
     least), and whether every metric is identical."""
-    from toctou_sim.fastpath import qualifies
-    from toctou_sim.kernel import COMPILED
-    from toctou_sim.kernel_driver import warm_up
-    from toctou_sim.montecarlo import run_replication
-    from toctou_sim.spec import load_model
+    from toctou_sim.engines.fastpath import qualifies
+    from toctou_sim.engines.kernel import COMPILED
+    from toctou_sim.engines.kernel_driver import warm_up
+    from toctou_sim.experiment.montecarlo import run_replication
+    from toctou_sim.spec.model import load_model
 
     warm_up()
     rows = []
@@ -328,7 +328,7 @@ def section_sweep(configs: int, reps: int, seed: int) -> dict[str, Any]:
     from concurrent.futures import ProcessPoolExecutor
 
     from toctou_sim import load_model, sweep
-    from toctou_sim.kernel_driver import warm_up
+    from toctou_sim.engines.kernel_driver import warm_up
 
     warm_up()  # forked workers inherit the loaded kernel
     rates = [300 + 50 * i for i in range(max(1, configs // 10 or 1))]
@@ -351,7 +351,7 @@ def section_sweep(configs: int, reps: int, seed: int) -> dict[str, Any]:
         # CPU of the driver and its (joined) workers: what an idle machine would need
         out[f"cpu_{workers}_s"] = time.process_time() + _children_cpu() - cpu_before
     out["implied_100x4x10_idle_2_cores_s"] = out["cpu_2_s"] * 4000 / tasks / 2
-    from toctou_sim.fastpath import resolve_engine
+    from toctou_sim.engines.fastpath import resolve_engine
 
     out["engines"] = {name: resolve_engine(model.with_strategy(name), "auto")[0] for name in strategies}
     out["implied_100x4x10_wall_2_s"] = 4000 / out["reps_per_s_2"]
@@ -395,7 +395,7 @@ def section_quickstart(runs: int = 1) -> dict[str, Any]:
     ``--reps 3``: the least of ``runs`` runs of each, and the CPU time (user + system, workers
     included) of that run."""
     script = Path(sys.executable).with_name("toctou-sim")
-    command = [str(script)] if script.exists() else [sys.executable, "-m", "toctou_sim.cli"]
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "toctou_sim.cli.main"]
     out: dict[str, Any] = {"cores": os.cpu_count(), "runs": runs}
     for label, extra in (("", []), ("_reps3", ["--reps", "3"])):
         best = (math.inf, math.nan)

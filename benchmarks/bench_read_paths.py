@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 import simpy
 
-from toctou_sim.montecarlo import run_replication
-from toctou_sim.spec import parse_model
+from toctou_sim.experiment.montecarlo import run_replication
+from toctou_sim.spec.model import parse_model
 
 RATE = 2000.0
 """Client operations per simulated second."""

@@ -300,7 +300,7 @@ def run_case(folder: Path, name: str, text: str, args: list[str], limit: float) 
     ``traceback``, ``timeout``, ``multiline``, ``exit<N>``."""
     from click.testing import CliRunner
 
-    from toctou_sim.cli import main
+    from toctou_sim.cli.main import main
 
     model = folder / "model.toml"
     model.write_text(text, encoding="utf-8", errors="surrogatepass")
@@ -376,7 +376,7 @@ def _worker(job: tuple[int, int, float, str | None]) -> Counter[str]:
     import warnings
 
     warnings.simplefilter("ignore")
-    from toctou_sim.kernel_driver import warm_up
+    from toctou_sim.engines.kernel_driver import warm_up
 
     warm_up()  # numba compiles the kernel once per checkout (cached on disk after): not a case's cost
     return fuzz(count, seed, limit, Path(findings) if findings else None)

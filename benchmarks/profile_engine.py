@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 TARGET = """
 from toctou_sim import load_model
-from toctou_sim.distributions import RandomStreams
+from toctou_sim.core.distributions import RandomStreams
 from toctou_sim.world import World
 model = load_model({model!r}, {{"model.horizon": {horizon}, "model.warmup": 0}}).with_strategy({strategy!r})
 World(model, RandomStreams(1, 0)).run()

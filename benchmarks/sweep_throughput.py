@@ -5,7 +5,7 @@ Run from the repository root::
     python benchmarks/sweep_throughput.py            # about a minute on 2 cores
     python benchmarks/sweep_throughput.py --reps 10  # quicker, noisier
 
-Two measurements, both through the public API (``toctou_sim.sweep``):
+Two measurements, both through the public API (``toctou_sim.sweeps.driver``):
 
 1. Throughput: the bundled flash-sale model (horizon 30 s, about 0.1 s of CPU per replication),
    2 configurations x 2 strategies x ``--reps`` replications, in process (1 worker) and on a

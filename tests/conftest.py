@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from toctou_sim.metrics import OUTCOMES
-from toctou_sim.spec import ModelSpec, parse_model
+from toctou_sim.measure.metrics import OUTCOMES
+from toctou_sim.spec.model import ModelSpec, parse_model
 from toctou_sim.world import World
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,7 +33,7 @@ def pytest_configure(config: pytest.Config) -> None:
     each); they load the cached kernel instead."""
     if hasattr(config, "workerinput") or config.getoption("numprocesses", None) in (None, 0):
         return
-    from toctou_sim.kernel_driver import warm_up
+    from toctou_sim.engines.kernel_driver import warm_up
 
     warm_up()
 

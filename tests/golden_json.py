@@ -35,9 +35,9 @@ def strategies(name: str) -> list[str]:
 def capture(name: str) -> dict[str, Any]:
     """``compare --json`` rows of one frozen model, as ``{strategy|metric|baseline: [estimate,
     ci_low, ci_high, diff, model_hash]}`` (the fields a change of the engine would move)."""
-    from toctou_sim.montecarlo import compare
-    from toctou_sim.present import results_json
-    from toctou_sim.spec import load_model
+    from toctou_sim.experiment.montecarlo import compare
+    from toctou_sim.reporting.present import results_json
+    from toctou_sim.spec.model import load_model
 
     model = load_model(HERE / f"{name}.toml", SETTINGS)
     result = compare(model, strategies(name), reps=REPS, seed=SEED)

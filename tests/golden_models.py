@@ -35,8 +35,8 @@ def bundled() -> list[str]:
 
 
 def fingerprint(name: str) -> dict[str, Any]:
-    from toctou_sim.montecarlo import compare
-    from toctou_sim.spec import load_model
+    from toctou_sim.experiment.montecarlo import compare
+    from toctou_sim.spec.model import load_model
 
     model = load_model(ROOT / "toctou_sim" / "models" / f"{name}.toml", SETTINGS)
     frame = compare(model, model.default_strategies(), reps=REPS, seed=SEED, engine="des").to_frame()

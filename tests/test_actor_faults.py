@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from conftest import LoggingWorld, model
 
-from toctou_sim.distributions import RandomStreams
-from toctou_sim.spec import SpecError
+from toctou_sim.core.distributions import RandomStreams
+from toctou_sim.spec.model import SpecError
 from toctou_sim.world import World
 
 

@@ -1,4 +1,4 @@
-"""Tests of the analytic oracles in :mod:`toctou_sim.analytic`.
+"""Tests of the analytic oracles in :mod:`toctou_sim.analytic.closed_forms`.
 
 Every comparison against a Monte Carlo estimate uses a tolerance derived from that estimate's own
 standard error (a 99% normal or Student-t interval, Bonferroni-corrected when several points of
@@ -19,7 +19,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from toctou_sim import analytic as an
+from toctou_sim.analytic import closed_forms as an
 
 Z99 = float(stats.norm.ppf(0.995))  # two-sided 99% normal quantile
 

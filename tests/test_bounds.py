@@ -16,15 +16,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from toctou_sim.bounds import (
+from toctou_sim.experiment.montecarlo import MIN_PRECISION_REPS, StoppingRule, estimate
+from toctou_sim.measure.metrics import ReplicationResult
+from toctou_sim.stats.bounds import (
     dominating_bound,
     episode_bound,
     replication_bound,
     rule_of_three_bound,
     zero_bound,
 )
-from toctou_sim.metrics import ReplicationResult
-from toctou_sim.montecarlo import MIN_PRECISION_REPS, StoppingRule, estimate
 
 OPS = 10_000
 
@@ -148,7 +148,7 @@ def test_t_quantile_table_is_scipys() -> None:
     last bit, scipy.special's (an independent record: scipy computes them now)."""
     from scipy.special import ndtri, stdtrit
 
-    from toctou_sim.bounds import NORMAL_975, t_quantile
+    from toctou_sim.stats.bounds import NORMAL_975, t_quantile
 
     for probability in ((1 + 0.95) / 2, 1.0 - (1.0 - 0.95)):
         for dof in range(1, 121):  # past the table's end too: scipy answers there

@@ -14,12 +14,12 @@ from conftest import MODELS
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from toctou_sim.budget import ErrorBudget, analyse_timeline, evaluate_alert, trailing_sum
-from toctou_sim.distributions import Exponential, RandomStreams
-from toctou_sim.metrics import ErrorTimeline
-from toctou_sim.montecarlo import run_replication
-from toctou_sim.spec import SloSpec, SpecError, load_model, parse_model
-from toctou_sim.specs_slo import BurnAlertSpec
+from toctou_sim.core.distributions import Exponential, RandomStreams
+from toctou_sim.experiment.montecarlo import run_replication
+from toctou_sim.measure.budget import ErrorBudget, analyse_timeline, evaluate_alert, trailing_sum
+from toctou_sim.measure.metrics import ErrorTimeline
+from toctou_sim.spec.model import SloSpec, SpecError, load_model, parse_model
+from toctou_sim.spec.slo import BurnAlertSpec
 from toctou_sim.world.load import PiecewiseGaps, arrival_gaps
 
 DAY = 86400.0
@@ -118,7 +118,7 @@ def test_burst_model_budget_uses_the_periods_load_profile() -> None:
     # 30-day period that is 20/s plus one burst; the measured span (minutes 5-85) averages
     # (60*20 + 10*200 + 10*20) / 80 = 42.5/s. The budget from the run's mean load would be 2.1x
     # too large.
-    from toctou_sim.budget import analyse_model_timeline, period_load_factor
+    from toctou_sim.measure.budget import analyse_model_timeline, period_load_factor
 
     model = load_model(MODELS / "flash_sale_burst.toml")
     factor = period_load_factor(model.clients.arrival, model.model.warmup, model.model.horizon, model.slo.period)
@@ -311,7 +311,7 @@ def test_burst_models_run_reports_the_workbook_page_as_a_page() -> None:
 
     from click.testing import CliRunner
 
-    from toctou_sim.cli import main
+    from toctou_sim.cli.main import main
 
     out = CliRunner().invoke(main, ["run", str(MODELS / "flash_sale_burst.toml"), "--reps", "1", "--seed", "3",
                                     "--json", "--quiet", "--workers", "1"])

@@ -11,7 +11,8 @@ import pytest
 from click.testing import CliRunner
 from conftest import MODELS
 
-from toctou_sim.bundled import (
+from toctou_sim.cli.main import main
+from toctou_sim.spec.bundled import (
     INIT_INVARIANTS,
     INIT_READ_PATHS,
     MODELS_DIR,
@@ -19,9 +20,8 @@ from toctou_sim.bundled import (
     resolve_model,
     starting_model,
 )
-from toctou_sim.cli import main
-from toctou_sim.schema import model_file_schema
-from toctou_sim.spec import ACTOR_SPECS, FAULT_SPECS, READ_PATH_SPECS, STRATEGY_SPECS, load_model, parse_model
+from toctou_sim.spec.model import ACTOR_SPECS, FAULT_SPECS, READ_PATH_SPECS, STRATEGY_SPECS, load_model, parse_model
+from toctou_sim.spec.schema import model_file_schema
 
 SMALL = ["--reps", "2", "--seed", "3", "--set", "model.horizon=1s", "--set", "model.warmup=0", "--json"]
 

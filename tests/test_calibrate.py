@@ -11,10 +11,10 @@ import pytest
 from click.testing import CliRunner
 from conftest import ROOT
 
-from toctou_sim.calibrate import Telemetry, fit, fit_all, read_telemetry
-from toctou_sim.cli import main
-from toctou_sim.distributions import parse_distribution
-from toctou_sim.spec import SpecError
+from toctou_sim.cli.main import main
+from toctou_sim.core.distributions import parse_distribution
+from toctou_sim.spec.model import SpecError
+from toctou_sim.validation.calibrate import Telemetry, fit, fit_all, read_telemetry
 
 TELEMETRY = ROOT / "examples" / "telemetry"
 

@@ -10,10 +10,10 @@ import pytest
 from conftest import ROOT, LoggingWorld, model
 from golden_json import HERE, MODELS, capture
 
-from toctou_sim.distributions import RandomStreams
-from toctou_sim.fastpath import qualifies
-from toctou_sim.spec import RetryPolicy, SpecError, load_model
-from toctou_sim.specs_capacity import RetryBudgetSpec
+from toctou_sim.core.distributions import RandomStreams
+from toctou_sim.engines.fastpath import qualifies
+from toctou_sim.spec.capacity import RetryBudgetSpec
+from toctou_sim.spec.model import RetryPolicy, SpecError, load_model
 from toctou_sim.world import World
 from toctou_sim.world.services import RetryBudget
 

@@ -6,9 +6,9 @@ import pytest
 from conftest import MODELS
 
 import toctou_sim
-from toctou_sim.catalogue import CATALOGUE, GUIDE_IDS, describe
-from toctou_sim.metrics_guide import GUIDE_METRICS
-from toctou_sim.spec import load_model
+from toctou_sim.measure.catalogue import CATALOGUE, GUIDE_IDS, describe
+from toctou_sim.measure.guide import GUIDE_METRICS
+from toctou_sim.spec.model import load_model
 
 UNITS = {"count", "per operation", "per check", "per cache read", "per hit", "per replica read", "per event",
          "ms", "s", "s/min", "1/min", "1/day", "ops/s", "share", "x", "versions", "units", "per effect",

@@ -13,11 +13,11 @@ import pytest
 from click.testing import CliRunner
 from conftest import MODELS
 
-from toctou_sim import plots
-from toctou_sim.cli import main
-from toctou_sim.present import comparison_table, format_difference, format_metric
-from toctou_sim.sanity import ModelWarning
-from toctou_sim.spec import SpecError, load_model, parse_model
+from toctou_sim.cli.main import main
+from toctou_sim.reporting import plots
+from toctou_sim.reporting.present import comparison_table, format_difference, format_metric
+from toctou_sim.spec.model import SpecError, load_model, parse_model
+from toctou_sim.spec.sanity import ModelWarning
 
 
 def _sweep_frame(grid: dict[str, list[object]], strategies=("none", "cas"),
@@ -99,7 +99,7 @@ def test_the_report_draws_each_strategy_in_its_page_colour(tmp_path, monkeypatch
 
     monkeypatch.setattr(plots, "strategy_color", spy)
     from toctou_sim import load_model
-    from toctou_sim.reporting import report
+    from toctou_sim.reporting.review import report
 
     model = load_model(MODELS / "scenario1_pvc_controller.toml",
                        overrides={"model.horizon": "8s", "model.warmup": "1s"})

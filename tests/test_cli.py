@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 from conftest import MODELS
 
-from toctou_sim.cli import main
+from toctou_sim.cli.main import main
 
 FLASH = str(MODELS / "flash_sale.toml")
 SMALL = ["--set", "model.horizon=5s", "--set", "model.warmup=1s"]
@@ -70,7 +70,7 @@ def test_bad_set_syntax(tmp_path) -> None:
 
 
 def test_internal_error_exits_1_with_traceback(tmp_path, monkeypatch) -> None:
-    import toctou_sim.montecarlo as mc
+    import toctou_sim.experiment.montecarlo as mc
 
     def boom(*args, **kwargs):
         raise RuntimeError("bug")
@@ -102,7 +102,7 @@ def test_json_rows_and_out_files(tmp_path) -> None:
 
 
 def test_json_is_byte_identical_across_processes() -> None:
-    command = [sys.executable, "-m", "toctou_sim.cli", "compare", FLASH, "--reps", "2", "--seed", "7", "--json",
+    command = [sys.executable, "-m", "toctou_sim.cli.main", "compare", FLASH, "--reps", "2", "--seed", "7", "--json",
                *SMALL]
     first = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     second = subprocess.run(command, capture_output=True, text=True, check=True).stdout

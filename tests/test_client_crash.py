@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from conftest import MODELS, LoggingWorld, model
 
-from toctou_sim.distributions import RandomStreams
-from toctou_sim.montecarlo import compare
+from toctou_sim.core.distributions import RandomStreams
+from toctou_sim.experiment.montecarlo import compare
 from toctou_sim.world.ledger import EffectLedger
 
 

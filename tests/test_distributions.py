@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from toctou_sim.distributions import (
+from toctou_sim.core.distributions import (
     Constant,
     KeyChooser,
     RandomStreams,
@@ -70,7 +70,7 @@ def test_empirical_reads_file_relative_to_model(tmp_path) -> None:
     (tmp_path / "lat.csv").write_text("id,latency\n1,1.5\n2,2.5\n")
     from pydantic import TypeAdapter
 
-    from toctou_sim.distributions import DistributionSpec, Empirical
+    from toctou_sim.core.distributions import DistributionSpec, Empirical
 
     adapter = TypeAdapter(DistributionSpec)
     d = adapter.validate_python({"empirical": {"file": "lat.txt", "unit": "ms"}}, context={"base_dir": str(tmp_path)})

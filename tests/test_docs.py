@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from conftest import ROOT
 
-from toctou_sim.reference import metric_catalogue_markdown, model_file_markdown, model_file_sections
-from toctou_sim.schema import model_file_schema
-from toctou_sim.spec import ACTOR_SPECS, FAULT_SPECS, READ_PATH_SPECS, STRATEGY_SPECS
+from toctou_sim.reporting.reference import metric_catalogue_markdown, model_file_markdown, model_file_sections
+from toctou_sim.spec.model import ACTOR_SPECS, FAULT_SPECS, READ_PATH_SPECS, STRATEGY_SPECS
+from toctou_sim.spec.schema import model_file_schema
 
 
 @pytest.mark.slow
@@ -61,7 +61,7 @@ def test_generated_markdown_has_one_row_per_field_and_metric() -> None:
     rows = [line for line in text.splitlines() if line.startswith("| `")]
     families = text.split("### Distributions")[1].count("\n| `")
     assert len(rows) - families == sum(len(section.rows) for section in model_file_sections())
-    from toctou_sim.catalogue import CATALOGUE
+    from toctou_sim.measure.catalogue import CATALOGUE
 
     metric_rows = [line for line in metric_catalogue_markdown().splitlines() if line.startswith("| `")]
     assert len(metric_rows) == len(CATALOGUE)

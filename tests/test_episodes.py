@@ -13,8 +13,8 @@ from click.testing import CliRunner
 from conftest import MODELS
 
 from toctou_sim import simulate
-from toctou_sim.cli import main
-from toctou_sim.spec import load_model
+from toctou_sim.cli.main import main
+from toctou_sim.spec.model import load_model
 
 HERE = Path(__file__).resolve().parent / "models_episodes"
 LAMBDA, WINDOW, MU, PAUSE = 20.0, 0.2, 2.0, 1.0

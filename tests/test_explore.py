@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from conftest import MODELS
 
 from toctou_sim import Scope, explore
-from toctou_sim.cli import main
+from toctou_sim.cli.main import main
 
 HERE = Path(__file__).resolve().parent / "models_explore"
 

@@ -19,12 +19,12 @@ import pytest
 from click.testing import CliRunner
 from conftest import MODELS, model
 
-from toctou_sim.cli import main
-from toctou_sim.distributions import Exponential, KeyChooser, LogNormal, VariateStream
-from toctou_sim.fastpath import qualifies, resolve_engine, run_fast, vector_qualifies
-from toctou_sim.metrics import Histogram
-from toctou_sim.montecarlo import _next_target, run_replication, simulate, t_interval
-from toctou_sim.spec import ModelSpec, SpecError, load_model
+from toctou_sim.cli.main import main
+from toctou_sim.core.distributions import Exponential, KeyChooser, LogNormal, VariateStream
+from toctou_sim.engines.fastpath import qualifies, resolve_engine, run_fast, vector_qualifies
+from toctou_sim.experiment.montecarlo import _next_target, run_replication, simulate, t_interval
+from toctou_sim.measure.metrics import Histogram
+from toctou_sim.spec.model import ModelSpec, SpecError, load_model
 
 BUNDLED = sorted(MODELS.glob("*.toml"))
 RATES = ("violation_rate", "mismatch_rate", "conflict_rate", "abort_rate", "declined_rate")
@@ -216,7 +216,7 @@ def test_exponential_helper_is_a_distribution() -> None:
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from toctou_sim import fastpath  # noqa: E402
+from toctou_sim.engines import fastpath  # noqa: E402
 
 DURATIONS = st.one_of(
     st.just(0.0),

@@ -13,9 +13,9 @@ from __future__ import annotations
 import pytest
 from conftest import MODELS
 
-from toctou_sim.executors import SerialExecutor
-from toctou_sim.montecarlo import compare, simulate
-from toctou_sim.spec import READ_PATH_SPECS, load_model
+from toctou_sim.experiment.executors import SerialExecutor
+from toctou_sim.experiment.montecarlo import compare, simulate
+from toctou_sim.spec.model import READ_PATH_SPECS, load_model
 
 
 def test_f1_stale_validation_cas_removes_lost_updates_and_recheck_narrows_them() -> None:

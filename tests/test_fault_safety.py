@@ -27,8 +27,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from toctou_sim.montecarlo import run_replication
-from toctou_sim.spec import parse_model
+from toctou_sim.experiment.montecarlo import run_replication
+from toctou_sim.spec.model import parse_model
 from toctou_sim.world.lease import LeaseService
 
 INVARIANT_MUTATORS = {"version": ["bump"], "counter": ["restock", "consume"], "exists": ["delete", "create"],

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 from conftest import model
 
-from toctou_sim.distributions import RandomStreams
-from toctou_sim.metrics import OUTCOMES
-from toctou_sim.spec import SpecError, parse_model
+from toctou_sim.core.distributions import RandomStreams
+from toctou_sim.measure.metrics import OUTCOMES
+from toctou_sim.spec.model import SpecError, parse_model
 from toctou_sim.world import World
 from toctou_sim.world.engine import REJECTED_ATTEMPT, Actor, Quota
 
@@ -326,7 +326,7 @@ def test_fault_targets_include_actors_of_named_strategy_variants() -> None:
 def test_cli_bad_fault_exits_2_with_one_line(tmp_path) -> None:
     from click.testing import CliRunner
 
-    from toctou_sim.cli import main
+    from toctou_sim.cli.main import main
 
     path = tmp_path / "m.toml"
     path.write_text('[clients]\narrival = { poisson = { rate = 5 } }\n\n[[faults]]\nkind = "crash"\n'

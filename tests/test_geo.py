@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 from conftest import MODELS
 
-from toctou_sim import analytic
-from toctou_sim.distributions import RandomStreams
-from toctou_sim.spec import SpecError, load_model, parse_model
-from toctou_sim.specs_read_paths import ReplicaSpec
-from toctou_sim.staleness import probe_visibility, staleness
+from toctou_sim.analytic import closed_forms as analytic
+from toctou_sim.core.distributions import RandomStreams
+from toctou_sim.experiment.staleness import probe_visibility, staleness
+from toctou_sim.spec.model import SpecError, load_model, parse_model
+from toctou_sim.spec.read_paths import ReplicaSpec
 from toctou_sim.world import World
 
 EXP = {"exponential": {"mean": "10ms"}}

@@ -13,8 +13,8 @@ from pathlib import Path
 import pandas as pd
 
 from toctou_sim import compare, load_model, simulate
-from toctou_sim.executors import SerialExecutor
-from toctou_sim.metrics_guide import GUIDE_METRICS
+from toctou_sim.experiment.executors import SerialExecutor
+from toctou_sim.measure.guide import GUIDE_METRICS
 
 MODELS = Path(__file__).resolve().parent.parent / "models"
 ROOT = Path(__file__).resolve().parent.parent

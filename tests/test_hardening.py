@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from toctou_sim.cli import main
-from toctou_sim.limits import (
+from toctou_sim.cli.main import main
+from toctou_sim.core.limits import (
     RunEstimate,
     check_budget,
     check_data,
@@ -29,7 +29,7 @@ from toctou_sim.limits import (
     terminal_text,
     worker_count,
 )
-from toctou_sim.spec import SpecError, load_model, parse_model
+from toctou_sim.spec.model import SpecError, load_model, parse_model
 
 ROOT = Path(__file__).resolve().parent.parent
 FLASH = str(ROOT / "models" / "flash_sale.toml")
@@ -228,7 +228,7 @@ def _number(text: str) -> bool:
 
 
 def test_a_sweep_whose_tasks_all_fail_prints_its_summary(tiny: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    sweep_module = sys.modules["toctou_sim.sweep"]
+    sweep_module = sys.modules["toctou_sim.sweeps.driver"]
 
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("every replication fails")
@@ -300,7 +300,7 @@ def test_data_dir_allows_a_folder_and_the_hash_follows_the_samples(tmp_path: Pat
 
 
 def test_the_operation_estimate_matches_a_run() -> None:
-    from toctou_sim.montecarlo import simulate
+    from toctou_sim.experiment.montecarlo import simulate
 
     spec = parse_model({"model": {"horizon": "20s"}, "clients": {"arrival": {"poisson": {"rate": 200}}},
                         "mutators": [{"action": "bump", "rate": 50}]})
@@ -352,7 +352,7 @@ def test_a_sweep_folder_is_held_for_the_whole_run(tiny: Path, tmp_path: Path) ->
     out = tmp_path / "sweep"
     holder = subprocess.Popen(
         [sys.executable, "-c",
-         "import sys; from toctou_sim.sweep import ResultsFolder\n"
+         "import sys; from toctou_sim.sweeps.driver import ResultsFolder\n"
          f"with ResultsFolder({str(out)!r}).lock():\n    print('held', flush=True); sys.stdin.read()"],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
@@ -394,7 +394,7 @@ def _alive(pid: int) -> bool:
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGKILL])
 def test_killing_a_sweep_leaves_no_process(tmp_path: Path, signum: int) -> None:
-    command = [sys.executable, "-m", "toctou_sim.cli", "sweep", FLASH, "--grid", "keys.count=1,2,3,4", "--reps",
+    command = [sys.executable, "-m", "toctou_sim.cli.main", "sweep", FLASH, "--grid", "keys.count=1,2,3,4", "--reps",
                "100", "--workers", "2", "--quiet", "--out", str(tmp_path / "out")]
     sweep = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
@@ -425,7 +425,7 @@ def test_a_scheduler_address_that_is_not_dask_is_one_line(tiny: Path, monkeypatc
     pytest.importorskip("distributed")
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-    from toctou_sim import executors
+    from toctou_sim.experiment import executors
 
     class Page(BaseHTTPRequestHandler):
         def do_GET(self) -> None:

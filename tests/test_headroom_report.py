@@ -18,17 +18,17 @@ from click.testing import CliRunner
 from conftest import MODELS, model
 
 import toctou_sim
-from toctou_sim.capacity import headroom, judge, report_headroom, shorten
-from toctou_sim.cli import main
-from toctou_sim.montecarlo import compare
-from toctou_sim.sensitivity_analysis import Parameter, chance_level, default_parameters, sensitivity
-from toctou_sim.spec import SpecError, load_model
+from toctou_sim.capacity.headroom import headroom, judge, report_headroom, shorten
+from toctou_sim.capacity.sensitivity import Parameter, chance_level, default_parameters, sensitivity
+from toctou_sim.cli.main import main
+from toctou_sim.experiment.montecarlo import compare
+from toctou_sim.spec.model import SpecError, load_model
 
 SHORT = {"model.horizon": "12s", "model.warmup": "2s"}
 
 
 @pytest.fixture(scope="module")
-def flash_report(tmp_path_factory: pytest.TempPathFactory) -> toctou_sim.reporting.ReportResult:
+def flash_report(tmp_path_factory: pytest.TempPathFactory) -> toctou_sim.reporting.review.ReportResult:
     spec = load_model(MODELS / "flash_sale.toml", SHORT)
     out = tmp_path_factory.mktemp("flash")
     return toctou_sim.report(spec, out, strategies=["conditional_decrement", "lock"], reps=2, seed=3, trace_ops=0,
@@ -94,8 +94,8 @@ def test_the_sweep_stops_at_its_cost_budget() -> None:
 
 
 def test_judge_names_a_saturated_service_and_the_p99() -> None:
-    from toctou_sim.montecarlo import simulate
-    from toctou_sim.oracles_capacity import finite_store_model
+    from toctou_sim.experiment.montecarlo import simulate
+    from toctou_sim.validation.oracles_capacity import finite_store_model
 
     # one server of 10 ms: 120 calls/s is past its capacity (100/s); 50/s is stable, but an M/M/1
     # sojourn at utilisation 0.5 has a p99 of ln(100) x 20 ms = 92 ms, far above a 10 ms limit

@@ -18,9 +18,9 @@ from conftest import MODELS, ROOT
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from toctou_sim.fastpath import qualifies, resolve_engine
-from toctou_sim.montecarlo import run_replication, simulate
-from toctou_sim.spec import ModelSpec, load_model, parse_model
+from toctou_sim.engines.fastpath import qualifies, resolve_engine
+from toctou_sim.experiment.montecarlo import run_replication, simulate
+from toctou_sim.spec.model import ModelSpec, load_model, parse_model
 
 
 def _same(des: dict[str, float], fast: dict[str, float]) -> list[str]:
@@ -149,8 +149,8 @@ def test_random_qualifying_models_give_the_des_metrics(spec: ModelSpec, seed: in
 def test_the_pure_python_kernel_gives_the_compiled_kernels_numbers() -> None:
     """Without numba (NUMBA_DISABLE_JIT runs the same functions as Python) the numbers are the same."""
     script = (
-        "from toctou_sim.spec import load_model\n"
-        "from toctou_sim.montecarlo import run_replication\n"
+        "from toctou_sim.spec.model import load_model\n"
+        "from toctou_sim.experiment.montecarlo import run_replication\n"
         "m = load_model('models/cached_flash_sale.toml', {'model.horizon': 1.0, 'model.warmup': 0.2})\n"
         "r = run_replication(m.with_strategy('cas'), 0, 5, engine='fast')\n"
         "print(repr(sorted(r.metrics.items())))\n"
@@ -205,8 +205,8 @@ def test_the_event_heap_pops_in_time_then_sequence_order(script: list[tuple[floa
     order they were pushed, interleaved pushes and pops included."""
     import numpy as np
 
-    from toctou_sim import kernel as K
-    from toctou_sim.kernel_driver import _heap
+    from toctou_sim.engines import kernel as K
+    from toctou_sim.engines.kernel_driver import _heap
 
     push = getattr(K._push, "py_func", K._push)
     pop = getattr(K._pop, "py_func", K._pop)

@@ -15,8 +15,8 @@ from click.testing import CliRunner
 from conftest import model
 from scipy import stats
 
-from toctou_sim.cli import main
-from toctou_sim.distributions import RandomStreams
+from toctou_sim.cli.main import main
+from toctou_sim.core.distributions import RandomStreams
 from toctou_sim.world import World
 
 HERE = Path(__file__).resolve().parent / "data" / "leader_capacity"

@@ -16,9 +16,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from toctou_sim.distributions import RandomStreams
-from toctou_sim.metrics import OUTCOMES
-from toctou_sim.spec import ModelSpec, SpecError, parse_model
+from toctou_sim.core.distributions import RandomStreams
+from toctou_sim.measure.metrics import OUTCOMES
+from toctou_sim.spec.model import ModelSpec, SpecError, parse_model
 from toctou_sim.world import World
 from toctou_sim.world.engine import Operation
 from toctou_sim.world.mitigations import EventStream, PolicyChanger, SchemaChanger
@@ -604,7 +604,7 @@ def test_bad_input_is_one_line_naming_the_field(overrides: dict[str, Any], messa
 def test_cli_exit_2_on_bad_mitigation(tmp_path: Any) -> None:
     from click.testing import CliRunner
 
-    from toctou_sim.cli import main
+    from toctou_sim.cli.main import main
 
     result = CliRunner().invoke(main, ["run", "models/f6_partial_create.toml", "--set", "strategy.kind=two_phase",
                                        "--set", "strategy.participants=0"])
@@ -689,7 +689,7 @@ def test_global_queue_is_an_mm1_queue() -> None:
     """One consumer, Poisson arrivals (rate 50/s) and exponential service (the window, mean
     10 ms, no read or write latency): an M/M/1 queue, mean wait rho / (mu - lambda) = 10 ms."""
     from toctou_sim import simulate
-    from toctou_sim.analytic import mm1_mean_wait
+    from toctou_sim.analytic.closed_forms import mm1_mean_wait
 
     spec = model(model={"horizon": 200, "warmup": 10}, store={"read_latency": 0, "write_latency": 0},
                  clients={"arrival": {"poisson": {"rate": 50}}, "window": {"exponential": {"mean": "10ms"}}},

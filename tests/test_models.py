@@ -8,8 +8,8 @@ import tomllib
 import pytest
 from conftest import MODELS
 
-from toctou_sim.montecarlo import compare
-from toctou_sim.spec import READ_PATH_SPECS, load_model
+from toctou_sim.experiment.montecarlo import compare
+from toctou_sim.spec.model import READ_PATH_SPECS, load_model
 
 BUNDLED = sorted(MODELS.glob("*.toml"))
 

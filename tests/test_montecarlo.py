@@ -9,10 +9,10 @@ import pytest
 from conftest import MODELS, model
 from scipy import stats
 
-from toctou_sim.distributions import RandomStreams
-from toctou_sim.metrics import Histogram
-from toctou_sim.montecarlo import compare, simulate, t_interval
-from toctou_sim.spec import StrategySpec, load_model
+from toctou_sim.core.distributions import RandomStreams
+from toctou_sim.experiment.montecarlo import compare, simulate, t_interval
+from toctou_sim.measure.metrics import Histogram
+from toctou_sim.spec.model import StrategySpec, load_model
 from toctou_sim.world import World
 
 SMALL = {"model.horizon": "10s", "model.warmup": "1s"}
@@ -67,7 +67,7 @@ class ArrivalLog(World):
 def test_changing_strategy_keeps_the_workload(strategy: str) -> None:
     """Common random numbers: replication i of every strategy sees the same arrivals, keys,
     windows and latencies, whatever the strategy does with them."""
-    from toctou_sim.spec import load_model
+    from toctou_sim.spec.model import load_model
 
     spec = load_model(MODELS / "flash_sale.toml", SMALL)
     logs = []
@@ -118,7 +118,7 @@ def test_precision_in_compare_is_not_held_back_by_a_strategy_without_events() ->
 def _progress_run(executor) -> tuple[list[tuple[float, int]], int]:
     """Run 2 DES replications with a recording progress callback; returns (amount, results seen
     so far) per call, and the results count."""
-    from toctou_sim.montecarlo import _map
+    from toctou_sim.experiment.montecarlo import _map
 
     spec = load_model(MODELS / "payment_webhook.toml", {"model.horizon": "3s", "model.warmup": "0.5s"})
     calls: list[tuple[float, int]] = []
@@ -139,7 +139,7 @@ def test_the_progress_bar_moves_within_a_replication() -> None:
 
 
 def test_a_local_pool_reports_progress_through_its_shared_counter() -> None:
-    from toctou_sim.executors import local_pool
+    from toctou_sim.experiment.executors import local_pool
 
     with local_pool(2) as pool:
         calls, n = _progress_run(pool)

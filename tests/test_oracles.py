@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from toctou_sim.oracles import ORACLES, run_oracles
+from toctou_sim.validation.oracles import ORACLES, run_oracles
 
 
 @pytest.mark.parametrize("name", list(ORACLES))

@@ -10,8 +10,8 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from toctou_sim.montecarlo import run_replication
-from toctou_sim.spec import parse_model
+from toctou_sim.experiment.montecarlo import run_replication
+from toctou_sim.spec.model import parse_model
 
 INVARIANTS = {"version": "bump", "counter": "restock", "exists": "delete", "grant": "revoke"}
 

@@ -17,14 +17,14 @@ from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from toctou_sim import analytic
-from toctou_sim.cli import main
-from toctou_sim.distributions import RandomStreams
-from toctou_sim.montecarlo import run_replication, simulate
-from toctou_sim.oracles import ORACLES
-from toctou_sim.spec import SpecError, load_model, parse_model
-from toctou_sim.specs_read_paths import ReplicaSpec
-from toctou_sim.staleness import probe_visibility, staleness
+from toctou_sim.analytic import closed_forms as analytic
+from toctou_sim.cli.main import main
+from toctou_sim.core.distributions import RandomStreams
+from toctou_sim.experiment.montecarlo import run_replication, simulate
+from toctou_sim.experiment.staleness import probe_visibility, staleness
+from toctou_sim.spec.model import SpecError, load_model, parse_model
+from toctou_sim.spec.read_paths import ReplicaSpec
+from toctou_sim.validation.oracles import ORACLES
 from toctou_sim.world import World
 from toctou_sim.world.caching import CacheRead
 from toctou_sim.world.quorum import QuorumRead
@@ -175,11 +175,11 @@ def test_eviction_storm_flushes() -> None:
 def test_ttl_oracle(rate: float, ttl: float) -> None:
     """TTL cache, Poisson writes λ, Poisson reads: a hit's age is uniform on [0, T), so
     P(stale | hit) = 1 - (1 - e^-λT)/(λT). Tolerance: the estimate's own 99% CI."""
-    from toctou_sim.oracles_read_paths import cache_oracle_model
+    from toctou_sim.validation.oracles_read_paths import cache_oracle_model
 
     result = simulate(cache_oracle_model(write_rate=rate, ttl=ttl), reps=8, seed=3)
     est = result.estimate("cache_stale_hit_fraction")
-    from toctou_sim.montecarlo import estimate
+    from toctou_sim.experiment.montecarlo import estimate
 
     est = estimate("cache_stale_hit_fraction", result.replications, 0.99)
     assert est.ci_low <= analytic.ttl_stale_read_probability(rate, ttl) <= est.ci_high

@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 from conftest import ROOT
 
-from toctou_sim.cli import main
+from toctou_sim.cli.main import main
 
 PLACEHOLDER = re.compile(r"\b[A-Z]{3,}\b|\[|…|\.\.\.|<")
 

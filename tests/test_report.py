@@ -13,12 +13,12 @@ import pytest
 from click.testing import CliRunner
 
 import toctou_sim
-from toctou_sim import plots
-from toctou_sim.budget import analyse_timeline
-from toctou_sim.cli import main
-from toctou_sim.cli_sweep import parse_grid
-from toctou_sim.reporting import recommend, run_grid
-from toctou_sim.spec import SloSpec, SpecError, parse_model
+from toctou_sim.cli.main import main
+from toctou_sim.cli.sweep import parse_grid
+from toctou_sim.measure.budget import analyse_timeline
+from toctou_sim.reporting import plots
+from toctou_sim.reporting.review import recommend, run_grid
+from toctou_sim.spec.model import SloSpec, SpecError, parse_model
 from toctou_sim.world.tracing import trace_replication
 
 # A known answer: 100 keys written by clients (50/s) and a background job (20/s), a 50 ms window.

@@ -6,8 +6,8 @@ import pytest
 from conftest import MODELS
 from pydantic import ValidationError
 
-from toctou_sim.spec import SpecError, load_model, parse_model
-from toctou_sim.units import format_duration, parse_duration
+from toctou_sim.core.units import format_duration, parse_duration
+from toctou_sim.spec.model import SpecError, load_model, parse_model
 
 
 @pytest.mark.parametrize(

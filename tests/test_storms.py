@@ -11,11 +11,11 @@ import pytest
 from click.testing import CliRunner
 from conftest import MODELS
 
-from toctou_sim.capacity import headroom, load_spikes, load_timeline, scale_load, service_capacity
-from toctou_sim.cli import main
-from toctou_sim.oracles_capacity import finite_store_model
-from toctou_sim.plots import plot_load_timeline
-from toctou_sim.spec import SpecError, load_model
+from toctou_sim.capacity.headroom import headroom, load_spikes, load_timeline, scale_load, service_capacity
+from toctou_sim.cli.main import main
+from toctou_sim.reporting.plots import plot_load_timeline
+from toctou_sim.spec.model import SpecError, load_model
+from toctou_sim.validation.oracles_capacity import finite_store_model
 
 STORM = MODELS / "metastable_retry_storm.toml"
 # The bundled storm, shortened: the spike at 40-70 s instead of minute 5, 3 minutes in all.

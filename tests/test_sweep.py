@@ -26,9 +26,9 @@ import pytest
 from click.testing import CliRunner
 
 import toctou_sim
-from toctou_sim.cli import main
-from toctou_sim.spec import STRATEGY_SPECS, SpecError, StrategySpec
-from toctou_sim.sweep import Range, ResultsFolder, SweepTask, TaskFailure, latin_hypercube, run_task, task_id
+from toctou_sim.cli.main import main
+from toctou_sim.spec.model import STRATEGY_SPECS, SpecError, StrategySpec
+from toctou_sim.sweeps.driver import Range, ResultsFolder, SweepTask, TaskFailure, latin_hypercube, run_task, task_id
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -292,7 +292,7 @@ def _cli(model_file: Path, out: Path, *extra: str) -> list[str]:
     return [
         sys.executable,
         "-m",
-        "toctou_sim.cli",
+        "toctou_sim.cli.main",
         "sweep",
         str(model_file),
         "--grid",
@@ -677,7 +677,7 @@ def test_bad_input_is_one_line_and_exit_2(model_file: Path, args: list[str], mes
 
 def test_unreachable_scheduler_fails_fast(model_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("distributed")
-    from toctou_sim import executors
+    from toctou_sim.experiment import executors
 
     monkeypatch.setattr(executors, "CONNECT_TIMEOUT", 1.0)
     started = time.monotonic()
@@ -707,7 +707,7 @@ def test_progress_bar_counts_tasks(model: toctou_sim.ModelSpec, capsys: pytest.C
 
 
 def test_open_executor_choices() -> None:
-    from toctou_sim.executors import SerialExecutor, open_executor
+    from toctou_sim.experiment.executors import SerialExecutor, open_executor
 
     with open_executor(1) as handle:
         assert isinstance(handle.executor, SerialExecutor)

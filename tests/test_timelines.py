@@ -7,8 +7,8 @@ from typing import Any
 
 from conftest import model
 
-from toctou_sim.distributions import RandomStreams
-from toctou_sim.metrics import OUTCOMES
+from toctou_sim.core.distributions import RandomStreams
+from toctou_sim.measure.metrics import OUTCOMES
 from toctou_sim.world import World
 from toctou_sim.world.engine import REJECTED_ATTEMPT
 

@@ -15,8 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_timelines import LoggingWorld, world_for
 
-from toctou_sim.distributions import RandomStreams
-from toctou_sim.spec import SpecError, load_model
+from toctou_sim.core.distributions import RandomStreams
+from toctou_sim.spec.model import SpecError, load_model
 from toctou_sim.world import World
 from toctou_sim.world.engine import backlog_metrics
 
@@ -183,7 +183,7 @@ def test_backlog_rule_tells_growth_from_noise() -> None:
 
 
 def test_hot_key_lock_in_f1_is_flagged_unstable_in_json(tmp_path: Any) -> None:
-    from toctou_sim.montecarlo import simulate
+    from toctou_sim.experiment.montecarlo import simulate
 
     spec = load_model(MODELS / "f1_stale_validation.toml", {"model.horizon": "40s"})
     result = simulate(spec, reps=2, seed=0, strategy="lock")

@@ -15,7 +15,7 @@ import sys
 import types
 from typing import TYPE_CHECKING, Any
 
-from toctou_sim.montecarlo import (
+from toctou_sim.experiment.montecarlo import (
     ComparisonResult,
     Estimate,
     SimulationResult,
@@ -23,15 +23,16 @@ from toctou_sim.montecarlo import (
     run_replication,
     simulate,
 )
-from toctou_sim.spec import ModelSpec, SpecError, load_model, parse_model
+from toctou_sim.spec.model import ModelSpec, SpecError, load_model, parse_model
 from toctou_sim.version import __version__
 
 if TYPE_CHECKING:
-    from toctou_sim.explore import ExploreResult, Scope, explore
-    from toctou_sim.reporting import report
-    from toctou_sim.sensitivity_analysis import SensitivityResult, sensitivity
-    from toctou_sim.staleness import StalenessResult, staleness
-    from toctou_sim.sweep import Range, SweepResult, sweep
+    from toctou_sim.capacity.sensitivity import SensitivityResult, sensitivity
+    from toctou_sim.experiment.staleness import StalenessResult, staleness
+    from toctou_sim.reporting import plots
+    from toctou_sim.reporting.review import report
+    from toctou_sim.sweeps.driver import Range, SweepResult, sweep
+    from toctou_sim.validation.explore import ExploreResult, Scope, explore
     from toctou_sim.world.tracing import trace_replication as trace
 
 
@@ -52,6 +53,7 @@ __all__ = [
     "explore",
     "load_model",
     "parse_model",
+    "plots",
     "report",
     "run_replication",
     "sensitivity",
@@ -63,28 +65,29 @@ __all__ = [
 
 
 _LAZY = {
-    "explore": ("toctou_sim.explore", "explore"),
-    "Scope": ("toctou_sim.explore", "Scope"),
-    "ExploreResult": ("toctou_sim.explore", "ExploreResult"),
-    "staleness": ("toctou_sim.staleness", "staleness"),
-    "StalenessResult": ("toctou_sim.staleness", "StalenessResult"),
-    "sweep": ("toctou_sim.sweep", "sweep"),
-    "Range": ("toctou_sim.sweep", "Range"),
-    "SweepResult": ("toctou_sim.sweep", "SweepResult"),
-    "report": ("toctou_sim.reporting", "report"),
-    "sensitivity": ("toctou_sim.sensitivity_analysis", "sensitivity"),
-    "SensitivityResult": ("toctou_sim.sensitivity_analysis", "SensitivityResult"),
+    "explore": ("toctou_sim.validation.explore", "explore"),
+    "Scope": ("toctou_sim.validation.explore", "Scope"),
+    "ExploreResult": ("toctou_sim.validation.explore", "ExploreResult"),
+    "staleness": ("toctou_sim.experiment.staleness", "staleness"),
+    "StalenessResult": ("toctou_sim.experiment.staleness", "StalenessResult"),
+    "sweep": ("toctou_sim.sweeps.driver", "sweep"),
+    "Range": ("toctou_sim.sweeps.driver", "Range"),
+    "SweepResult": ("toctou_sim.sweeps.driver", "SweepResult"),
+    "report": ("toctou_sim.reporting.review", "report"),
+    "sensitivity": ("toctou_sim.capacity.sensitivity", "sensitivity"),
+    "SensitivityResult": ("toctou_sim.capacity.sensitivity", "SensitivityResult"),
     "trace": ("toctou_sim.world.tracing", "trace_replication"),
+    "plots": ("toctou_sim.reporting.plots", ""),
 }
 """Public names that load their module on first use (name -> module, attribute): those modules
 pull in pandas, scipy or matplotlib, which a process that only simulates (a worker, a benchmark)
-does not need."""
+does not need. An empty attribute names the module itself (``from toctou_sim import plots``)."""
 
 
 class _Package(types.ModuleType):
     """The package's module type, for the names in ``_LAZY``.
 
-    ``toctou_sim.staleness`` and ``toctou_sim.sweep`` are the functions (as they always were),
+    ``toctou_sim.experiment.staleness`` and ``toctou_sim.sweeps.driver`` are the functions (as they always were),
     even after the submodules of the same names have been imported: the import system's
     assignment of a submodule to those names is ignored.
     """
@@ -93,7 +96,8 @@ class _Package(types.ModuleType):
         where = _LAZY.get(name)
         if where is None:
             raise AttributeError(f"module {self.__name__!r} has no attribute {name!r}")
-        return getattr(importlib.import_module(where[0]), where[1])
+        module = importlib.import_module(where[0])
+        return getattr(module, where[1]) if where[1] else module
 
     def __setattr__(self, name: str, value: Any) -> None:
         if name in _LAZY and isinstance(value, types.ModuleType):

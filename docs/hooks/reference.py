@@ -1,14 +1,14 @@
 """MkDocs hook: fills the generated reference tables into their pages.
 
 A page holding ``<!-- generated: model-file -->`` or ``<!-- generated: metrics -->`` gets the
-table built from the code (:mod:`toctou_sim.reference`) in place of the marker.
+table built from the code (:mod:`toctou_sim.reporting.reference`) in place of the marker.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from toctou_sim.reference import metric_catalogue_markdown, model_file_markdown
+from toctou_sim.reporting.reference import metric_catalogue_markdown, model_file_markdown
 
 
 def on_page_markdown(markdown: str, **_: Any) -> str:

@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Any
 
 import simpy
 
-from toctou_sim.metrics import Histogram
-from toctou_sim.spec import SpecError
-from toctou_sim.specs_read_paths import CacheSpec, EvictionStormSpec
+from toctou_sim.measure.metrics import Histogram
+from toctou_sim.spec.model import SpecError
+from toctou_sim.spec.read_paths import CacheSpec, EvictionStormSpec
 from toctou_sim.world.engine import FAULTS, READ_PATHS, Fault, Flow, Operation, ReadPath
 from toctou_sim.world.invariants import Exists
 
@@ -220,7 +220,7 @@ class EvictionStorm(Fault):
 
     def _storms(self) -> Flow:
         env = self.world.env
-        from toctou_sim.distributions import Exponential
+        from toctou_sim.core.distributions import Exponential
 
         gaps = self.world.streams.variates(f"{self._name}.arrivals", Exponential(mean_=1.0 / self.spec.rate))
         if self.spec.start > 0:

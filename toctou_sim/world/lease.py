@@ -26,8 +26,8 @@ from __future__ import annotations
 from functools import partial
 from typing import Any
 
-from toctou_sim.metrics import DECLINED, VIOLATED
-from toctou_sim.specs_faults import LeaseSpec
+from toctou_sim.measure.metrics import DECLINED, VIOLATED
+from toctou_sim.spec.faults import LeaseSpec
 from toctou_sim.world.engine import (
     REJECTED_ATTEMPT,
     STRATEGIES,

@@ -13,8 +13,8 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
-from toctou_sim.distributions import Exponential, RandomStreams
-from toctou_sim.spec import ArrivalSpec
+from toctou_sim.core.distributions import Exponential, RandomStreams
+from toctou_sim.spec.model import ArrivalSpec
 
 __all__ = ["PiecewiseGaps", "arrival_gaps", "rate_at"]
 

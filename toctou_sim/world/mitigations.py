@@ -19,8 +19,8 @@ from typing import Any, cast
 
 import simpy
 
-from toctou_sim.distributions import Exponential, Uniform
-from toctou_sim.metrics import DECLINED, OK, VIOLATED, TimeWeighted
+from toctou_sim.core.distributions import Exponential, Uniform
+from toctou_sim.measure.metrics import DECLINED, OK, VIOLATED, TimeWeighted
 from toctou_sim.world.engine import (
     ACTORS,
     REJECTED_ATTEMPT,

@@ -29,9 +29,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from toctou_sim.distributions import Distribution, Exponential
-from toctou_sim.metrics import Histogram
-from toctou_sim.specs_read_paths import ReplicaLagSpikeSpec, ReplicaPartitionSpec, ReplicaSpec
+from toctou_sim.core.distributions import Distribution, Exponential
+from toctou_sim.measure.metrics import Histogram
+from toctou_sim.spec.read_paths import ReplicaLagSpikeSpec, ReplicaPartitionSpec, ReplicaSpec
 from toctou_sim.world.caching import fault_index, require_read_path
 from toctou_sim.world.engine import FAULTS, READ_PATHS, Fault, Flow, Operation, ReadPath
 
@@ -63,7 +63,7 @@ class WriteRecord:
 class RowStream:
     """Rows of ``width`` variates (one per replica) drawn in blocks: one call per message fan-out.
 
-    Like :class:`~toctou_sim.distributions.VariateStream`, but a write or a read takes its N
+    Like :class:`~toctou_sim.core.distributions.VariateStream`, but a write or a read takes its N
     delays in one call, which matters because every operation fans out to N replicas.
     """
 

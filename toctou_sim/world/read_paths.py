@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from toctou_sim.world.engine import READ_PATHS, Flow, ReadPath, World
 
 if TYPE_CHECKING:
-    from toctou_sim.spec import ReadPathSpec
+    from toctou_sim.spec.model import ReadPathSpec
 
 __all__ = ["DirectRead"]
 

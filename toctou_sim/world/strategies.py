@@ -9,8 +9,8 @@ from typing import Any
 
 import simpy
 
-from toctou_sim.metrics import DECLINED
-from toctou_sim.spec import LockSpec
+from toctou_sim.measure.metrics import DECLINED
+from toctou_sim.spec.model import LockSpec
 from toctou_sim.world.engine import REJECTED_ATTEMPT, STRATEGIES, Flow, Operation, Strategy, World
 
 __all__ = ["CompareAndSwap", "KeyLocks", "Lock", "NoMitigation", "Recheck"]

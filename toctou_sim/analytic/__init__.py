@@ -1,0 +1,1 @@
+"""Closed forms the simulator is checked against: TOCTOU windows, staleness, queues."""

@@ -1,0 +1,1 @@
+"""Capacity answers: load over time, headroom, and global sensitivity."""

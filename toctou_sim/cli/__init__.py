@@ -1,0 +1,1 @@
+"""The ``toctou-sim`` command line: one module per command family, parsing and printing only."""

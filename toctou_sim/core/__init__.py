@@ -1,0 +1,1 @@
+"""Foundations every layer may use: durations and rates, random variates, input limits."""

@@ -1,0 +1,1 @@
+"""The fast engine: which models qualify, the compiled event kernel and its driver."""

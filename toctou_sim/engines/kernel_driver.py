@@ -1,0 +1,524 @@
+"""Runs one replication on the event kernel (:mod:`toctou_sim.engines.kernel`): builds its arrays from the
+model and the named random streams, refills them while the kernel runs, and turns its counters
+and logs into the same :class:`ReplicationResult` the DES engine gives."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from toctou_sim.core.distributions import Constant, Distribution, Exponential, KeyChooser, RandomStreams
+from toctou_sim.engines import kernel as K
+from toctou_sim.measure.metrics import Histogram, Recorder, ReplicationResult, TimeWeighted
+from toctou_sim.spec.model import ModelSpec, Zipf
+from toctou_sim.world.engine import BACKLOG_SAMPLES, backlog_metrics
+from toctou_sim.world.invariants import INVARIANTS
+from toctou_sim.world.ledger import EffectLedger
+
+__all__ = ["KERNEL_STRATEGIES", "run_kernel", "warm_up"]
+
+KERNEL_STRATEGIES = {"none": K.STRAT_NONE, "recheck": K.STRAT_RECHECK, "cas": K.STRAT_CAS,
+                     "reservation": K.STRAT_RESERVATION, "lock": K.STRAT_LOCK}
+_FENCING = {False: K.FENCE_NONE, True: K.FENCE_READS, "writes": K.FENCE_WRITES}
+_INVARIANTS = {"exists": K.INV_EXISTS, "counter": K.INV_COUNTER, "grant": K.INV_GRANT,
+               "version": K.INV_VERSION, "unchanged": K.INV_UNCHANGED}
+_ACTIONS = {"create": K.ACT_SET1, "grant": K.ACT_SET1, "delete": K.ACT_SET0, "revoke": K.ACT_SET0,
+            "restock": K.ACT_ADD, "consume": K.ACT_CONSUME, "bump": K.ACT_KEEP}
+_POLICIES = {"invalidate": K.POLICY_INVALIDATE, "write_through": K.POLICY_WRITE_THROUGH, "none": K.POLICY_NONE}
+_JITTER = {"none": K.JITTER_NONE, "full": K.JITTER_FULL, "equal": K.JITTER_EQUAL}
+_GUARDS = {"none": K.GUARD_NONE, "version": K.GUARD_VERSION, "predicate": K.GUARD_PREDICATE}
+_CAP = 1 << 15
+"""Values buffered per random stream at most (memory stays flat in the number of operations)."""
+_BLOCK = 4096
+"""VariateStream's block size: the kernel's streams are the concatenation of blocks this long."""
+_LOG = 1 << 14
+"""Durations logged before they are folded into the recorder's histograms."""
+
+Source = Callable[[int], NDArray[Any]]
+
+
+def _zipf(popularity: Any) -> float | None:
+    return popularity.zipf if isinstance(popularity, Zipf) else None
+
+
+class _Blocks:
+    """The values of one named stream as :class:`VariateStream` (or :class:`KeyChooser`) hands
+    them out, the concatenation of its 4096-value blocks, taken ``n`` at a time. The leftover of
+    a block stays an array (``take`` would turn it into a list and back), and the stream's
+    Generator is only made when a first block is drawn."""
+
+    __slots__ = ("_block", "_rest")
+
+    def __init__(self, block: Callable[[], NDArray[Any]]) -> None:
+        self._block = block
+        self._rest: NDArray[Any] | None = None
+
+    def __call__(self, n: int) -> NDArray[Any]:
+        rest = self._rest
+        if rest is not None and rest.size >= n:
+            self._rest = rest[n:]
+            return rest[:n]
+        parts = [] if rest is None else [rest]
+        have = 0 if rest is None else rest.size
+        while have < n:
+            block = self._block()
+            parts.append(block)
+            have += block.size
+        values = np.concatenate(parts) if len(parts) > 1 else parts[0]
+        self._rest = values[n:]
+        return values[:n]
+
+
+def _variates(streams: RandomStreams, name: str, distribution: Distribution) -> Source:
+    """``streams.variates(name, distribution).take``, drawn in the same blocks."""
+    if isinstance(distribution, Constant):
+        value = distribution.value
+        return lambda n: np.full(n, value)
+    rng: list[np.random.Generator] = []
+
+    def block() -> NDArray[np.float64]:
+        if not rng:
+            rng.append(streams.generator(name))
+        return distribution.sample(rng[0], _BLOCK)
+
+    return _Blocks(block)
+
+
+def _keys(streams: RandomStreams, name: str, count: int, zipf: float | None) -> Source:
+    """``streams.keys(name, count, zipf).take``, drawn in the same blocks."""
+    if count == 1:
+        return lambda n: np.zeros(n, dtype=np.int64)
+    chooser: list[KeyChooser] = []
+
+    def block() -> NDArray[np.int64]:
+        if not chooser:
+            chooser.append(streams.keys(name, count, zipf))
+        return chooser[0].block().astype(np.int64, copy=False)
+
+    return _Blocks(block)
+
+
+class _Jitter:
+    """The retry-jitter stream as World.uniform hands it out: blocks of 1024, each used backwards."""
+
+    def __init__(self, streams: RandomStreams) -> None:
+        self._streams = streams
+        self._rng: np.random.Generator | None = None
+        self._left = np.empty(0)
+
+    def __call__(self, n: int) -> NDArray[np.float64]:
+        if self._rng is None:
+            self._rng = self._streams.generator("retry.jitter")
+        parts = [self._left]
+        have = self._left.size
+        while have < n:
+            block = self._rng.random(1024)[::-1]
+            parts.append(block)
+            have += block.size
+        values = np.concatenate(parts)
+        self._left = values[n:]
+        return values[:n]
+
+
+def _gap_source(model: ModelSpec, streams: RandomStreams) -> Source:
+    arrival = model.clients.arrival
+    if not arrival.profile:
+        return _variates(streams, "arrivals", Exponential(mean_=1.0 / arrival.poisson.rate))
+    from toctou_sim.world.load import arrival_gaps
+
+    gaps = arrival_gaps(arrival, streams)
+    return lambda n: np.fromiter((gaps() for _ in range(n)), dtype=np.float64, count=n)
+
+
+def _never(n: int) -> NDArray[np.float64]:
+    return np.zeros(n)
+
+
+class _Buffers:
+    """Row-per-stream buffers the kernel consumes, refilled from their sources when low."""
+
+    def __init__(self, sources: list[Source], first: list[int], dtype: Any, margin: int) -> None:
+        self.sources = sources
+        self.next = [max(margin * 2, n) for n in first]
+        self.buf = np.empty((len(sources), _CAP), dtype=dtype)
+        self.pos = np.zeros(len(sources), dtype=np.int64)
+        self.len = np.zeros(len(sources), dtype=np.int64)
+        self.margin = margin
+        for s in range(len(sources)):
+            if sources[s] is _never:  # a stream this model never draws from: a full row of zeros
+                self.buf[s] = 0
+                self.len[s] = _CAP
+            else:
+                self._refill(s)
+
+    def _refill(self, s: int) -> None:
+        rest = int(self.len[s] - self.pos[s])
+        if rest:
+            self.buf[s, :rest] = self.buf[s, self.pos[s] : self.len[s]]
+        n = min(_CAP - rest, self.next[s])
+        self.buf[s, rest : rest + n] = self.sources[s](n)
+        self.pos[s] = 0
+        self.len[s] = rest + n
+        self.next[s] = min(_CAP, self.next[s] * 4)
+
+    def refill_low(self) -> None:
+        for s in np.flatnonzero(self.len - self.pos < self.margin):
+            self._refill(int(s))
+
+
+def _grow(array: NDArray[Any], size: int) -> NDArray[Any]:
+    bigger = np.zeros((size, *array.shape[1:]), dtype=array.dtype)
+    bigger[: array.shape[0]] = array
+    return bigger
+
+
+_LOADED = False
+
+
+def _load_kernel() -> Callable[..., int]:
+    """The kernel, loaded: its first call loads numba's compiled code (or compiles it), and with
+    it numba's whole CPU target, which probes for a BLAS by importing ``scipy.linalg`` (half a
+    second; the kernel does no linear algebra). The probe is answered "no BLAS" for that first
+    load unless ``scipy.linalg`` is already imported; it only makes numba's own ``np.convolve``
+    and ``np.correlate`` use their loop instead of BLAS in this process."""
+    global _LOADED
+    probe = "scipy.linalg.cython_blas"
+    blocked = K.COMPILED and probe not in sys.modules
+    if blocked:
+        sys.modules[probe] = None  # type: ignore[assignment]  # an import of it raises ImportError
+    try:
+        from numba.np import arraymath  # noqa: F401  # the module that probes, imported while blocked
+    except ImportError:  # pragma: no cover - numba absent: nothing to load
+        pass
+    finally:
+        if blocked and sys.modules.get(probe, 0) is None:
+            del sys.modules[probe]
+    _LOADED = True
+    return K.kernel  # type: ignore[no-any-return]
+
+
+def _heap(n_events: int) -> NDArray[np.float64]:
+    """The kernel's event heap for ``n_events`` events: rows ``(time, sequence, event)`` stored
+    column by column, three spare rows, and an infinite time in every row not (yet) in the heap."""
+    heap = np.zeros((n_events + 3, K.N_H), dtype=np.float64, order="F")
+    heap[:, K.H_TIME] = np.inf
+    return heap
+
+
+def run_kernel(model: ModelSpec, replication: int, seed: int) -> ReplicationResult:
+    """One replication of a model that :func:`toctou_sim.engines.fastpath.qualifies`, on the event kernel."""
+    streams = RandomStreams(seed, replication)
+    spec = model
+    horizon = spec.model.horizon
+    cache = spec.read_path.kind == "cache"
+    retry = getattr(spec.strategy, "retry", None)
+    idempotency = spec.strategy.kind == "idempotency"  # without duplicates: a lookup, then the inner
+    outer: Any = spec.strategy
+    inner: Any = outer.inner if idempotency else outer
+    max_retries = retry.max_retries if retry is not None else 0
+    margin = 2 * (max_retries + 2) + 8
+    n_keys = spec.keys.count
+    n_mut = len(spec.mutators)
+
+    # random streams, in the kernel's row order
+    expected = int(spec.clients.arrival.poisson.rate * horizon * 1.02) + 64
+    f_sources: list[Source] = [
+        _gap_source(spec, streams),
+        _variates(streams, "window", spec.clients.window),
+        _variates(streams, "read_latency", spec.store.read_latency),
+        _variates(streams, "write_latency", spec.store.write_latency),
+        _variates(streams, "retry.window", spec.clients.window),
+        _variates(streams, "retry.read_latency", spec.store.read_latency),
+        _variates(streams, "retry.write_latency", spec.store.write_latency),
+        _Jitter(streams),
+        (_variates(streams, "recheck.read_latency", spec.store.read_latency)
+         if inner.kind == "recheck" else _never),
+    ]
+    if cache:
+        rp: Any = spec.read_path
+        f_sources += [
+            _variates(streams, "cache.read_latency", rp.read_latency),
+            _variates(streams, "cache.ttl", rp.ttl),
+            _variates(streams, "cache.invalidation_delay", rp.invalidation.delay),
+            _variates(streams, "cache.fill_delay", rp.fill_delay),
+        ]
+    else:
+        f_sources += [_never] * 4
+    lock = inner.kind == "lock"
+    ls: Any = inner
+    f_sources.append(_variates(streams, "lock.acquire_latency", ls.acquire_latency) if lock else _never)
+    f_sources.append(_variates(streams, "idempotency.lookup_latency", outer.dedupe.lookup_latency)
+                     if idempotency else _never)
+    k_sources: list[Source] = [_keys(streams, "keys", n_keys, _zipf(spec.keys.popularity))]
+    for index, mutator in enumerate(spec.mutators):
+        f_sources.append(_variates(streams, f"mutator.{index}.arrivals", Exponential(mean_=1.0 / mutator.rate)))
+        popularity = mutator.popularity if mutator.popularity is not None else spec.keys.popularity
+        k_sources.append(_keys(streams, f"mutator.{index}.keys", n_keys, _zipf(popularity)))
+    first = [64] * len(f_sources)
+    for s in (K.S_GAP, K.S_WINDOW, K.S_READ, K.S_WRITE):
+        first[s] = min(_CAP, expected)
+    if cache:
+        first[K.S_CLOOKUP] = min(_CAP, expected)
+    fb = _Buffers(f_sources, first, np.float64, margin)
+    kb = _Buffers(k_sources, [min(_CAP, expected)] + [64] * n_mut, np.int64, margin)
+
+    # registers
+    recorder = Recorder.for_model(spec)
+    I = np.zeros(K.N_IREG, dtype=np.int64)
+    F = np.zeros(K.N_FREG, dtype=np.float64)
+    C = np.zeros(K.N_COUNTERS, dtype=np.int64)
+    I[K.R_NKEYS] = n_keys
+    I[K.R_INV] = _INVARIANTS[spec.keys.invariant]
+    I[K.R_STRAT] = KERNEL_STRATEGIES[inner.kind]
+    I[K.R_IDEMPOTENCY] = idempotency
+    I[K.R_MAXRETRY] = max_retries
+    I[K.R_GUARD] = _GUARDS[spec.strategy.write_guard()]
+    I[K.R_ANSWER] = INVARIANTS[spec.keys.invariant].refusal_is_answer
+    # World.run samples the backlog at these instants (env.run(until=...) before each)
+    warmup = spec.model.warmup
+    step = (horizon - warmup) / BACKLOG_SAMPLES
+    I[K.R_NSAMPLES] = BACKLOG_SAMPLES
+    for index in range(1, BACKLOG_SAMPLES + 1):
+        F[K.F_SAMPLE + index - 1] = warmup + step * index if index < BACKLOG_SAMPLES else horizon
+    I[K.R_HAS_RETRY] = retry is not None
+    I[K.R_JITTER] = _JITTER[retry.jitter] if retry is not None else K.JITTER_NONE
+    I[K.R_CACHE] = cache
+    I[K.R_CAPACITY] = -1
+    if cache:
+        I[K.R_POLICY] = _POLICIES[rp.write_policy]
+        I[K.R_CAPACITY] = rp.capacity if rp.capacity is not None else -1
+        I[K.R_CACHE_ABSENT] = rp.negative_caching or spec.keys.invariant != "exists"
+        I[K.R_ASSUME_ABSENT] = rp.on_miss == "assume_absent"
+    I[K.R_NMUT] = n_mut
+    reservation = inner.kind == "reservation"
+    ttl = getattr(inner, "ttl", None) if reservation else None
+    I[K.R_HAS_TTL] = ttl is not None
+    F[K.F_TTL] = ttl if ttl is not None else 0.0
+    F[K.F_HELD_LAST] = spec.model.warmup  # TimeWeighted starts at the warm-up
+    I[K.R_HOLD_SERIAL] = 1
+    I[K.R_NEXT_TOKEN] = 1
+    if lock:
+        I[K.R_HAS_LEASE] = ls.lease_ttl is not None
+        F[K.F_LEASE] = ls.lease_ttl if ls.lease_ttl is not None else 0.0
+        I[K.R_HAS_WTIMEOUT] = ls.wait_timeout is not None
+        F[K.F_WTIMEOUT] = ls.wait_timeout if ls.wait_timeout is not None else 0.0
+        I[K.R_FENCING] = _FENCING[ls.fencing]
+        I[K.R_MUT_LOCK] = ls.mutators_take_lock
+    I[K.R_MARGIN] = margin
+    I[K.R_NFS] = len(f_sources)
+    I[K.R_NKS] = len(k_sources)
+    F[K.F_HORIZON] = horizon
+    F[K.F_END] = 2 * horizon
+    F[K.F_WARMUP] = spec.model.warmup
+    F[K.F_THRESHOLD] = recorder.latency_threshold
+    if retry is not None:
+        F[K.F_BACKOFF] = retry.backoff
+        F[K.F_MULT] = retry.multiplier
+        F[K.F_MAXBACKOFF] = retry.max_backoff
+
+    # operations, keys, events, logs
+    n_ops = 1024
+    OI = np.zeros((n_ops, K.N_OI), dtype=np.int64)
+    OF = np.zeros((n_ops, K.N_OF), dtype=np.float64)
+    OFREE = np.arange(n_ops - 1, -1, -1, dtype=np.int64)
+    I[K.R_NFREE_OP] = n_ops
+    KI = np.zeros((n_keys + 1, K.N_KI), dtype=np.int64)
+    KF = np.zeros((n_keys, 2), dtype=np.float64)
+    KI[:n_keys, K.K_VALUE] = spec.keys.initial_value
+    KI[n_keys, K.K_PREV] = KI[n_keys, K.K_NEXT] = n_keys  # the empty LRU list
+    KI[:, K.K_WHEAD] = KI[:, K.K_WTAIL] = -1  # empty lock queues
+    MUT = np.zeros((max(n_mut, 1), 2), dtype=np.int64)
+    for index, mutator in enumerate(spec.mutators):
+        MUT[index] = (_ACTIONS[mutator.action], mutator.amount)
+    n_ev = 1024
+    EI = np.zeros((n_ev, 5), dtype=np.int64)
+    EF = np.zeros((n_ev, 2), dtype=np.float64)
+    EFREE = np.arange(n_ev - 1, -1, -1, dtype=np.int64)
+    HEAP = _heap(n_ev)
+    I[K.R_NFREE_EV] = n_ev
+    LF = np.empty((_LOG, 2), dtype=np.float64)
+    LE = np.empty(_LOG, dtype=np.int64)
+    WL = np.empty(_LOG, dtype=np.float64)
+    AL = np.empty(_LOG, dtype=np.float64)
+    LW = np.empty(_LOG, dtype=np.float64)
+    age = Histogram()
+
+    def drain() -> None:
+        n = int(I[K.R_NLAT])
+        if n:
+            recorder.latency.add_many(LF[:n, 1])
+            timeline = recorder.timeline
+            index = (LF[:n, 0] * timeline.inverse_width).astype(np.int64)
+            timeline.grow(int(index.max()))
+            size = len(timeline.ops)
+            ops = np.bincount(index, minlength=size)
+            errors = np.bincount(index, weights=LE[:n], minlength=size).astype(np.int64)
+            timeline.ops = (np.asarray(timeline.ops, dtype=np.int64) + ops).tolist()
+            timeline.errors = (np.asarray(timeline.errors, dtype=np.int64) + errors).tolist()
+        if I[K.R_NWIN]:
+            recorder.window.add_many(WL[: I[K.R_NWIN]])
+        if I[K.R_NAGE]:
+            age.add_many(AL[: I[K.R_NAGE]])
+        if I[K.R_NLW]:
+            recorder.lock_wait.add_many(LW[: I[K.R_NLW]])
+        I[K.R_NLAT] = I[K.R_NWIN] = I[K.R_NAGE] = I[K.R_NLW] = 0
+
+    # t = 0: the arrival process draws its first operation, then each mutator its first gap
+    # the compiled _push would load a second compiled function for these few calls: run its Python
+    push_event = getattr(K._push, "py_func", K._push)
+
+    def push(time: float, kind: int, a: int) -> None:
+        push_event(I, EI, EF, EFREE, HEAP, time, kind, a, 0, 0, 0.0)
+
+    gap = float(fb.buf[K.S_GAP, 0])
+    fb.pos[K.S_GAP] = 1
+    I[K.R_PEND_KEY] = kb.buf[K.KS_CLIENT, 0]
+    kb.pos[K.KS_CLIENT] = 1
+    for s, reg in ((K.S_WINDOW, K.F_PEND_WIN), (K.S_READ, K.F_PEND_READ), (K.S_WRITE, K.F_PEND_WRITE)):
+        F[reg] = fb.buf[s, 0]
+        fb.pos[s] = 1
+    if 0.0 + gap >= horizon:
+        I[K.R_ARR_DONE] = 1
+    else:
+        push(0.0 + gap, K.EV_ARRIVAL, 0)
+    for index in range(n_mut):
+        s = K.S_MUTATOR + index
+        push(0.0 + float(fb.buf[s, fb.pos[s]]), K.EV_MUTATOR, index)
+        fb.pos[s] += 1
+    fb.refill_low()
+    kb.refill_low()
+
+    kernel = K.kernel if _LOADED else _load_kernel()
+    while True:
+        code = kernel(I, F, C, OI, OF, OFREE, KI, KF, MUT, fb.buf, fb.pos, fb.len, kb.buf, kb.pos, kb.len,
+                      EI, EF, EFREE, HEAP, LF, LE, WL, AL, LW)
+        if code == K.DONE:
+            break
+        if code == K.NEED_STREAM:
+            fb.refill_low()
+            kb.refill_low()
+        elif code == K.NEED_OPS:
+            old = OI.shape[0]
+            OI, OF = _grow(OI, 2 * old), _grow(OF, 2 * old)
+            free = int(I[K.R_NFREE_OP])
+            OFREE = _grow(OFREE, 2 * old)
+            OFREE[free : free + old] = np.arange(2 * old - 1, old - 1, -1)
+            I[K.R_NFREE_OP] = free + old
+        elif code == K.NEED_EVENTS:
+            old = EI.shape[0]
+            EI, EF = _grow(EI, 2 * old), _grow(EF, 2 * old)
+            bigger = _heap(2 * old)
+            bigger[: HEAP.shape[0]] = HEAP
+            HEAP = bigger
+            free = int(I[K.R_NFREE_EV])
+            EFREE = _grow(EFREE, 2 * old)
+            EFREE[free : free + old] = np.arange(2 * old - 1, old - 1, -1)
+            I[K.R_NFREE_EV] = free + old
+        else:
+            drain()
+    drain()
+    _charge_unfinished(recorder, I, F, OI, OF, OFREE)
+
+    r = recorder
+    r.ok, r.declined = int(C[K.C_OK]), int(C[K.C_DECLINED])
+    r.aborted, r.violated, r.attempts = int(C[K.C_ABORTED]), int(C[K.C_VIOLATED]), int(C[K.C_ATTEMPTS])
+    r.mismatches, r.mismatches_stale = int(C[K.C_MISMATCHES]), int(C[K.C_MISMATCHES_STALE])
+    r.conflicts, r.spurious_rejections = int(C[K.C_CONFLICTS]), int(C[K.C_SPURIOUS])
+    r.violations, r.retries, r.stale_checks = int(C[K.C_VIOLATIONS]), int(C[K.C_RETRIES]), int(C[K.C_STALE_CHECKS])
+    r.slow, r.race_aborts = int(C[K.C_SLOW]), int(C[K.C_RACE_ABORTS])
+    r.operations += int(C[K.C_OPS])
+    r.operations_mismatched += int(C[K.C_MISMATCHED_OPS])
+    r.requests += int(C[K.C_REQUESTS])
+    ledger = EffectLedger()
+    ledger.effects = int(C[K.C_EFFECTS])
+    ledger.harms["violation"] = int(C[K.C_LEDGER_VIOLATIONS])
+    extra: dict[str, float] = {"unfinished": float(I[K.R_INFLIGHT])}
+    extra.update(ledger.metrics(r.operations))
+    backlog = [int(b) for b in I[K.R_BACKLOG : K.R_BACKLOG + BACKLOG_SAMPLES]]
+    extra.update(backlog_metrics(backlog, horizon - spec.model.warmup))
+    if cache:
+        extra.update(_cache_metrics(C, age))
+    if lock:
+        extra.update({"lock_leases_expired": float(C[K.C_LEASES_EXPIRED]),
+                      "lock_wait_timeouts": float(C[K.C_LOCK_TIMEOUTS]),
+                      "fenced_rejections": float(C[K.C_FENCED])})
+    if idempotency:  # no duplicates: no hits, conflicts, expiries or unreachable lookups
+        extra.update({"dedupe_hits": 0.0, "idempotency_conflicts": 0.0, "dedupe_keys_expired": 0.0,
+                      "dedupe_unreachable": 0.0})
+    if reservation:
+        held = TimeWeighted(spec.model.warmup, horizon)
+        held.level, held._area, held._last = int(I[K.R_HELD_LEVEL]), float(F[K.F_HELD_AREA]), float(F[K.F_HELD_LAST])
+        extra.update({"capacity_held_idle": held.mean(), "reservations_expired": float(C[K.C_EXPIRED]),
+                      "throttled_after_expiry": float(C[K.C_THROTTLED])})
+    return ReplicationResult.from_recorder(
+        recorder,
+        replication=replication,
+        seed=seed,
+        strategy=spec.strategy.label or spec.strategy.kind,
+        measured_time=horizon - spec.model.warmup,
+        extra=extra,
+    )
+
+
+def _charge_unfinished(recorder: Recorder, I: NDArray[np.int64], F: NDArray[np.float64], OI: NDArray[np.int64],
+                       OF: NDArray[np.float64], OFREE: NDArray[np.int64]) -> None:
+    """World.run's end: operations still in flight are finished as unfinished, in arrival order,
+    at the instant the run stopped. The kernel's own sums come first (they were made first)."""
+    recorder.request_latency_total = float(F[K.F_REQUEST_LATENCY])
+    if not I[K.R_INFLIGHT]:
+        return
+    free = np.zeros(OI.shape[0], dtype=bool)
+    free[OFREE[: I[K.R_NFREE_OP]]] = True
+    live = np.flatnonzero(~free)
+    live = live[np.argsort(OF[live, K.O_ARRIVAL], kind="stable")]
+    now = float(F[K.F_END])
+    timeline = recorder.timeline
+    for op in live:
+        if not OI[op, K.O_COUNTED]:
+            continue
+        latency = now - float(OF[op, K.O_ARRIVAL])
+        recorder.operations += 1
+        recorder.unfinished += 1
+        if OI[op, K.O_MISMATCHED]:
+            recorder.operations_mismatched += 1
+        recorder.requests += 1
+        recorder.request_latency_total += latency
+        recorder.latency.add(latency)
+        index = int(now * timeline.inverse_width)
+        timeline.grow(index)
+        timeline.ops[index] += 1
+        timeline.errors[index] += 1
+
+
+def _cache_metrics(C: NDArray[np.int64], age: Histogram) -> dict[str, float]:
+    """CacheRead.metrics, from the kernel's counters (the DES read path's own code computes them)."""
+    from toctou_sim.world.caching import CacheRead
+
+    cache = object.__new__(CacheRead)
+    cache.reads, cache.hits = int(C[K.C_CREADS]), int(C[K.C_CHITS])
+    cache.stale_hits, cache.validation_mismatches = int(C[K.C_CSTALE_HITS]), int(C[K.C_CVALIDATION])
+    cache.evictions, cache.invalidations, cache.flushes = int(C[K.C_CEVICTIONS]), int(C[K.C_CINVALIDATIONS]), 0
+    cache.age = age
+    metrics: dict[str, float] = cache.metrics()
+    return metrics
+
+
+_WARM = False
+
+
+def warm_up() -> None:
+    """Load (or compile, the first time) the kernel in this process, on a tiny model: worker
+    processes forked afterwards inherit it instead of loading it each."""
+    global _WARM
+    if _WARM or not K.COMPILED:
+        return
+    from toctou_sim.spec.model import parse_model
+
+    tiny = parse_model({"model": {"horizon": 0.05, "warmup": 0.0}, "clients": {"arrival": {"poisson": {"rate": 100}}}},
+                       source="<warm-up>")
+    run_kernel(tiny, 0, 0)
+    _WARM = True

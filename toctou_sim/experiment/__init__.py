@@ -1,0 +1,1 @@
+"""Experiments on a model: replications and estimates, staleness curves, episodes, executors."""

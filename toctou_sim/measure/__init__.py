@@ -1,0 +1,1 @@
+"""What a replication measures: counters, histograms, the guide's metrics, error budgets."""

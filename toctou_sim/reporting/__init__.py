@@ -1,0 +1,1 @@
+"""The design review: decision logic, tables, charts and the HTML page."""

@@ -1,0 +1,230 @@
+"""The parts of a model file that plug-in kinds build on (the layer below :mod:`toctou_sim.spec.model`).
+
+:class:`SpecError`, the frozen :class:`StrictModel`, and the registries of pluggable parts: a
+strategy, read path, fault or actor is a subclass of :class:`StrategySpec`, :class:`ReadPathSpec`,
+:class:`FaultSpec` or :class:`ActorSpec` with a literal ``kind``, and registers itself under that
+kind when its class is defined. The modules that define kinds (``specs_*``) import this module;
+:mod:`toctou_sim.spec.model` imports them all at its top, so loading a model file has every kind.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
+
+from pydantic import (
+    BaseModel,
+    Field,
+    PlainSerializer,
+    PlainValidator,
+    TypeAdapter,
+    ValidationInfo,
+)
+
+from toctou_sim.core.errors import SpecError
+from toctou_sim.core.units import DataModel, NonNegativeDuration, PositiveDuration
+from toctou_sim.spec.capacity import RetryBudgetSpec
+
+if TYPE_CHECKING:
+    from toctou_sim.spec.model import ModelSpec
+
+__all__ = [
+    "ACTOR_SPECS",
+    "FAULT_SPECS",
+    "INVARIANT_ACTIONS",
+    "READ_PATH_SPECS",
+    "STRATEGY_SPECS",
+    "ActorField",
+    "ActorSpec",
+    "FaultField",
+    "FaultSpec",
+    "NoMitigationSpec",
+    "ReadPathField",
+    "ReadPathSpec",
+    "Registered",
+    "RetryPolicy",
+    "SpecError",
+    "StrategyField",
+    "StrategySpec",
+    "StrictModel",
+]
+
+INVARIANT_ACTIONS: dict[str, tuple[str, ...]] = {
+    "exists": ("create", "delete"),
+    "counter": ("restock", "consume"),
+    "grant": ("grant", "revoke"),
+    "version": ("bump",),
+    "unchanged": ("bump",),
+}
+"""Each invariant and the actions background mutators may take on it."""
+
+
+class StrictModel(DataModel):
+    """Frozen, unknown fields are errors, numbers finite (see :class:`~toctou_sim.core.units.DataModel`)."""
+
+
+# --------------------------------------------------------------------------------------------
+# Registries of pluggable parts (strategy, read path, fault).
+
+
+class Registered(StrictModel):
+    """A pluggable part chosen by ``kind``. Subclasses register themselves under their kind."""
+
+    registry: ClassVar[dict[str, type[Registered]]]
+    category: ClassVar[str] = "part"
+    kind: str
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        if "registry" not in cls.__dict__:
+            field = cls.model_fields.get("kind")
+            if field is not None and isinstance(field.default, str):
+                cls.registry[field.default] = cls
+
+    def check_model(self, model: ModelSpec) -> str | None:
+        """A problem with this part in the whole ``model`` (e.g. an invariant it needs, a target
+        that does not exist), as ``field: message`` relative to the part, or ``None``."""
+        return None
+
+    @classmethod
+    def parse(cls, value: Any, info: ValidationInfo | None = None) -> Registered:
+        """Validate a table with ``kind`` into the registered subclass of that kind."""
+        if isinstance(value, cls):
+            return value
+        if isinstance(value, str):
+            value = {"kind": value}
+        if not isinstance(value, Mapping):
+            raise ValueError(f"expected a table with kind = one of {', '.join(sorted(cls.registry))}")
+        kind = value.get("kind")
+        if not isinstance(kind, str) or kind not in cls.registry:
+            got = f"{kind!r}"[:40] if isinstance(kind, str) or kind is None else f"a {type(kind).__name__}"
+            raise ValueError(f"unknown {cls.category} {got}; expected one of {', '.join(sorted(cls.registry))}")
+        context = info.context if info is not None else None
+        part: Registered = _registered_adapter(cls.registry[kind]).validate_python(dict(value), context=context)
+        return part
+
+
+_ADAPTERS: dict[type[Any], TypeAdapter[Any]] = {}
+
+
+def _registered_adapter(cls: type[Registered]) -> TypeAdapter[Any]:
+    if cls not in _ADAPTERS:
+        _ADAPTERS[cls] = TypeAdapter(cls)
+    return _ADAPTERS[cls]
+
+
+class StrategySpec(Registered):
+    """How the use acts on the check: the mitigation being evaluated."""
+
+    registry: ClassVar[dict[str, type[Registered]]] = {}
+    category: ClassVar[str] = "strategy"
+    label: str | None = None
+    """Name shown in tables (defaults to the name the strategy was selected by)."""
+    guard: Literal["none", "version", "predicate"] = "none"
+    """The store's write guard on this strategy's use (composes with any strategy):
+    ``version`` applies the use only if the key's version is still the one seen at check (a
+    version CAS, e.g. a Kubernetes ``resourceVersion`` precondition); ``predicate`` applies it
+    only if the precondition holds on the authoritative state when the write lands (a
+    conditional write: ``UPDATE ... SET n = n - 1 WHERE n > 0``, a create that fails with
+    ``AlreadyExists``, an action the resource authorises itself). ``none``: a blind write."""
+
+    def actors(self) -> tuple[str, ...]:
+        """Names of the actors and services this strategy adds to the world (fault targets)."""
+        return ()
+
+    def write_guard(self) -> str:
+        """The guard the store applies to this strategy's use (a wrapper's ``inner`` guard when
+        the wrapper declares none)."""
+        if self.guard != "none":
+            return self.guard
+        inner = getattr(self, "inner", None)
+        return inner.write_guard() if isinstance(inner, StrategySpec) else "none"
+
+
+class ReadPathSpec(Registered):
+    """How the check observes state: the truth, a cache, or replicas."""
+
+    registry: ClassVar[dict[str, type[Registered]]] = {}
+    category: ClassVar[str] = "read path"
+
+    def actors(self) -> tuple[str, ...]:
+        """Names of the actors and services this read path adds to the world (fault targets)."""
+        return ()
+
+
+class FaultSpec(Registered):
+    """A fault injected into the world during a replication."""
+
+    registry: ClassVar[dict[str, type[Registered]]] = {}
+    category: ClassVar[str] = "fault"
+
+    def check_model(self, model: ModelSpec) -> str | None:
+        """A problem with this fault in ``model`` (e.g. its target does not exist), as
+        ``field: message``, or ``None``."""
+        return None
+
+
+class ActorSpec(Registered):
+    """A background actor of the world (a policy changer, a schema changer, an event stream)."""
+
+    registry: ClassVar[dict[str, type[Registered]]] = {}
+    category: ClassVar[str] = "actor"
+
+
+STRATEGY_SPECS = StrategySpec.registry
+READ_PATH_SPECS = ReadPathSpec.registry
+FAULT_SPECS = FaultSpec.registry
+ACTOR_SPECS = ActorSpec.registry
+
+def _dump(part: BaseModel) -> dict[str, Any]:
+    return part.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+def _strategy(value: Any, info: ValidationInfo) -> Registered:
+    return StrategySpec.parse(value, info)
+
+
+def _read_path(value: Any, info: ValidationInfo) -> Registered:
+    return ReadPathSpec.parse(value, info)
+
+
+def _fault(value: Any, info: ValidationInfo) -> Registered:
+    return FaultSpec.parse(value, info)
+
+
+def _actor(value: Any, info: ValidationInfo) -> Registered:
+    return ActorSpec.parse(value, info)
+
+
+StrategyField = Annotated[StrategySpec, PlainValidator(_strategy), PlainSerializer(_dump)]
+ReadPathField = Annotated[ReadPathSpec, PlainValidator(_read_path), PlainSerializer(_dump)]
+FaultField = Annotated[FaultSpec, PlainValidator(_fault), PlainSerializer(_dump)]
+ActorField = Annotated[ActorSpec, PlainValidator(_actor), PlainSerializer(_dump)]
+
+
+# --------------------------------------------------------------------------------------------
+# Built-in strategies and the direct read path.
+
+
+class RetryPolicy(StrictModel):
+    """How a strategy retries the whole check -> window -> use flow after a rejected use.
+
+    The n-th retry waits ``backoff * multiplier**(n-1)``, capped at ``max_backoff``, with
+    ``jitter``: ``none`` (exact), ``full`` (uniform on [0, wait]) or ``equal`` (wait/2 + uniform on
+    [0, wait/2]).
+    """
+
+    max_retries: int = Field(default=3, ge=0)
+    backoff: NonNegativeDuration = 0.01
+    multiplier: float = Field(default=2.0, ge=1.0)
+    max_backoff: PositiveDuration = 1.0
+    jitter: Literal["none", "full", "equal"] = "full"
+    budget: RetryBudgetSpec | None = Field(default=None, exclude_if=lambda value: value is None)
+    """A token-bucket retry budget (see :mod:`toctou_sim.spec.capacity`); ``None``: no budget."""
+
+
+class NoMitigationSpec(StrategySpec):
+    """Check, wait, use: nothing guards the use."""
+
+    kind: Literal["none"] = "none"

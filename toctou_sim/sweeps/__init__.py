@@ -1,0 +1,1 @@
+"""Parameter sweeps: many configurations x strategies x replications, on any executor, resumable."""

@@ -1,0 +1,1 @@
+"""The simulator checked against closed forms, telemetry and exhaustive exploration."""
