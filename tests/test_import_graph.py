@@ -131,7 +131,7 @@ def test_the_graph_sees_the_imports_that_register_kinds() -> None:
             "toctou_sim.spec.parts"} <= graph["toctou_sim.spec.model"]
     assert {"toctou_sim.world.caching", "toctou_sim.world.quorum"} <= graph["toctou_sim.world"]
     assert "toctou_sim.validation.oracles_read_paths" in graph["toctou_sim.validation.oracles"]
-    assert {"toctou_sim.cli.args", "toctou_sim.cli.report", "toctou_sim.cli.sweep"} <= graph["toctou_sim.cli.main"]
+    assert {"toctou_sim.cli.run", "toctou_sim.cli.report", "toctou_sim.cli.sweep"} <= graph["toctou_sim.cli.main"]
     assert "toctou_sim.spec.model" not in graph["toctou_sim.spec.faults"]  # only under TYPE_CHECKING
     assert "toctou_sim.cli.main" not in graph["toctou_sim.cli.report"]
 
