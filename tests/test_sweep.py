@@ -28,7 +28,9 @@ from click.testing import CliRunner
 import toctou_sim
 from toctou_sim.cli.main import main
 from toctou_sim.spec.model import STRATEGY_SPECS, SpecError, StrategySpec
-from toctou_sim.sweeps.driver import Range, ResultsFolder, SweepTask, TaskFailure, latin_hypercube, run_task, task_id
+from toctou_sim.sweeps.design import Range, latin_hypercube
+from toctou_sim.sweeps.folder import ResultsFolder
+from toctou_sim.sweeps.tasks import SweepTask, TaskFailure, run_task, task_id
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -100,7 +100,7 @@ def parse_grid(items: tuple[str, ...]) -> dict[str, list[str]]:
 
 def parse_ranges(items: tuple[str, ...]) -> dict[str, Any]:
     """``--range PATH=LOW:HIGH[:log][:int]`` options as ``{path: Range}``."""
-    from toctou_sim.sweeps.driver import Range
+    from toctou_sim.sweeps.design import Range
 
     ranges: dict[str, Range] = {}
     for item in items:

@@ -78,7 +78,7 @@ def sweep(model: Path, grids: tuple[str, ...], lhs: int | None, ranges: tuple[st
     from toctou_sim.core.limits import check_out_folder
     from toctou_sim.spec.model import load_model
     from toctou_sim.sweeps.driver import plan_sweep
-    from toctou_sim.sweeps.driver import ResultsFolder
+    from toctou_sim.sweeps.folder import ResultsFolder
 
     check_out_folder(out, "--out")
     spec = load_model(model, parse_sets(sets), data_dirs=data_dirs)

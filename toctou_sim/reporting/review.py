@@ -514,7 +514,7 @@ def alert_table(views: Mapping[str, Sequence[TimelineBudget]]) -> pd.DataFrame:
 def _numeric(text: Any) -> Any:
     """A grid value as a number when it is one (durations in seconds), else as given."""
     from toctou_sim.core.units import parse_duration
-    from toctou_sim.spec.model import _parse_override_value
+    from toctou_sim.spec.model import parse_override_value as _parse_override_value
 
     value = _parse_override_value(text) if isinstance(text, str) else text
     if isinstance(value, int | float) and not isinstance(value, bool):
@@ -527,7 +527,7 @@ def _numeric(text: Any) -> Any:
 
 def _axis_label(path: str, values: Sequence[str]) -> str:
     """``path (s)`` when the grid's values are durations with a unit, else the path."""
-    from toctou_sim.spec.model import _parse_override_value
+    from toctou_sim.spec.model import parse_override_value as _parse_override_value
 
     texts = [v for v in values if isinstance(_parse_override_value(v), str)]
     return f"{path} (s)" if texts and all(isinstance(_numeric(v), float) for v in texts) else path
