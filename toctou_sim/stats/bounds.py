@@ -33,12 +33,13 @@ keeps its nominal confidence whichever wins.
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+
+from toctou_sim.stats.intervals import t_quantile
 
 __all__ = [
     "DOMINATING",
@@ -130,17 +131,7 @@ def dominating_bound(values: Sequence[float] | np.ndarray, confidence: float = 0
     sd = float(data.std(ddof=1))
     if sd == 0:
         return mean
-    return mean + _t_quantile(1.0 - alpha, n - 1) * sd / math.sqrt(n)
-
-
-@functools.lru_cache(maxsize=1024)
-def _t_quantile(probability: float, dof: int) -> float:
-    # scipy.special's inverse Student-t CDF is what scipy.stats.t.ppf evaluates (the same
-    # values), without importing scipy.stats (a second of CPU at start-up); imported lazily: a
-    # worker that only simulates stays small
-    from scipy.special import stdtrit
-
-    return float(stdtrit(dof, probability))
+    return mean + t_quantile(1.0 - alpha, n - 1) * sd / math.sqrt(n)
 
 
 def zero_bound(
