@@ -1,5 +1,6 @@
 """What several commands share beyond their options: the ``--out`` check, the replication limit,
-the notes printed under a table (engine, stopping rule, retries) and the table itself.
+the notes printed under a table (engine, stopping rule, retries), the table itself, and the
+library's parameter names in an error message shown as this command line's flags.
 
 A layer below the command modules: nothing here imports a command or :mod:`toctou_sim.cli.main`.
 """
@@ -11,7 +12,56 @@ from typing import Any
 
 from toctou_sim.core.limits import check_out_file, echo
 
-__all__ = ["check_out", "emit", "engine_line", "replication_limit", "results_engine_note", "retry_note", "stop_note"]
+__all__ = [
+    "FLAGS",
+    "check_out",
+    "emit",
+    "engine_line",
+    "flag_names",
+    "replication_limit",
+    "results_engine_note",
+    "retry_note",
+    "stop_note",
+]
+
+
+FLAGS = {name: "--" + name.replace("_", "-") for name in (
+    "seed", "reps", "max_reps", "precision", "metric", "strategies", "baseline", "batch", "workers", "max_ops",
+    "max_memory", "confidence", "trials", "k_max", "scheduler", "dask_local", "grid", "lhs", "resume", "out")}
+FLAGS["ranges"] = "--range"
+"""A library parameter and the flag that sets it, where the two differ in more than ``--``.
+
+The library names its parameters in its errors (``reps: must be an integer >= 1``, ``scheduler
+tcp://x:1: cannot reach ...``, ``grid and ranges: rate is given twice``); :func:`flag_names`
+shows the command line's flags instead."""
+
+PHRASES = {
+    "pass max_ops": "pass --max-ops",
+    "pass max_memory": "pass --max-memory",
+    "give lhs,": "give --lhs N,",
+    "sample as ranges": "sample with --range PATH=LOW:HIGH",
+    "needs out,": "needs --out,",
+    "pass resume=True": "add --resume",
+    "another folder for out": "another --out",
+    "give grid values, or lhs points over ranges": "give --grid PATH=V1,V2, or --lhs N --range PATH=LOW:HIGH",
+}
+"""Parameters named inside a library message (not at its start), as the command line says them."""
+
+
+def flag_names(message: str) -> str:
+    """A library error as this command line says it: the parameters the message starts with
+    (``reps: ...``, ``scheduler ADDRESS: ...``, ``grid and ranges: ...``) and the phrases of
+    :data:`PHRASES` become flags; anything else (a file name, a field path) is left alone."""
+    for phrase, flag in PHRASES.items():
+        message = message.replace(phrase, flag)
+    subject, colon, rest = message.partition(":")
+    if not colon:
+        return message
+    parts = []
+    for part in subject.split(" and "):
+        word, space, tail = part.partition(" ")
+        parts.append(FLAGS.get(word, word) + space + tail)
+    return " and ".join(parts) + colon + rest
 
 
 def engine_line(engines: dict[str, tuple[str, str]], engine: str) -> str:

@@ -18,6 +18,7 @@ from typing import Any
 import click
 
 from toctou_sim.cli.capacity import headroom_command, sensitivity_command, timeline_command
+from toctou_sim.cli.common import flag_names
 from toctou_sim.cli.compare import compare_command
 from toctou_sim.cli.explore import explore_command
 from toctou_sim.cli.fit import fit_command
@@ -43,31 +44,13 @@ class _Group(click.Group):
         try:
             return super().invoke(ctx)
         except SpecError as exc:
-            click.echo(f"error: {_flag_names(terminal_text(str(exc)))}", err=True)
+            click.echo(f"error: {flag_names(terminal_text(str(exc)))}", err=True)
             ctx.exit(2)
         except click.UsageError as exc:
             command = f" {exc.ctx.command_path}" if exc.ctx is not None else ""
             message = " ".join(terminal_text(exc.format_message()).split())
             click.echo(f"error: {message} (see{command} -h)", err=True)
             ctx.exit(2)
-
-
-_FLAGS = {"pass max_ops": "pass --max-ops", "pass max_memory": "pass --max-memory"}
-
-
-def _flag_names(message: str) -> str:
-    """The library's argument names in a message, as this command line's flags."""
-    for argument, flag in _FLAGS.items():
-        message = message.replace(argument, flag)
-    name, colon, rest = message.partition(":")
-    if colon and name in _ARGUMENTS:
-        message = "--" + name.replace("_", "-") + colon + rest
-    return message
-
-
-_ARGUMENTS = frozenset({"seed", "reps", "max_reps", "precision", "metric", "strategies", "batch", "workers",
-                        "max_ops", "max_memory", "confidence", "trials", "k_max"})
-"""Library arguments a message may start with (``reps: must be >= 1``): shown as ``--reps``."""
 
 
 def _interrupt(signum: int, frame: Any) -> None:

@@ -103,7 +103,7 @@ def cartesian(grid: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
     paths = list(grid)
     for path in paths:
         if not list(grid[path]):
-            raise SpecError(f"--grid {path}: give at least one value")
+            raise SpecError(f"grid {path}: give at least one value")
     values = [[grid_value(v) for v in grid[path]] for path in paths]
     return [dict(zip(paths, combo, strict=True)) for combo in product(*values)]
 
@@ -116,9 +116,9 @@ def latin_hypercube(ranges: Mapping[str, Range], n: int, seed: int) -> list[dict
     from scipy.stats import qmc
 
     if n < 1:
-        raise SpecError(f"--lhs: must be >= 1, got {n}")
+        raise SpecError(f"lhs: must be >= 1, got {n}")
     if not ranges:
-        raise SpecError("--lhs: give the parameters to sample with --range PATH=LOW:HIGH")
+        raise SpecError("lhs: give the parameters to sample as ranges")
     sequence = np.random.SeedSequence(seed, spawn_key=(zlib.crc32(b"sweep.lhs"),))
     sampler = qmc.LatinHypercube(d=len(ranges), rng=np.random.Generator(np.random.PCG64(sequence)))
     unit = sampler.random(n)
@@ -139,14 +139,14 @@ def make_design(
     grid = dict(grid or {})
     ranges = dict(ranges or {})
     if ranges and lhs is None:
-        raise SpecError("--range: give --lhs N, the number of Latin hypercube points")
+        raise SpecError("ranges: give lhs, the number of Latin hypercube points")
     if lhs is not None and not ranges:
-        raise SpecError("--lhs: give the parameters to sample with --range PATH=LOW:HIGH")
+        raise SpecError("lhs: give the parameters to sample as ranges")
     both = sorted(set(grid) & set(ranges))
     if both:
-        raise SpecError(f"--grid and --range: {both[0]} is given twice")
+        raise SpecError(f"grid and ranges: {both[0]} is given twice")
     if not grid and lhs is None:
-        raise SpecError("sweep: the grid is empty; give --grid PATH=V1,V2 or --lhs N --range PATH=LOW:HIGH")
+        raise SpecError("sweep: the design is empty; give grid values, or lhs points over ranges")
     size = math.prod(len(values) for values in grid.values()) * (lhs if lhs is not None and lhs > 0 else 1)
     if size > MAX_CONFIGURATIONS:
         raise SpecError(f"sweep: {size:.3g} configurations; at most {MAX_CONFIGURATIONS} in one sweep "

@@ -370,19 +370,19 @@ class SweepPlan:
         """
         if out is None:
             if resume:
-                raise SpecError("--resume: needs --out, the folder of the interrupted sweep")
+                raise SpecError("resume: needs out, the folder of the interrupted sweep")
             return None, []
         folder = ResultsFolder(out)
         old = folder.read_manifest()
         if old is not None and not resume:
-            raise SpecError(f"--out {folder.path}: already holds a sweep; add --resume to finish it, or "
+            raise SpecError(f"out {folder.path}: already holds a sweep; pass resume=True to finish it, or "
                             "choose another folder")
         if old is not None:
             check_resume(old, self.identity, folder.path)
             return folder, list(old.get("runs", []))
         if folder.path.exists() and (not folder.path.is_dir()
                                      or any(not p.name.startswith(".") for p in folder.path.iterdir())):
-            raise SpecError(f"--out {folder.path}: not an empty folder, and holds no sweep manifest")
+            raise SpecError(f"out {folder.path}: not an empty folder, and holds no sweep manifest")
         return folder, []
 
     def run(
@@ -505,7 +505,7 @@ def plan_sweep(
         base.with_strategy(name)
     base_label = baseline if baseline is not None else names[0]
     if base_label not in names:
-        raise SpecError(f"--baseline: {base_label!r} is not among the strategies {', '.join(names)}")
+        raise SpecError(f"baseline: {base_label!r} is not among the strategies {', '.join(names)}")
     grid = dict(grid or {})
     ranges = dict(ranges or {})
     design = make_design(grid, lhs, ranges, seed)

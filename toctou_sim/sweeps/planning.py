@@ -41,18 +41,18 @@ def check_design(base: ModelSpec, base_data: dict[str, Any], design: list[dict[s
     an invalid combination of valid values is reported at run time as a failed configuration.
     """
     checks: list[tuple[str, str, Any]] = [
-        ("--grid", path, grid_value(v)) for path, values in grid.items() for v in values
+        ("grid", path, grid_value(v)) for path, values in grid.items() for v in values
     ]
     for path, r in ranges.items():
         for bound in (r.low, r.high):
-            checks.append(("--range", path, round(bound) if r.integer else bound))
+            checks.append(("ranges", path, round(bound) if r.integer else bound))
     for option, path, value in checks:
         try:
             configure(base, base_data, {path: value})
             continue
         except SpecError as exc:
             first_error = exc
-        if option == "--grid":
+        if option == "grid":
             candidates = (c for c in design if c.get(path) == value)
         else:
             candidates = ({**c, path: value} for c in design)
@@ -145,8 +145,8 @@ def check_resume(old: Mapping[str, Any], new: Mapping[str, Any], folder: Path) -
         if _identity_value(old, key) != _identity_value(new, key):
             what = "hash" if key == "model" else "value"
             was, now = _brief(old.get(key), key), _brief(new.get(key), key)
-            raise SpecError(f"--resume: {folder} holds a different sweep (its {key} {what} was {was}, now "
-                            f"{now}); use another --out")
+            raise SpecError(f"resume: {folder} holds a different sweep (its {key} {what} was {was}, now "
+                            f"{now}); use another folder for out")
 
 
 def _brief(value: Any, key: str) -> str:
