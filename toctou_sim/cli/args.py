@@ -8,6 +8,7 @@ Every command module imports from here (and from :mod:`~toctou_sim.cli.options` 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -37,15 +38,25 @@ MODEL = ModelArgument()
 """The ``MODEL`` argument of every command that reads a model."""
 
 
-def parse_sets(values: tuple[str, ...]) -> dict[str, str]:
-    """``--set a.b=v`` options as a dict (values are parsed as TOML later)."""
-    overrides = {}
-    for item in values:
-        path, sep, value = item.partition("=")
+def _assignments(items: tuple[str, ...], flag: str, expected: str, *, twice: str | None = None
+                 ) -> Iterator[tuple[str, str]]:
+    """The ``(path, text)`` of repeated ``PATH=...`` options (``--set``, ``--grid``, ``--range``),
+    each path stripped and non-empty; with ``twice``, a path given twice is an error ending so."""
+    seen: set[str] = set()
+    for item in items:
+        path, sep, text = item.partition("=")
+        path = path.strip()
         if not sep or not path:
-            raise SpecError(f"--set {item}: expected PATH=VALUE, e.g. clients.arrival.poisson.rate=500")
-        overrides[path.strip()] = value.strip()
-    return overrides
+            raise SpecError(f"{flag} {item}: expected {expected}")
+        if twice is not None and path in seen:
+            raise SpecError(f"{flag} {path}: given twice{twice}")
+        seen.add(path)
+        yield path, text.strip()
+
+
+def parse_sets(values: tuple[str, ...]) -> dict[str, str]:
+    """``--set a.b=v`` options as a dict (values are parsed as TOML later; the last of a path wins)."""
+    return dict(_assignments(values, "--set", "PATH=VALUE, e.g. clients.arrival.poisson.rate=500"))
 
 
 def strategy_names(text: str) -> list[str]:
@@ -83,18 +94,11 @@ def split_values(text: str) -> list[str]:
 def parse_grid(items: tuple[str, ...]) -> dict[str, list[str]]:
     """``--grid PATH=V1,V2`` options as ``{path: [values]}``."""
     grid: dict[str, list[str]] = {}
-    for item in items:
-        path, sep, values = item.partition("=")
-        path = path.strip()
-        if not sep or not path:
-            raise SpecError(f"--grid {item}: expected PATH=V1,V2,..., e.g. "
-                            "clients.arrival.poisson.rate=500,1000")
-        if path in grid:
-            raise SpecError(f"--grid {path}: given twice; list all its values in one --grid")
-        parsed = [v for v in split_values(values) if v]
-        if not parsed:
+    for path, values in _assignments(items, "--grid", "PATH=V1,V2,..., e.g. clients.arrival.poisson.rate=500,1000",
+                                     twice="; list all its values in one --grid"):
+        grid[path] = [v for v in split_values(values) if v]
+        if not grid[path]:
             raise SpecError(f"--grid {path}: give at least one value")
-        grid[path] = parsed
     return grid
 
 
@@ -103,16 +107,11 @@ def parse_ranges(items: tuple[str, ...]) -> dict[str, Any]:
     from toctou_sim.sweeps.design import Range
 
     ranges: dict[str, Range] = {}
-    for item in items:
-        path, sep, text = item.partition("=")
-        path = path.strip()
-        if not sep or not path:
-            raise SpecError(f"--range {item}: expected PATH=LOW:HIGH[:log][:int], e.g. "
-                            "clients.arrival.poisson.rate=100:10000:log")
-        if path in ranges:
-            raise SpecError(f"--range {path}: given twice")
+    for path, text in _assignments(items, "--range",
+                                   "PATH=LOW:HIGH[:log][:int], e.g. clients.arrival.poisson.rate=100:10000:log",
+                                   twice=""):
         try:
-            ranges[path] = Range.parse(text.strip())
+            ranges[path] = Range.parse(text)
         except SpecError as exc:
             raise SpecError(f"--range {path}: {exc}") from None
     return ranges
