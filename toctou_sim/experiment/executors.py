@@ -27,7 +27,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar
 
-from toctou_sim.core.limits import terminal_text
+from toctou_sim.core.limits import local_cores, terminal_text, worker_count
 from toctou_sim.spec.model import SpecError
 
 __all__ = [
@@ -206,22 +206,12 @@ def local_executor(workers: int | None = None, tasks: int | None = None) -> Iter
     Raises:
         SpecError: ``workers`` negative or past the limit (the message names ``workers``).
     """
-    from toctou_sim.core.limits import worker_count
-
     count = worker_count(workers, tasks)
     if count == 1:
         yield None
         return
     with local_pool(count) as pool:
         yield pool
-
-
-def local_cores() -> int:
-    """Cores this process may run on (its CPU affinity), at least 1."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # pragma: no cover - not Linux
-        return max(1, os.cpu_count() or 1)
 
 
 def capacity(executor: Executor | None) -> int:
