@@ -9,20 +9,11 @@ from pathlib import Path
 
 import click
 
-from toctou_sim.cli.args import MODEL, files_backend, parse_sets
+from toctou_sim.cli.args import MODEL, files_backend, parse_sets, strategy_names
 from toctou_sim.cli.options import REPS, SEED, WORKERS
 from toctou_sim.spec.model import SpecError
 
 __all__ = ["headroom_command", "sensitivity_command", "timeline_command"]
-
-
-def _strategies(text: str | None) -> list[str] | None:
-    if text is None:
-        return None
-    names = [name.strip() for name in text.split(",") if name.strip()]
-    if not names:
-        raise SpecError("--strategies: give at least one strategy")
-    return names
 
 
 @click.command("timeline")
@@ -45,7 +36,8 @@ def timeline_command(model: Path, strategies: str | None, service: str, seed: in
     from toctou_sim.spec.model import load_model
 
     spec = load_model(model, parse_sets(sets))
-    frame = load_timeline(spec, _strategies(strategies), service=service, seed=seed, replication=replication)
+    names = strategy_names(strategies) if strategies is not None else None
+    frame = load_timeline(spec, names, service=service, seed=seed, replication=replication)
     if out is not None:
         write_table(frame, out)
     if chart is not None:
@@ -106,7 +98,7 @@ def headroom_command(model: Path, strategies: str | None, reps: int, seed: int, 
         raise SpecError(f"--p99: {exc}") from None
     if reps < 1:
         raise SpecError(f"--reps: must be >= 1, got {reps}")
-    names = _strategies(strategies) or [spec.strategy.label or spec.strategy.kind]
+    names = strategy_names(strategies) if strategies is not None else [spec.strategy.label or spec.strategy.kind]
     results = [headroom(spec, name, p99_limit=limit, error_budget=error_budget, error_metric=error_metric,
                         max_multiplier=max_multiplier, reps=reps, seed=seed) for name in names]
     frame = pd.concat([result.to_frame() for result in results], ignore_index=True)
