@@ -267,6 +267,14 @@ class SimulationResult:
     """Why that engine (with ``auto``: why the model does or does not qualify for the fast path)."""
     estimator: str = "plain"
     """``plain`` (0/1 outcomes) or ``conditional`` (conditional Monte Carlo)."""
+    _model_hash: str | None = field(default=None, init=False, repr=False, compare=False)
+
+    @property
+    def model_hash(self) -> str:
+        """The model's content hash, computed once (every row of the tidy frame carries it)."""
+        if self._model_hash is None:
+            self._model_hash = self.model.content_hash()
+        return self._model_hash
 
     @property
     def n_reps(self) -> int:
@@ -333,7 +341,7 @@ class SimulationResult:
             "seed": self.seed,
             "engine": self.engine,
             "estimator": self.estimator,
-            "model_hash": self.model.content_hash(),
+            "model_hash": self.model_hash,
             "version": _version(),
         }
 

@@ -48,6 +48,7 @@ __all__ = [
     "episode_bound",
     "replication_bound",
     "rule_of_three_bound",
+    "t_quantile",
     "zero_bound",
 ]
 
