@@ -119,7 +119,7 @@ def report_command(
             on_verdict=lambda recommendation: echo(str(recommendation)),  # before the charts
         )
     if result.headroom:
-        from toctou_sim.reporting.review import headroom_line
+        from toctou_sim.reporting.tables import headroom_line
 
         echo(headroom_line(result.headroom, spec.clients.arrival.poisson.rate))
     engines = {name: (r.engine, r.engine_reason) for name, r in result.comparison.results.items()}
