@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 import toctou_sim
-from toctou_sim.sweeps.driver import SweepTask, TaskOutcome
+from toctou_sim.sweeps.tasks import SweepTask, TaskOutcome
 
 MODEL = Path(__file__).resolve().parents[1] / "models" / "flash_sale.toml"
 METRICS = toctou_sim.run_replication(toctou_sim.load_model(MODEL, {"model.horizon": "6s"}), 0, 0).metrics

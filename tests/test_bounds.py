@@ -148,7 +148,7 @@ def test_t_quantile_table_is_scipys() -> None:
     last bit, scipy.special's (an independent record: scipy computes them now)."""
     from scipy.special import ndtri, stdtrit
 
-    from toctou_sim.stats.bounds import NORMAL_975, t_quantile
+    from toctou_sim.stats.intervals import NORMAL_975, t_quantile
 
     for probability in ((1 + 0.95) / 2, 1.0 - (1.0 - 0.95)):
         for dof in range(1, 121):  # past the table's end too: scipy answers there

@@ -22,9 +22,10 @@ from conftest import MODELS, model
 from toctou_sim.cli.main import main
 from toctou_sim.core.distributions import Exponential, KeyChooser, LogNormal, VariateStream
 from toctou_sim.engines.fastpath import qualifies, resolve_engine, run_fast, vector_qualifies
-from toctou_sim.experiment.montecarlo import _next_target, run_replication, simulate, t_interval
+from toctou_sim.experiment.montecarlo import _next_target, run_replication, simulate
 from toctou_sim.measure.metrics import Histogram
 from toctou_sim.spec.model import ModelSpec, SpecError, load_model
+from toctou_sim.stats.intervals import t_interval
 
 BUNDLED = sorted(MODELS.glob("*.toml"))
 RATES = ("violation_rate", "mismatch_rate", "conflict_rate", "abort_rate", "declined_rate")

@@ -228,7 +228,7 @@ def _number(text: str) -> bool:
 
 
 def test_a_sweep_whose_tasks_all_fail_prints_its_summary(tiny: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    sweep_module = sys.modules["toctou_sim.sweeps.driver"]
+    sweep_module = sys.modules["toctou_sim.sweeps.tasks"]
 
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("every replication fails")
@@ -352,7 +352,7 @@ def test_a_sweep_folder_is_held_for_the_whole_run(tiny: Path, tmp_path: Path) ->
     out = tmp_path / "sweep"
     holder = subprocess.Popen(
         [sys.executable, "-c",
-         "import sys; from toctou_sim.sweeps.driver import ResultsFolder\n"
+         "import sys; from toctou_sim.sweeps.folder import ResultsFolder\n"
          f"with ResultsFolder({str(out)!r}).lock():\n    print('held', flush=True); sys.stdin.read()"],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:

@@ -10,9 +10,10 @@ from conftest import MODELS, model
 from scipy import stats
 
 from toctou_sim.core.distributions import RandomStreams
-from toctou_sim.experiment.montecarlo import compare, simulate, t_interval
+from toctou_sim.experiment.montecarlo import compare, simulate
 from toctou_sim.measure.metrics import Histogram
 from toctou_sim.spec.model import StrategySpec, load_model
+from toctou_sim.stats.intervals import t_interval
 from toctou_sim.world import World
 
 SMALL = {"model.horizon": "10s", "model.warmup": "1s"}

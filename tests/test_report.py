@@ -13,8 +13,8 @@ import pytest
 from click.testing import CliRunner
 
 import toctou_sim
+from toctou_sim.cli.args import parse_grid
 from toctou_sim.cli.main import main
-from toctou_sim.cli.sweep import parse_grid
 from toctou_sim.measure.budget import analyse_timeline
 from toctou_sim.reporting import plots
 from toctou_sim.reporting.grid import run_grid

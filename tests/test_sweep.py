@@ -28,7 +28,9 @@ from click.testing import CliRunner
 import toctou_sim
 from toctou_sim.cli.main import main
 from toctou_sim.spec.model import STRATEGY_SPECS, SpecError, StrategySpec
-from toctou_sim.sweeps.driver import Range, ResultsFolder, SweepTask, TaskFailure, latin_hypercube, run_task, task_id
+from toctou_sim.sweeps.design import Range, latin_hypercube
+from toctou_sim.sweeps.folder import ResultsFolder
+from toctou_sim.sweeps.tasks import SweepTask, TaskFailure, run_task, task_id
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -405,7 +407,7 @@ def test_resume_refuses_a_different_sweep(model: toctou_sim.ModelSpec, tmp_path:
     assert run_sweep(toctou_sim.load_model(moved), out, resume=True).tasks_resumed == 4 * 2 * REPS
     with pytest.raises(SpecError, match="model hash"):
         run_sweep(model.with_strategy("cas"), out, resume=True)
-    with pytest.raises(SpecError, match="needs --out"):
+    with pytest.raises(SpecError, match="resume: needs out"):
         toctou_sim.sweep(model, grid=GRID, resume=True)
 
 
@@ -661,7 +663,7 @@ def test_cli_json_and_lhs(model_file: Path) -> None:
         (["--grid", "clients.arrivl.poisson.rate=1,2"], "clients.arrivl: unknown field"),
         (["--grid", "clients.arrival.poisson.rate=fast,2"], "expected a number, got 'fast'"),
         (["--grid", "clients.arrival.poisson.rate="], "give at least one value"),
-        ([], "the grid is empty"),
+        ([], "the design is empty; give --grid PATH=V1,V2, or --lhs N --range"),
         (["--grid", "keys.count=1", "--strategies", "nope"], "unknown strategy 'nope'"),
         (["--lhs", "3"], "--range"),
         (["--lhs", "3", "--range", "keys.count=1"], "expected LOW:HIGH"),

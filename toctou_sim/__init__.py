@@ -31,7 +31,9 @@ if TYPE_CHECKING:
     from toctou_sim.experiment.staleness import StalenessResult, staleness
     from toctou_sim.reporting import plots
     from toctou_sim.reporting.review import report
-    from toctou_sim.sweeps.driver import Range, SweepResult, sweep
+    from toctou_sim.sweeps.design import Range
+    from toctou_sim.sweeps.driver import sweep
+    from toctou_sim.sweeps.result import SweepResult
     from toctou_sim.validation.explore import ExploreResult, Scope, explore
     from toctou_sim.world.tracing import trace_replication as trace
 
@@ -71,8 +73,8 @@ _LAZY = {
     "staleness": ("toctou_sim.experiment.staleness", "staleness"),
     "StalenessResult": ("toctou_sim.experiment.staleness", "StalenessResult"),
     "sweep": ("toctou_sim.sweeps.driver", "sweep"),
-    "Range": ("toctou_sim.sweeps.driver", "Range"),
-    "SweepResult": ("toctou_sim.sweeps.driver", "SweepResult"),
+    "Range": ("toctou_sim.sweeps.design", "Range"),
+    "SweepResult": ("toctou_sim.sweeps.result", "SweepResult"),
     "report": ("toctou_sim.reporting.review", "report"),
     "sensitivity": ("toctou_sim.capacity.sensitivity", "sensitivity"),
     "SensitivityResult": ("toctou_sim.capacity.sensitivity", "SensitivityResult"),

@@ -30,7 +30,10 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
-from scipy import integrate, special
+from scipy import integrate
+
+from toctou_sim.stats import intervals
+from toctou_sim.stats.intervals import check_confidence
 
 __all__ = [
     "mismatch_probability",
@@ -85,13 +88,6 @@ def _check_positive(name: str, value: float) -> float:
     if not math.isfinite(value) or value <= 0.0:
         raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
     return value
-
-
-def _check_confidence(confidence: float) -> float:
-    confidence = float(confidence)
-    if not 0.0 < confidence < 1.0:
-        raise ValueError(f"confidence must lie strictly between 0 and 1, got {confidence!r}")
-    return confidence
 
 
 # --------------------------------------------------------------------------------------------------
@@ -894,13 +890,11 @@ def rule_of_three(n: int) -> float:
 def wilson_interval(k: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
     """Wilson score interval for a binomial proportion.
 
-    Inverts the score test ``|p̂ - p| <= z sqrt(p(1-p)/n)`` for ``p``, with ``z`` the two-sided
-    standard normal quantile. The roots are::
-
-        (p̂ + z²/(2n) ± z sqrt(p̂(1-p̂)/n + z²/(4n²))) / (1 + z²/n).
-
-    Unlike the Wald interval it never leaves ``[0, 1]``, is non-degenerate at ``k = 0`` or
-    ``k = n`` and has close to nominal coverage even for small ``n``; it always contains ``k/n``.
+    The interval is :func:`toctou_sim.stats.intervals.wilson_interval` (the one implementation,
+    where the roots are derived), with the counts checked and the bounds pinned to ``p̂ = k/n``'s
+    side: exactly 0 at ``k = 0`` and exactly 1 at ``k = n``. Unlike the Wald interval it never
+    leaves ``[0, 1]``, is non-degenerate at ``k = 0`` or ``k = n`` and has close to nominal
+    coverage even for small ``n``; it always contains ``k/n``.
 
     Args:
         k: Number of successes, ``0 <= k <= n``.
@@ -917,22 +911,18 @@ def wilson_interval(k: int, n: int, confidence: float = 0.95) -> tuple[float, fl
         raise ValueError(f"n must be >= 1, got {n!r}")
     if not 0 <= k <= n:
         raise ValueError(f"k must satisfy 0 <= k <= n={n}, got {k!r}")
-    confidence = _check_confidence(confidence)
-    z = float(special.ndtri(0.5 + confidence / 2.0))
-    p_hat = k / n
-    z2 = z * z
-    denom = 1.0 + z2 / n
-    center = (p_hat + z2 / (2.0 * n)) / denom
-    half = z * math.sqrt(p_hat * (1.0 - p_hat) / n + z2 / (4.0 * n * n)) / denom
-    low = 0.0 if k == 0 else max(0.0, min(p_hat, center - half))
-    high = 1.0 if k == n else min(1.0, max(p_hat, center + half))
+    low, high = intervals.wilson_interval(k, n, check_confidence(confidence))
+    p_hat = k / n  # the roots bracket p̂ exactly, and reach 0 and 1 exactly at k = 0 and k = n
+    low = 0.0 if k == 0 else max(0.0, min(p_hat, low))
+    high = 1.0 if k == n else min(1.0, max(p_hat, high))
     return low, high
 
 
 def t_interval(samples: npt.ArrayLike, confidence: float = 0.95) -> tuple[float, float, float]:
     """Student-t confidence interval for a mean.
 
-    For ``n`` iid (approximately) normal observations with sample mean ``x̄`` and sample standard
+    :func:`toctou_sim.stats.intervals.t_interval` (the one implementation), with the input
+    checked. For ``n`` iid (approximately) normal observations with sample mean ``x̄`` and sample standard
     deviation ``s`` (``ddof=1``), ``(x̄ - μ) / (s/√n)`` has a Student t distribution with ``n - 1``
     degrees of freedom, giving ``x̄ ± t_{n-1, (1+c)/2} s/√n``. For independent replications of a
     simulation this is the standard interval on the mean output.
@@ -948,18 +938,14 @@ def t_interval(samples: npt.ArrayLike, confidence: float = 0.95) -> tuple[float,
     Raises:
         ValueError: On an empty sample or an invalid confidence.
     """
-    confidence = _check_confidence(confidence)
+    confidence = check_confidence(confidence)
     x = np.asarray(samples, dtype=np.float64).ravel()
     if x.size == 0:
         raise ValueError("need at least one sample")
-    mean = float(np.mean(x))
-    if x.size == 1:
-        return mean, math.nan, math.nan
-    if bool(np.all(x == x[0])):
+    if x.size > 1 and bool(np.all(x == x[0])):  # no spread (the sample sd may round to a hair above 0)
+        mean = float(np.mean(x))
         return mean, mean, mean
-    sem = float(np.std(x, ddof=1)) / math.sqrt(x.size)
-    q = float(special.stdtrit(x.size - 1, 0.5 + confidence / 2.0))
-    return mean, mean - q * sem, mean + q * sem
+    return intervals.t_interval(x, confidence)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -1,13 +1,14 @@
-"""Argument types and helpers every ``toctou-sim`` command shares (the layer below the commands).
+"""Argument types and the parsers of repeated arguments (``--set``, ``--grid``, ``--range``,
+``--strategies``) that several ``toctou-sim`` commands share: the layer below the commands.
 
-The commands (:mod:`toctou_sim.cli.main` and ``cli_*``) import from here; nothing here imports a
-command module, so the command modules do not import each other.
+Every command module imports from here (and from :mod:`~toctou_sim.cli.options` and
+:mod:`~toctou_sim.cli.common`); nothing here imports a command module or
+:mod:`toctou_sim.cli.main`, which only assembles the commands into the group.
 """
 
 from __future__ import annotations
 
-import os
-from concurrent.futures import Executor, ProcessPoolExecutor
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,8 @@ import click
 
 from toctou_sim.spec.model import SpecError
 
-__all__ = ["MODEL", "ModelArgument", "files_backend", "make_executor", "parse_sets"]
+__all__ = ["MODEL", "ModelArgument", "files_backend", "parse_grid", "parse_ranges", "parse_sets", "split_values",
+           "strategy_names"]
 
 
 class ModelArgument(click.ParamType):  # type: ignore[type-arg]
@@ -36,23 +38,83 @@ MODEL = ModelArgument()
 """The ``MODEL`` argument of every command that reads a model."""
 
 
-def parse_sets(values: tuple[str, ...]) -> dict[str, str]:
-    """``--set a.b=v`` options as a dict (values are parsed as TOML later)."""
-    overrides = {}
-    for item in values:
-        path, sep, value = item.partition("=")
+def _assignments(items: tuple[str, ...], flag: str, expected: str, *, twice: str | None = None
+                 ) -> Iterator[tuple[str, str]]:
+    """The ``(path, text)`` of repeated ``PATH=...`` options (``--set``, ``--grid``, ``--range``),
+    each path stripped and non-empty; with ``twice``, a path given twice is an error ending so."""
+    seen: set[str] = set()
+    for item in items:
+        path, sep, text = item.partition("=")
+        path = path.strip()
         if not sep or not path:
-            raise SpecError(f"--set {item}: expected PATH=VALUE, e.g. clients.arrival.poisson.rate=500")
-        overrides[path.strip()] = value.strip()
-    return overrides
+            raise SpecError(f"{flag} {item}: expected {expected}")
+        if twice is not None and path in seen:
+            raise SpecError(f"{flag} {path}: given twice{twice}")
+        seen.add(path)
+        yield path, text.strip()
 
 
-def make_executor(workers: int) -> Executor | None:
-    """``--workers``: ``None`` (run in this process) for 1, else a process pool (0 = all cores)."""
-    count = workers if workers > 0 else (os.cpu_count() or 1)
-    if count == 1:
-        return None
-    return ProcessPoolExecutor(max_workers=count)
+def parse_sets(values: tuple[str, ...]) -> dict[str, str]:
+    """``--set a.b=v`` options as a dict (values are parsed as TOML later; the last of a path wins)."""
+    return dict(_assignments(values, "--set", "PATH=VALUE, e.g. clients.arrival.poisson.rate=500"))
+
+
+def strategy_names(text: str) -> list[str]:
+    """``--strategies a,b``: the names, none empty and none twice."""
+    from toctou_sim.experiment.montecarlo import unique_strategies
+
+    return unique_strategies([s.strip() for s in text.split(",") if s.strip()])
+
+
+def split_values(text: str) -> list[str]:
+    """Split ``v1,v2,...`` at the commas that are not inside quotes, ``{}`` or ``[]``, so inline
+    tables (``{ exponential = { mean = "40ms" } }``) can be grid values."""
+    values: list[str] = []
+    depth = 0
+    quote: str | None = None
+    current: list[str] = []
+    for char in text:
+        if quote:
+            quote = None if char == quote else quote
+        elif char in "\"'":
+            quote = char
+        elif char in "{[":
+            depth += 1
+        elif char in "}]":
+            depth -= 1
+        elif char == "," and depth == 0:
+            values.append("".join(current).strip())
+            current = []
+            continue
+        current.append(char)
+    values.append("".join(current).strip())
+    return values
+
+
+def parse_grid(items: tuple[str, ...]) -> dict[str, list[str]]:
+    """``--grid PATH=V1,V2`` options as ``{path: [values]}``."""
+    grid: dict[str, list[str]] = {}
+    for path, values in _assignments(items, "--grid", "PATH=V1,V2,..., e.g. clients.arrival.poisson.rate=500,1000",
+                                     twice="; list all its values in one --grid"):
+        grid[path] = [v for v in split_values(values) if v]
+        if not grid[path]:
+            raise SpecError(f"--grid {path}: give at least one value")
+    return grid
+
+
+def parse_ranges(items: tuple[str, ...]) -> dict[str, Any]:
+    """``--range PATH=LOW:HIGH[:log][:int]`` options as ``{path: Range}``."""
+    from toctou_sim.sweeps.design import Range
+
+    ranges: dict[str, Range] = {}
+    for path, text in _assignments(items, "--range",
+                                   "PATH=LOW:HIGH[:log][:int], e.g. clients.arrival.poisson.rate=100:10000:log",
+                                   twice=""):
+        try:
+            ranges[path] = Range.parse(text)
+        except SpecError as exc:
+            raise SpecError(f"--range {path}: {exc}") from None
+    return ranges
 
 
 def files_backend() -> None:

@@ -9,20 +9,11 @@ from pathlib import Path
 
 import click
 
-from toctou_sim.cli.args import MODEL
+from toctou_sim.cli.args import MODEL, files_backend, parse_sets, strategy_names
 from toctou_sim.cli.options import REPS, SEED, WORKERS
 from toctou_sim.spec.model import SpecError
 
 __all__ = ["headroom_command", "sensitivity_command", "timeline_command"]
-
-
-def _strategies(text: str | None) -> list[str] | None:
-    if text is None:
-        return None
-    names = [name.strip() for name in text.split(",") if name.strip()]
-    if not names:
-        raise SpecError("--strategies: give at least one strategy")
-    return names
 
 
 @click.command("timeline")
@@ -41,12 +32,12 @@ def timeline_command(model: Path, strategies: str | None, service: str, seed: in
     """Offered load, retries, goodput and errors over simulated time on MODEL's finite service,
     one replication per strategy (common random numbers): does the system recover after a spike?"""
     from toctou_sim.capacity.headroom import load_spikes, load_timeline, service_capacity
-    from toctou_sim.cli.args import parse_sets
     from toctou_sim.reporting.present import results_json, write_table
     from toctou_sim.spec.model import load_model
 
     spec = load_model(model, parse_sets(sets))
-    frame = load_timeline(spec, _strategies(strategies), service=service, seed=seed, replication=replication)
+    names = strategy_names(strategies) if strategies is not None else None
+    frame = load_timeline(spec, names, service=service, seed=seed, replication=replication)
     if out is not None:
         write_table(frame, out)
     if chart is not None:
@@ -96,7 +87,6 @@ def headroom_command(model: Path, strategies: str | None, reps: int, seed: int, 
     import pandas as pd
 
     from toctou_sim.capacity.headroom import headroom
-    from toctou_sim.cli.args import parse_sets
     from toctou_sim.core.units import parse_duration
     from toctou_sim.reporting.present import results_json, write_table
     from toctou_sim.spec.model import load_model
@@ -108,7 +98,7 @@ def headroom_command(model: Path, strategies: str | None, reps: int, seed: int, 
         raise SpecError(f"--p99: {exc}") from None
     if reps < 1:
         raise SpecError(f"--reps: must be >= 1, got {reps}")
-    names = _strategies(strategies) or [spec.strategy.label or spec.strategy.kind]
+    names = strategy_names(strategies) if strategies is not None else [spec.strategy.label or spec.strategy.kind]
     results = [headroom(spec, name, p99_limit=limit, error_budget=error_budget, error_metric=error_metric,
                         max_multiplier=max_multiplier, reps=reps, seed=seed) for name in names]
     frame = pd.concat([result.to_frame() for result in results], ignore_index=True)
@@ -154,9 +144,8 @@ def sensitivity_command(model: Path, strategy: str | None, params: tuple[str, ..
     """Which parameters matter most for MODEL's harm rate and error rate: PAWN sensitivity indices
     (SALib) over a Latin hypercube sample, as a ranked table and a bar chart."""
     from toctou_sim.capacity.sensitivity import Parameter, sensitivity
-    from toctou_sim.cli.args import files_backend, parse_sets
-    from toctou_sim.cli.main import executor_for
     from toctou_sim.core.limits import check_out_file
+    from toctou_sim.experiment.executors import local_executor
     from toctou_sim.reporting.present import results_json, write_table
     from toctou_sim.spec.model import load_model
 
@@ -166,7 +155,7 @@ def sensitivity_command(model: Path, strategy: str | None, params: tuple[str, ..
         safe = "".join(c if c.isalnum() or c in "-_." else "-" for c in spec.model.name).strip("-.") or "model"
         chart = Path(f"sensitivity-{safe}")
     check_out_file(chart.with_suffix(".png"), "--chart")
-    with executor_for(workers, n * reps) as executor:
+    with local_executor(workers, n * reps) as executor:
         result = sensitivity(spec, strategy, parameters, n=n, reps=reps, seed=seed, executor=executor)
     if out is not None:
         write_table(result.samples, out)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from toctou_sim.cli.args import MODEL
+from toctou_sim.cli.args import MODEL, parse_sets
 from toctou_sim.spec.model import SpecError
 
 __all__ = ["explore_command"]
@@ -55,7 +55,6 @@ def explore_command(model: Path, strategy: str | None, ops: int, keys: int, muta
                     max_states: int, sets: tuple[str, ...], as_json: bool, progress: bool) -> None:
     """Every ordering of a small scope of MODEL: the shortest counterexample of each violation,
     or "no violation in N states" (bounded: it holds for the scope printed, not beyond)."""
-    from toctou_sim.cli.main import parse_sets
     from toctou_sim.core.units import parse_duration
     from toctou_sim.spec.model import load_model
     from toctou_sim.validation.explore import Scope, explore

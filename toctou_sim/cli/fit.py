@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from toctou_sim.cli.args import files_backend
+
 __all__ = ["fit_command"]
 
 _DEFAULT_FIELD = {"window": "clients.window", "read": "store.read_latency", "write": "store.write_latency"}
@@ -33,7 +35,6 @@ def fit_command(data: Path, column: str | None, unit: str | None, quantity: str,
                 read_span: str, write_span: str, field_path: str | None, plot: Path, seed: int) -> None:
     """Fit DATA's durations (a CSV column, a Prometheus histogram or OpenTelemetry JSON spans) with
     every supported family by maximum likelihood; print the goodness of fit and the TOML to paste."""
-    from toctou_sim.cli.args import files_backend
     from toctou_sim.validation.calibrate import fit_all, read_telemetry
 
     telemetry = read_telemetry(data, column=column, unit=unit, quantity=quantity, check_span=check_span,

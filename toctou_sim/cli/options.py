@@ -8,9 +8,10 @@ from typing import Any, ClassVar, TypeVar
 
 import click
 
+from toctou_sim.cli.args import MODEL
 from toctou_sim.core.limits import DEFAULT_MAX_OPS, MAX_REPS, MAX_WORKERS
 
-__all__ = ["REPS", "SEED", "WORKERS", "ByteSize", "FiniteFloat", "safety_options"]
+__all__ = ["REPS", "SEED", "WORKERS", "ByteSize", "FiniteFloat", "engine_options", "model_options", "safety_options"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -77,6 +78,48 @@ def safety_options(function: F) -> F:
         click.option("--data-dir", "data_dirs", multiple=True,
                      type=click.Path(exists=True, file_okay=False, path_type=Path),
                      help="A folder besides the model's own that empirical files may be read from (repeatable)."),
+    ]
+    for decorator in reversed(decorators):
+        function = decorator(function)
+    return function
+
+
+def model_options(function: F) -> F:
+    """Options shared by every command that runs a model."""
+    decorators = [
+        click.argument("model", type=MODEL),
+        click.option("--reps", type=REPS, default=10, show_default=True,
+                     help="Replications (minimum with --precision)."),
+        click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of the run (>= 0)."),
+        click.option("--set", "sets", multiple=True, metavar="PATH=VALUE",
+                     help="Override a model field by dotted path (repeatable)."),
+        click.option("--precision", type=FiniteFloat(0, 1, open_low=True, open_high=True), default=None,
+                     help="Add replications until the primary metric's relative 95% half-width is at most this."),
+        click.option("--max-reps", type=REPS, default=None, help="Replication limit for --precision (default 1000)."),
+        click.option("--metric", default="violation_rate", show_default=True, help="Primary metric for --precision."),
+        click.option("--workers", type=WORKERS, default=0, show_default=True,
+                     help="Processes to run replications on (0 = all cores; at most one per core and task)."),
+        click.option("--json", "as_json", is_flag=True, help="Print machine-readable results."),
+        click.option("--out", type=click.Path(path_type=Path), default=None,
+                     help="Also write the tidy table to a .csv or .parquet file."),
+        click.option("--all-metrics", is_flag=True, help="Show every metric in the table."),
+        click.option("--quiet", is_flag=True, help="No progress bar."),
+    ]
+    for decorator in reversed(decorators):
+        function = decorator(function)
+    return safety_options(function)
+
+
+def engine_options(function: F) -> F:
+    """``--engine`` and ``--estimator`` (the fast path and conditional Monte Carlo)."""
+    decorators = [
+        click.option("--engine", type=click.Choice(["des", "fast", "auto"]), default="auto", show_default=True,
+                     help="des: SimPy event loop; fast: the compiled event kernel, same numbers (the model "
+                          "must qualify); auto: fast wherever the model qualifies (and says so)."),
+        click.option("--estimator", type=click.Choice(["plain", "conditional", "episodes"]), default="plain",
+                     show_default=True,
+                     help="conditional: exact conflict probability per use instead of 0/1 (fast engine only); "
+                          "episodes: harms per fault episode x episodes per operation (DES; one fault with a rate)."),
     ]
     for decorator in reversed(decorators):
         function = decorator(function)

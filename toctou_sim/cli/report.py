@@ -8,7 +8,8 @@ from pathlib import Path
 
 import click
 
-from toctou_sim.cli.args import MODEL
+from toctou_sim.cli.args import MODEL, files_backend, parse_grid, parse_sets, strategy_names
+from toctou_sim.cli.common import engine_line
 from toctou_sim.cli.options import REPS, SEED, WORKERS, safety_options
 from toctou_sim.core.limits import MAX_REPS, echo
 from toctou_sim.spec.model import SpecError
@@ -77,10 +78,8 @@ def report_command(
     data_dirs: tuple[Path, ...],
 ) -> None:
     """Run MODEL's comparison and write a design-review bundle (report.html, charts, CSV) to OUT."""
-    from toctou_sim.cli.args import files_backend, parse_sets
-    from toctou_sim.cli.main import executor_for, strategy_names
-    from toctou_sim.cli.sweep import parse_grid
     from toctou_sim.core.limits import check_out_folder
+    from toctou_sim.experiment.executors import local_executor
     from toctou_sim.experiment.montecarlo import budget_check
     from toctou_sim.reporting.review import report
     from toctou_sim.spec.model import load_model
@@ -99,7 +98,7 @@ def report_command(
     if grid:  # validated and budgeted before the comparison runs
         plan_sweep(spec, grid=grid, strategies=names, reps=grid_reps or reps, seed=seed, max_ops=max_ops,
                    max_memory=max_memory)
-    with executor_for(workers, reps * len(names)) as executor:
+    with local_executor(workers, reps * len(names)) as executor:
         result = report(
             spec,
             out,
@@ -119,8 +118,6 @@ def report_command(
             sensitivity_n=sensitivity_n,
             on_verdict=lambda recommendation: echo(str(recommendation)),  # before the charts
         )
-    from toctou_sim.cli.sweep import engine_line
-
     if result.headroom:
         from toctou_sim.reporting.tables import headroom_line
 
@@ -171,7 +168,6 @@ def trace_command(
     data_dirs: tuple[Path, ...],
 ) -> None:
     """Export one short replication of MODEL as Chrome trace-event JSON (open it in ui.perfetto.dev)."""
-    from toctou_sim.cli.args import parse_sets
     from toctou_sim.core.limits import RunEstimate, check_budget, check_out_file, estimate_run
     from toctou_sim.core.units import parse_duration
     from toctou_sim.spec.model import load_model
@@ -203,7 +199,6 @@ def trace_command(
         f"{len(trace.instants)} instants; open it in https://ui.perfetto.dev"
     )
     if png is not None:
-        from toctou_sim.cli.args import files_backend
 
         files_backend()
         import toctou_sim.reporting.plots as plots

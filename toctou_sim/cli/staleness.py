@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from toctou_sim.cli.args import MODEL
+from toctou_sim.cli.args import MODEL, parse_sets
 from toctou_sim.cli.options import SEED, safety_options
 from toctou_sim.core.limits import MAX_REPS, check_out_file, echo
 from toctou_sim.spec.model import SpecError
@@ -55,7 +55,6 @@ def staleness(model: Path, reps: int, trials: int, seed: int, sets: tuple[str, .
               max_memory: float | None, data_dirs: tuple[Path, ...]) -> None:
     """PBS staleness of MODEL's quorum store: t-visibility with CIs, time to 99%/99.9%, k-staleness."""
     from toctou_sim.analytic import closed_forms as analytic
-    from toctou_sim.cli.args import parse_sets
     from toctou_sim.core.units import parse_duration
     from toctou_sim.experiment.staleness import staleness as run_staleness
     from toctou_sim.reporting.present import results_json, write_table

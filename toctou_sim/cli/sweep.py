@@ -14,78 +14,16 @@ from typing import Any
 
 import click
 
-from toctou_sim.cli.args import MODEL
+from toctou_sim.cli.args import MODEL, files_backend, parse_grid, parse_ranges, parse_sets, strategy_names
+from toctou_sim.cli.common import engine_line
 from toctou_sim.cli.options import REPS, SEED, FiniteFloat, safety_options
 from toctou_sim.core.limits import MAX_CONFIGURATIONS, MAX_WORKERS, echo
 from toctou_sim.spec.model import SpecError
 
-__all__ = ["parse_grid", "split_values", "sweep"]
+__all__ = ["sweep"]
 
 TABLE_ROWS = 40
 """Configurations shown in the terminal table (all of them are in the results files)."""
-
-
-def split_values(text: str) -> list[str]:
-    """Split ``v1,v2,...`` at the commas that are not inside quotes, ``{}`` or ``[]``, so inline
-    tables (``{ exponential = { mean = "40ms" } }``) can be grid values."""
-    values: list[str] = []
-    depth = 0
-    quote: str | None = None
-    current: list[str] = []
-    for char in text:
-        if quote:
-            quote = None if char == quote else quote
-        elif char in "\"'":
-            quote = char
-        elif char in "{[":
-            depth += 1
-        elif char in "}]":
-            depth -= 1
-        elif char == "," and depth == 0:
-            values.append("".join(current).strip())
-            current = []
-            continue
-        current.append(char)
-    values.append("".join(current).strip())
-    return values
-
-
-def parse_grid(items: tuple[str, ...]) -> dict[str, list[str]]:
-    """``--grid PATH=V1,V2`` options as ``{path: [values]}``."""
-    grid: dict[str, list[str]] = {}
-    for item in items:
-        path, sep, values = item.partition("=")
-        path = path.strip()
-        if not sep or not path:
-            raise SpecError(f"--grid {item}: expected PATH=V1,V2,..., e.g. "
-                            "clients.arrival.poisson.rate=500,1000")
-        if path in grid:
-            raise SpecError(f"--grid {path}: given twice; list all its values in one --grid")
-        parsed = [v for v in split_values(values) if v]
-        if not parsed:
-            raise SpecError(f"--grid {path}: give at least one value")
-        grid[path] = parsed
-    return grid
-
-
-def parse_ranges(items: tuple[str, ...]) -> dict[str, Any]:
-    """``--range PATH=LOW:HIGH[:log][:int]`` options as ``{path: Range}``."""
-    from toctou_sim.sweeps.driver import Range
-
-    ranges: dict[str, Range] = {}
-    for item in items:
-        path, sep, text = item.partition("=")
-        path = path.strip()
-        if not sep or not path:
-            raise SpecError(f"--range {item}: expected PATH=LOW:HIGH[:log][:int], e.g. "
-                            "clients.arrival.poisson.rate=100:10000:log")
-        if path in ranges:
-            raise SpecError(f"--range {path}: given twice")
-        try:
-            ranges[path] = Range.parse(text.strip())
-        except SpecError as exc:
-            raise SpecError(f"--range {path}: {exc}") from None
-    return ranges
 
 
 @click.command()
@@ -137,11 +75,10 @@ def sweep(model: Path, grids: tuple[str, ...], lhs: int | None, ranges: tuple[st
     random numbers, on all local cores or a Dask cluster; stream results to --out."""
     from contextlib import nullcontext
 
-    from toctou_sim.cli.args import parse_sets
-    from toctou_sim.cli.main import strategy_names
     from toctou_sim.core.limits import check_out_folder
     from toctou_sim.spec.model import load_model
-    from toctou_sim.sweeps.driver import ResultsFolder, plan_sweep
+    from toctou_sim.sweeps.driver import plan_sweep
+    from toctou_sim.sweeps.folder import ResultsFolder
 
     check_out_folder(out, "--out")
     spec = load_model(model, parse_sets(sets), data_dirs=data_dirs)
@@ -194,7 +131,6 @@ def _run(plan: Any, spec: Any, *, out: Path | None, resume: bool, workers: int |
     elapsed = time.perf_counter() - started
     _print(result, metric=metric, as_json=as_json, elapsed=elapsed)
     if out is not None and not as_json and result.tasks_total:
-        from toctou_sim.cli.args import files_backend
         from toctou_sim.reporting.sweep_page import write_sweep_page
 
         files_backend()
@@ -203,13 +139,6 @@ def _run(plan: Any, spec: Any, *, out: Path | None, resume: bool, workers: int |
         click.echo(f"wrote {paths[0]} (charts and the headline table)")
     if not result.ok:
         sys.exit(1)
-
-
-def engine_line(engines: dict[str, tuple[str, str]], engine: str) -> str:
-    """``engine: none=fast, lock=des (why)``: which engine runs each strategy."""
-    parts = [f"{name}={chosen}" + (f" ({why})" if chosen == "des" and engine != "des" else "")
-             for name, (chosen, why) in engines.items()]
-    return "engine: " + ", ".join(parts)
 
 
 def _print(result: Any, *, metric: str, as_json: bool, elapsed: float) -> None:

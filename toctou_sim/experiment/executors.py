@@ -6,7 +6,10 @@ module only opens and closes them:
 
 - :class:`SerialExecutor` runs each task inline when it is submitted (one process, no pickling:
   the reference the parallel runs must reproduce bit for bit);
-- :func:`open_executor` with ``workers`` opens a :class:`~concurrent.futures.ProcessPoolExecutor`;
+- :func:`local_executor` is the one local factory: ``None`` (in process) when one process is
+  enough, else a :func:`local_pool` of ``min(workers or cores, cores, tasks)`` processes; the
+  command line's ``run``, ``compare``, ``report`` and ``sensitivity`` call it directly;
+- :func:`open_executor` with ``workers`` opens that local executor a :class:`~concurrent.futures.ProcessPoolExecutor`;
   with ``scheduler="tcp://host:8786"`` it connects to an existing Dask distributed scheduler and
   uses ``Client.get_executor()``; with ``dask_local=True`` it starts a
   ``distributed.LocalCluster`` on this machine (for its dashboard).
@@ -24,7 +27,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar
 
-from toctou_sim.core.limits import local_cores, terminal_text
+from toctou_sim.core.limits import local_cores, terminal_text, worker_count
 from toctou_sim.spec.model import SpecError
 
 __all__ = [
@@ -34,6 +37,7 @@ __all__ = [
     "capacity",
     "listening",
     "local_cores",
+    "local_executor",
     "local_pool",
     "open_executor",
     "progress_sink",
@@ -189,6 +193,27 @@ def terminate_pool(pool: ProcessPoolExecutor) -> None:
             process.kill()
 
 
+@contextmanager
+def local_executor(workers: int | None = None, tasks: int | None = None) -> Iterator[ProcessPoolExecutor | None]:
+    """The executor replications run on locally: ``None`` (in this process, no pickling) when one
+    process is enough, else a :func:`local_pool` of ``min(workers, cores, tasks)`` processes that
+    exit with this one (an interrupt terminates them at once).
+
+    Args:
+        workers: processes wanted; ``None`` or 0 means every core this process may use.
+        tasks: the tasks there are (no more processes than tasks).
+
+    Raises:
+        SpecError: ``workers`` negative or past the limit (the message names ``workers``).
+    """
+    count = worker_count(workers, tasks)
+    if count == 1:
+        yield None
+        return
+    with local_pool(count) as pool:
+        yield pool
+
+
 def capacity(executor: Executor | None) -> int:
     """How many tasks ``executor`` runs at once (its workers or Dask threads), for sizing the
     window of tasks kept in flight; a guess of 8 for executors that do not say."""
@@ -235,8 +260,9 @@ def open_executor(
     """Open the executor a sweep runs on, and close it (and any cluster it started) on exit.
 
     Args:
-        workers: local processes (default: every core this process may use); 1 runs in process.
-            With ``dask_local``, the number of Dask workers (one thread each).
+        workers: local processes (``None`` or 0: every core this process may use; 1 runs in
+            process), as :func:`local_executor` opens them. With ``dask_local``, the number of Dask
+            workers (one thread each).
         scheduler: the address of a running Dask scheduler (``tcp://host:8786``).
         dask_local: start a ``distributed.LocalCluster`` on the loopback address.
         connect_timeout: seconds to wait for ``scheduler`` before giving up (default
@@ -244,23 +270,22 @@ def open_executor(
         tasks: the tasks there are (local processes are capped at ``min(workers, cores, tasks)``).
 
     Raises:
-        SpecError: conflicting options, Dask not installed, or the scheduler unreachable.
+        SpecError: conflicting options, Dask not installed, or the scheduler unreachable (the
+            message names the parameter: ``scheduler``, ``dask_local``, ``workers``; the command
+            line shows its flags).
     """
     if scheduler is not None and dask_local:
-        raise SpecError("--scheduler and --dask-local: give one or the other")
-    if workers is not None and workers < 1:
-        raise SpecError(f"--workers: must be >= 1, got {workers}")
+        raise SpecError("scheduler and dask_local: give one or the other")
     if scheduler is None and not dask_local:
-        from toctou_sim.core.limits import worker_count
-
-        count = worker_count(workers, tasks)
-        if count == 1:
-            yield ExecutorHandle(SerialExecutor(), "1 process (in process)")
-            return
-        with local_pool(count) as pool:
-            yield ExecutorHandle(pool, f"{count} local processes")
+        with local_executor(workers, tasks) as pool:
+            if pool is None:
+                yield ExecutorHandle(SerialExecutor(), "1 process (in process)")
+            else:
+                yield ExecutorHandle(pool, f"{capacity(pool)} local processes")
         return
-    distributed = _import_distributed("--scheduler" if scheduler else "--dask-local")
+    if workers is not None and workers < 0:
+        raise SpecError(f"workers: must be >= 0 (0: all cores), got {workers}")
+    distributed = _import_distributed("scheduler" if scheduler else "dask_local")
     with ExitStack() as stack:
         if scheduler is not None:
             timeout = CONNECT_TIMEOUT if connect_timeout is None else connect_timeout
@@ -300,7 +325,7 @@ def _connect(distributed: Any, address: str, timeout: float) -> Any:
     import threading
 
     if "://" not in address:
-        raise SpecError(f"--scheduler {address}: expected an address like tcp://HOST:8786")
+        raise SpecError(f"scheduler {address}: expected an address like tcp://HOST:8786")
     box: dict[str, Any] = {}
 
     def connect() -> None:
@@ -314,12 +339,12 @@ def _connect(distributed: Any, address: str, timeout: float) -> Any:
     thread.join(timeout + 1.0)
     hint = "is this the scheduler port (8786), not the dashboard (8787)?"
     if thread.is_alive():
-        raise SpecError(f"--scheduler {address}: cannot reach the Dask scheduler (no handshake within "
+        raise SpecError(f"scheduler {address}: cannot reach the Dask scheduler (no handshake within "
                         f"{timeout:g}s); {hint}")
     if "error" in box:
         exc = box["error"]
         reason = terminal_text(str(exc).splitlines()[0])[:120] if str(exc) else type(exc).__name__
-        raise SpecError(f"--scheduler {address}: cannot reach the Dask scheduler within {timeout:g}s "
+        raise SpecError(f"scheduler {address}: cannot reach the Dask scheduler within {timeout:g}s "
                         f"({reason}); {hint}")
     return box["client"]
 

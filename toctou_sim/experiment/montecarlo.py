@@ -15,7 +15,6 @@ rates as a cross-check.
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Executor
@@ -33,7 +32,8 @@ from toctou_sim.measure.budget import budget_metrics
 from toctou_sim.measure.guide import guide_metrics
 from toctou_sim.measure.metrics import ReplicationResult
 from toctou_sim.spec.model import ModelSpec, SpecError
-from toctou_sim.stats.bounds import DOMINATING, NORMAL_975, t_quantile, zero_bound
+from toctou_sim.stats.bounds import DOMINATING, zero_bound
+from toctou_sim.stats.intervals import t_interval, wilson_interval
 from toctou_sim.world import World
 
 if TYPE_CHECKING:
@@ -127,40 +127,6 @@ class Estimate:
         return f"{self.estimate:.4g} [{self.ci_low:.4g}, {self.ci_high:.4g}]"
 
 
-def t_interval(values: np.ndarray[Any, Any], confidence: float = 0.95) -> tuple[float, float, float]:
-    """Mean and Student-t interval of independent replication values."""
-    values = values[~np.isnan(values)]
-    n = values.size
-    if n == 0:
-        return math.nan, math.nan, math.nan
-    mean = float(values.mean())
-    if n == 1:
-        return mean, math.nan, math.nan
-    sd = float(values.std(ddof=1))
-    if sd == 0:
-        return mean, mean, mean
-    half = _t_quantile((1 + confidence) / 2, n - 1) * sd / math.sqrt(n)
-    return mean, mean - half, mean + half
-
-
-def _t_quantile(probability: float, dof: int) -> float:
-    """Student-t quantile (:func:`toctou_sim.bounds.t_quantile`: a table for the common case,
-    scipy's, cached, otherwise)."""
-    return t_quantile(probability, dof)
-
-
-def wilson(events: float, trials: float, confidence: float = 0.95) -> tuple[float, float]:
-    """Wilson score interval for a pooled proportion."""
-    if trials <= 0 or events > trials:
-        return math.nan, math.nan
-    z = _normal_quantile((1 + confidence) / 2)
-    p = events / trials
-    denominator = 1 + z * z / trials
-    centre = (p + z * z / (2 * trials)) / denominator
-    half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / denominator
-    return max(0.0, centre - half), min(1.0, centre + half)
-
-
 def _zero(metric: str, replications: Sequence[ReplicationResult], n: int, trials: float,
           confidence: float) -> tuple[float, str, float]:
     """The honest bound of a rate with no event, its method, and the rule of three beside it."""
@@ -170,15 +136,6 @@ def _zero(metric: str, replications: Sequence[ReplicationResult], n: int, trials
         dominating = np.array([r.metrics.get(bigger, math.nan) for r in replications], dtype=np.float64)
     bound = zero_bound(n, dominating=dominating, dominating_name=bigger or "", confidence=confidence)
     return bound.value, bound.method, 3.0 / trials
-
-
-@functools.lru_cache(maxsize=64)
-def _normal_quantile(probability: float) -> float:
-    if probability == (1 + 0.95) / 2:
-        return NORMAL_975  # no scipy import for the common case
-    from scipy.special import ndtri  # what scipy.stats.norm.ppf evaluates
-
-    return float(ndtri(probability))
 
 
 def estimate(metric: str, replications: Sequence[ReplicationResult], confidence: float = 0.95) -> Estimate:
@@ -199,7 +156,7 @@ def estimate(metric: str, replications: Sequence[ReplicationResult], confidence:
         return Estimate(metric, mean, low, high, n)
     events = float(sum(r.metrics.get(count_name, 0.0) for r in replications))
     trials = float(sum(r.metrics.get("operations", 0.0) for r in replications))
-    w_low, w_high = wilson(events, trials, confidence)
+    w_low, w_high = wilson_interval(events, trials, confidence)
     if events == 0 and trials > 0:
         bound, method, three = _zero(metric, replications, n, trials, confidence)
         return Estimate(metric, 0.0, 0.0, bound, n, True, events, w_low, w_high, method, three)

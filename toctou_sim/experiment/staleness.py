@@ -34,9 +34,10 @@ import pandas as pd
 import toctou_sim.analytic.closed_forms as analytic
 from toctou_sim.core.distributions import Constant, Distribution, Exponential, RandomStreams
 from toctou_sim.core.limits import RunEstimate, check_budget, check_limit, check_seed
-from toctou_sim.experiment.montecarlo import _as_model, _version, t_interval
+from toctou_sim.experiment.montecarlo import _as_model, _version
 from toctou_sim.spec.model import ModelSpec, SpecError
 from toctou_sim.spec.read_paths import ReplicaSpec
+from toctou_sim.stats.intervals import t_interval
 
 __all__ = ["StalenessResult", "probe_visibility", "staleness", "staleness_slack"]
 

@@ -14,7 +14,8 @@ from typing import Any
 import pandas as pd
 
 from toctou_sim.core.units import parse_duration
-from toctou_sim.spec.model import ModelSpec, _parse_override_value
+from toctou_sim.spec.model import ModelSpec
+from toctou_sim.spec.model import parse_override_value as _parse_override_value
 from toctou_sim.sweeps.driver import sweep
 
 __all__ = ["axis_label", "run_grid"]

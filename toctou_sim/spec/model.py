@@ -90,6 +90,7 @@ __all__ = [
     "apply_overrides",
     "load_model",
     "parse_model",
+    "parse_override_value",
 ]
 
 
@@ -505,8 +506,12 @@ class ModelSpec(StrictModel):
 # Loading, overrides and error messages.
 
 
-def _parse_override_value(text: str) -> Any:
-    """A CLI override value: a TOML value if it parses as one (``5``, ``true``, ``{...}``), else a string."""
+def parse_override_value(text: str) -> Any:
+    """An override's value given as text (``--set``, a sweep's grid): a TOML value if it parses as
+    one (``5``, ``true``, ``"5s"``, ``{ exponential = { mean = "40ms" } }``), else the text itself.
+
+    The one parser of override values: :func:`apply_overrides` and the sweep's grid both use it, so
+    a value means the same wherever it is given."""
     try:
         return tomllib.loads(f"v = {text}")["v"]
     except (tomllib.TOMLDecodeError, ValueError, RecursionError):  # ValueError: past int digit limit
@@ -523,7 +528,7 @@ def apply_overrides(data: dict[str, Any], overrides: Mapping[str, Any] | None) -
 
     data = copy.deepcopy(data)
     for path, raw in overrides.items():
-        value = _parse_override_value(raw) if isinstance(raw, str) else raw
+        value = parse_override_value(raw) if isinstance(raw, str) else raw
         parts = path.split(".")
         node: Any = data
         for depth, part in enumerate(parts[:-1]):
