@@ -25,7 +25,6 @@ from pydantic_core import core_schema
 from toctou_sim.core import distributions, units
 from toctou_sim.spec import model as spec
 from toctou_sim.spec import parts as spec_parts
-from toctou_sim.world import STRATEGIES  # noqa: F401  (importing the world registers every kind's spec)
 
 __all__ = ["SCHEMA_ID", "model_file_schema"]
 

@@ -20,8 +20,8 @@ import numpy as np
 from toctou_sim.analytic import closed_forms as analytic
 from toctou_sim.experiment.montecarlo import Estimate, simulate, t_interval, wilson
 from toctou_sim.experiment.staleness import probe_visibility, staleness
+from toctou_sim.plugins.read_paths.replica import ReplicaSpec
 from toctou_sim.spec.model import ModelSpec, parse_model
-from toctou_sim.spec.read_paths import ReplicaSpec
 from toctou_sim.validation.checks import OracleCheck, _at_confidence, _within, oracle
 
 __all__ = ["PBS_PAPER", "cache_oracle_model", "probe_estimate", "replica_spec"]

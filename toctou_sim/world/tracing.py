@@ -223,9 +223,7 @@ class TracedWorld(World):
         self._trace_start = start
         self._finished = 0
         super().__init__(spec, streams)
-        from toctou_sim.world.strategies import Lock
-
-        self._wait_label = "lock wait" if isinstance(self.strategy, Lock) else "wait"
+        self._wait_label = "lock wait" if self.spec.strategy.kind == "lock" else "wait"
         operate = self.strategy.operate
         mutate = self.strategy.mutate
 
