@@ -123,6 +123,14 @@ class PluginRegistry:
             self._origins[key] = origin
         return plugin
 
+    def unregister(self, plugin: Plugin) -> None:
+        """Remove ``plugin`` (a test's temporary kind); a plugin not registered is ignored."""
+        key = (plugin.family, plugin.kind)
+        with self._lock:
+            if self._plugins.get(key) == plugin:
+                del self._plugins[key]
+                del self._origins[key]
+
     def load(self) -> None:
         """Discover the built-in and installed plug-ins (once; later calls return at once)."""
         if self._loaded:
