@@ -38,6 +38,8 @@ class EventStream(BackgroundActor):
     (the state goes back in time). Sequence numbers checked at read time narrow the race to the
     handling time; a write conditional on the sequence number closes it."""
 
+    spec: EventStreamSpec
+
     def __init__(self, world: World, spec: EventStreamSpec) -> None:
         super().__init__(world, spec)
         name = f"actors.{actor_index(world, spec)}"

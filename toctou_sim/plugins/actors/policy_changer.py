@@ -100,6 +100,8 @@ class PolicyChanger(BackgroundActor):
     over the world's read path), so a check in between still says "allowed" (guide F3). While
     any revocation of a key is in force the key is denied."""
 
+    spec: PolicyChangerSpec
+
     def __init__(self, world: World, spec: PolicyChangerSpec) -> None:
         super().__init__(world, spec)
         name = f"actors.{actor_index(world, spec)}"

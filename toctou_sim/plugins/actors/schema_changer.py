@@ -40,6 +40,8 @@ class SchemaChanger(BackgroundActor):
     (or every key) to a new version, so a write prepared against the old version lands on the
     wrong schema (a corrupt write) unless it is versioned."""
 
+    spec: SchemaChangerSpec
+
     def __init__(self, world: World, spec: SchemaChangerSpec) -> None:
         super().__init__(world, spec)
         name = f"actors.{actor_index(world, spec)}"

@@ -48,6 +48,8 @@ class Crash(ScheduledFault):
     the request comes again when the interval ends (:meth:`World.lose_answer`, the path of a queue
     consumer's lost ack)."""
 
+    spec: CrashSpec
+
     def __init__(self, world: World, spec: CrashSpec) -> None:
         super().__init__(world, spec)
         if spec.target == "client":

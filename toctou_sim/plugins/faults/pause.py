@@ -38,6 +38,8 @@ class Pause(ScheduledFault):
     """Stop-the-world: the target takes no step until the pause ends (its timers still run out,
     and the rest of the world, leases included, goes on)."""
 
+    spec: PauseSpec
+
     def begin(self, actor: Actor, duration: float, first: bool) -> None:
         actor.stalled_until = max(actor.stalled_until, self.world.env.now + duration)
 

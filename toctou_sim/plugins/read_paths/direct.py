@@ -20,7 +20,9 @@ class DirectRead(ReadPath):
     """The check reads the authoritative store: the observation is the truth at the instant the
     read is served (the end of the read latency)."""
 
-    def __init__(self, world: World, spec: ReadPathSpec) -> None:
+    spec: DirectReadSpec
+
+    def __init__(self, world: World, spec: DirectReadSpec) -> None:
         super().__init__(world, spec)
         self._timeout = world.env.timeout
 

@@ -48,6 +48,8 @@ class CompareAndSwap(CheckWaitUse):
     fails. A predicate CAS never violates either, and never fails while the precondition holds.
     """
 
+    spec: CasSpec
+
 
 PLUGIN = Plugin(spec=CasSpec, behaviour=CompareAndSwap)
 """The kind ``cas``: its spec and its behaviour."""

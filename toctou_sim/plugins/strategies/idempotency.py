@@ -93,6 +93,8 @@ class Idempotency(Strategy):
     lag, and a key is forgotten after its TTL: both let duplicates through.
     """
 
+    spec: IdempotencySpec
+
     def __init__(self, world: World, spec: IdempotencySpec) -> None:
         super().__init__(world, spec)
         self.inner = STRATEGIES[spec.inner.kind](world, spec.inner)

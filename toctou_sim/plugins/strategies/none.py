@@ -20,6 +20,8 @@ class NoMitigationSpec(StrategySpec):
 class NoMitigation(CheckWaitUse):
     """Check, wait, use: the use takes effect whatever happened in the window."""
 
+    spec: NoMitigationSpec
+
 
 PLUGIN = Plugin(spec=NoMitigationSpec, behaviour=NoMitigation)
 """The kind ``none``: its spec and its behaviour."""

@@ -56,6 +56,8 @@ class SingleConsumerQueue(Strategy):
     is one over the mean service time. Background writers that bypass the queue still race.
     """
 
+    spec: QueueSpec
+
     def __init__(self, world: World, spec: QueueSpec) -> None:
         super().__init__(world, spec)
         self.lanes = KeyLocks(world.env, None)

@@ -26,6 +26,8 @@ class Recheck(Strategy):
     """Re-read the truth just before use. A mismatch seen by the re-check is caught (a conflict);
     one that arises during the write latency after it is not."""
 
+    spec: RecheckSpec
+
     def __init__(self, world: World, spec: RecheckSpec) -> None:
         super().__init__(world, spec)
         self._recheck_latency = world.streams.variates("recheck.read_latency", world.spec.store.read_latency)

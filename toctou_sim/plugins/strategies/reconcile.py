@@ -88,6 +88,8 @@ class Reconciler(Strategy):
     the detected ones, so a large censored share means it is biased low).
     """
 
+    spec: ReconcileSpec
+
     def __init__(self, world: World, spec: ReconcileSpec) -> None:
         super().__init__(world, spec)
         self.inner = STRATEGIES[spec.inner.kind](world, spec.inner)

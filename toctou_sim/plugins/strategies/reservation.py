@@ -50,6 +50,8 @@ class Reservation(Strategy):
     TTL when a client never comes back), and uses throttled after their reservation expired.
     """
 
+    spec: ReservationSpec
+
     def __init__(self, world: World, spec: ReservationSpec) -> None:
         super().__init__(world, spec)
         self._ttl: float | None = spec.ttl

@@ -71,6 +71,8 @@ class PermissionToken(Strategy):
     refuses valid tokens (expiry errors); one whose clock runs behind honours expired ones.
     """
 
+    spec: TokenSpec
+
     def __init__(self, world: World, spec: TokenSpec) -> None:
         super().__init__(world, spec)
         self._ttl: float = spec.ttl

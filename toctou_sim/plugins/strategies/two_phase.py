@@ -52,6 +52,8 @@ class TwoPhaseCommit(Strategy):
     participants stay in doubt with their locks held until it recovers.
     """
 
+    spec: TwoPhaseSpec
+
     def __init__(self, world: World, spec: TwoPhaseSpec) -> None:
         super().__init__(world, spec)
         streams = world.streams
