@@ -216,3 +216,9 @@ def test_a_model_file_selects_an_installed_plugin_and_runs(installed_example: st
 def test_without_the_plugin_the_kind_is_bad_input() -> None:
     with pytest.raises(SpecError, match="strategy: unknown strategy 'double_check'; expected one of cas, "):
         parse_model({**SMALL, "strategy": {"kind": "double_check"}})
+
+
+def test_the_docs_show_the_example_plugin_as_the_tests_install_it() -> None:
+    page = (HERE.parent / "docs" / "how-to" / "plugin.md").read_text(encoding="utf-8")
+    block = page.split("```python\n", 1)[1].split("```", 1)[0]
+    assert block == (HERE / "plugin_example" / "double_check.py").read_text(encoding="utf-8")
