@@ -222,3 +222,16 @@ def test_the_docs_show_the_example_plugin_as_the_tests_install_it() -> None:
     page = (HERE.parent / "docs" / "how-to" / "plugin.md").read_text(encoding="utf-8")
     block = page.split("```python\n", 1)[1].split("```", 1)[0]
     assert block == (HERE / "plugin_example" / "double_check.py").read_text(encoding="utf-8")
+
+
+def test_an_entry_point_that_cannot_be_loaded_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    dist = tmp_path / "broken-0.1.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: broken\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text("[toctou_sim.plugins]\nbroken = no_such_module_here:PLUGIN\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    registry = PluginRegistry()
+    with pytest.raises(PluginError, match=r"entry point 'broken' \(no_such_module_here:PLUGIN\) cannot be loaded"):
+        registry.load()
+    monkeypatch.undo()
+    assert len(registry.plugins()) == sum(map(len, BUILTIN_KINDS.values()))  # discovery is retried

@@ -105,7 +105,8 @@ class PluginRegistry:
     def __init__(self) -> None:
         self._plugins: dict[tuple[str, str], Plugin] = {}
         self._origins: dict[tuple[str, str], str] = {}
-        self._loaded = False
+        self._ready = False
+        self._loading = False
         self._lock = threading.RLock()
 
     def register(self, plugin: Plugin, origin: str = "code") -> Plugin:
@@ -132,33 +133,43 @@ class PluginRegistry:
                 del self._origins[key]
 
     def load(self) -> None:
-        """Discover the built-in and installed plug-ins (once; later calls return at once)."""
-        if self._loaded:
+        """Discover the built-in and installed plug-ins (once; later calls return at once).
+
+        Another thread waits until the discovery is complete; a plug-in module that looks a kind
+        up while it is being imported (the same thread) sees the kinds registered so far.
+        """
+        if self._ready:
             return
         with self._lock:
-            if self._loaded:
+            if self._ready or self._loading:
                 return
-            self._loaded = True  # a plug-in module that looks a kind up while loading sees the rest later
+            self._loading = True
             try:
                 builtins = importlib.import_module(BUILTIN_PACKAGE)
                 for plugin in _plugins_of(builtins.BUILTIN_PLUGINS, BUILTIN_PACKAGE):
                     self.register(plugin, BUILTIN_PACKAGE)
                 for point in entry_points(group=ENTRY_POINT_GROUP):
                     origin = f"entry point {point.name!r} ({point.value})"
-                    for plugin in _plugins_of(point.load(), origin):
+                    try:
+                        loaded = point.load()
+                    except Exception as error:
+                        raise PluginError(f"{origin} cannot be loaded: {error}") from error
+                    for plugin in _plugins_of(loaded, origin):
                         self.register(plugin, origin)
+                self._ready = True
             except BaseException:
-                self._loaded = False
                 self._plugins.clear()
                 self._origins.clear()
                 raise
+            finally:
+                self._loading = False
 
     def reload(self) -> None:
         """Forget every plug-in and discover them again (after installing one in this process)."""
         with self._lock:
             self._plugins.clear()
             self._origins.clear()
-            self._loaded = False
+            self._ready = False
         self.load()
 
     def plugins(self, family: str | None = None) -> list[Plugin]:

@@ -1,6 +1,7 @@
-"""Faults: pause, crash, latency spike, partition, clock skew and throttle.
+"""The base of the scheduled faults (the layer below their plug-ins in :mod:`toctou_sim.plugins.faults`:
+pause, crash, latency spike, partition, clock skew and throttle).
 
-Each fault hits one named actor or service (:class:`~toctou_sim.world.engine.Actor`) during
+Each such fault hits one named actor or service (:class:`~toctou_sim.world.engine.Actor`) during
 intervals that start on a schedule or as a Poisson process and last a random duration. A fault
 only sets plain attributes of its target at the start and end of an interval; the engine and the
 strategies read them at their step boundaries. Onsets and durations come from the fault's own

@@ -31,6 +31,7 @@ class EventStreamSpec(ActorSpec):
     handling_time: DistributionSpec = parse_distribution(0.0)
     ordering: Literal["none", "check", "conditional"] = "none"
 
+
 class EventStream(BackgroundActor):
     """State-change events per key, numbered in production order and delivered after a random
     delay, so a later event can overtake an earlier one. A handler reads the key's state, works,

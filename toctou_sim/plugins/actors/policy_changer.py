@@ -34,6 +34,7 @@ class PolicyChangerSpec(ActorSpec):
     def check_model(self, model: ModelSpec) -> str | None:
         return require_invariant(model, "policy_changer", ("grant",))
 
+
 class PolicyView(ReadPath):
     """The checker's copy of the policy (a replicated or cached policy store, an IAM endpoint
     that lags the enforcement point): every change the :class:`PolicyChanger` makes reaches it
@@ -92,6 +93,7 @@ class PolicyView(ReadPath):
 
     def metrics(self) -> dict[str, float]:
         return {**self.inner.metrics(), "policy_view_lagging_reads": float(self.lagging_reads)}
+
 
 class PolicyChanger(BackgroundActor):
     """An IAM administrator revoking permissions (and restoring them later). Each change takes

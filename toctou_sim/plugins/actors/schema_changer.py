@@ -35,6 +35,7 @@ class SchemaChangerSpec(ActorSpec):
     def check_model(self, model: ModelSpec) -> str | None:
         return require_invariant(model, "schema_changer", ("unchanged", "version"))
 
+
 class SchemaChanger(BackgroundActor):
     """Schema migrations or artifact promotions: each change, after its duration, moves one key
     (or every key) to a new version, so a write prepared against the old version lands on the

@@ -37,6 +37,7 @@ class ClockSkewSpec(ScheduledFaultSpec):
             raise ValueError("drift: give a drift (e.g. -0.5) or an offset (e.g. \"-5s\"); both are 0")
         return self
 
+
 class ClockSkew(ScheduledFault):
     """The target's clock jumps by ``offset`` and runs at ``1 + drift`` during the interval;
     at its end NTP steps it back to true time."""

@@ -38,6 +38,7 @@ class CrashSpec(ScheduledFaultSpec):
                     "controller (controller.N, leader), the mutators or a strategy's own actor")
         return super().check_model(model)
 
+
 class Crash(ScheduledFault):
     """The target dies now and restarts after the duration: its epoch changes, so every
     multi-step operation it was running stops at its next step (``Actor.crashed_since``), and it

@@ -25,6 +25,7 @@ class EvictionStormSpec(FaultSpec):
     start: NonNegativeDuration = 0.0
     """No storm before this instant."""
 
+
 class EvictionStorm(Fault):
     """Flushes the whole cache at the instants of a Poisson process (see :class:`EvictionStormSpec`)."""
 

@@ -29,6 +29,7 @@ class LatencySpikeSpec(ScheduledFaultSpec):
     factor: float = Field(default=10.0, gt=0)
     """Multiplier of the latencies during the spike."""
 
+
 class LatencySpike(ScheduledFault):
     """The target service's latencies are multiplied by ``factor`` during the interval."""
 

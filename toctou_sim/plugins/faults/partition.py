@@ -28,6 +28,7 @@ class PartitionSpec(ScheduledFaultSpec):
     timeout: PositiveDuration | None = None
     """A call that would wait longer fails after this many seconds (``None``: calls queue)."""
 
+
 class Partition(ScheduledFault):
     """The target service is unreachable during the interval: calls queue until heal, or fail
     after ``timeout`` where the caller has a failure path (lock acquire, lease renewal)."""

@@ -34,6 +34,7 @@ class PauseSpec(ScheduledFaultSpec):
             return "target: a paused store is a partition; use kind = \"partition\" with target = \"store\""
         return super().check_model(model)
 
+
 class Pause(ScheduledFault):
     """Stop-the-world: the target takes no step until the pause ends (its timers still run out,
     and the rest of the world, leases included, goes on)."""

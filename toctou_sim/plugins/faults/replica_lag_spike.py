@@ -28,6 +28,7 @@ class ReplicaLagSpikeSpec(FaultSpec):
     replicas: int | None = Field(default=None, ge=1)
     """How many replicas (the first ones) a spike slows; default all."""
 
+
 class ReplicaLagSpike(Fault):
     """Multiplies write delays by ``factor`` during spikes (see :class:`ReplicaLagSpikeSpec`)."""
 

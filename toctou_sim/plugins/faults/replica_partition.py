@@ -28,6 +28,7 @@ class ReplicaPartitionSpec(FaultSpec):
     duration: DistributionSpec = parse_distribution(1.0)
     start: NonNegativeDuration = 0.0
 
+
 class ReplicaPartition(Fault):
     """Cuts one replica off during intervals (see :class:`ReplicaPartitionSpec`)."""
 

@@ -36,6 +36,7 @@ class ThrottleSpec(ScheduledFaultSpec):
             return f"target: throttle applies to a service (e.g. store), not the actor {self.target!r}"
         return super().check_model(model)
 
+
 class Throttle(ScheduledFault):
     """The target service admits at most ``limit`` requests per second (token bucket of
     ``burst``) during the interval and rejects the rest."""

@@ -24,6 +24,7 @@ class InvalidationSpec(StrictModel):
 
     delay: DistributionSpec = parse_distribution(0.0)
 
+
 class CacheSpec(ReadPathSpec):
     """A look-aside cache in front of the source of truth.
 
@@ -60,6 +61,7 @@ class CacheSpec(ReadPathSpec):
     on_miss: Literal["read_source", "assume_absent"] = "read_source"
     """What a miss does: read the truth and fill (correct), or take the miss itself as "absent"
     without reading the truth (the wrong fallback of guide failure mode F4)."""
+
 
 class CacheReadPath(CacheRead):
     """The cache read path of a model with ``read_path.kind = "cache"``."""

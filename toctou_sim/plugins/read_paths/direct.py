@@ -16,6 +16,7 @@ class DirectReadSpec(ReadPathSpec):
 
     kind: Literal["direct"] = "direct"
 
+
 class DirectRead(ReadPath):
     """The check reads the authoritative store: the observation is the truth at the instant the
     read is served (the end of the read latency)."""

@@ -34,6 +34,7 @@ class RegionSpec(StrictModel):
     request_delay: DistributionSpec | None = None
     response_delay: DistributionSpec | None = None
 
+
 class ReplicaSpec(ReadPathSpec):
     """An N/R/W quorum store in the WARS model of Probabilistically Bounded Staleness.
 
@@ -136,6 +137,7 @@ class ReplicaSpec(ReadPathSpec):
     def response(self) -> Distribution:
         """S, with the default filled in."""
         return self.response_delay if self.response_delay is not None else self.message_delay
+
 
 class ReplicaReadPath(QuorumRead):
     """The quorum read path of a model with ``read_path.kind = "replica"``."""

@@ -38,6 +38,7 @@ class CasSpec(StrategySpec):
     def write_guard(self) -> str:
         return self.compare
 
+
 class CompareAndSwap(CheckWaitUse):
     """Check, wait, then a guarded write: the world's write guard (the spec's ``compare``)
     applies the use only if the key's version is unchanged (``version``) or the precondition

@@ -42,6 +42,7 @@ class DedupeStoreSpec(StrictModel):
     visibility_lag: DistributionSpec = parse_distribution(0.0)
     lookup_latency: DistributionSpec = parse_distribution(0.0)
 
+
 class IdempotencySpec(StrategySpec):
     """Requests carry an idempotency key (their request id); a dedupe store turns duplicate
     deliveries into no-ops. A duplicate finding a completed key gets the stored answer (a dedupe
@@ -67,6 +68,7 @@ class IdempotencySpec(StrategySpec):
     def actors(self) -> tuple[str, ...]:
         return ("dedupe", *self.inner.actors())
 
+
 class _DedupeEntry:
     """An idempotency key in the dedupe store: who claimed it, and whether its effect is done."""
 
@@ -77,6 +79,7 @@ class _DedupeEntry:
         self.expires = expires
         self.visible_at = visible_at
         self.completed = False
+
 
 class Idempotency(Strategy):
     """Idempotency keys: every delivery of a request carries its request id, and a dedupe store

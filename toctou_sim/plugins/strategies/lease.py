@@ -96,6 +96,7 @@ class LeaseSpec(StrategySpec):
         names = [f"controller.{index}" for index in range(self.replicas)]
         return (*names, "leader", "lease")
 
+
 class LeaderElection(Strategy):
     """Controller replicas reconcile events; with ``election`` only the leaseholder does (see the
     module docstring for the protocol and its failure modes)."""

@@ -49,6 +49,7 @@ class LockSpec(StrategySpec):
     def actors(self) -> tuple[str, ...]:
         return ("lock",)
 
+
 class Lock(Strategy):
     """Take the key's lock, check, wait, use, release.
 

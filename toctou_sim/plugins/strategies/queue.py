@@ -29,6 +29,7 @@ class AckSpec(StrictModel):
     latency: DistributionSpec = parse_distribution(0.0)
     visibility_timeout: PositiveDuration = 30.0
 
+
 class QueueSpec(StrategySpec):
     """Operations are enqueued and a single consumer per lane runs check, window and use one at a
     time: per ``key``, per ``partition`` (key modulo ``partitions``) or ``global``. Queue wait is
@@ -47,6 +48,7 @@ class QueueSpec(StrategySpec):
 
     def actors(self) -> tuple[str, ...]:
         return ("consumer",)
+
 
 class SingleConsumerQueue(Strategy):
     """A queued command with a single consumer per lane (key, partition or global).

@@ -22,6 +22,7 @@ class RecheckSpec(StrategySpec):
     kind: Literal["recheck"] = "recheck"
     retry: RetryPolicy = RetryPolicy()
 
+
 class Recheck(Strategy):
     """Re-read the truth just before use. A mismatch seen by the re-check is caught (a conflict);
     one that arises during the write latency after it is not."""

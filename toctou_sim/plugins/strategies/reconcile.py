@@ -62,6 +62,7 @@ class ReconcileSpec(StrategySpec):
     def actors(self) -> tuple[str, ...]:
         return ("reconciler", *self.inner.actors())
 
+
 class _Harm:
     """Something a reconciler can find: a violation's lasting effect or an orphan."""
 
@@ -72,6 +73,7 @@ class _Harm:
         self.kind = kind
         self.t = t
         self.detected = math.nan
+
 
 class Reconciler(Strategy):
     """Detect and repair instead of prevent: the inner strategy serves the operations and a

@@ -32,6 +32,7 @@ class ReservationSpec(StrategySpec):
     def check_model(self, model: ModelSpec) -> str | None:
         return require_invariant(model, "reservation", ("counter",))
 
+
 class _Hold:
     """A unit reserved for one operation."""
 
@@ -40,6 +41,7 @@ class _Hold:
     def __init__(self, key: int) -> None:
         self.key = key
         self.active = True
+
 
 class Reservation(Strategy):
     """Pre-reserve capacity: the check atomically takes one unit at the store (so it can never

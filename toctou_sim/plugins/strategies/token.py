@@ -44,6 +44,7 @@ class TokenSpec(StrategySpec):
     def actors(self) -> tuple[str, ...]:
         return ("issuer", "verifier")
 
+
 class _Token:
     __slots__ = ("expires", "value", "version")
 
@@ -52,6 +53,7 @@ class _Token:
         """The expiry claim (``exp``): the issuer's clock at issue plus the TTL."""
         self.version = version
         self.value = value
+
 
 class PermissionToken(Strategy):
     """Permission tokens with a TTL, for the authorization case (guide F3, F10).

@@ -42,6 +42,7 @@ class TwoPhaseSpec(StrategySpec):
     def actors(self) -> tuple[str, ...]:
         return ("coordinator", *(f"participant.{index}" for index in range(self.participants)))
 
+
 class TwoPhaseCommit(Strategy):
     """Two-phase commit: a coordinator asks every participant to prepare (lock the key, check,
     vote), then tells them to commit, and the use is applied at commit.
