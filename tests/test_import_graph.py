@@ -35,24 +35,34 @@ def _modules(root: Path) -> dict[str, Path]:
     return modules
 
 
-def _executed_imports(body: list[ast.stmt]) -> Iterator[ast.Import | ast.ImportFrom]:
+def _executed_imports(body: list[ast.stmt], deferred: bool = False) -> Iterator[ast.Import | ast.ImportFrom]:
+    """The imports of ``body`` that run: at import time (top level, inside ``if``/``try``), or, with
+    ``deferred``, at any time (inside functions, classes, loops too). Never those under
+    ``if TYPE_CHECKING:``, which does not run."""
     for node in body:
         if isinstance(node, ast.Import | ast.ImportFrom):
             yield node
         elif isinstance(node, ast.If):
             if "TYPE_CHECKING" not in ast.unparse(node.test):
-                yield from _executed_imports(node.body)
-            yield from _executed_imports(node.orelse)
+                yield from _executed_imports(node.body, deferred)
+            yield from _executed_imports(node.orelse, deferred)
         elif isinstance(node, ast.Try):
-            yield from _executed_imports(node.body)
+            yield from _executed_imports(node.body, deferred)
             for handler in node.handlers:
-                yield from _executed_imports(handler.body)
-            yield from _executed_imports(node.orelse)
-            yield from _executed_imports(node.finalbody)
+                yield from _executed_imports(handler.body, deferred)
+            yield from _executed_imports(node.orelse, deferred)
+            yield from _executed_imports(node.finalbody, deferred)
+        elif deferred:
+            for name in ("body", "orelse", "finalbody"):
+                inner = getattr(node, name, None)
+                if isinstance(inner, list):
+                    yield from _executed_imports([n for n in inner if isinstance(n, ast.stmt)], deferred)
+            for case in getattr(node, "cases", []):
+                yield from _executed_imports(case.body, deferred)
 
 
-def import_graph(root: Path = PACKAGE_DIR) -> dict[str, set[str]]:
-    """Module -> the package modules it imports at import time."""
+def import_graph(root: Path = PACKAGE_DIR, deferred: bool = False) -> dict[str, set[str]]:
+    """Module -> the package modules it imports at import time (with ``deferred``: at any time)."""
     modules = _modules(root)
     package = root.name
 
@@ -64,7 +74,7 @@ def import_graph(root: Path = PACKAGE_DIR) -> dict[str, set[str]]:
     graph: dict[str, set[str]] = {name: set() for name in modules}
     for name, path in modules.items():
         is_package = path.name == "__init__.py"
-        for node in _executed_imports(ast.parse(path.read_text(encoding="utf-8")).body):
+        for node in _executed_imports(ast.parse(path.read_text(encoding="utf-8")).body, deferred):
             if isinstance(node, ast.Import):
                 targets = [alias.name for alias in node.names]
             else:
@@ -119,9 +129,81 @@ def cycles(graph: dict[str, set[str]]) -> list[set[str]]:
     return found
 
 
+KNOWN_DEFERRED_CYCLES: list[set[str]] = [
+    {"toctou_sim.cli.main", "toctou_sim.cli.capacity", "toctou_sim.cli.explore", "toctou_sim.cli.report",
+     "toctou_sim.cli.sweep"},
+]
+"""Cycles through imports inside functions still to break: the commands import helpers back from
+``cli.main`` (being split into one module per command)."""
+
+LAYERS: list[tuple[str, ...]] = [
+    ("version",),
+    ("core",),
+    ("stats",),
+    ("analytic",),
+    ("spec",),
+    ("measure",),
+    ("world",),
+    ("plugins",),
+    ("engines",),
+    ("experiment",),
+    ("validation", "capacity", "sweeps"),
+    ("reporting",),
+    ("cli",),
+    ("",),
+]
+"""The package's layers, bottom first: a module imports only from its own package or from a layer
+below it (packages on one line are beside each other and import none of each other). ``""`` is the
+root package, the public facade, which nothing inside the package imports."""
+
+
+def layer(module: str) -> int:
+    """The index in :data:`LAYERS` of the package holding ``module``."""
+    parts = module.split(".")
+    top = parts[1] if len(parts) > 1 else ""
+    for index, names in enumerate(LAYERS):
+        if top in names:
+            return index
+    raise AssertionError(f"{module} is in no layer: add its package to LAYERS")
+
+
+def upward_edges(graph: dict[str, set[str]]) -> list[tuple[str, str]]:
+    """Imports that go to a higher layer, or sideways between packages of one layer."""
+    found = []
+    for source, targets in sorted(graph.items()):
+        for target in sorted(targets):
+            same_package = source.split(".")[:2] == target.split(".")[:2]
+            if not same_package and layer(target) >= layer(source):
+                found.append((source, target))
+    return found
+
+
 def test_the_package_imports_without_cycles() -> None:
     found = cycles(import_graph())
     assert sorted(map(sorted, found)) == sorted(map(sorted, KNOWN_CYCLES)), found
+
+
+def test_no_cycle_even_through_imports_inside_functions() -> None:
+    """A deferred import (inside a function) breaks a cycle at import time but keeps the modules
+    knotted together: none is allowed either."""
+    found = cycles(import_graph(deferred=True))
+    assert sorted(map(sorted, found)) == sorted(map(sorted, KNOWN_DEFERRED_CYCLES)), found
+
+
+def test_every_import_goes_down_the_layers() -> None:
+    assert upward_edges(import_graph(deferred=True)) == []
+
+
+def test_an_upward_import_is_found(tmp_path: Path) -> None:
+    package = tmp_path / "toctou_sim"
+    for name in ("core", "world"):
+        (package / name).mkdir(parents=True)
+        (package / name / "__init__.py").write_text("")
+    (package / "__init__.py").write_text("")
+    (package / "world" / "engine.py").write_text("from toctou_sim.core import units\n")
+    (package / "core" / "units.py").write_text("def f():\n    from toctou_sim.world import engine\n")
+    assert upward_edges(import_graph(package)) == []
+    assert upward_edges(import_graph(package, deferred=True)) == [("toctou_sim.core.units", "toctou_sim.world.engine")]
 
 
 def test_the_graph_sees_the_imports_that_register_kinds() -> None:

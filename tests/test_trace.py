@@ -16,7 +16,7 @@ from toctou_sim.core.distributions import RandomStreams
 from toctou_sim.experiment.montecarlo import run_replication
 from toctou_sim.spec.model import load_model, parse_model
 from toctou_sim.world import World
-from toctou_sim.world.tracing import TracedWorld, trace_replication
+from toctou_sim.world.tracing import Tracer, trace_replication, traced_world
 
 REQUIRED = {"name", "ph", "pid", "tid"}
 
@@ -50,12 +50,12 @@ def test_scripted_lost_update_is_traced() -> None:
     """A checks v0 at t=0 with a 1 s window; B checks v0 at t=0.5, writes v1 at t=0.6; A's use at
     t=1 overwrites it: a lost update, flagged on A's use span."""
     model = parse_model({"clients": {"arrival": {"poisson": {"rate": 1}}}, "keys": {"invariant": "version"}})
-    world = TracedWorld(model, RandomStreams(0, 0), max_ops=10)
+    world, tracer = traced_world(model, RandomStreams(0, 0), max_ops=10)
     world.submit(0, window=1.0)
     world.env.run(until=0.5)
     world.submit(0, window=0.1)
     world.env.run(until=2.0)
-    a, b = world.traced
+    a, b = tracer.traced
     assert [(s.name, s.start, s.end) for s in a.spans] == [
         ("check", 0.0, 0.0),
         ("window", 0.0, 1.0),
@@ -68,13 +68,13 @@ def test_scripted_lost_update_is_traced() -> None:
         ("window", 0.5, 0.6),
         ("use", 0.6, 0.6),
     ]
-    validate_trace_events(json.loads(json.dumps(world_trace(world))))
+    validate_trace_events(json.loads(json.dumps(world_trace(tracer))))
 
 
-def world_trace(world: TracedWorld) -> dict[str, Any]:
+def world_trace(tracer: Tracer) -> dict[str, Any]:
     from toctou_sim.world.tracing import Trace
 
-    return Trace("m", "none", 0, 0, 0.0, world.traced, world.instants).to_chrome()
+    return Trace("m", "none", 0, 0, 0.0, tracer.traced, tracer.instants).to_chrome()
 
 
 @pytest.mark.parametrize("strategy", ["none", "cas", "lock"])
@@ -99,17 +99,25 @@ def test_tracing_does_not_change_the_run() -> None:
     model = load_model(MODELS / "flash_sale.toml", {"model.horizon": "3s", "model.warmup": "0s"})
     plain = World(model, RandomStreams(4, 1))
     plain.run()
-    traced = TracedWorld(model, RandomStreams(4, 1), max_ops=10**9)
+    traced, tracer = traced_world(model, RandomStreams(4, 1), max_ops=10**9)
     traced.run()
     assert traced.recorder.operations == plain.recorder.operations > 0
     assert traced.recorder.violations == plain.recorder.violations
-    assert sum(op.violation for op in traced.traced) == plain.recorder.violated
+    assert sum(op.violation for op in tracer.traced) == plain.recorder.violated
     assert run_replication(model, 1, 4).metrics["operations"] == plain.recorder.operations
 
 
-def test_plain_world_has_no_tracing_hooks() -> None:
-    assert World.check is not TracedWorld.check
-    assert "traced" not in World.__dict__
+def test_plain_world_binds_no_tracing_hook() -> None:
+    """Untraced, the hooks only the tracer listens to are unbound (the engine skips them); traced,
+    the world's own methods are untouched (an observer, not a patch)."""
+    model = load_model(MODELS / "flash_sale.toml", {"model.horizon": "1s", "model.warmup": "0s"})
+    plain = World(model, RandomStreams(0, 0))
+    assert plain.notify.check_began is None and plain.notify.window_ended is None
+    assert plain.notify.began is None and plain.notify.mutated is None
+    assert plain.notify.finished == plain.recorder.finished  # the recorder's bound method itself
+    traced, tracer = traced_world(model, RandomStreams(0, 0))
+    assert traced.notify.check_began == tracer.check_began
+    assert "check" not in vars(traced) and "operate" not in vars(traced.strategy)
 
 
 def test_trace_cli(tmp_path) -> None:

@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from toctou_sim.core.errors import SpecError
+
 if TYPE_CHECKING:
     from toctou_sim.spec.model import ModelSpec
 
@@ -82,8 +84,6 @@ class _Problem(ValueError):
 
 
 def _spec_error(message: str) -> Exception:
-    from toctou_sim.spec.model import SpecError
-
     return SpecError(message)
 
 
@@ -198,13 +198,20 @@ def _writable_parent(path: Path, name: str, *, create: bool) -> None:
 # Workers.
 
 
+def local_cores() -> int:
+    """Cores this process may run on (its CPU affinity), at least 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
 def worker_count(requested: int | None, tasks: int | None = None, name: str = "workers") -> int:
     """Processes to start: ``min(requested, cores, tasks)``; ``None`` or 0 means all cores.
 
     Raises:
         SpecError: ``requested`` negative or past :data:`MAX_WORKERS`.
     """
-    from toctou_sim.experiment.executors import local_cores
 
     if requested is not None and (requested < 0 or requested > MAX_WORKERS):
         raise _spec_error(f"{name}: must be between 0 (all cores) and {MAX_WORKERS}, got {requested}")

@@ -24,7 +24,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar
 
-from toctou_sim.core.limits import terminal_text
+from toctou_sim.core.limits import local_cores, terminal_text
 from toctou_sim.spec.model import SpecError
 
 __all__ = [
@@ -187,14 +187,6 @@ def terminate_pool(pool: ProcessPoolExecutor) -> None:
         process.join(timeout=5)
         if process.is_alive():  # pragma: no cover - ignored SIGTERM
             process.kill()
-
-
-def local_cores() -> int:
-    """Cores this process may run on (its CPU affinity), at least 1."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # pragma: no cover - not Linux
-        return max(1, os.cpu_count() or 1)
 
 
 def capacity(executor: Executor | None) -> int:

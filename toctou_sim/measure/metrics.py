@@ -252,6 +252,56 @@ class Recorder:
             timeline=ErrorTimeline(width, 2 * horizon),
         )
 
+    # ------------------------------------------------------------- the world's hooks
+    # The recorder listens to the world (see toctou_sim.world.observer) and counts what it is
+    # told of counted operations; nothing else writes its counters during a replication.
+
+    def checked(self, op: Operation, held: bool, outdated: bool) -> None:
+        """An attempt's check: one attempt, stale if the observation was older than the truth."""
+        if op.counted:
+            self.attempts += 1
+            if outdated:
+                self.stale_checks += 1
+
+    def judged(self, op: Operation, now: float, accepted: bool, holds: bool, duplicate: bool) -> None:
+        """A use judged: its window, and whether it was a mismatch (the precondition false on the
+        truth, or a second effect of one request), a violation (applied anyway), a conflict
+        (refused), or a spurious refusal (refused although the precondition held)."""
+        if not op.counted:
+            return
+        self.window.add(now - op.t_check)
+        if accepted:
+            if op.partial:
+                self.partial_creates += 1
+            if duplicate:
+                self.duplicate_effects += 1
+                holds = False
+        if not holds:
+            self.mismatches += 1
+            if accepted:
+                self.violations += 1
+            else:
+                self.conflicts += 1
+            if op.stale:
+                self.mismatches_stale += 1
+        elif not accepted:
+            self.spurious_rejections += 1
+
+    def retried(self, op: Operation) -> None:
+        """A rejected attempt is retried."""
+        if op.counted:
+            self.retries += 1
+
+    def finished(self, op: Operation, outcome: int, now: float) -> None:
+        """An operation ended."""
+        if op.counted:
+            self.finish(op, outcome, now)
+
+    def redelivered(self, op: Operation) -> None:
+        """A request was delivered again."""
+        if op.counted:
+            self.duplicate_deliveries += 1
+
     def finish(self, op: Operation, outcome: int, now: float) -> None:
         """An operation ended with ``outcome`` (one of ok, declined, aborted, violated)."""
         self.operations += 1

@@ -12,7 +12,8 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from toctou_sim.spec.model import INVARIANT_ACTIONS, SpecError
+from toctou_sim.core.errors import SpecError
+from toctou_sim.spec.parts import INVARIANT_ACTIONS
 
 __all__ = [
     "INIT_INVARIANTS",

@@ -27,10 +27,12 @@ from pydantic import BaseModel, BeforeValidator, Field, PrivateAttr, ValidationE
 from toctou_sim.core.distributions import DistributionSpec, parse_distribution
 from toctou_sim.core.limits import check_data, terminal_text
 from toctou_sim.core.units import NonNegativeDuration, PositiveDuration, brief_repr
+from toctou_sim.spec.bundled import resolve_model
 from toctou_sim.spec.capacity import CAPACITY_SERVICES, ServiceCapacitySpec
 from toctou_sim.spec.parts import (
     ACTOR_SPECS,
     FAULT_SPECS,
+    INVARIANT_ACTIONS,
     READ_PATH_SPECS,
     STRATEGY_SPECS,
     ActorField,
@@ -78,16 +80,6 @@ __all__ = [
 
 # --------------------------------------------------------------------------------------------
 # The model.
-
-INVARIANT_ACTIONS: dict[str, tuple[str, ...]] = {
-    "exists": ("create", "delete"),
-    "counter": ("restock", "consume"),
-    "grant": ("grant", "revoke"),
-    "version": ("bump",),
-    "unchanged": ("bump",),
-}
-"""Each invariant and the actions background mutators may take on it."""
-
 
 INVARIANT_HARMS: dict[str, str] = {
     "exists": "duplicate create",
@@ -627,7 +619,7 @@ def load_model(path: str | Path, overrides: Mapping[str, Any] | None = None,
     """Read and validate a model file.
 
     Args:
-        path: a ``.toml`` model file.
+        path: a ``.toml`` model file, or the name of a bundled model (``"flash_sale"``).
         overrides: values by dotted field path, applied before validation
             (``{"clients.arrival.poisson.rate": 500}``).
         data_dirs: folders besides the model's own that ``empirical`` files may be read from.
@@ -635,9 +627,7 @@ def load_model(path: str | Path, overrides: Mapping[str, Any] | None = None,
     Raises:
         SpecError: missing file, bad TOML, or an invalid field; one line naming file and field.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise SpecError(f"{path}: file not found")
+    path = resolve_model(path)
     try:
         if path.stat().st_size > MAX_MODEL_BYTES:
             raise SpecError(f"{path}: larger than {MAX_MODEL_BYTES // 1000} kB; not a model file")

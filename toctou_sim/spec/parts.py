@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, Field, PlainSerializer, PlainValidator, TypeAdapter, ValidationInfo
 
+from toctou_sim.core.errors import SpecError
 from toctou_sim.core.units import DataModel, NonNegativeDuration, PositiveDuration
 from toctou_sim.spec.capacity import RetryBudgetSpec
 from toctou_sim.spec.registry import KindView
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ACTOR_SPECS",
     "FAULT_SPECS",
+    "INVARIANT_ACTIONS",
     "READ_PATH_SPECS",
     "STRATEGY_SPECS",
     "ActorField",
@@ -42,8 +44,14 @@ __all__ = [
     "StrictModel",
 ]
 
-class SpecError(ValueError):
-    """Bad input: the message is one line naming the file, the field and what was expected."""
+INVARIANT_ACTIONS: dict[str, tuple[str, ...]] = {
+    "exists": ("create", "delete"),
+    "counter": ("restock", "consume"),
+    "grant": ("grant", "revoke"),
+    "version": ("bump",),
+    "unchanged": ("bump",),
+}
+"""Each invariant and the actions background mutators may take on it."""
 
 
 class StrictModel(DataModel):

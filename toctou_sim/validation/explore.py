@@ -421,8 +421,8 @@ class _ExploreWorld(World):
                                     f"precondition {'holds' if held else 'false (declines)'}")
         return held
 
-    def wait_window(self, window: float) -> Flow:
-        yield from super().wait_window(window)
+    def wait_window(self, window: float, op: Operation | None = None) -> Flow:
+        yield from super().wait_window(window, op)
         self._note(self._labels.get(self.env.active_process, "world"), "window ends")
 
     def decide(self, op: Operation, accepted: bool) -> int:

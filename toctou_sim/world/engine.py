@@ -13,7 +13,7 @@ registered classes named in the model and gives them the steps below (:meth:`Wor
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +25,8 @@ from toctou_sim.spec.model import ModelSpec, Zipf
 from toctou_sim.world.invariants import INVARIANTS, Invariant
 from toctou_sim.world.ledger import EffectLedger
 from toctou_sim.world.load import arrival_gaps
+from toctou_sim.world.observer import Broadcast, WorldObserver, broadcast
+from toctou_sim.world.operation import ACCEPTED, REJECTED, Flow, Operation, ServiceRefused
 from toctou_sim.world.registry import ACTORS, FAULTS, READ_PATHS, STRATEGIES
 
 if TYPE_CHECKING:
@@ -40,6 +42,7 @@ __all__ = [
     "Actor",
     "BackgroundActor",
     "Fault",
+    "Flow",
     "Operation",
     "Process",
     "Quota",
@@ -49,12 +52,6 @@ __all__ = [
     "Strategy",
     "World",
 ]
-
-Flow = Generator[simpy.Event, Any, Any]
-"""A SimPy process body (or a step of one, run with ``yield from``)."""
-
-ACCEPTED, REJECTED = True, False
-
 
 class Actor:
     """A named participant of the world that faults can hit: an active actor (``clients``,
@@ -140,12 +137,6 @@ class Actor:
             yield env.timeout(stalled)
 
 
-class ServiceRefused(Exception):
-    """A call to a finite service failed: refused by a full waiting room (429) or not answered by
-    the caller's deadline. Raised inside an attempt; :meth:`Strategy.operate` turns it into a
-    rejected attempt, which the retry policy retries or aborts."""
-
-
 class Quota:
     """A token bucket: ``rate`` admissions per second with bursts up to ``burst``.
 
@@ -171,73 +162,6 @@ class Quota:
             return True
         self.rejected += 1
         return False
-
-
-class Operation:
-    """One client operation: the key it touches and its first attempt's variates.
-
-    The variates are drawn when the operation arrives, in arrival order, so that every strategy
-    sees the same workload in a replication (common random numbers). Retries draw from separate
-    streams.
-    """
-
-    __slots__ = (
-        "arrival",
-        "counted",
-        "deliveries",
-        "done",
-        "duplicate",
-        "key",
-        "left_orphan",
-        "mismatched",
-        "origin",
-        "partial",
-        "raced",
-        "read_latency",
-        "request_id",
-        "retries",
-        "seen_value",
-        "seen_version",
-        "stale",
-        "t_check",
-        "token",
-        "window",
-        "write_latency",
-    )
-
-    def __init__(self, key: int, arrival: float, window: float, read_latency: float, write_latency: float,
-                 counted: bool) -> None:
-        self.key = key
-        self.arrival = arrival
-        self.window = window
-        self.read_latency = read_latency
-        self.write_latency = write_latency
-        self.counted = counted
-        self.retries = 0
-        self.raced = False
-        """A use of this operation was rejected by the store or a re-check (a race was caught)."""
-        self.seen_version = -1
-        self.seen_value = 0
-        self.t_check = math.nan
-        self.stale = False
-        self.token = 0
-        self.request_id = -1
-        """The request this delivery belongs to (its idempotency key); duplicates share it."""
-        self.duplicate = False
-        """Whether this is a redelivered or timed-out copy of an earlier delivery."""
-        self.deliveries = 0
-        """How many deliveries of the request preceded this one."""
-        self.done = False
-        """Whether the operation has ended."""
-        self.partial = False
-        """Whether this attempt's use fails after taking effect (``clients.partial_failure``)."""
-        self.left_orphan = False
-        """Whether an attempt of this operation took effect partially (an orphan was left)."""
-        self.mismatched = False
-        """Whether an attempt of this operation met a mismatch (guide M1 counts operations)."""
-        self.origin: Operation | None = None
-        """The client operation this one works for (a controller's reconcile of an event): its
-        effects are measured when the origin is."""
 
 
 class Store:
@@ -342,8 +266,9 @@ class Strategy:
                 outcome = ABORTED
                 break
             op.retries += 1
-            if op.counted:
-                world.recorder.retries += 1
+            retried = world.notify.retried
+            if retried is not None:
+                retried(op)
             wait = world.backoff(self._retry, op.retries)
             if wait > 0:
                 yield world.env.timeout(wait)
@@ -417,13 +342,20 @@ class World:
             request is a duplicate, guide F2, M3; a partial effect an orphan, F6).
         harm_listeners: callables ``(op, kind)`` told of every harmful use as it happens, with
             ``kind`` the invariant's harm, ``"duplicate"`` or ``"orphan"`` (reconcilers use it).
+        observers, notify: the world's listeners and the hooks bound to them (see :meth:`listen`).
     """
 
-    def __init__(self, spec: ModelSpec, streams: RandomStreams, recorder: Recorder | None = None) -> None:
+    def __init__(self, spec: ModelSpec, streams: RandomStreams, recorder: Recorder | None = None,
+                 observers: Sequence[WorldObserver] = ()) -> None:
         self.spec = spec
         self.env = simpy.Environment()
         self.streams = streams
         self.recorder = recorder if recorder is not None else Recorder.for_model(spec)
+        self.observers: list[Any] = [self.recorder, *observers]
+        """Who listens to this world's events (:mod:`toctou_sim.world.observer`): the recorder
+        first, then any added with :meth:`listen`."""
+        self.notify: Broadcast = broadcast(self.observers)
+        """The hooks the world calls (each ``None`` when nobody listens to it)."""
         self.invariant = INVARIANTS[spec.keys.invariant]()
         self._holds = self.invariant.holds
         self.store = Store(spec.keys.count, spec.keys.initial_value, self.invariant)
@@ -503,6 +435,11 @@ class World:
         self.background = [ACTORS[actor.kind](self, actor) for actor in spec.actors]
         """The background actors of ``[[actors]]``, in order."""
 
+    def listen(self, observer: WorldObserver) -> None:
+        """Add an observer of this world's events (after the recorder and earlier observers)."""
+        self.observers.append(observer)
+        self.notify = broadcast(self.observers)
+
     # ---------------------------------------------------------------- actors (fault hooks)
 
     @property
@@ -569,6 +506,9 @@ class World:
         """
         key = op.key
         env = self.env
+        notify = self.notify
+        if notify.check_began is not None:
+            notify.check_began(op)
         # paused clients check when they resume; a partitioned store answers at heal
         # (the later of the two instants; written out rather than max(): this runs per attempt)
         until = self._clients.stalled_until
@@ -583,19 +523,17 @@ class World:
         op.seen_version = version
         op.seen_value = value
         op.t_check = env._now
-        if version != self.store.version[key]:
-            # Stale observation: the mismatch (if any) is already there at check time when the
-            # precondition is false on the truth now.
-            op.stale = not self.store.holds(key, version)
-            if op.counted:
-                self.recorder.stale_checks += 1
-        else:
-            op.stale = False
-        if op.counted:
-            self.recorder.attempts += 1
-        return self._holds(value, version, version)
+        outdated = version != self.store.version[key]
+        # A stale observation: the mismatch (if any) is already there at check time when the
+        # precondition is false on the truth now.
+        op.stale = outdated and not self.store.holds(key, version)
+        held = self._holds(value, version, version)
+        checked = self.notify.checked
+        if checked is not None:
+            checked(op, held, outdated)
+        return held
 
-    def wait_window(self, window: float) -> Flow:
+    def wait_window(self, window: float, op: Operation | None = None) -> Flow:
         """The window between the check's answer and sending the use (plus any client pause).
 
         A pause of the whole fleet (``clients``) holds every use until it ends; a pause of one
@@ -615,6 +553,9 @@ class World:
                 until = one
         if until > env._now:
             yield env.timeout(until - env._now)
+        window_ended = self.notify.window_ended
+        if window_ended is not None:
+            window_ended(op, window)
 
     def decide(self, op: Operation, accepted: bool) -> int:
         """Judge a use at this instant against the authoritative state, apply it if accepted.
@@ -631,7 +572,7 @@ class World:
         """
         store = self.store
         key = op.key
-        holds = store.holds(key, op.seen_version)
+        truth = holds = store.holds(key, op.seen_version)
         guard = self._guard
         if accepted and guard:
             accepted = holds if guard == _PREDICATE else store.version[key] == op.seen_version
@@ -658,14 +599,13 @@ class World:
                     outcome = REJECTED_ATTEMPT
                 op.left_orphan = True
                 self.orphans.change(self.env.now, 1)
-                if op.counted:
-                    self.recorder.partial_creates += 1
             if op.partial or not holds:
                 kind = "orphan" if op.partial else ("duplicate" if duplicate else self.invariant.harm)
                 for listener in self.harm_listeners:
                     listener(op, kind)
-            if duplicate and op.counted:
-                self.recorder.duplicate_effects += 1
+                harmed = self.notify.harmed
+                if harmed is not None:
+                    harmed(op, kind)
             if self.crashing_client and origin is None:
                 client = self._client
                 down = client.down_until - self.env.now
@@ -677,20 +617,11 @@ class World:
         else:
             op.raced = True
             outcome = DECLINED if not holds and self._refusal_is_answer else REJECTED_ATTEMPT
-        if op.counted:
-            recorder = self.recorder
-            recorder.window.add(self.env.now - op.t_check)
-            if not holds:
-                op.mismatched = True
-                recorder.mismatches += 1
-                if accepted:
-                    recorder.violations += 1
-                else:
-                    recorder.conflicts += 1
-                if op.stale:
-                    recorder.mismatches_stale += 1
-            elif not accepted:
-                recorder.spurious_rejections += 1
+        if not holds:
+            op.mismatched = True
+        judged = self.notify.judged
+        if judged is not None:
+            judged(op, self.env.now, accepted, truth, duplicate)
         return outcome
 
     def catch(self, op: Operation) -> int:
@@ -702,8 +633,9 @@ class World:
         op.done = True
         self.in_flight -= 1
         self.live.discard(op)
-        if op.counted:
-            self.recorder.finish(op, outcome, self.env.now)
+        finished = self.notify.finished
+        if finished is not None:
+            finished(op, outcome, self.env.now)
         if self._arrivals_done and self.in_flight == 0 and self._drained is not None:
             self._drained.succeed()
 
@@ -765,8 +697,11 @@ class World:
         self.live.add(copy)
         if self._partial_failure > 0:
             copy.partial = self._duplicate_partial() < self._partial_failure
-        if copy.counted:
-            self.recorder.duplicate_deliveries += 1
+        notify = self.notify
+        if notify.redelivered is not None:
+            notify.redelivered(copy)
+        if notify.began is not None:
+            notify.began(copy)
         self.env.process(self.strategy.operate(copy))
         self._watch(copy)
 
@@ -814,6 +749,9 @@ class World:
             op.partial = self._partial() < self._partial_failure
         self.in_flight += 1
         self.live.add(op)
+        began = self.notify.began
+        if began is not None:
+            began(op)
         self.env.process(self.strategy.operate(op))
         if self._duplicates_possible:  # redeliveries or client timeouts (fast skip)
             clients = self.spec.clients
@@ -852,6 +790,7 @@ class World:
         store = self.store
         mutate = self.strategy.mutate
         on_write = self.read_path.on_write
+        mutated = self.notify.mutated
         actor, store_actor = self._mutators, self._store
 
         while True:
@@ -866,6 +805,8 @@ class World:
             def apply(key: int = key) -> None:
                 store.write(key, action(store.value[key], amount))
                 on_write(key)
+                if mutated is not None:
+                    mutated(key)
 
             mutate(key, apply)
 

@@ -81,12 +81,18 @@ class ScheduledFault(Fault):
             active = self._active.get(actor.name, 0)
             self._active[actor.name] = active + 1
             self.begin(actor, duration, first=active == 0)
+            fault_began = world.notify.fault_began
+            if active == 0 and fault_began is not None:
+                fault_began(self.spec.kind, actor.name, duration)
             env.timeout(duration).callbacks.append(partial(self._end, actor))
 
     def _end(self, actor: Actor, _event: object = None) -> None:
         left = self._active[actor.name] - 1
         self._active[actor.name] = left
         self.end(actor, last=left == 0)
+        fault_ended = self.world.notify.fault_ended
+        if left == 0 and fault_ended is not None:
+            fault_ended(self.spec.kind, actor.name)
 
     def begin(self, actor: Actor, duration: float, first: bool) -> None:
         """An interval starts on ``actor`` (``first``: no other interval of this fault is active on it)."""

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import simpy
 
 from toctou_sim.measure.metrics import Histogram, TimeWeighted
-from toctou_sim.world.engine import Flow, Operation, ServiceRefused
+from toctou_sim.world.operation import Flow, Operation, ServiceRefused
 
 if TYPE_CHECKING:
     from toctou_sim.spec.capacity import RetryBudgetSpec, ServiceCapacitySpec

@@ -1,9 +1,8 @@
 """Tracing one short replication: every operation's check, window and use as spans.
 
-Tracing is an observer that costs nothing when it is off: :class:`TracedWorld` is a subclass of
-:class:`~toctou_sim.world.engine.World` that overrides the steps strategies call (``check``,
-``wait_window``, ``decide``, ``finish``) and wraps the strategy's ``operate`` and ``mutate``
-once at construction. The plain ``World`` is untouched, so untraced runs pay nothing.
+Tracing is an observer of the world (:class:`Tracer`, a
+:class:`~toctou_sim.world.observer.WorldObserver`) that costs nothing when it is off: a world
+nobody traces binds no tracing hook, and a traced world gives the same numbers.
 
 Spans of an operation (on its own track):
 
@@ -24,7 +23,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,9 +31,11 @@ import simpy
 from toctou_sim.core.distributions import RandomStreams
 from toctou_sim.measure.metrics import OUTCOMES
 from toctou_sim.spec.model import ModelSpec
-from toctou_sim.world.engine import Flow, Operation, World
+from toctou_sim.world.engine import World
+from toctou_sim.world.observer import WorldObserver
+from toctou_sim.world.operation import Operation
 
-__all__ = ["Instant", "OpTrace", "Span", "Trace", "TracedWorld", "trace_replication"]
+__all__ = ["Instant", "OpTrace", "Span", "Trace", "Tracer", "trace_replication", "traced_world"]
 
 
 @dataclass
@@ -212,151 +212,81 @@ class _TraceComplete(Exception):
     """Raised inside the simulation once every traced operation has ended."""
 
 
-class TracedWorld(World):
-    """A world that records the first ``max_ops`` operations arriving at or after ``start``."""
+class Tracer(WorldObserver):
+    """Listens to a world and records the first ``max_ops`` operations arriving at or after
+    ``start`` as spans, and mutations and fault intervals as instants."""
 
-    def __init__(self, spec: ModelSpec, streams: RandomStreams, max_ops: int = 200, start: float = 0.0) -> None:
+    def __init__(self, world: World, max_ops: int = 200, start: float = 0.0) -> None:
+        self.world = world
         self.traced: list[OpTrace] = []
         self.instants: list[Instant] = []
+        self._records: dict[Operation, OpTrace] = {}
         self._by_process: dict[simpy.Process | None, OpTrace] = {}
+        self._check_start: dict[Operation, float] = {}
         self._max_ops = max_ops
-        self._trace_start = start
+        self._start = start
         self._finished = 0
-        super().__init__(spec, streams)
-        self._wait_label = "lock wait" if self.spec.strategy.kind == "lock" else "wait"
-        operate = self.strategy.operate
-        mutate = self.strategy.mutate
+        self._wait_label = "lock wait" if world.spec.strategy.kind == "lock" else "wait"
 
-        def traced_operate(op: Operation) -> Flow:
-            if op.arrival >= self._trace_start and len(self.traced) < self._max_ops:
-                record = OpTrace(len(self.traced), op.key, op.arrival, attempt_start=op.arrival)
-                self.traced.append(record)
-                self._by_process[self.env.active_process] = record
-            return (yield from operate(op))
+    def began(self, op: Operation) -> None:
+        if op.arrival >= self._start and len(self.traced) < self._max_ops:
+            record = OpTrace(len(self.traced), op.key, op.arrival, attempt_start=op.arrival)
+            self.traced.append(record)
+            self._records[op] = record
 
-        def traced_mutate(key: int, apply: Callable[[], None]) -> None:
-            def applied() -> None:
-                apply()
-                if self.env.now >= self._trace_start:
-                    self.instants.append(
-                        Instant(
-                            "mutation",
-                            self.env.now,
-                            key,
-                            {"version": self.store.version[key], "value": self.store.value[key]},
-                        )
-                    )
-
-            mutate(key, applied)
-
-        self.strategy.operate = traced_operate  # type: ignore[method-assign]
-        self.strategy.mutate = traced_mutate  # type: ignore[method-assign]
-        for fault in self.faults:
-            self._trace_fault(fault)
-
-    def _trace_fault(self, fault: Any) -> None:
-        """Record a fault's interval starts and ends as instants (faults with ``begin``/``end``
-        hooks, i.e. every scheduled fault); other faults are not traced."""
-        begin = getattr(fault, "begin", None)
-        end = getattr(fault, "end", None)
-        if begin is None or end is None:
-            return
-        kind = getattr(fault.spec, "kind", type(fault).__name__)
-
-        def traced_begin(actor: Any, duration: float, first: bool) -> None:
-            begin(actor, duration, first)
-            if first:
-                self.instants.append(
-                    Instant(
-                        f"{kind} begins",
-                        self.env.now,
-                        None,
-                        {"target": getattr(actor, "name", "?"), "duration_ms": duration * 1e3},
-                    )
-                )
-
-        def traced_end(actor: Any, last: bool) -> None:
-            end(actor, last)
-            if last:
-                self.instants.append(
-                    Instant(f"{kind} ends", self.env.now, None, {"target": getattr(actor, "name", "?")})
-                )
-
-        fault.begin = traced_begin
-        fault.end = traced_end
-
-    def _record(self) -> OpTrace | None:
-        return self._by_process.get(self.env.active_process)
-
-    def check(self, op: Operation, latency: float) -> Flow:
-        record = self._record()
+    def check_began(self, op: Operation) -> None:
+        record = self._records.get(op)
         if record is None:
-            return (yield from super().check(op, latency))
-        start = self.env.now
-        if start > record.attempt_start:
+            return
+        now = self.world.env.now
+        self._check_start[op] = now
+        self._by_process[self.world.env.active_process] = record
+        if now > record.attempt_start:
             label = self._wait_label if op.retries == 0 else "retry wait"
-            record.spans.append(Span(label, record.attempt_start, start, {"attempt": op.retries + 1}))
-        held = yield from super().check(op, latency)
-        record.check_end = self.env.now
-        record.window_end = math.nan
-        record.spans.append(
-            Span(
-                "check",
-                start,
-                self.env.now,
-                {
-                    "attempt": op.retries + 1,
-                    "seen_version": op.seen_version,
-                    "seen_value": op.seen_value,
-                    "precondition_held": bool(held),
-                    "stale": op.stale,
-                },
-            )
-        )
-        if not held:
-            record.attempt_start = self.env.now
-        return held
+            record.spans.append(Span(label, record.attempt_start, now, {"attempt": op.retries + 1}))
 
-    def wait_window(self, window: float) -> Flow:
-        yield from super().wait_window(window)
-        record = self._record()
-        if record is not None:
-            record.window_end = self.env.now
-            record.spans.append(Span("window", record.check_end, self.env.now, {"window_ms": window * 1e3}))
-
-    def decide(self, op: Operation, accepted: bool) -> int:
-        record = self._record()
-        if record is None:
-            return super().decide(op, accepted)
-        holds = self.store.holds(op.key, op.seen_version)
-        outcome = super().decide(op, accepted)
-        accepted = self.last_accepted
-        begin = record.window_end if not math.isnan(record.window_end) else record.check_end
-        record.spans.append(
-            Span(
-                "use",
-                begin,
-                self.env.now,
-                {
-                    "attempt": op.retries + 1,
-                    "accepted": accepted,
-                    "mismatch": not holds,
-                    "violation": accepted and not holds,
-                    "conflict": (not accepted) and not holds,
-                    "version_now": self.store.version[op.key],
-                    "seen_version": op.seen_version,
-                },
-            )
-        )
-        record.attempt_start = self.env.now
-        return outcome
-
-    def finish(self, op: Operation, outcome: int) -> None:
-        record = self._by_process.pop(self.env.active_process, None)
-        super().finish(op, outcome)
+    def checked(self, op: Operation, held: bool, outdated: bool) -> None:
+        record = self._records.get(op)
         if record is None:
             return
-        now = self.env.now
+        now = self.world.env.now
+        record.check_end = now
+        record.window_end = math.nan
+        args = {"attempt": op.retries + 1, "seen_version": op.seen_version, "seen_value": op.seen_value,
+                "precondition_held": bool(held), "stale": op.stale}
+        record.spans.append(Span("check", self._check_start.pop(op, now), now, args))
+        if not held:
+            record.attempt_start = now
+
+    def window_ended(self, op: Operation | None, window: float) -> None:
+        record = (self._records.get(op) if op is not None
+                  else self._by_process.get(self.world.env.active_process))
+        if record is None:
+            return
+        record.window_end = self.world.env.now
+        record.spans.append(Span("window", record.check_end, record.window_end, {"window_ms": window * 1e3}))
+
+    def judged(self, op: Operation, now: float, accepted: bool, holds: bool, duplicate: bool) -> None:
+        record = self._records.get(op)
+        if record is None:
+            return
+        begin = record.window_end if not math.isnan(record.window_end) else record.check_end
+        args = {
+            "attempt": op.retries + 1,
+            "accepted": accepted,
+            "mismatch": not holds,
+            "violation": accepted and not holds,
+            "conflict": (not accepted) and not holds,
+            "version_now": self.world.store.version[op.key],
+            "seen_version": op.seen_version,
+        }
+        record.spans.append(Span("use", begin, now, args))
+        record.attempt_start = now
+
+    def finished(self, op: Operation, outcome: int, now: float) -> None:
+        record = self._records.pop(op, None)
+        if record is None:
+            return
         if now > record.attempt_start:
             record.spans.append(
                 Span(
@@ -371,6 +301,29 @@ class TracedWorld(World):
         self._finished += 1
         if self._finished >= self._max_ops:
             raise _TraceComplete
+
+    def mutated(self, key: int) -> None:
+        now = self.world.env.now
+        if now >= self._start:
+            store = self.world.store
+            self.instants.append(Instant("mutation", now, key, {"version": store.version[key],
+                                                                "value": store.value[key]}))
+
+    def fault_began(self, kind: str, target: str, duration: float) -> None:
+        self.instants.append(Instant(f"{kind} begins", self.world.env.now, None,
+                                     {"target": target, "duration_ms": duration * 1e3}))
+
+    def fault_ended(self, kind: str, target: str) -> None:
+        self.instants.append(Instant(f"{kind} ends", self.world.env.now, None, {"target": target}))
+
+
+def traced_world(spec: ModelSpec, streams: RandomStreams, max_ops: int = 200,
+                 start: float = 0.0) -> tuple[World, Tracer]:
+    """A world with a :class:`Tracer` listening (the same numbers as an untraced world)."""
+    world = World(spec, streams)
+    tracer = Tracer(world, max_ops=max_ops, start=start)
+    world.listen(tracer)
+    return world, tracer
 
 
 def trace_replication(
@@ -391,7 +344,7 @@ def trace_replication(
             the system has left its initial state).
     """
     begin = model.model.warmup if start is None else start
-    world = TracedWorld(model, RandomStreams(seed, replication), max_ops=max_ops, start=begin)
+    world, tracer = traced_world(model, RandomStreams(seed, replication), max_ops=max_ops, start=begin)
     with contextlib.suppress(_TraceComplete):
         world.run()
     return Trace(
@@ -400,6 +353,6 @@ def trace_replication(
         seed=seed,
         replication=replication,
         start=begin,
-        ops=world.traced,
-        instants=world.instants,
+        ops=tracer.traced,
+        instants=tracer.instants,
     )
