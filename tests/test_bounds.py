@@ -141,3 +141,17 @@ def test_precision_rule_keeps_nominal_coverage(precision: float) -> None:
         sizes.append(len(done))
     assert min(sizes) >= MIN_PRECISION_REPS
     assert covered / trials >= 0.91  # nominal 95%; 300 runs have a standard error of 1.3%
+
+
+def test_t_quantile_table_is_scipys() -> None:
+    """The Student-t and normal quantiles the estimates use without importing scipy are, to the
+    last bit, scipy.special's (an independent record: scipy computes them now)."""
+    from scipy.special import ndtri, stdtrit
+
+    from toctou_sim.stats.bounds import NORMAL_975, t_quantile
+
+    for probability in ((1 + 0.95) / 2, 1.0 - (1.0 - 0.95)):
+        for dof in range(1, 121):  # past the table's end too: scipy answers there
+            assert t_quantile(probability, dof) == float(stdtrit(dof, probability)), (probability, dof)
+    assert t_quantile(0.995, 7) == float(stdtrit(7, 0.995))
+    assert float(ndtri(0.975)) == NORMAL_975

@@ -195,3 +195,40 @@ def test_a_sweep_of_the_flash_sale_runs_every_strategy_on_the_fast_engine() -> N
     result = sweep(spec, grid={"keys.initial": [3]}, strategies=strategies, reps=1, seed=3)
     engines = result.table.groupby("strategy")["engine"].unique()
     assert {name: list(engines[name]) for name in strategies} == {name: ["fast"] for name in strategies}
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from([0.0, 0.5, 1.0, 1.5, 2.0, 3.0]), st.booleans()), min_size=1, max_size=80))
+def test_the_event_heap_pops_in_time_then_sequence_order(script: list[tuple[float, bool]]) -> None:
+    """The kernel's 4-ary heap (its Python source, as the fallback runs it) against a sorted
+    list: events with equal times (a few distinct times, so ties are the rule) come out in the
+    order they were pushed, interleaved pushes and pops included."""
+    import numpy as np
+
+    from toctou_sim.engines import kernel as K
+    from toctou_sim.engines.kernel_driver import _heap
+
+    push = getattr(K._push, "py_func", K._push)
+    pop = getattr(K._pop, "py_func", K._pop)
+    n = 128
+    I = np.zeros(K.N_IREG, dtype=np.int64)  # noqa: E741  # the kernel names its registers I
+    I[K.R_NFREE_EV] = n
+    EI, EF = np.zeros((n, 5), dtype=np.int64), np.zeros((n, 2))
+    EFREE, HEAP = np.arange(n - 1, -1, -1, dtype=np.int64), _heap(n)
+    expected: list[tuple[float, int]] = []
+    for seq, (time, then_pop) in enumerate(script):
+        push(I, EI, EF, EFREE, HEAP, time, K.EV_OP, seq, 0, 0, 0.0)
+        expected.append((time, seq))
+        if then_pop:
+            expected.sort()
+            ev = pop(I, EI, EF, HEAP)
+            assert (EF[ev, K.E_TIME], EI[ev, K.E_A]) == expected.pop(0)
+            EFREE[I[K.R_NFREE_EV]] = ev
+            I[K.R_NFREE_EV] += 1
+    expected.sort()
+    while expected:
+        ev = pop(I, EI, EF, HEAP)
+        assert (EF[ev, K.E_TIME], EI[ev, K.E_A]) == expected.pop(0)
+        EFREE[I[K.R_NFREE_EV]] = ev
+        I[K.R_NFREE_EV] += 1
+    assert I[K.R_HEAP] == 0

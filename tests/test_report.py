@@ -17,7 +17,8 @@ from toctou_sim.cli.main import main
 from toctou_sim.cli.sweep import parse_grid
 from toctou_sim.measure.budget import analyse_timeline
 from toctou_sim.reporting import plots
-from toctou_sim.reporting.review import recommend, run_grid
+from toctou_sim.reporting.grid import run_grid
+from toctou_sim.reporting.verdict import recommend
 from toctou_sim.spec.model import SloSpec, SpecError, parse_model
 from toctou_sim.world.tracing import trace_replication
 

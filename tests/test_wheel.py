@@ -86,3 +86,18 @@ def test_init_writes_a_model_the_installed_package_runs(installed: tuple[Path, P
                   "--set", "model.warmup=0", cwd=work)
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("model: strategy none")
+
+
+def test_the_page_templates_ship_in_the_wheel(installed: tuple[Path, Path]) -> None:
+    """report.html and sweep.html render from templates that are package data: the installed wheel
+    loads and renders them (escaping) without the repository."""
+    bin_dir, work = installed
+    script = ("import pandas as pd; from toctou_sim.reporting.page import environment, render_sweep; "
+              "print(sorted(environment().list_templates())); "
+              "print(render_sweep(title='<b>t</b>', parameters=[], strategies=['none'], "
+              "headline=pd.DataFrame([{'strategy': 'none'}]), charts=[]))")
+    result = _run(bin_dir / "python", "-c", script, cwd=work)
+    assert result.returncode == 0, result.stderr
+    first, page = result.stdout.split("\n", 1)
+    assert first == "['_macros.html.j2', 'report.html.j2', 'sweep.html.j2']"
+    assert "<h1>Sweep: &lt;b&gt;t&lt;/b&gt;</h1>" in page and "<td>none</td>" in page

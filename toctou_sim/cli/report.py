@@ -122,7 +122,7 @@ def report_command(
     from toctou_sim.cli.sweep import engine_line
 
     if result.headroom:
-        from toctou_sim.reporting.review import headroom_line
+        from toctou_sim.reporting.tables import headroom_line
 
         echo(headroom_line(result.headroom, spec.clients.arrival.poisson.rate))
     engines = {name: (r.engine, r.engine_reason) for name, r in result.comparison.results.items()}

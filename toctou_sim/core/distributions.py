@@ -618,6 +618,11 @@ class KeyChooser:
             return np.full(self._count, 1.0 / self._count)
         return np.diff(self._cdf, prepend=0.0)
 
+    def block(self) -> NDArray[np.int64]:
+        """The next block of 4096 key indices (what calls, iteration and :meth:`take` hand out,
+        block after block; do not mix with them)."""
+        return self._block()
+
     def _block(self) -> NDArray[np.int64]:
         if self._cdf is None or self._guide is None:
             return self._rng.integers(0, self._count, 4096)

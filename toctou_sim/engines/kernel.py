@@ -22,6 +22,7 @@ refills and calls again (memory stays flat in the number of operations).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -92,6 +93,9 @@ K_FILLED, K_EXPIRES = 0, 1
 # Events: EI = (seq, kind, a, b, c), EF = (time, x)
 E_SEQ, E_KIND, E_A, E_B, E_C = range(5)
 E_TIME, E_X = 0, 1
+# The heap's rows: (time, sequence, event row), all float64; rows past its end have time +inf
+H_TIME, H_SEQ, H_EV = 0, 1, 2
+N_H = 3
 EV_ARRIVAL, EV_MUTATOR, EV_OP, EV_INVALIDATE, EV_FILL, EV_EXPIRE = range(6)
 EV_GRANT, EV_WAIT_TIMEOUT, EV_CONDITION, EV_LEASE, EV_DRAINED, EV_STOP = range(6, 12)
 # Steps at which an operation resumes
@@ -139,6 +143,9 @@ def _draw(FB: Any, FP: Any, stream: int) -> float:
 @_small
 def _push(I: Any, EI: Any, EF: Any, EFREE: Any, HEAP: Any, time: float, kind: int, a: int, b: int, c: int,
           x: float) -> None:
+    """Schedule an event. The heap is 4-ary (half the levels of a binary one) and its rows hold
+    their own keys, ``(time, sequence, event row)`` (the sequence and the row as exact floats),
+    so sifting reads one row per child, not three."""
     I[R_NFREE_EV] -= 1
     ev = EFREE[I[R_NFREE_EV]]
     seq = I[R_SEQ]
@@ -150,47 +157,66 @@ def _push(I: Any, EI: Any, EF: Any, EFREE: Any, HEAP: Any, time: float, kind: in
     EI[ev, E_C] = c
     EF[ev, E_TIME] = time
     EF[ev, E_X] = x
+    fseq = float(seq)
     i = I[R_HEAP]
     I[R_HEAP] = i + 1
     while i > 0:
-        parent = (i - 1) >> 1
-        other = HEAP[parent]
-        ot = EF[other, E_TIME]
-        if ot < time or (ot == time and EI[other, E_SEQ] < seq):
+        parent = (i - 1) >> 2
+        ot = HEAP[parent, H_TIME]
+        if ot < time or (ot == time and HEAP[parent, H_SEQ] < fseq):
             break
-        HEAP[i] = other
+        HEAP[i, H_TIME] = ot
+        HEAP[i, H_SEQ] = HEAP[parent, H_SEQ]
+        HEAP[i, H_EV] = HEAP[parent, H_EV]
         i = parent
-    HEAP[i] = ev
+    HEAP[i, H_TIME] = time
+    HEAP[i, H_SEQ] = fseq
+    HEAP[i, H_EV] = float(ev)
 
 
 @_small
 def _pop(I: Any, EI: Any, EF: Any, HEAP: Any) -> int:
-    top = HEAP[0]
+    """Take the earliest event off the heap. Rows at and past the heap's end hold an infinite
+    time (the caller allocates three spare rows), so every level compares four children
+    without bounds checks, and finds the earliest without a branch on the times (such branches
+    mispredict half the time). The heap is stored column by column (Fortran order): a node's
+    four children's times are 32 contiguous bytes."""
+    top = int(HEAP[0, H_EV])
     n = I[R_HEAP] - 1
     I[R_HEAP] = n
     if n == 0:
-        return int(top)
-    last = HEAP[n]
-    lt = EF[last, E_TIME]
-    ls = EI[last, E_SEQ]
+        HEAP[0, H_TIME] = math.inf
+        return top
+    lt = HEAP[n, H_TIME]
+    ls = HEAP[n, H_SEQ]
+    le = HEAP[n, H_EV]
+    HEAP[n, H_TIME] = math.inf
     i = 0
-    while True:
-        child = 2 * i + 1
-        if child >= n:
+    first = 1
+    while first < n:
+        # the earliest of the four children: the least time (a min tree, no branch), and the
+        # child holding it; only when two children share that time (rare) do sequences decide
+        t0, t1, t2, t3 = HEAP[first, H_TIME], HEAP[first + 1, H_TIME], HEAP[first + 2, H_TIME], HEAP[first + 3, H_TIME]
+        bt = min(min(t0, t1), min(t2, t3))
+        e1, e2, e3 = int(t1 == bt), int(t2 == bt), int(t3 == bt)
+        if int(t0 == bt) + e1 + e2 + e3 == 1:
+            best = first + e1 + 2 * e2 + 3 * e3
+        else:
+            best = -1
+            for k in range(first, first + 4):
+                if HEAP[k, H_TIME] == bt and (best < 0 or HEAP[k, H_SEQ] < HEAP[best, H_SEQ]):
+                    best = k
+        if lt < bt or (lt == bt and ls < HEAP[best, H_SEQ]):
             break
-        right = child + 1
-        if right < n:
-            ct, rt = EF[HEAP[child], E_TIME], EF[HEAP[right], E_TIME]
-            if rt < ct or (rt == ct and EI[HEAP[right], E_SEQ] < EI[HEAP[child], E_SEQ]):
-                child = right
-        c = HEAP[child]
-        ct = EF[c, E_TIME]
-        if lt < ct or (lt == ct and ls < EI[c, E_SEQ]):
-            break
-        HEAP[i] = c
-        i = child
-    HEAP[i] = last
-    return int(top)
+        HEAP[i, H_TIME] = bt
+        HEAP[i, H_SEQ] = HEAP[best, H_SEQ]
+        HEAP[i, H_EV] = HEAP[best, H_EV]
+        i = best
+        first = 4 * i + 1
+    HEAP[i, H_TIME] = lt
+    HEAP[i, H_SEQ] = ls
+    HEAP[i, H_EV] = le
+    return top
 
 
 @_inline
@@ -275,7 +301,8 @@ def _add_unit(I: Any, C: Any, KI: Any, KF: Any, FB: Any, FP: Any, EI: Any, EF: A
     """Reservation._take (delta -1) and _give (delta +1): a write of the store and its read path."""
     KI[key, K_VALUE] += delta
     KI[key, K_VERSION] += 1
-    _on_write(I, C, KI, KF, FB, FP, EI, EF, EFREE, HEAP, key, now)
+    if I[R_CACHE]:
+        _on_write(I, C, KI, KF, FB, FP, EI, EF, EFREE, HEAP, key, now)
 
 
 # ---------------------------------------------------------------------------------- the lock
@@ -373,7 +400,8 @@ def _mutate(I: Any, C: Any, KI: Any, KF: Any, MUT: Any, FB: Any, FP: Any, EI: An
         value = value - 1
     KI[key, K_VALUE] = value
     KI[key, K_VERSION] += 1
-    _on_write(I, C, KI, KF, FB, FP, EI, EF, EFREE, HEAP, key, now)
+    if I[R_CACHE]:
+        _on_write(I, C, KI, KF, FB, FP, EI, EF, EFREE, HEAP, key, now)
 
 
 @_inline
@@ -416,7 +444,8 @@ def _decide(I: Any, F: Any, C: Any, OI: Any, OF: Any, KI: Any, KF: Any, FB: Any,
         if inv != INV_GRANT and inv != INV_UNCHANGED:
             KI[key, K_VALUE] = _use_value(inv, KI[key, K_VALUE])
             KI[key, K_VERSION] += 1
-            _on_write(I, C, KI, KF, FB, FP, EI, EF, EFREE, HEAP, key, now)
+            if I[R_CACHE]:
+                _on_write(I, C, KI, KF, FB, FP, EI, EF, EFREE, HEAP, key, now)
         if counted:
             C[C_EFFECTS] += 1
             if not holds:
@@ -519,7 +548,7 @@ def _count_read(I: Any, F: Any, C: Any, KI: Any, KF: Any, AL: Any, key: int, ver
             C[C_CVALIDATION] += 1
 
 
-@_inline
+@_small
 def _run_op(I: Any, F: Any, C: Any, OI: Any, OF: Any, OFREE: Any, KI: Any, KF: Any, FB: Any, FP: Any, KB: Any,
             KP: Any, EI: Any, EF: Any, EFREE: Any, HEAP: Any, LF: Any, LE: Any, WL: Any, AL: Any, LW: Any, op: int,
             step: int) -> None:
@@ -809,8 +838,7 @@ def kernel(I: Any, F: Any, C: Any, OI: Any, OF: Any, OFREE: Any, KI: Any, KF: An
                 I[R_NEXT_SAMPLE] += 1
             I[R_STOPPED] = 1
             return DONE
-        top = HEAP[0]
-        t = EF[top, E_TIME]
+        t = HEAP[0, H_TIME]
         # env.run(until=sample) stops before any event at or after the sample instant
         while I[R_NEXT_SAMPLE] < I[R_NSAMPLES] and t >= F[F_SAMPLE + I[R_NEXT_SAMPLE]]:
             I[R_BACKLOG + I[R_NEXT_SAMPLE]] = I[R_INFLIGHT]
@@ -852,9 +880,11 @@ def kernel(I: Any, F: Any, C: Any, OI: Any, OF: Any, OFREE: Any, KI: Any, KF: An
         F[F_NOW] = t
         kind = EI[ev, E_KIND]
         a = EI[ev, E_A]
+        run = -1  # the operation row to run after the event (one call site: _run_op is inlined there)
+        run_step = 0
         if kind == EV_OP:
-            _run_op(I, F, C, OI, OF, OFREE, KI, KF, FB, FP, KB, KP, EI, EF, EFREE, HEAP, LF, LE, WL, AL, LW, a,
-                    OI[a, O_STEP])
+            run = a
+            run_step = OI[a, O_STEP]
         elif kind == EV_ARRIVAL:
             # World._arrivals: submit the operation drawn last time, draw the next, schedule it
             I[R_NFREE_OP] -= 1
@@ -885,7 +915,8 @@ def kernel(I: Any, F: Any, C: Any, OI: Any, OF: Any, OFREE: Any, KI: Any, KF: An
             else:
                 _push(I, EI, EF, EFREE, HEAP, t + gap, EV_ARRIVAL, 0, 0, 0, 0.0)
             # the new process starts before any other event at this instant
-            _run_op(I, F, C, OI, OF, OFREE, KI, KF, FB, FP, KB, KP, EI, EF, EFREE, HEAP, LF, LE, WL, AL, LW, op, -1)
+            run = op
+            run_step = -1
         elif kind == EV_MUTATOR:
             if t >= end:
                 continue
@@ -926,15 +957,15 @@ def kernel(I: Any, F: Any, C: Any, OI: Any, OF: Any, OFREE: Any, KI: Any, KF: An
                     OI[a, O_COND] = 1
                     _push(I, EI, EF, EFREE, HEAP, t, EV_CONDITION, a, EI[ev, E_B], 0, 0.0)
             else:
-                _run_op(I, F, C, OI, OF, OFREE, KI, KF, FB, FP, KB, KP, EI, EF, EFREE, HEAP, LF, LE, WL, AL, LW, a,
-                        ST_LOCKED)
+                run = a
+                run_step = ST_LOCKED
         elif kind == EV_WAIT_TIMEOUT:
             if OI[a, O_WAIT] == EI[ev, E_B] and not OI[a, O_COND] and not OI[a, O_MUT]:
                 OI[a, O_COND] = 1
                 _push(I, EI, EF, EFREE, HEAP, t, EV_CONDITION, a, EI[ev, E_B], 0, 0.0)
         elif kind == EV_CONDITION:
-            _run_op(I, F, C, OI, OF, OFREE, KI, KF, FB, FP, KB, KP, EI, EF, EFREE, HEAP, LF, LE, WL, AL, LW, a,
-                    ST_WAITED)
+            run = a
+            run_step = ST_WAITED
         elif kind == EV_LEASE:  # KeyLocks._expire: a lease that outlived its holder's use of it
             if KI[a, K_HOLDER] == EI[ev, E_B]:
                 C[C_LEASES_EXPIRED] += 1
@@ -948,6 +979,9 @@ def kernel(I: Any, F: Any, C: Any, OI: Any, OF: Any, OFREE: Any, KI: Any, KF: An
             C[C_EXPIRED] += 1
             _held_change(I, F, t, -1)
             _add_unit(I, C, KI, KF, FB, FP, EI, EF, EFREE, HEAP, OI[a, O_KEY], 1, t)
+        if run >= 0:
+            _run_op(I, F, C, OI, OF, OFREE, KI, KF, FB, FP, KB, KP, EI, EF, EFREE, HEAP, LF, LE, WL, AL, LW, run,
+                    run_step)
         if I[R_DRAIN] == 1:  # World.finish succeeded the drained event during this event
             I[R_DRAIN] = 2
             _push(I, EI, EF, EFREE, HEAP, t, EV_DRAINED, 0, 0, 0, 0.0)

@@ -4,13 +4,14 @@ and logs into the same :class:`ReplicationResult` the DES engine gives."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from toctou_sim.core.distributions import Exponential, RandomStreams
+from toctou_sim.core.distributions import Constant, Distribution, Exponential, KeyChooser, RandomStreams
 from toctou_sim.engines import kernel as K
 from toctou_sim.measure.metrics import Histogram, Recorder, ReplicationResult, TimeWeighted
 from toctou_sim.spec.model import ModelSpec, Zipf
@@ -32,6 +33,8 @@ _JITTER = {"none": K.JITTER_NONE, "full": K.JITTER_FULL, "equal": K.JITTER_EQUAL
 _GUARDS = {"none": K.GUARD_NONE, "version": K.GUARD_VERSION, "predicate": K.GUARD_PREDICATE}
 _CAP = 1 << 15
 """Values buffered per random stream at most (memory stays flat in the number of operations)."""
+_BLOCK = 4096
+"""VariateStream's block size: the kernel's streams are the concatenation of blocks this long."""
 _LOG = 1 << 14
 """Durations logged before they are folded into the recorder's histograms."""
 
@@ -42,14 +45,74 @@ def _zipf(popularity: Any) -> float | None:
     return popularity.zipf if isinstance(popularity, Zipf) else None
 
 
+class _Blocks:
+    """The values of one named stream as :class:`VariateStream` (or :class:`KeyChooser`) hands
+    them out, the concatenation of its 4096-value blocks, taken ``n`` at a time. The leftover of
+    a block stays an array (``take`` would turn it into a list and back), and the stream's
+    Generator is only made when a first block is drawn."""
+
+    __slots__ = ("_block", "_rest")
+
+    def __init__(self, block: Callable[[], NDArray[Any]]) -> None:
+        self._block = block
+        self._rest: NDArray[Any] | None = None
+
+    def __call__(self, n: int) -> NDArray[Any]:
+        rest = self._rest
+        if rest is not None and rest.size >= n:
+            self._rest = rest[n:]
+            return rest[:n]
+        parts = [] if rest is None else [rest]
+        have = 0 if rest is None else rest.size
+        while have < n:
+            block = self._block()
+            parts.append(block)
+            have += block.size
+        values = np.concatenate(parts) if len(parts) > 1 else parts[0]
+        self._rest = values[n:]
+        return values[:n]
+
+
+def _variates(streams: RandomStreams, name: str, distribution: Distribution) -> Source:
+    """``streams.variates(name, distribution).take``, drawn in the same blocks."""
+    if isinstance(distribution, Constant):
+        value = distribution.value
+        return lambda n: np.full(n, value)
+    rng: list[np.random.Generator] = []
+
+    def block() -> NDArray[np.float64]:
+        if not rng:
+            rng.append(streams.generator(name))
+        return distribution.sample(rng[0], _BLOCK)
+
+    return _Blocks(block)
+
+
+def _keys(streams: RandomStreams, name: str, count: int, zipf: float | None) -> Source:
+    """``streams.keys(name, count, zipf).take``, drawn in the same blocks."""
+    if count == 1:
+        return lambda n: np.zeros(n, dtype=np.int64)
+    chooser: list[KeyChooser] = []
+
+    def block() -> NDArray[np.int64]:
+        if not chooser:
+            chooser.append(streams.keys(name, count, zipf))
+        return chooser[0].block().astype(np.int64, copy=False)
+
+    return _Blocks(block)
+
+
 class _Jitter:
     """The retry-jitter stream as World.uniform hands it out: blocks of 1024, each used backwards."""
 
     def __init__(self, streams: RandomStreams) -> None:
-        self._rng = streams.generator("retry.jitter")
+        self._streams = streams
+        self._rng: np.random.Generator | None = None
         self._left = np.empty(0)
 
     def __call__(self, n: int) -> NDArray[np.float64]:
+        if self._rng is None:
+            self._rng = self._streams.generator("retry.jitter")
         parts = [self._left]
         have = self._left.size
         while have < n:
@@ -64,7 +127,7 @@ class _Jitter:
 def _gap_source(model: ModelSpec, streams: RandomStreams) -> Source:
     arrival = model.clients.arrival
     if not arrival.profile:
-        return streams.variates("arrivals", Exponential(mean_=1.0 / arrival.poisson.rate)).take
+        return _variates(streams, "arrivals", Exponential(mean_=1.0 / arrival.poisson.rate))
     from toctou_sim.world.load import arrival_gaps
 
     gaps = arrival_gaps(arrival, streams)
@@ -86,7 +149,11 @@ class _Buffers:
         self.len = np.zeros(len(sources), dtype=np.int64)
         self.margin = margin
         for s in range(len(sources)):
-            self._refill(s)
+            if sources[s] is _never:  # a stream this model never draws from: a full row of zeros
+                self.buf[s] = 0
+                self.len[s] = _CAP
+            else:
+                self._refill(s)
 
     def _refill(self, s: int) -> None:
         rest = int(self.len[s] - self.pos[s])
@@ -109,6 +176,39 @@ def _grow(array: NDArray[Any], size: int) -> NDArray[Any]:
     return bigger
 
 
+_LOADED = False
+
+
+def _load_kernel() -> Callable[..., int]:
+    """The kernel, loaded: its first call loads numba's compiled code (or compiles it), and with
+    it numba's whole CPU target, which probes for a BLAS by importing ``scipy.linalg`` (half a
+    second; the kernel does no linear algebra). The probe is answered "no BLAS" for that first
+    load unless ``scipy.linalg`` is already imported; it only makes numba's own ``np.convolve``
+    and ``np.correlate`` use their loop instead of BLAS in this process."""
+    global _LOADED
+    probe = "scipy.linalg.cython_blas"
+    blocked = K.COMPILED and probe not in sys.modules
+    if blocked:
+        sys.modules[probe] = None  # type: ignore[assignment]  # an import of it raises ImportError
+    try:
+        from numba.np import arraymath  # noqa: F401  # the module that probes, imported while blocked
+    except ImportError:  # pragma: no cover - numba absent: nothing to load
+        pass
+    finally:
+        if blocked and sys.modules.get(probe, 0) is None:
+            del sys.modules[probe]
+    _LOADED = True
+    return K.kernel  # type: ignore[no-any-return]
+
+
+def _heap(n_events: int) -> NDArray[np.float64]:
+    """The kernel's event heap for ``n_events`` events: rows ``(time, sequence, event)`` stored
+    column by column, three spare rows, and an infinite time in every row not (yet) in the heap."""
+    heap = np.zeros((n_events + 3, K.N_H), dtype=np.float64, order="F")
+    heap[:, K.H_TIME] = np.inf
+    return heap
+
+
 def run_kernel(model: ModelSpec, replication: int, seed: int) -> ReplicationResult:
     """One replication of a model that :func:`toctou_sim.engines.fastpath.qualifies`, on the event kernel."""
     streams = RandomStreams(seed, replication)
@@ -128,36 +228,36 @@ def run_kernel(model: ModelSpec, replication: int, seed: int) -> ReplicationResu
     expected = int(spec.clients.arrival.poisson.rate * horizon * 1.02) + 64
     f_sources: list[Source] = [
         _gap_source(spec, streams),
-        streams.variates("window", spec.clients.window).take,
-        streams.variates("read_latency", spec.store.read_latency).take,
-        streams.variates("write_latency", spec.store.write_latency).take,
-        streams.variates("retry.window", spec.clients.window).take,
-        streams.variates("retry.read_latency", spec.store.read_latency).take,
-        streams.variates("retry.write_latency", spec.store.write_latency).take,
+        _variates(streams, "window", spec.clients.window),
+        _variates(streams, "read_latency", spec.store.read_latency),
+        _variates(streams, "write_latency", spec.store.write_latency),
+        _variates(streams, "retry.window", spec.clients.window),
+        _variates(streams, "retry.read_latency", spec.store.read_latency),
+        _variates(streams, "retry.write_latency", spec.store.write_latency),
         _Jitter(streams),
-        (streams.variates("recheck.read_latency", spec.store.read_latency).take
+        (_variates(streams, "recheck.read_latency", spec.store.read_latency)
          if inner.kind == "recheck" else _never),
     ]
     if cache:
         rp: Any = spec.read_path
         f_sources += [
-            streams.variates("cache.read_latency", rp.read_latency).take,
-            streams.variates("cache.ttl", rp.ttl).take,
-            streams.variates("cache.invalidation_delay", rp.invalidation.delay).take,
-            streams.variates("cache.fill_delay", rp.fill_delay).take,
+            _variates(streams, "cache.read_latency", rp.read_latency),
+            _variates(streams, "cache.ttl", rp.ttl),
+            _variates(streams, "cache.invalidation_delay", rp.invalidation.delay),
+            _variates(streams, "cache.fill_delay", rp.fill_delay),
         ]
     else:
         f_sources += [_never] * 4
     lock = inner.kind == "lock"
     ls: Any = inner
-    f_sources.append(streams.variates("lock.acquire_latency", ls.acquire_latency).take if lock else _never)
-    f_sources.append(streams.variates("idempotency.lookup_latency", outer.dedupe.lookup_latency).take
+    f_sources.append(_variates(streams, "lock.acquire_latency", ls.acquire_latency) if lock else _never)
+    f_sources.append(_variates(streams, "idempotency.lookup_latency", outer.dedupe.lookup_latency)
                      if idempotency else _never)
-    k_sources: list[Source] = [streams.keys("keys", n_keys, _zipf(spec.keys.popularity)).take]
+    k_sources: list[Source] = [_keys(streams, "keys", n_keys, _zipf(spec.keys.popularity))]
     for index, mutator in enumerate(spec.mutators):
-        f_sources.append(streams.variates(f"mutator.{index}.arrivals", Exponential(mean_=1.0 / mutator.rate)).take)
+        f_sources.append(_variates(streams, f"mutator.{index}.arrivals", Exponential(mean_=1.0 / mutator.rate)))
         popularity = mutator.popularity if mutator.popularity is not None else spec.keys.popularity
-        k_sources.append(streams.keys(f"mutator.{index}.keys", n_keys, _zipf(popularity)).take)
+        k_sources.append(_keys(streams, f"mutator.{index}.keys", n_keys, _zipf(popularity)))
     first = [64] * len(f_sources)
     for s in (K.S_GAP, K.S_WINDOW, K.S_READ, K.S_WRITE):
         first[s] = min(_CAP, expected)
@@ -238,7 +338,7 @@ def run_kernel(model: ModelSpec, replication: int, seed: int) -> ReplicationResu
     EI = np.zeros((n_ev, 5), dtype=np.int64)
     EF = np.zeros((n_ev, 2), dtype=np.float64)
     EFREE = np.arange(n_ev - 1, -1, -1, dtype=np.int64)
-    HEAP = np.zeros(n_ev, dtype=np.int64)
+    HEAP = _heap(n_ev)
     I[K.R_NFREE_EV] = n_ev
     LF = np.empty((_LOG, 2), dtype=np.float64)
     LE = np.empty(_LOG, dtype=np.int64)
@@ -292,9 +392,10 @@ def run_kernel(model: ModelSpec, replication: int, seed: int) -> ReplicationResu
     fb.refill_low()
     kb.refill_low()
 
+    kernel = K.kernel if _LOADED else _load_kernel()
     while True:
-        code = K.kernel(I, F, C, OI, OF, OFREE, KI, KF, MUT, fb.buf, fb.pos, fb.len, kb.buf, kb.pos, kb.len,
-                        EI, EF, EFREE, HEAP, LF, LE, WL, AL, LW)
+        code = kernel(I, F, C, OI, OF, OFREE, KI, KF, MUT, fb.buf, fb.pos, fb.len, kb.buf, kb.pos, kb.len,
+                      EI, EF, EFREE, HEAP, LF, LE, WL, AL, LW)
         if code == K.DONE:
             break
         if code == K.NEED_STREAM:
@@ -309,7 +410,10 @@ def run_kernel(model: ModelSpec, replication: int, seed: int) -> ReplicationResu
             I[K.R_NFREE_OP] = free + old
         elif code == K.NEED_EVENTS:
             old = EI.shape[0]
-            EI, EF, HEAP = _grow(EI, 2 * old), _grow(EF, 2 * old), _grow(HEAP, 2 * old)
+            EI, EF = _grow(EI, 2 * old), _grow(EF, 2 * old)
+            bigger = _heap(2 * old)
+            bigger[: HEAP.shape[0]] = HEAP
+            HEAP = bigger
             free = int(I[K.R_NFREE_EV])
             EFREE = _grow(EFREE, 2 * old)
             EFREE[free : free + old] = np.arange(2 * old - 1, old - 1, -1)

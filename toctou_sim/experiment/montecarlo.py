@@ -33,7 +33,7 @@ from toctou_sim.measure.budget import budget_metrics
 from toctou_sim.measure.guide import guide_metrics
 from toctou_sim.measure.metrics import ReplicationResult
 from toctou_sim.spec.model import ModelSpec, SpecError
-from toctou_sim.stats.bounds import DOMINATING, zero_bound
+from toctou_sim.stats.bounds import DOMINATING, NORMAL_975, t_quantile, zero_bound
 from toctou_sim.world import World
 
 if TYPE_CHECKING:
@@ -143,15 +143,10 @@ def t_interval(values: np.ndarray[Any, Any], confidence: float = 0.95) -> tuple[
     return mean, mean - half, mean + half
 
 
-@functools.lru_cache(maxsize=4096)
 def _t_quantile(probability: float, dof: int) -> float:
-    """Student-t quantile (cached: stopping rules and sweeps ask for the same few many times)."""
-    # scipy.special's inverse Student-t CDF is what scipy.stats.t.ppf evaluates (the same
-    # values), without importing scipy.stats (a second of CPU at start-up); imported lazily: a
-    # worker that only simulates stays small
-    from scipy.special import stdtrit
-
-    return float(stdtrit(dof, probability))
+    """Student-t quantile (:func:`toctou_sim.bounds.t_quantile`: a table for the common case,
+    scipy's, cached, otherwise)."""
+    return t_quantile(probability, dof)
 
 
 def wilson(events: float, trials: float, confidence: float = 0.95) -> tuple[float, float]:
@@ -179,6 +174,8 @@ def _zero(metric: str, replications: Sequence[ReplicationResult], n: int, trials
 
 @functools.lru_cache(maxsize=64)
 def _normal_quantile(probability: float) -> float:
+    if probability == (1 + 0.95) / 2:
+        return NORMAL_975  # no scipy import for the common case
     from scipy.special import ndtri  # what scipy.stats.norm.ppf evaluates
 
     return float(ndtri(probability))
@@ -313,6 +310,14 @@ class SimulationResult:
     """Why that engine (with ``auto``: why the model does or does not qualify for the fast path)."""
     estimator: str = "plain"
     """``plain`` (0/1 outcomes) or ``conditional`` (conditional Monte Carlo)."""
+    _model_hash: str | None = field(default=None, init=False, repr=False, compare=False)
+
+    @property
+    def model_hash(self) -> str:
+        """The model's content hash, computed once (every row of the tidy frame carries it)."""
+        if self._model_hash is None:
+            self._model_hash = self.model.content_hash()
+        return self._model_hash
 
     @property
     def n_reps(self) -> int:
@@ -379,7 +384,7 @@ class SimulationResult:
             "seed": self.seed,
             "engine": self.engine,
             "estimator": self.estimator,
-            "model_hash": self.model.content_hash(),
+            "model_hash": self.model_hash,
             "version": _version(),
         }
 
