@@ -9,8 +9,8 @@ from conftest import MODELS
 from toctou_sim.analytic import closed_forms as analytic
 from toctou_sim.core.distributions import RandomStreams
 from toctou_sim.experiment.staleness import probe_visibility, staleness
+from toctou_sim.plugins.read_paths.replica import ReplicaSpec
 from toctou_sim.spec.model import SpecError, load_model, parse_model
-from toctou_sim.spec.read_paths import ReplicaSpec
 from toctou_sim.world import World
 
 EXP = {"exponential": {"mean": "10ms"}}

@@ -206,12 +206,17 @@ def test_an_upward_import_is_found(tmp_path: Path) -> None:
 def test_the_graph_sees_the_imports_that_register_kinds() -> None:
     """The reader finds the edges that matter (a broken reader would find no cycle anywhere)."""
     graph = import_graph()
-    assert {"toctou_sim.spec.faults", "toctou_sim.spec.strategies", "toctou_sim.spec.read_paths",
-            "toctou_sim.spec.parts"} <= graph["toctou_sim.spec.model"]
+    assert {"toctou_sim.spec.parts", "toctou_sim.spec.slo"} <= graph["toctou_sim.spec.model"]
+    assert "toctou_sim.spec.registry" in graph["toctou_sim.spec.parts"]
+    strategies = graph["toctou_sim.plugins.strategies"]
+    assert {"toctou_sim.plugins.strategies.cas", "toctou_sim.plugins.strategies.lease"} <= strategies
     assert {"toctou_sim.world.caching", "toctou_sim.world.quorum"} <= graph["toctou_sim.world"]
     assert "toctou_sim.validation.oracles_read_paths" in graph["toctou_sim.validation.oracles"]
     assert {"toctou_sim.cli.run", "toctou_sim.cli.report", "toctou_sim.cli.sweep"} <= graph["toctou_sim.cli.main"]
     assert "toctou_sim.spec.model" not in graph["toctou_sim.spec.faults"]  # only under TYPE_CHECKING
+    # the spec layer finds the plug-ins by name at run time, never by a static import
+    assert not any(target.startswith("toctou_sim.plugins") for module, targets in graph.items()
+                   if module.startswith("toctou_sim.spec") for target in targets)
     assert "toctou_sim.cli.main" not in graph["toctou_sim.cli.report"]
 
 

@@ -18,10 +18,12 @@ from hypothesis import strategies as st
 
 from toctou_sim.core.distributions import RandomStreams
 from toctou_sim.measure.metrics import OUTCOMES
+from toctou_sim.plugins.actors.event_stream import EventStream
+from toctou_sim.plugins.actors.policy_changer import PolicyChanger
+from toctou_sim.plugins.actors.schema_changer import SchemaChanger
 from toctou_sim.spec.model import ModelSpec, SpecError, parse_model
 from toctou_sim.world import World
 from toctou_sim.world.engine import Operation
-from toctou_sim.world.mitigations import EventStream, PolicyChanger, SchemaChanger
 
 
 def model(**sections: Any) -> ModelSpec:

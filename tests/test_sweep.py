@@ -493,8 +493,8 @@ def test_broken_executor_stops_cleanly_and_resume_finishes(
 @pytest.fixture
 def exploding_strategy() -> Iterator[str]:
     """A test-only strategy whose world raises when the key space has exactly 5 keys."""
-    from toctou_sim.world import STRATEGIES as WORLD_STRATEGIES
-    from toctou_sim.world.strategies import NoMitigation
+    from toctou_sim.plugins.strategies.none import NoMitigation
+    from toctou_sim.spec.registry import REGISTRY, Plugin
 
     class ExplodingSpec(StrategySpec):
         kind: Literal["test_exploding"] = "test_exploding"
@@ -505,13 +505,12 @@ def exploding_strategy() -> Iterator[str]:
                 raise RuntimeError("boom: five keys")
             return (yield from super().attempt(op, first))
 
-    WORLD_STRATEGIES.register("test_exploding")(Exploding)
+    plugin = REGISTRY.register(Plugin(spec=ExplodingSpec, behaviour=Exploding), "test_sweep")
     try:
         yield "test_exploding"
     finally:
-        STRATEGY_SPECS.pop("test_exploding", None)
-        WORLD_STRATEGIES._classes.pop("test_exploding", None)
-        assert ExplodingSpec.model_fields["kind"].default == "test_exploding"
+        REGISTRY.unregister(plugin)
+        assert "test_exploding" not in STRATEGY_SPECS
 
 
 def test_failing_tasks_are_reported_and_the_rest_complete(

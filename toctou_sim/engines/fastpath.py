@@ -165,11 +165,15 @@ def qualifies(model: ModelSpec, estimator: str = "plain") -> tuple[bool, str]:
     if estimator == "conditional":
         return vector_qualifies(model)
     from toctou_sim.engines.kernel_driver import KERNEL_STRATEGIES
+    from toctou_sim.plugins.read_paths.cache import CacheReadPath
+    from toctou_sim.plugins.read_paths.direct import DirectRead
+    from toctou_sim.plugins.strategies.cas import CompareAndSwap
+    from toctou_sim.plugins.strategies.idempotency import Idempotency
+    from toctou_sim.plugins.strategies.lock import Lock
+    from toctou_sim.plugins.strategies.none import NoMitigation
+    from toctou_sim.plugins.strategies.recheck import Recheck
+    from toctou_sim.plugins.strategies.reservation import Reservation
     from toctou_sim.world import READ_PATHS, STRATEGIES
-    from toctou_sim.world.caching import CacheRead
-    from toctou_sim.world.mitigations import Idempotency, Reservation
-    from toctou_sim.world.read_paths import DirectRead
-    from toctou_sim.world.strategies import CompareAndSwap, Lock, NoMitigation, Recheck
 
     kind = model.strategy.kind
     if model.faults:
@@ -179,7 +183,7 @@ def qualifies(model: ModelSpec, estimator: str = "plain") -> tuple[bool, str]:
     clients = model.clients
     if clients.redelivery is not None or clients.timeout is not None or clients.partial_failure > 0:
         return False, "duplicate deliveries or partial failures (the fast engine has neither)"
-    if READ_PATHS[model.read_path.kind] not in (DirectRead, CacheRead):
+    if READ_PATHS[model.read_path.kind] not in (DirectRead, CacheReadPath):
         return False, f"read path {model.read_path.kind!r} (the fast engine knows direct and cache reads)"
     classes = {"none": NoMitigation, "recheck": Recheck, "cas": CompareAndSwap, "reservation": Reservation,
                "lock": Lock, "idempotency": Idempotency}
@@ -202,10 +206,11 @@ def qualifies(model: ModelSpec, estimator: str = "plain") -> tuple[bool, str]:
 
 def vector_qualifies(model: ModelSpec) -> tuple[bool, str]:
     """Whether the vectorized path (the ``conditional`` estimator) applies to ``model``, and why."""
+    from toctou_sim.plugins.read_paths.direct import DirectRead
+    from toctou_sim.plugins.strategies.none import NoMitigation
+    from toctou_sim.plugins.strategies.recheck import Recheck
     from toctou_sim.world import INVARIANTS, READ_PATHS, STRATEGIES
     from toctou_sim.world.invariants import Grant, Unchanged, Version
-    from toctou_sim.world.read_paths import DirectRead
-    from toctou_sim.world.strategies import NoMitigation, Recheck
 
     kind = model.strategy.kind
     if model.faults:
@@ -658,8 +663,8 @@ def _run_readonly(model: ModelSpec, streams: RandomStreams, invariant: Invariant
     grant/revoke before the instant; for ``unchanged`` each bump carries a unique id, and the key
     changed between two instants iff the last id before each differs.
     """
+    from toctou_sim.plugins.strategies.recheck import Recheck
     from toctou_sim.world import STRATEGIES
-    from toctou_sim.world.strategies import Recheck
 
     horizon = model.model.horizon
     end = 2 * horizon

@@ -35,8 +35,8 @@ import toctou_sim.analytic.closed_forms as analytic
 from toctou_sim.core.distributions import Constant, Distribution, Exponential, RandomStreams
 from toctou_sim.core.limits import RunEstimate, check_budget, check_limit, check_seed
 from toctou_sim.experiment.montecarlo import _as_model, _version
+from toctou_sim.plugins.read_paths.replica import ReplicaSpec
 from toctou_sim.spec.model import ModelSpec, SpecError
-from toctou_sim.spec.read_paths import ReplicaSpec
 from toctou_sim.stats.intervals import t_interval
 
 __all__ = ["StalenessResult", "probe_visibility", "staleness", "staleness_slack"]
@@ -291,7 +291,7 @@ def probe_visibility(
     from toctou_sim.world.quorum import QuorumRead
 
     grid = [float(t) for t in t_grid]
-    from toctou_sim.spec.read_paths import LEGS
+    from toctou_sim.plugins.read_paths.replica import LEGS
 
     delays = sum(max(float(column[1].mean) for column in replica.columns(leg)) for leg in LEGS)
     spacing = 40.0 * delays + max(grid) + 1e-9

@@ -5,9 +5,11 @@ authoritative store, how the check reads state (the read path), the clients doin
 check -> window -> use, background mutators, the mitigation strategy, faults and the SLO. It is
 validated into frozen, typed objects; nothing in it is ever executed.
 
-Strategies, read paths and faults are registries: a new one is a subclass of
-:class:`StrategySpec`, :class:`ReadPathSpec` or :class:`FaultSpec` with a literal ``kind``; the
-world layer registers the behaviour under the same name.
+Strategies, read paths, faults and actors are plug-in kinds: a spec class (a subclass of
+:class:`StrategySpec`, :class:`ReadPathSpec`, :class:`FaultSpec` or :class:`ActorSpec` with a
+literal ``kind``) and a behaviour class in one module, registered together (see
+:mod:`toctou_sim.spec.registry` and :mod:`toctou_sim.plugins`). This module imports none of
+them: a ``kind`` is looked up in the registry, which discovers the plug-ins on first use.
 """
 
 from __future__ import annotations
@@ -20,19 +22,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import (
-    BaseModel,
-    BeforeValidator,
-    Field,
-    PrivateAttr,
-    ValidationError,
-    model_validator,
-)
+from pydantic import BaseModel, BeforeValidator, Field, PrivateAttr, ValidationError, model_validator
 
-# The modules that define the other kinds register them when imported: here, in one place.
-import toctou_sim.spec.faults
-import toctou_sim.spec.read_paths
-import toctou_sim.spec.strategies  # noqa: F401
 from toctou_sim.core.distributions import DistributionSpec, parse_distribution
 from toctou_sim.core.limits import check_data, terminal_text
 from toctou_sim.core.units import NonNegativeDuration, PositiveDuration, brief_repr
@@ -48,7 +39,6 @@ from toctou_sim.spec.parts import (
     ActorSpec,
     FaultField,
     FaultSpec,
-    NoMitigationSpec,
     ReadPathField,
     ReadPathSpec,
     Registered,
@@ -68,19 +58,14 @@ __all__ = [
     "STRATEGY_SPECS",
     "ActorSpec",
     "ArrivalSpec",
-    "CasSpec",
     "ClientTimeoutSpec",
     "ClientsSpec",
-    "DirectReadSpec",
     "FaultSpec",
     "KeysSpec",
-    "LockSpec",
     "ModelMeta",
     "ModelSpec",
     "MutatorSpec",
-    "NoMitigationSpec",
     "ReadPathSpec",
-    "RecheckSpec",
     "RedeliverySpec",
     "RetryPolicy",
     "SloSpec",
@@ -92,76 +77,6 @@ __all__ = [
     "parse_model",
     "parse_override_value",
 ]
-
-
-class RecheckSpec(StrategySpec):
-    """Re-read the truth just before use; decline if the precondition no longer holds.
-
-    A window remains between the re-check and the write (the write latency), so a recheck
-    narrows the race without closing it.
-    """
-
-    kind: Literal["recheck"] = "recheck"
-    retry: RetryPolicy = RetryPolicy()
-
-
-class CasSpec(StrategySpec):
-    """Compare-and-swap: the store applies the use only if a condition holds when the write lands.
-
-    ``compare = "version"`` (default): the key's version is still the one seen at check. Any
-    concurrent write fails it, even one that leaves the precondition true (another sale while
-    stock remains): a *spurious* rejection, retried with the flow up to ``retry.max_retries``,
-    then aborted. ``compare = "predicate"``: a conditional write that tests the precondition
-    itself on the truth (decrement-if-positive, create-if-absent, act-if-allowed): it never
-    violates and never rejects while the precondition holds. A rejection when the precondition
-    is false is the correct answer (declined), under either compare.
-    """
-
-    kind: Literal["cas"] = "cas"
-    compare: Literal["version", "predicate"] = "version"
-    retry: RetryPolicy = RetryPolicy()
-
-    @model_validator(mode="after")
-    def _compare_not_guard(self) -> CasSpec:
-        if self.guard != "none":
-            raise ValueError(f"guard: a cas is guarded by its compare; set compare = {self.guard!r} instead")
-        return self
-
-    def write_guard(self) -> str:
-        return self.compare
-
-
-class LockSpec(StrategySpec):
-    """A per-key FIFO lock held from before the check until after the use.
-
-    ``lease_ttl`` bounds how long a grant lasts: a holder that outlives its lease keeps running
-    while the lock passes to the next waiter. With ``fencing`` every grant carries an increasing
-    token, the check is a fenced read that raises the store's token watermark for the key, and the
-    store rejects a write whose token is below the watermark, so an expired holder cannot write
-    after a newer holder has checked. ``mutators_take_lock`` makes background mutators take the
-    same lock (all writers of the key cooperate); without it they race the holders.
-    """
-
-    kind: Literal["lock"] = "lock"
-    acquire_latency: DistributionSpec = parse_distribution(0.0)
-    lease_ttl: PositiveDuration | None = None
-    fencing: bool | Literal["writes"] = False
-    """``true``: read-fenced (the check raises the key's token watermark); ``"writes"``: only
-    accepted writes raise it, and the store rejects a write whose token is older than one it has
-    seen on a write (cheaper: no fenced read; weaker: a stale holder that writes before the newer
-    holder's write still lands); ``false``: no fencing."""
-    wait_timeout: PositiveDuration | None = None
-    mutators_take_lock: bool = True
-    retry: RetryPolicy = RetryPolicy()
-
-    def actors(self) -> tuple[str, ...]:
-        return ("lock",)
-
-
-class DirectReadSpec(ReadPathSpec):
-    """The check reads the authoritative store itself (with the store's read latency)."""
-
-    kind: Literal["direct"] = "direct"
 
 
 # --------------------------------------------------------------------------------------------
@@ -375,10 +290,10 @@ class ModelSpec(StrictModel):
     model: ModelMeta = ModelMeta()
     keys: KeysSpec = KeysSpec()
     store: StoreSpec = StoreSpec()
-    read_path: ReadPathField = DirectReadSpec()
+    read_path: ReadPathField = Field(default="direct", validate_default=True)
     clients: ClientsSpec
     mutators: tuple[MutatorSpec, ...] = ()
-    strategy: StrategyField = NoMitigationSpec()
+    strategy: StrategyField = Field(default="none", validate_default=True)
     """The strategy ``run`` uses."""
     strategies: dict[str, StrategyField] = {}  # noqa: RUF012  (pydantic copies defaults)
     """Named strategy variants for ``compare`` (e.g. ``[strategies.lock_fenced]``); a name that is

@@ -1,10 +1,12 @@
 """The parts of a model file that plug-in kinds build on (the layer below :mod:`toctou_sim.spec.model`).
 
-:class:`SpecError`, the frozen :class:`StrictModel`, and the registries of pluggable parts: a
+:class:`SpecError`, the frozen :class:`StrictModel`, and the bases of pluggable parts: a
 strategy, read path, fault or actor is a subclass of :class:`StrategySpec`, :class:`ReadPathSpec`,
-:class:`FaultSpec` or :class:`ActorSpec` with a literal ``kind``, and registers itself under that
-kind when its class is defined. The modules that define kinds (``specs_*``) import this module;
-:mod:`toctou_sim.spec.model` imports them all at its top, so loading a model file has every kind.
+:class:`FaultSpec` or :class:`ActorSpec` with a literal ``kind``, defined in its plug-in module
+(:mod:`toctou_sim.plugins`) beside its behaviour and registered with it as one
+:class:`~toctou_sim.spec.registry.Plugin`. A field of one of these types validates a table by
+looking its ``kind`` up in :data:`~toctou_sim.spec.registry.REGISTRY`, which discovers the
+plug-ins the first time.
 """
 
 from __future__ import annotations
@@ -12,18 +14,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
-from pydantic import (
-    BaseModel,
-    Field,
-    PlainSerializer,
-    PlainValidator,
-    TypeAdapter,
-    ValidationInfo,
-)
+from pydantic import BaseModel, Field, PlainSerializer, PlainValidator, TypeAdapter, ValidationInfo
 
 from toctou_sim.core.errors import SpecError
 from toctou_sim.core.units import DataModel, NonNegativeDuration, PositiveDuration
 from toctou_sim.spec.capacity import RetryBudgetSpec
+from toctou_sim.spec.registry import KindView
 
 if TYPE_CHECKING:
     from toctou_sim.spec.model import ModelSpec
@@ -38,7 +34,6 @@ __all__ = [
     "ActorSpec",
     "FaultField",
     "FaultSpec",
-    "NoMitigationSpec",
     "ReadPathField",
     "ReadPathSpec",
     "Registered",
@@ -68,19 +63,12 @@ class StrictModel(DataModel):
 
 
 class Registered(StrictModel):
-    """A pluggable part chosen by ``kind``. Subclasses register themselves under their kind."""
+    """A pluggable part chosen by ``kind``; ``registry`` maps each kind of the family to its spec
+    class (a lazy view of the plug-in registry)."""
 
-    registry: ClassVar[dict[str, type[Registered]]]
+    registry: ClassVar[Mapping[str, type[Any]]]
     category: ClassVar[str] = "part"
     kind: str
-
-    @classmethod
-    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
-        super().__pydantic_init_subclass__(**kwargs)
-        if "registry" not in cls.__dict__:
-            field = cls.model_fields.get("kind")
-            if field is not None and isinstance(field.default, str):
-                cls.registry[field.default] = cls
 
     def check_model(self, model: ModelSpec) -> str | None:
         """A problem with this part in the whole ``model`` (e.g. an invariant it needs, a target
@@ -101,7 +89,8 @@ class Registered(StrictModel):
             got = f"{kind!r}"[:40] if isinstance(kind, str) or kind is None else f"a {type(kind).__name__}"
             raise ValueError(f"unknown {cls.category} {got}; expected one of {', '.join(sorted(cls.registry))}")
         context = info.context if info is not None else None
-        part: Registered = _registered_adapter(cls.registry[kind]).validate_python(dict(value), context=context)
+        spec_class: type[Registered] = cls.registry[kind]
+        part: Registered = _registered_adapter(spec_class).validate_python(dict(value), context=context)
         return part
 
 
@@ -117,7 +106,7 @@ def _registered_adapter(cls: type[Registered]) -> TypeAdapter[Any]:
 class StrategySpec(Registered):
     """How the use acts on the check: the mitigation being evaluated."""
 
-    registry: ClassVar[dict[str, type[Registered]]] = {}
+    registry: ClassVar[Mapping[str, type[Any]]] = KindView("strategy")
     category: ClassVar[str] = "strategy"
     label: str | None = None
     """Name shown in tables (defaults to the name the strategy was selected by)."""
@@ -145,7 +134,7 @@ class StrategySpec(Registered):
 class ReadPathSpec(Registered):
     """How the check observes state: the truth, a cache, or replicas."""
 
-    registry: ClassVar[dict[str, type[Registered]]] = {}
+    registry: ClassVar[Mapping[str, type[Any]]] = KindView("read path")
     category: ClassVar[str] = "read path"
 
     def actors(self) -> tuple[str, ...]:
@@ -156,7 +145,7 @@ class ReadPathSpec(Registered):
 class FaultSpec(Registered):
     """A fault injected into the world during a replication."""
 
-    registry: ClassVar[dict[str, type[Registered]]] = {}
+    registry: ClassVar[Mapping[str, type[Any]]] = KindView("fault")
     category: ClassVar[str] = "fault"
 
     def check_model(self, model: ModelSpec) -> str | None:
@@ -168,7 +157,7 @@ class FaultSpec(Registered):
 class ActorSpec(Registered):
     """A background actor of the world (a policy changer, a schema changer, an event stream)."""
 
-    registry: ClassVar[dict[str, type[Registered]]] = {}
+    registry: ClassVar[Mapping[str, type[Any]]] = KindView("actor")
     category: ClassVar[str] = "actor"
 
 
@@ -204,7 +193,7 @@ ActorField = Annotated[ActorSpec, PlainValidator(_actor), PlainSerializer(_dump)
 
 
 # --------------------------------------------------------------------------------------------
-# Built-in strategies and the direct read path.
+# Shared by several strategies.
 
 
 class RetryPolicy(StrictModel):
@@ -223,8 +212,3 @@ class RetryPolicy(StrictModel):
     budget: RetryBudgetSpec | None = Field(default=None, exclude_if=lambda value: value is None)
     """A token-bucket retry budget (see :mod:`toctou_sim.spec.capacity`); ``None``: no budget."""
 
-
-class NoMitigationSpec(StrategySpec):
-    """Check, wait, use: nothing guards the use."""
-
-    kind: Literal["none"] = "none"

@@ -20,8 +20,8 @@ import numpy as np
 from toctou_sim.analytic import closed_forms as analytic
 from toctou_sim.experiment.montecarlo import Estimate, simulate
 from toctou_sim.experiment.staleness import probe_visibility, staleness
+from toctou_sim.plugins.read_paths.replica import ReplicaSpec
 from toctou_sim.spec.model import ModelSpec, parse_model
-from toctou_sim.spec.read_paths import ReplicaSpec
 from toctou_sim.stats.intervals import t_interval
 from toctou_sim.stats.intervals import wilson_interval as wilson
 from toctou_sim.validation.checks import OracleCheck, _at_confidence, _within, oracle

@@ -1,22 +1,13 @@
-"""The simulated world: store, invariants, read paths, strategies and faults as SimPy processes.
+"""The simulated world: the engine, the store, invariants, services, and the machinery the kinds
+share (per-key locks, the cache and quorum mechanics, scheduled faults) as SimPy processes.
 
-Importing this package registers the built-in behaviours.
+The kinds themselves (strategies, read paths, faults, background actors) are plug-ins, one layer
+up (:mod:`toctou_sim.plugins`); the world finds their behaviours through :mod:`.registry`.
 """
 
 from __future__ import annotations
 
-from toctou_sim.world import (  # importing a module registers its behaviours: every built-in one, here
-    caching,
-    faults,
-    invariants,
-    lease,
-    load,
-    mitigations,
-    quorum,
-    read_paths,
-    strategies,
-    tracing,
-)
+from toctou_sim.world import caching, faults, invariants, lease, load, mitigations, quorum, strategies, tracing
 from toctou_sim.world.engine import (
     ACTORS,
     FAULTS,
@@ -55,7 +46,6 @@ __all__ = [
     "load",
     "mitigations",
     "quorum",
-    "read_paths",
     "strategies",
     "tracing",
 ]

@@ -1,4 +1,5 @@
-"""A TTL/LRU look-aside cache in front of the source of truth, and the eviction-storm fault.
+"""The mechanics of a TTL/LRU look-aside cache in front of the source of truth (the ``cache``
+read path, :mod:`toctou_sim.plugins.read_paths.cache`, and the ``eviction_storm`` fault use them).
 
 A check that hits the cache sees the value the cache stored when the entry was filled; the
 truth may have moved on since (a write whose invalidation has not arrived, or a write the cache
@@ -18,23 +19,23 @@ import simpy
 
 from toctou_sim.measure.metrics import Histogram
 from toctou_sim.spec.model import SpecError
-from toctou_sim.spec.read_paths import CacheSpec, EvictionStormSpec
-from toctou_sim.world.engine import FAULTS, READ_PATHS, Fault, Flow, Operation, ReadPath
+from toctou_sim.world.engine import Flow, Operation, ReadPath
 from toctou_sim.world.invariants import Exists
 
 if TYPE_CHECKING:
+    from toctou_sim.plugins.read_paths.cache import CacheSpec
     from toctou_sim.world.engine import World
 
-__all__ = ["CacheRead", "EvictionStorm", "fault_index"]
+__all__ = ["CacheRead", "fault_index", "require_read_path"]
 
 # Entry fields (a list per cached key): version, value, when the value was read from the truth,
 # when the entry expires.
 _VERSION, _VALUE, _FILLED, _EXPIRES = 0, 1, 2, 3
 
 
-@READ_PATHS.register("cache")
 class CacheRead(ReadPath):
-    """Look-aside cache with TTL expiry, LRU capacity and a write policy (see :class:`CacheSpec`).
+    """Look-aside cache with TTL expiry, LRU capacity and a write policy
+    (see :class:`~toctou_sim.plugins.read_paths.cache.CacheSpec`).
 
     Attributes:
         entries: cached keys in LRU order (least recently used first), each
@@ -43,7 +44,7 @@ class CacheRead(ReadPath):
 
     spec: CacheSpec
 
-    def __init__(self, world: World, spec: Any) -> None:
+    def __init__(self, world: World, spec: CacheSpec) -> None:
         super().__init__(world, spec)
         self.entries: OrderedDict[int, list[float]] = OrderedDict()
         self._ttl = world.streams.variates("cache.ttl", spec.ttl)
@@ -204,30 +205,3 @@ def require_read_path(world: World, spec: Any, cls: type[ReadPath], kind: str) -
     return world.read_path
 
 
-@FAULTS.register("eviction_storm")
-class EvictionStorm(Fault):
-    """Flushes the whole cache at the instants of a Poisson process (see :class:`EvictionStormSpec`)."""
-
-    spec: EvictionStormSpec
-
-    def __init__(self, world: World, spec: Any) -> None:
-        super().__init__(world, spec)
-        self.cache: CacheRead = require_read_path(world, spec, CacheRead, "cache")
-        self._name = f"fault.{fault_index(world, spec)}.eviction_storm"
-
-    def start(self) -> None:
-        self.world.env.process(self._storms())
-
-    def _storms(self) -> Flow:
-        env = self.world.env
-        from toctou_sim.core.distributions import Exponential
-
-        gaps = self.world.streams.variates(f"{self._name}.arrivals", Exponential(mean_=1.0 / self.spec.rate))
-        if self.spec.start > 0:
-            yield env.timeout(self.spec.start)
-        end = 2 * self.world.spec.model.horizon
-        while True:
-            yield env.timeout(gaps())
-            if env.now >= end:
-                return
-            self.cache.flush()

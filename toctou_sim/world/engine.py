@@ -27,7 +27,7 @@ from toctou_sim.world.ledger import EffectLedger
 from toctou_sim.world.load import arrival_gaps
 from toctou_sim.world.observer import Broadcast, WorldObserver, broadcast
 from toctou_sim.world.operation import ACCEPTED, REJECTED, Flow, Operation, ServiceRefused
-from toctou_sim.world.registry import Registry
+from toctou_sim.world.registry import ACTORS, FAULTS, READ_PATHS, STRATEGIES
 
 if TYPE_CHECKING:
     from toctou_sim.spec.model import ActorSpec, FaultSpec, ReadPathSpec, StrategySpec
@@ -318,12 +318,6 @@ class BackgroundActor(Process):
     gate writers (locks, queues) see them."""
 
     spec: ActorSpec
-
-
-STRATEGIES: Registry[Strategy] = Registry("strategy")
-READ_PATHS: Registry[ReadPath] = Registry("read path")
-FAULTS: Registry[Fault] = Registry("fault")
-ACTORS: Registry[BackgroundActor] = Registry("actor")
 
 
 def _zipf(popularity: Any) -> float | None:

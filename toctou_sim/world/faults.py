@@ -1,6 +1,7 @@
-"""Faults: pause, crash, latency spike, partition, clock skew and throttle.
+"""The base of the scheduled faults (the layer below their plug-ins in :mod:`toctou_sim.plugins.faults`:
+pause, crash, latency spike, partition, clock skew and throttle).
 
-Each fault hits one named actor or service (:class:`~toctou_sim.world.engine.Actor`) during
+Each such fault hits one named actor or service (:class:`~toctou_sim.world.engine.Actor`) during
 intervals that start on a schedule or as a Poisson process and last a random duration. A fault
 only sets plain attributes of its target at the start and end of an interval; the engine and the
 strategies read them at their step boundaries. Onsets and durations come from the fault's own
@@ -15,16 +16,10 @@ from functools import partial
 from typing import Any
 
 from toctou_sim.core.distributions import parse_distribution
-from toctou_sim.spec.faults import (
-    ClockSkewSpec,
-    LatencySpikeSpec,
-    PartitionSpec,
-    ScheduledFaultSpec,
-    ThrottleSpec,
-)
-from toctou_sim.world.engine import FAULTS, Actor, Fault, Flow, Quota, World
+from toctou_sim.spec.faults import ScheduledFaultSpec
+from toctou_sim.world.engine import Actor, Fault, Flow, World
 
-__all__ = ["ClockSkew", "Crash", "LatencySpike", "Partition", "Pause", "ScheduledFault", "Throttle"]
+__all__ = ["ScheduledFault"]
 
 
 class ScheduledFault(Fault):
@@ -111,115 +106,3 @@ class ScheduledFault(Fault):
         return {f"{kind}_onsets": float(self.onsets), f"{kind}_seconds": self.seconds}
 
 
-@FAULTS.register("pause")
-class Pause(ScheduledFault):
-    """Stop-the-world: the target takes no step until the pause ends (its timers still run out,
-    and the rest of the world, leases included, goes on)."""
-
-    def begin(self, actor: Actor, duration: float, first: bool) -> None:
-        actor.stalled_until = max(actor.stalled_until, self.world.env.now + duration)
-
-
-@FAULTS.register("crash")
-class Crash(ScheduledFault):
-    """The target dies now and restarts after the duration: its epoch changes, so every
-    multi-step operation it was running stops at its next step (``Actor.crashed_since``), and it
-    takes no new step until it is back up.
-
-    On ``client`` (one client of the fleet) the crash hits the first client whose use takes
-    effect while the interval lasts: it dies right after its side effect, before it answers, and
-    the request comes again when the interval ends (:meth:`World.lose_answer`, the path of a queue
-    consumer's lost ack)."""
-
-    def __init__(self, world: World, spec: Any) -> None:
-        super().__init__(world, spec)
-        if spec.target == "client":
-            world.crashing_client = True
-            world.enable_duplicates()
-
-    def begin(self, actor: Actor, duration: float, first: bool) -> None:
-        actor.epoch += 1
-        actor.down_until = max(actor.down_until, self.world.env.now + duration)
-
-    def end(self, actor: Actor, last: bool) -> None:
-        if self.world.env.now >= actor.down_until:
-            for restarted in actor.on_restart:
-                restarted()
-
-    def metrics(self) -> dict[str, float]:
-        extra = super().metrics()
-        if self.spec.target == "client":
-            extra["client_lost_answers"] = float(self.world.lost_answers)
-        return extra
-
-
-@FAULTS.register("latency_spike")
-class LatencySpike(ScheduledFault):
-    """The target service's latencies are multiplied by ``factor`` during the interval."""
-
-    spec: LatencySpikeSpec
-
-    def begin(self, actor: Actor, duration: float, first: bool) -> None:
-        if first:
-            actor.latency_factor *= self.spec.factor
-
-    def end(self, actor: Actor, last: bool) -> None:
-        if last:
-            actor.latency_factor /= self.spec.factor
-
-
-@FAULTS.register("partition")
-class Partition(ScheduledFault):
-    """The target service is unreachable during the interval: calls queue until heal, or fail
-    after ``timeout`` where the caller has a failure path (lock acquire, lease renewal)."""
-
-    spec: PartitionSpec
-
-    def begin(self, actor: Actor, duration: float, first: bool) -> None:
-        actor.stalled_until = max(actor.stalled_until, self.world.env.now + duration)
-        actor.call_timeout = self.spec.timeout
-
-
-@FAULTS.register("clock_skew")
-class ClockSkew(ScheduledFault):
-    """The target's clock jumps by ``offset`` and runs at ``1 + drift`` during the interval;
-    at its end NTP steps it back to true time."""
-
-    spec: ClockSkewSpec
-
-    def begin(self, actor: Actor, duration: float, first: bool) -> None:
-        if first:
-            actor.set_clock(self.world.env.now, 1.0 + self.spec.drift, self.spec.offset)
-
-    def end(self, actor: Actor, last: bool) -> None:
-        if last:
-            now = self.world.env.now
-            actor.set_clock(now, 1.0, now - actor.local_time(now))
-
-
-@FAULTS.register("throttle")
-class Throttle(ScheduledFault):
-    """The target service admits at most ``limit`` requests per second (token bucket of
-    ``burst``) during the interval and rejects the rest."""
-
-    spec: ThrottleSpec
-
-    def __init__(self, world: World, spec: Any) -> None:
-        super().__init__(world, spec)
-        self.rejected = 0
-        self._quotas: list[Quota] = []
-
-    def begin(self, actor: Actor, duration: float, first: bool) -> None:
-        if first:
-            burst = self.spec.burst if self.spec.burst is not None else max(1.0, self.spec.limit)
-            actor.quota = Quota(self.spec.limit, burst, self.world.env.now)
-            self._quotas.append(actor.quota)
-
-    def end(self, actor: Actor, last: bool) -> None:
-        if last:
-            actor.quota = None
-
-    def metrics(self) -> dict[str, float]:
-        extra = super().metrics()
-        extra["throttled_requests"] = float(sum(quota.rejected for quota in self._quotas))
-        return extra

@@ -1,4 +1,5 @@
-"""An N/R/W quorum store (the WARS model of PBS) as a read path, and its faults.
+"""The mechanics of an N/R/W quorum store (the WARS model of PBS), used by the ``replica`` read
+path (:mod:`toctou_sim.plugins.read_paths.replica`) and the replica faults.
 
 What "the truth" is here. The engine judges every use against ``world.store``. For a quorum
 store that is the *sequence of writes in the order the coordinator accepted them*: a write
@@ -29,18 +30,17 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from toctou_sim.core.distributions import Distribution, Exponential
+from toctou_sim.core.distributions import Distribution
 from toctou_sim.measure.metrics import Histogram
-from toctou_sim.spec.read_paths import ReplicaLagSpikeSpec, ReplicaPartitionSpec, ReplicaSpec
-from toctou_sim.world.caching import fault_index, require_read_path
-from toctou_sim.world.engine import FAULTS, READ_PATHS, Fault, Flow, Operation, ReadPath
+from toctou_sim.world.engine import Flow, Operation, ReadPath
 
 if TYPE_CHECKING:
+    from toctou_sim.plugins.read_paths.replica import ReplicaSpec
     from toctou_sim.world.engine import World
 
-__all__ = ["QuorumRead", "ReplicaLagSpike", "ReplicaPartition", "RowStream", "WriteRecord"]
+__all__ = ["INF", "QuorumRead", "RegionalRowStream", "RowStream", "WriteRecord", "leg_stream"]
 
-_INF = math.inf
+INF = math.inf
 
 
 class WriteRecord:
@@ -111,9 +111,9 @@ def leg_stream(spec: Any, leg: str, streams: Any, name: str) -> RowStream | Regi
                               for region, dist, count in columns])
 
 
-@READ_PATHS.register("replica")
 class QuorumRead(ReadPath):
-    """Checks read through an N/R/W quorum of replicas (see :class:`ReplicaSpec`).
+    """Checks read through an N/R/W quorum of replicas
+    (see :class:`~toctou_sim.plugins.read_paths.replica.ReplicaSpec`).
 
     Attributes:
         lag_factor: per replica, the multiplier of write delays (lag-spike faults set it).
@@ -123,7 +123,7 @@ class QuorumRead(ReadPath):
 
     spec: ReplicaSpec
 
-    def __init__(self, world: World, spec: Any) -> None:
+    def __init__(self, world: World, spec: ReplicaSpec) -> None:
         super().__init__(world, spec)
         streams = world.streams
         self.n: int = spec.n
@@ -270,17 +270,17 @@ class QuorumRead(ReadPath):
 
     def _read_repair(self, key: int, quorum: list[int], seen: list[int], version: int, value: int) -> None:
         now = self.world.env.now
-        arrivals = [_INF] * self.n
+        arrivals = [INF] * self.n
         cut = self.cut_until
-        last = -_INF
+        last = -INF
         for j, v in zip(quorum, seen, strict=True):
             if v < version:
                 sent = cut[j] if cut[j] > now else now
                 arrivals[j] = sent + self._repair_delay()
                 last = max(last, arrivals[j])
-        if last > -_INF:
+        if last > -INF:
             self.repairs += 1
-            self._pending.setdefault(key, []).append(WriteRecord(version, value, _INF, arrivals, last))
+            self._pending.setdefault(key, []).append(WriteRecord(version, value, INF, arrivals, last))
 
     # ------------------------------------------------------------------ replica state
 
@@ -320,10 +320,10 @@ class QuorumRead(ReadPath):
                 base = self._base[key] = ([0] * self.n, [self._initial] * self.n)
             versions, values = base
             for i, arrival in enumerate(record.arrivals):
-                if arrival != _INF and record.version > versions[i]:
+                if arrival != INF and record.version > versions[i]:
                     versions[i] = record.version
                     values[i] = record.value
-            if record.commit != _INF and record.version > self._base_committed.get(key, 0):
+            if record.commit != INF and record.version > self._base_committed.get(key, 0):
                 self._base_committed[key] = record.version
         pending[:] = keep
 
@@ -352,84 +352,3 @@ class QuorumRead(ReadPath):
         return metrics
 
 
-@FAULTS.register("replica_lag_spike")
-class ReplicaLagSpike(Fault):
-    """Multiplies write delays by ``factor`` during spikes (see :class:`ReplicaLagSpikeSpec`)."""
-
-    spec: ReplicaLagSpikeSpec
-
-    def __init__(self, world: World, spec: Any) -> None:
-        super().__init__(world, spec)
-        self.store: QuorumRead = require_read_path(world, spec, QuorumRead, "replica")
-        self._name = f"fault.{fault_index(world, spec)}.replica_lag_spike"
-        self.spikes = 0
-        self.spiked_time = 0.0
-
-    def start(self) -> None:
-        self.world.env.process(self._spikes())
-
-    def _spikes(self) -> Flow:
-        env = self.world.env
-        streams = self.world.streams
-        gaps = streams.variates(f"{self._name}.arrivals", Exponential(mean_=1.0 / self.spec.rate))
-        durations = streams.variates(f"{self._name}.duration", self.spec.duration)
-        count = min(self.spec.replicas or self.store.n, self.store.n)
-        end = 2 * self.world.spec.model.horizon
-        factors = self.store.lag_factor
-        while True:
-            yield env.timeout(gaps())
-            if env.now >= end:
-                return
-            duration = durations()
-            self.spikes += 1
-            self.spiked_time += duration
-            for i in range(count):
-                factors[i] = self.spec.factor
-            yield env.timeout(duration)
-            for i in range(count):
-                factors[i] = 1.0
-
-    def metrics(self) -> dict[str, float]:
-        return {"replica_lag_spikes": float(self.spikes), "replica_lag_spike_time_s": self.spiked_time}
-
-
-@FAULTS.register("replica_partition")
-class ReplicaPartition(Fault):
-    """Cuts one replica off during intervals (see :class:`ReplicaPartitionSpec`)."""
-
-    spec: ReplicaPartitionSpec
-
-    def __init__(self, world: World, spec: Any) -> None:
-        super().__init__(world, spec)
-        self.store: QuorumRead = require_read_path(world, spec, QuorumRead, "replica")
-        self._name = f"fault.{fault_index(world, spec)}.replica_partition"
-        self.partitions = 0
-        self.partitioned_time = 0.0
-
-    def start(self) -> None:
-        self.world.env.process(self._partitions())
-
-    def _partitions(self) -> Flow:
-        env = self.world.env
-        streams = self.world.streams
-        gaps = streams.variates(f"{self._name}.arrivals", Exponential(mean_=1.0 / self.spec.rate))
-        durations = streams.variates(f"{self._name}.duration", self.spec.duration)
-        chooser = streams.keys(f"{self._name}.replica", self.store.n, None)
-        if self.spec.start > 0:
-            yield env.timeout(self.spec.start)
-        end = 2 * self.world.spec.model.horizon
-        cut = self.store.cut_until
-        while True:
-            yield env.timeout(gaps())
-            if env.now >= end:
-                return
-            replica = chooser()
-            duration = durations()
-            self.partitions += 1
-            self.partitioned_time += duration
-            cut[replica] = max(cut[replica], env.now + duration)
-            yield env.timeout(duration)
-
-    def metrics(self) -> dict[str, float]:
-        return {"replica_partitions": float(self.partitions),
-                "replica_partitioned_time_s": self.partitioned_time}

@@ -1,19 +1,56 @@
-"""Registries of world behaviours, keyed by the ``kind`` names used in model files."""
+"""Behaviour classes by kind, for the world (views of the one plug-in registry), and the
+registry of invariants.
+
+A kind's behaviour is registered with its spec as one :class:`~toctou_sim.spec.registry.Plugin`
+(see :mod:`toctou_sim.plugins`); :data:`STRATEGIES`, :data:`READ_PATHS`, :data:`FAULTS` and
+:data:`ACTORS` look the behaviour class up by the ``kind`` of the validated model, so the engine
+never branches on a kind. :class:`Registry` holds the invariants, which are part of the world,
+not plug-ins.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar, cast
 
-__all__ = ["Registry"]
+from toctou_sim.spec.registry import REGISTRY
+
+if TYPE_CHECKING:
+    from toctou_sim.world.engine import BackgroundActor, Fault, ReadPath, Strategy
+
+__all__ = ["ACTORS", "FAULTS", "READ_PATHS", "STRATEGIES", "Behaviours", "Registry"]
 
 T = TypeVar("T")
 
 
-class Registry(Generic[T]):
-    """Named classes of one role (strategy, read path, fault, invariant).
+class Behaviours(Generic[T]):
+    """The behaviour classes of one family of kinds (``strategy``, ``read path``, ``fault``,
+    ``actor``) by kind: a read-only view of :data:`~toctou_sim.spec.registry.REGISTRY`."""
 
-    A new behaviour is a class decorated with ``@REGISTRY.register("name")``; the engine looks it
+    def __init__(self, family: str) -> None:
+        self.family = family
+
+    def __getitem__(self, kind: str) -> type[T]:
+        return cast("type[T]", REGISTRY.get(self.family, kind).behaviour)
+
+    def __contains__(self, kind: object) -> bool:
+        return any(plugin.kind == kind for plugin in REGISTRY.plugins(self.family))
+
+    def names(self) -> list[str]:
+        """Registered kinds, sorted."""
+        return [plugin.kind for plugin in REGISTRY.plugins(self.family)]
+
+
+STRATEGIES: Behaviours[Strategy] = Behaviours("strategy")
+READ_PATHS: Behaviours[ReadPath] = Behaviours("read path")
+FAULTS: Behaviours[Fault] = Behaviours("fault")
+ACTORS: Behaviours[BackgroundActor] = Behaviours("actor")
+
+
+class Registry(Generic[T]):
+    """Named classes of one role that is not a plug-in kind (the invariants).
+
+    A new one is a class decorated with ``@REGISTRY.register("name")``; the engine looks it
     up by the name in the validated model and never branches on it.
     """
 

@@ -1,24 +1,25 @@
-"""Mitigation strategies: none, recheck, compare-and-swap and a per-key lock with lease and fencing."""
+"""Machinery shared by several strategy kinds (the layer below :mod:`toctou_sim.plugins.strategies`):
+the plain check -> window -> use flow and per-key locks with leases and fencing tokens."""
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable
 from functools import partial
-from typing import Any
 
 import simpy
 
 from toctou_sim.measure.metrics import DECLINED
-from toctou_sim.spec.model import LockSpec
-from toctou_sim.world.engine import REJECTED_ATTEMPT, STRATEGIES, Flow, Operation, Strategy, World
+from toctou_sim.world.engine import Flow, Operation, Strategy
 
-__all__ = ["CompareAndSwap", "KeyLocks", "Lock", "NoMitigation", "Recheck"]
+__all__ = ["CheckWaitUse", "KeyLocks"]
 
 
-@STRATEGIES.register("none")
-class NoMitigation(Strategy):
-    """Check, wait, use: the use takes effect whatever happened in the window."""
+class CheckWaitUse(Strategy):
+    """Check, wait, use: the flow of ``none`` and of ``cas`` (whose store guards the write).
+
+    :meth:`accepts` says whether the store applies the use that has just arrived; the world's
+    write guard (:meth:`World.decide`) applies any ``guard`` of the spec on top.
+    """
 
     def attempt(self, op: Operation, first: bool) -> Flow:
         world = self.world
@@ -34,46 +35,6 @@ class NoMitigation(Strategy):
     def accepts(self, op: Operation) -> bool:
         """Whether the store applies the use that has just arrived (always, without a guard)."""
         return True
-
-
-@STRATEGIES.register("recheck")
-class Recheck(Strategy):
-    """Re-read the truth just before use. A mismatch seen by the re-check is caught (a conflict);
-    one that arises during the write latency after it is not."""
-
-    def __init__(self, world: World, spec: Any) -> None:
-        super().__init__(world, spec)
-        self._recheck_latency = world.streams.variates("recheck.read_latency", world.spec.store.read_latency)
-
-    def attempt(self, op: Operation, first: bool) -> Flow:
-        world = self.world
-        if not (yield from world.check(op, op.read_latency)):
-            return DECLINED
-        yield from world.wait_window(op.window)
-        if world.store_reads is not None:  # the re-check is a store read
-            yield from world.store_reads.call(op)
-        latency = self._recheck_latency()
-        if latency > 0:
-            yield world.env.timeout(latency)
-        if not world.store.holds(op.key, op.seen_version):
-            return world.catch(op)
-        if world.store_writes is not None:
-            yield from world.store_writes.call(op)
-        if op.write_latency > 0:
-            yield world.env.timeout(op.write_latency)
-        return world.decide(op, accepted=True)
-
-
-@STRATEGIES.register("cas")
-class CompareAndSwap(NoMitigation):
-    """Check, wait, then a guarded write: the world's write guard (the spec's ``compare``)
-    applies the use only if the key's version is unchanged (``version``) or the precondition
-    holds on the truth (``predicate``) at the instant the write lands (:meth:`World.decide`).
-
-    A version CAS never violates: an unchanged version means an unchanged state, on which the
-    precondition held when it was observed; a stale observation carries an old version and
-    fails. A predicate CAS never violates either, and never fails while the precondition holds.
-    """
 
 
 class KeyLocks:
@@ -137,111 +98,3 @@ class KeyLocks:
             self._pass_on(key)
 
 
-@STRATEGIES.register("lock")
-class Lock(Strategy):
-    """Take the key's lock, check, wait, use, release.
-
-    With ``fencing`` the check is a fenced read (it raises the key's token watermark in the store)
-    and the store rejects a write whose token is below the watermark: a holder whose lease expired
-    cannot write once a newer holder has checked, so the lock stays safe under pauses. With
-    ``fencing = "writes"`` only accepted writes raise the watermark: a stale holder's write is
-    rejected once a newer holder has written, but lands if it comes first.
-    """
-
-    spec: LockSpec
-
-    def __init__(self, world: World, spec: Any) -> None:
-        super().__init__(world, spec)
-        self.locks = KeyLocks(world.env, spec.lease_ttl)
-        self._service = world.add_actor("lock")
-        self._capacity = world.finite_service("lock")
-        self._acquire_latency = world.streams.variates("lock.acquire_latency", spec.acquire_latency)
-        self._fencing: bool = spec.fencing is True
-        self._write_fencing: bool = spec.fencing == "writes"
-        self._write_fence: dict[int, int] = {}
-        """Write-only fencing: per key, the newest token an accepted write carried."""
-        self._wait_timeout: float | None = spec.wait_timeout
-        self.timeouts = 0
-        self.fenced_rejections = 0
-
-    def attempt(self, op: Operation, first: bool) -> Flow:
-        world = self.world
-        env = world.env
-        if self._capacity is not None:  # a finite lock service: queue for a server first
-            yield from self._capacity.call(op)
-        latency = self._acquire_latency() * self._service.latency_factor
-        if latency > 0:
-            yield env.timeout(latency)
-        if not (yield from world.reach(self._service)):  # the lock service is partitioned away
-            self.timeouts += 1
-            return REJECTED_ATTEMPT_TIMEOUT
-        requested = env.now
-        grant = self.locks.acquire(op.key)
-        if not grant.triggered:
-            if self._wait_timeout is None:
-                yield grant
-            else:
-                yield grant | env.timeout(self._wait_timeout)
-                if not grant.triggered:
-                    self.locks.cancel(op.key, grant)
-                    self.timeouts += 1
-                    if op.counted:
-                        world.recorder.lock_wait.add(env.now - requested)
-                    return REJECTED_ATTEMPT_TIMEOUT
-        token: int = grant.value  # type: ignore[assignment]
-        op.token = token
-        if op.counted:
-            world.recorder.lock_wait.add(env.now - requested)
-        try:
-            if not (yield from world.check(op, op.read_latency)):
-                return DECLINED
-            store = world.store
-            if self._fencing and token > store.fence[op.key]:
-                store.fence[op.key] = token
-            yield from world.wait_window(op.window)
-            if world.store_writes is not None:
-                yield from world.store_writes.call(op)
-            if op.write_latency > 0:
-                yield env.timeout(op.write_latency)
-            accepted = not self._fencing or token >= store.fence[op.key]
-            if self._write_fencing:
-                accepted = token >= self._write_fence.get(op.key, 0)
-            if not accepted:
-                self.fenced_rejections += 1
-            outcome = world.decide(op, accepted=accepted)
-            if self._write_fencing and outcome != REJECTED_ATTEMPT and world.invariant.use_writes:
-                self._write_fence[op.key] = token
-            return outcome
-        finally:
-            self.locks.release(op.key, token)
-
-    def mutate(self, key: int, apply: Callable[[], None]) -> None:
-        if not self.spec.mutators_take_lock:
-            apply()
-            return
-        grant = self.locks.acquire(key)
-        if grant.triggered:
-            self._locked_apply(key, apply, grant)
-        else:
-            grant.callbacks.append(partial(self._locked_apply, key, apply))
-
-    def _locked_apply(self, key: int, apply: Callable[[], None], grant: simpy.Event) -> None:
-        token: int = grant.value  # type: ignore[assignment]
-        store = self.world.store
-        if self._fencing and token > store.fence[key]:
-            store.fence[key] = token
-        if self._write_fencing:
-            self._write_fence[key] = max(token, self._write_fence.get(key, 0))
-        apply()
-        self.locks.release(key, token)
-
-    def metrics(self) -> dict[str, float]:
-        return {
-            "lock_leases_expired": float(self.locks.expired),
-            "lock_wait_timeouts": float(self.timeouts),
-            "fenced_rejections": float(self.fenced_rejections),
-        }
-
-
-REJECTED_ATTEMPT_TIMEOUT = REJECTED_ATTEMPT
-"""A lock wait that timed out counts as a rejected attempt (retried or aborted)."""
