@@ -287,6 +287,18 @@ class Recorder:
         elif not accepted:
             self.spurious_rejections += 1
 
+    def caught(self, op: Operation) -> None:
+        """A mismatch caught before any use: an attempt, a mismatch, a conflict."""
+        if op.counted:
+            self.attempts += 1
+            self.mismatches += 1
+            self.conflicts += 1
+
+    def lock_waited(self, op: Operation, wait: float) -> None:
+        """A lock wait."""
+        if op.counted:
+            self.lock_wait.add(wait)
+
     def retried(self, op: Operation) -> None:
         """A rejected attempt is retried."""
         if op.counted:

@@ -810,6 +810,20 @@ class World:
 
             mutate(key, apply)
 
+    def mutate(self, key: int, apply: Callable[[], None]) -> None:
+        """A background write of ``key`` by an actor: through the strategy (which may gate
+        writers), and heard by the observers when it lands."""
+        mutated = self.notify.mutated
+        if mutated is None:
+            self.strategy.mutate(key, apply)
+            return
+
+        def applied() -> None:
+            apply()
+            mutated(key)
+
+        self.strategy.mutate(key, applied)
+
     def run(self) -> None:
         """Simulate until the horizon, then let in-flight operations finish for at most one more
         horizon. Operations still running then are charged as ``unfinished`` (an SLO error whose

@@ -36,11 +36,9 @@ def exponential(mean: float) -> Exponential:
 
 def caught_before_use(world: World, op: Operation) -> None:
     """Count a mismatch caught by a mitigation before any use (a dedupe hit): a conflict."""
-    if op.counted:
-        recorder = world.recorder
-        recorder.attempts += 1
-        recorder.mismatches += 1
-        recorder.conflicts += 1
+    caught = world.notify.caught
+    if caught is not None:
+        caught(op)
 
 
 def measured(world: World, t: float) -> bool:

@@ -48,6 +48,13 @@ class WorldObserver:
         whether the precondition held on the truth, ``duplicate`` whether it was a second effect
         of one request (a harm although the precondition held)."""
 
+    def caught(self, op: Operation) -> None:
+        """A mismatch caught before any check or use (a dedupe hit turning a duplicate away): an
+        attempt refused as a conflict, with no window."""
+
+    def lock_waited(self, op: Operation, wait: float) -> None:
+        """``op`` waited ``wait`` seconds for a lock (granted, or given up at its wait timeout)."""
+
     def harmed(self, op: Operation, kind: str) -> None:
         """A use did harm: ``kind`` is the invariant's harm, ``"duplicate"`` or ``"orphan"``."""
 
@@ -86,6 +93,8 @@ class Broadcast:
     checked: Callable[[Operation, bool, bool], None] | None
     window_ended: Callable[[Operation | None, float], None] | None
     judged: Callable[[Operation, float, bool, bool, bool], None] | None
+    caught: Callable[[Operation], None] | None
+    lock_waited: Callable[[Operation, float], None] | None
     harmed: Callable[[Operation, str], None] | None
     retried: Callable[[Operation], None] | None
     finished: Callable[[Operation, int, float], None] | None

@@ -25,7 +25,7 @@ class CheckWaitUse(Strategy):
         world = self.world
         if not (yield from world.check(op, op.read_latency)):
             return DECLINED
-        yield from world.wait_window(op.window)
+        yield from world.wait_window(op.window, op)
         if world.store_writes is not None:  # a finite store: queue for a server first
             yield from world.store_writes.call(op)
         if op.write_latency > 0:

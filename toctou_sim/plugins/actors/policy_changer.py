@@ -134,7 +134,7 @@ class PolicyChanger(BackgroundActor):
             view.on_write(key)
             view.changed(key, delay)
 
-        world.strategy.mutate(key, apply)
+        world.mutate(key, apply)
 
     def _run(self) -> Flow:
         env = self.world.env

@@ -65,7 +65,7 @@ class SchemaChanger(BackgroundActor):
                 store.write(key, store.value[key] + 1)
                 world.read_path.on_write(key)
 
-            world.strategy.mutate(key, apply)
+            world.mutate(key, apply)
 
     def _run(self) -> Flow:
         env = self.world.env

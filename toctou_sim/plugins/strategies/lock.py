@@ -97,20 +97,22 @@ class Lock(Strategy):
                 if not grant.triggered:
                     self.locks.cancel(op.key, grant)
                     self.timeouts += 1
-                    if op.counted:
-                        world.recorder.lock_wait.add(env.now - requested)
+                    waited = world.notify.lock_waited
+                    if waited is not None:
+                        waited(op, env.now - requested)
                     return REJECTED_ATTEMPT_TIMEOUT
         token: int = grant.value  # type: ignore[assignment]
         op.token = token
-        if op.counted:
-            world.recorder.lock_wait.add(env.now - requested)
+        waited = world.notify.lock_waited
+        if waited is not None:
+            waited(op, env.now - requested)
         try:
             if not (yield from world.check(op, op.read_latency)):
                 return DECLINED
             store = world.store
             if self._fencing and token > store.fence[op.key]:
                 store.fence[op.key] = token
-            yield from world.wait_window(op.window)
+            yield from world.wait_window(op.window, op)
             if world.store_writes is not None:
                 yield from world.store_writes.call(op)
             if op.write_latency > 0:

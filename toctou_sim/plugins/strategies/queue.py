@@ -111,7 +111,7 @@ class SingleConsumerQueue(Strategy):
             yield from consumer.wait(env)  # a paused or crashed consumer holds its lane
             if not (yield from world.check(op, op.read_latency)):
                 return DECLINED
-            yield from world.wait_window(op.window)
+            yield from world.wait_window(op.window, op)
             yield from consumer.wait(env)
             if world.store_writes is not None:  # a finite store: queue for a server first
                 yield from world.store_writes.call(op)

@@ -37,7 +37,7 @@ class Recheck(Strategy):
         world = self.world
         if not (yield from world.check(op, op.read_latency)):
             return DECLINED
-        yield from world.wait_window(op.window)
+        yield from world.wait_window(op.window, op)
         if world.store_reads is not None:  # the re-check is a store read
             yield from world.store_reads.call(op)
         latency = self._recheck_latency()

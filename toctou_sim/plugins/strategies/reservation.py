@@ -96,18 +96,19 @@ class Reservation(Strategy):
             yield env.timeout(op.read_latency)
         op.t_check = env.now
         op.stale = False
-        if op.counted:
-            world.recorder.attempts += 1
-        if not self._take(key):
-            op.seen_version = store.version[key]
-            return DECLINED
+        taken = self._take(key)
         op.seen_version = store.version[key]
+        checked = world.notify.checked
+        if checked is not None:  # the reservation is this attempt's check, on the truth
+            checked(op, taken, False)
+        if not taken:
+            return DECLINED
         hold = _Hold(key)
         self.held.change(env.now, 1)
         if self._ttl is not None:
             env.timeout(self._ttl).callbacks.append(partial(self._expire, hold))
         try:
-            yield from world.wait_window(op.window)
+            yield from world.wait_window(op.window, op)
             if world.store_writes is not None:  # a finite store: queue for a server first
                 yield from world.store_writes.call(op)
             if op.write_latency > 0:

@@ -108,17 +108,17 @@ class PermissionToken(Strategy):
             op.seen_version, op.seen_value, op.t_check = token.version, token.value, env.now
             op.stale = token.version != store.version[key] and not store.holds(key, token.version)
             if op.counted:
-                world.recorder.attempts += 1
                 self.reused += 1
-                if token.version != store.version[key]:
-                    world.recorder.stale_checks += 1
+            checked = world.notify.checked
+            if checked is not None:  # the token's snapshot is this attempt's check
+                checked(op, True, token.version != store.version[key])
         else:
             if not (yield from world.check(op, op.read_latency)):
                 return DECLINED
             token = self._issue(env.now, op.seen_version, op.seen_value)
             if self._reuse:
                 self.tokens[key] = token
-        yield from world.wait_window(op.window)
+        yield from world.wait_window(op.window, op)
         if self._refresh and clock.local_time(env.now) >= token.expires:
             latency = self._refresh_latency()
             if latency > 0:

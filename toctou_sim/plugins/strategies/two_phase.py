@@ -108,7 +108,7 @@ class TwoPhaseCommit(Strategy):
                     self.prepare_failures += 1
                 return REJECTED_ATTEMPT
             prepared = [participant.epoch for participant in self.participants]
-            yield from world.wait_window(op.window)
+            yield from world.wait_window(op.window, op)
             voted = env.now
             yield from coordinator.wait(env)  # a paused coordinator keeps the participants waiting
             crashed = self._crash > 0 and self._crash_draw() < self._crash
