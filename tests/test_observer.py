@@ -111,3 +111,22 @@ def test_broadcast_binds_nothing_one_method_or_a_fan_out() -> None:
     assert fan is not None
     fan(None)
     assert heard == ["one", "two"]
+
+
+def test_nothing_but_the_recorder_writes_its_counters() -> None:
+    """The world, strategies, read paths and faults count through hooks: no ``recorder.x += ...``
+    or ``recorder.histogram.add(...)`` outside the measure layer and the fast engine (which builds
+    its recorder from the kernel's counts, after the run)."""
+    import re
+
+    package = Path(__file__).resolve().parent.parent / "toctou_sim"
+    writes = re.compile(r"recorder\.\w+\s*[+-]=|recorder\.\w+\.add\(")
+    offenders = [
+        f"{path.relative_to(package)}:{number}"
+        for path in sorted(package.rglob("*.py"))
+        if path.relative_to(package).parts[0] not in ("measure", "engines")
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if writes.search(line)
+    ]
+    assert offenders == []
+    assert writes.search("world.recorder.attempts += 1") and writes.search("recorder.window.add(x)")

@@ -299,6 +299,23 @@ class Recorder:
         if op.counted:
             self.lock_wait.add(wait)
 
+    def window_measured(self, op: Operation, seconds: float) -> None:
+        """A window measured on ``op``'s behalf."""
+        if op.counted:
+            self.window.add(seconds)
+
+    def tallied(self, op: Operation, attempts: int, violated: bool, conflicted: bool) -> None:
+        """An operation settled by attempts made elsewhere, counted once."""
+        if not op.counted:
+            return
+        self.attempts += attempts
+        if violated or conflicted:
+            self.mismatches += 1
+            if violated:
+                self.violations += 1
+            else:
+                self.conflicts += 1
+
     def retried(self, op: Operation) -> None:
         """A rejected attempt is retried."""
         if op.counted:

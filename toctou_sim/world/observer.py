@@ -55,6 +55,15 @@ class WorldObserver:
     def lock_waited(self, op: Operation, wait: float) -> None:
         """``op`` waited ``wait`` seconds for a lock (granted, or given up at its wait timeout)."""
 
+    def window_measured(self, op: Operation, seconds: float) -> None:
+        """The check-to-use window of ``op``, measured by a strategy that uses on another
+        operation's behalf (a controller's reconcile of a client's event)."""
+
+    def tallied(self, op: Operation, attempts: int, violated: bool, conflicted: bool) -> None:
+        """An operation carried out by several attempts elsewhere (a controller's reconciles of
+        one event) is settled: ``attempts`` uses, and whether one was a violation or, failing
+        that, a conflict."""
+
     def harmed(self, op: Operation, kind: str) -> None:
         """A use did harm: ``kind`` is the invariant's harm, ``"duplicate"`` or ``"orphan"``."""
 
@@ -95,6 +104,8 @@ class Broadcast:
     judged: Callable[[Operation, float, bool, bool, bool], None] | None
     caught: Callable[[Operation], None] | None
     lock_waited: Callable[[Operation, float], None] | None
+    window_measured: Callable[[Operation, float], None] | None
+    tallied: Callable[[Operation, int, bool, bool], None] | None
     harmed: Callable[[Operation, str], None] | None
     retried: Callable[[Operation], None] | None
     finished: Callable[[Operation, int, float], None] | None

@@ -277,8 +277,9 @@ class LeaderElection(Strategy):
                 if not accepted:
                     self.fenced_rejections += 1
                 holds = store.holds(op.key, run.seen_version)
-                if op.counted:
-                    world.recorder.window.add(env.now - run.t_check)
+                measured = world.notify.window_measured
+                if measured is not None:
+                    measured(op, env.now - run.t_check)
                 outcome = world.decide(run, accepted=accepted)
                 if outcome == VIOLATED:
                     event.violated = True
@@ -313,17 +314,12 @@ class LeaderElection(Strategy):
         del self.events[op]
         outcome = VIOLATED if event.violated else event.outcome
         if op.counted:
-            recorder = self.world.recorder
-            recorder.attempts += event.reconciles
             self.reconciles += event.reconciles
-            if event.violated:
-                recorder.mismatches += 1
-                recorder.violations += 1
+            if event.violated or event.conflicted:
                 op.mismatched = True
-            elif event.conflicted:
-                recorder.mismatches += 1
-                recorder.conflicts += 1
-                op.mismatched = True
+        tallied = self.world.notify.tallied
+        if tallied is not None:
+            tallied(op, event.reconciles, event.violated, event.conflicted)
         op.arrival += self.world.env.now - event.completed  # latency = arrival to first completion
         self.world.finish(op, outcome)
 
