@@ -44,6 +44,7 @@ import simpy
 from toctou_sim.core.distributions import Constant, Distribution, RandomStreams
 from toctou_sim.spec.model import ModelSpec, SpecError
 from toctou_sim.world.engine import Flow, Operation, World
+from toctou_sim.world.observer import HarmListener
 
 __all__ = ["Counterexample", "ExploreResult", "Scope", "Step", "explore"]
 
@@ -285,7 +286,7 @@ class _ExploreWorld(World):
         self._chooser = streams.chooser
         self._scope = streams.scope
         super().__init__(spec, streams)
-        self.harm_listeners.append(self._harm)
+        self.listen(HarmListener(self._harm))
         from toctou_sim.world.faults import ScheduledFault
 
         scheduled = [f for f in self.faults if isinstance(f, ScheduledFault)]

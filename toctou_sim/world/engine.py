@@ -340,8 +340,6 @@ class World:
             use until this instant (the ``clients`` actor's ``stalled_until``).
         ledger: the effect ledger: every applied use and the harm it did (a second effect of one
             request is a duplicate, guide F2, M3; a partial effect an orphan, F6).
-        harm_listeners: callables ``(op, kind)`` told of every harmful use as it happens, with
-            ``kind`` the invariant's harm, ``"duplicate"`` or ``"orphan"`` (reconcilers use it).
         observers, notify: the world's listeners and the hooks bound to them (see :meth:`listen`).
     """
 
@@ -400,7 +398,6 @@ class World:
         self._jitter_block: list[float] = []
 
         clients = spec.clients
-        self.harm_listeners: list[Callable[[Operation, str], None]] = []
         self._duplicates_possible = clients.redelivery is not None or clients.timeout is not None
         self.ledger = EffectLedger(track=self._duplicates_possible or clients.partial_failure > 0)
         """Every effect the world applied, with its harm (see :mod:`toctou_sim.world.ledger`)."""
@@ -601,8 +598,6 @@ class World:
                 self.orphans.change(self.env.now, 1)
             if op.partial or not holds:
                 kind = "orphan" if op.partial else ("duplicate" if duplicate else self.invariant.harm)
-                for listener in self.harm_listeners:
-                    listener(op, kind)
                 harmed = self.notify.harmed
                 if harmed is not None:
                     harmed(op, kind)

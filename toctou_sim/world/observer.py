@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from toctou_sim.world.operation import Operation
 
-__all__ = ["HOOKS", "Broadcast", "WorldObserver", "broadcast"]
+__all__ = ["HOOKS", "Broadcast", "HarmListener", "WorldObserver", "broadcast"]
 
 
 class WorldObserver:
@@ -84,6 +84,16 @@ class WorldObserver:
 
     def fault_ended(self, kind: str, target: str) -> None:
         """A fault interval of ``kind`` on ``target`` ends."""
+
+
+class HarmListener(WorldObserver):
+    """An observer of harms only, calling ``callback(op, kind)`` (a reconciler, the explorer)."""
+
+    def __init__(self, callback: Callable[[Operation, str], None]) -> None:
+        self._callback = callback
+
+    def harmed(self, op: Operation, kind: str) -> None:
+        self._callback(op, kind)
 
 
 HOOKS: tuple[str, ...] = tuple(

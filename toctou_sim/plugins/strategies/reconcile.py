@@ -15,6 +15,7 @@ from toctou_sim.spec.registry import Plugin
 from toctou_sim.spec.strategies import inner_problem
 from toctou_sim.world.engine import Flow, Operation, Strategy, World
 from toctou_sim.world.mitigations import UNIT, mean_or_nan, measured, measured_minutes
+from toctou_sim.world.observer import HarmListener
 from toctou_sim.world.registry import STRATEGIES
 
 if TYPE_CHECKING:
@@ -119,7 +120,7 @@ class Reconciler(Strategy):
         self._resolved = 0
         self._orphan_total = 0.0
         self._orphans_cleaned = 0
-        world.harm_listeners.append(self._on_harm)
+        world.listen(HarmListener(self._on_harm))
         world.env.process(self._loop())
 
     def attempt(self, op: Operation, first: bool) -> Flow:
