@@ -36,7 +36,8 @@ _CAP = 1 << 15
 _BLOCK = 4096
 """VariateStream's block size: the kernel's streams are the concatenation of blocks this long."""
 _LOG = 1 << 14
-"""Durations logged before they are folded into the recorder's histograms."""
+"""Durations logged before they are folded into the recorder's histograms (at least two of
+Histogram's chunks: a drain leaves less than one behind)."""
 
 Source = Callable[[int], NDArray[Any]]
 
@@ -124,6 +125,21 @@ class _Jitter:
         return values[:n]
 
 
+def _can_reject(kind: str, guard: str, invariant: str) -> bool:
+    """Whether an attempt of strategy ``kind`` (the inner one, under idempotency without
+    duplicates) with write guard ``guard`` can end refused-and-retryable (the kernel's REJECTED).
+    A refusal on an invariant whose refusal is the answer is declined, not retried, wherever the
+    precondition is false at the refusal: so the conditional write, the recheck and the
+    reservation on a counter never retry, and neither does ``none`` without a guard."""
+    if kind == "lock" or guard == "version":  # wait timeouts, fencing; a version compare
+        return True
+    if kind == "none" and guard == "none":
+        return False
+    if kind == "reservation" and invariant != "counter":  # its throttle refuses on value <= 0
+        return True
+    return not INVARIANTS[invariant].refusal_is_answer
+
+
 def _gap_source(model: ModelSpec, streams: RandomStreams) -> Source:
     arrival = model.clients.arrival
     if not arrival.profile:
@@ -144,13 +160,14 @@ class _Buffers:
     def __init__(self, sources: list[Source], first: list[int], dtype: Any, margin: int) -> None:
         self.sources = sources
         self.next = [max(margin * 2, n) for n in first]
-        self.buf = np.empty((len(sources), _CAP), dtype=dtype)
+        # zeros: the rows of streams the model never draws from stay the untouched zero pages
+        # of a fresh allocation (writing 256 KiB of zeros per such row cost more than drawing)
+        self.buf = np.zeros((len(sources), _CAP), dtype=dtype)
         self.pos = np.zeros(len(sources), dtype=np.int64)
         self.len = np.zeros(len(sources), dtype=np.int64)
         self.margin = margin
         for s in range(len(sources)):
             if sources[s] is _never:  # a stream this model never draws from: a full row of zeros
-                self.buf[s] = 0
                 self.len[s] = _CAP
             else:
                 self._refill(s)
@@ -220,6 +237,8 @@ def run_kernel(model: ModelSpec, replication: int, seed: int) -> ReplicationResu
     outer: Any = spec.strategy
     inner: Any = outer.inner if idempotency else outer
     max_retries = retry.max_retries if retry is not None else 0
+    if not _can_reject(inner.kind, spec.strategy.write_guard(), spec.keys.invariant):
+        max_retries = 0  # nothing is ever retried: the retry streams are never drawn from
     margin = 2 * (max_retries + 2) + 8
     n_keys = spec.keys.count
     n_mut = len(spec.mutators)
@@ -231,10 +250,12 @@ def run_kernel(model: ModelSpec, replication: int, seed: int) -> ReplicationResu
         _variates(streams, "window", spec.clients.window),
         _variates(streams, "read_latency", spec.store.read_latency),
         _variates(streams, "write_latency", spec.store.write_latency),
-        _variates(streams, "retry.window", spec.clients.window),
-        _variates(streams, "retry.read_latency", spec.store.read_latency),
-        _variates(streams, "retry.write_latency", spec.store.write_latency),
-        _Jitter(streams),
+        # a retry redraws the window and latencies, and jitters its backoff: without retries
+        # these streams are never drawn from (nor their generators made)
+        _variates(streams, "retry.window", spec.clients.window) if max_retries else _never,
+        _variates(streams, "retry.read_latency", spec.store.read_latency) if max_retries else _never,
+        _variates(streams, "retry.write_latency", spec.store.write_latency) if max_retries else _never,
+        _Jitter(streams) if max_retries and retry.jitter != "none" else _never,
         (_variates(streams, "recheck.read_latency", spec.store.read_latency)
          if inner.kind == "recheck" else _never),
     ]
@@ -340,32 +361,36 @@ def run_kernel(model: ModelSpec, replication: int, seed: int) -> ReplicationResu
     EFREE = np.arange(n_ev - 1, -1, -1, dtype=np.int64)
     HEAP = _heap(n_ev)
     I[K.R_NFREE_EV] = n_ev
-    LF = np.empty((_LOG, 2), dtype=np.float64)
-    LE = np.empty(_LOG, dtype=np.int64)
-    WL = np.empty(_LOG, dtype=np.float64)
-    AL = np.empty(_LOG, dtype=np.float64)
-    LW = np.empty(_LOG, dtype=np.float64)
+    n_log = max(_LOG, Histogram._FLUSH + 4 * margin)
+    LF = np.empty((n_log, 2), dtype=np.float64)
+    LE = np.empty(n_log, dtype=np.int64)
+    WL = np.empty(n_log, dtype=np.float64)
+    AL = np.empty(n_log, dtype=np.float64)
+    LW = np.empty(n_log, dtype=np.float64)
     age = Histogram()
 
-    def drain() -> None:
+    # The logs hold what the kernel logged since the last drain, after the remainder (fewer
+    # than a fold's worth) of the values already logged: a drain folds whole chunks of
+    # Histogram._FLUSH values straight into the histograms (the chunks Histogram.add would fold,
+    # so the sums are the same to the last bit) and moves the remainder to the front.
+    timed = [0]  # latency entries already in the error timeline
+
+    def drain(last: bool = False) -> None:
         n = int(I[K.R_NLAT])
-        if n:
-            recorder.latency.add_many(LF[:n, 1])
+        if n > timed[0]:
             timeline = recorder.timeline
-            index = (LF[:n, 0] * timeline.inverse_width).astype(np.int64)
+            index = (LF[timed[0] : n, 0] * timeline.inverse_width).astype(np.int64)
             timeline.grow(int(index.max()))
             size = len(timeline.ops)
             ops = np.bincount(index, minlength=size)
-            errors = np.bincount(index, weights=LE[:n], minlength=size).astype(np.int64)
+            errors = np.bincount(index, weights=LE[timed[0] : n], minlength=size).astype(np.int64)
             timeline.ops = (np.asarray(timeline.ops, dtype=np.int64) + ops).tolist()
             timeline.errors = (np.asarray(timeline.errors, dtype=np.int64) + errors).tolist()
-        if I[K.R_NWIN]:
-            recorder.window.add_many(WL[: I[K.R_NWIN]])
-        if I[K.R_NAGE]:
-            age.add_many(AL[: I[K.R_NAGE]])
-        if I[K.R_NLW]:
-            recorder.lock_wait.add_many(LW[: I[K.R_NLW]])
-        I[K.R_NLAT] = I[K.R_NWIN] = I[K.R_NAGE] = I[K.R_NLW] = 0
+        I[K.R_NLAT] = _fold(recorder.latency, LF[:, 1], n, last)
+        timed[0] = int(I[K.R_NLAT])
+        I[K.R_NWIN] = _fold(recorder.window, WL, int(I[K.R_NWIN]), last)
+        I[K.R_NAGE] = _fold(age, AL, int(I[K.R_NAGE]), last)
+        I[K.R_NLW] = _fold(recorder.lock_wait, LW, int(I[K.R_NLW]), last)
 
     # t = 0: the arrival process draws its first operation, then each mutator its first gap
     # the compiled _push would load a second compiled function for these few calls: run its Python
@@ -420,7 +445,7 @@ def run_kernel(model: ModelSpec, replication: int, seed: int) -> ReplicationResu
             I[K.R_NFREE_EV] = free + old
         else:
             drain()
-    drain()
+    drain(last=True)
     _charge_unfinished(recorder, I, F, OI, OF, OFREE)
 
     r = recorder
@@ -462,6 +487,24 @@ def run_kernel(model: ModelSpec, replication: int, seed: int) -> ReplicationResu
         measured_time=horizon - spec.model.warmup,
         extra=extra,
     )
+
+
+def _fold(histogram: Histogram, log: NDArray[np.float64], n: int, last: bool) -> int:
+    """Fold the first ``n`` logged values into ``histogram`` in whole chunks of the size
+    Histogram.add folds; the remainder moves to the front of ``log`` (its count is returned), or,
+    at the ``last`` drain, into the histogram's buffer (as if added one by one)."""
+    chunk = Histogram._FLUSH
+    full = n - n % chunk
+    for start in range(0, full, chunk):
+        histogram._fold(np.ascontiguousarray(log[start : start + chunk]))
+    rest = n - full
+    if last:
+        if rest:
+            histogram._buffer.extend(log[full:n].tolist())
+        return 0
+    if full and rest:
+        log[:rest] = log[full:n]
+    return rest
 
 
 def _charge_unfinished(recorder: Recorder, I: NDArray[np.int64], F: NDArray[np.float64], OI: NDArray[np.int64],
