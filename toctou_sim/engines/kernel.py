@@ -816,6 +816,20 @@ def _run_op(I: Any, F: Any, C: Any, OI: Any, OF: Any, OFREE: Any, KI: Any, KF: A
             step = -1
 
 
+# ---------------------------------------------------------------------------------- key draws
+
+
+@_jit
+def zipf_index(u: Any, cdf: Any, guide: Any, scale: float, out: Any) -> None:
+    """KeyChooser._zipf_index, value by value: the guide table's bucket, then the first key whose
+    cumulative probability exceeds ``u`` (comparisons only, so the same keys)."""
+    for i in range(u.shape[0]):
+        index = guide[int(u[i] * scale)]
+        while cdf[index] <= u[i]:
+            index += 1
+        out[i] = index
+
+
 # ---------------------------------------------------------------------------------- the loop
 
 

@@ -11,7 +11,15 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from toctou_sim.core.distributions import Constant, Distribution, Exponential, KeyChooser, RandomStreams
+from toctou_sim.core.distributions import (
+    Constant,
+    Distribution,
+    Exponential,
+    KeyChooser,
+    LogNormal,
+    RandomStreams,
+    Uniform,
+)
 from toctou_sim.engines import kernel as K
 from toctou_sim.measure.metrics import Histogram, Recorder, ReplicationResult, TimeWeighted
 from toctou_sim.spec.model import ModelSpec, Zipf
@@ -48,59 +56,76 @@ def _zipf(popularity: Any) -> float | None:
 
 class _Blocks:
     """The values of one named stream as :class:`VariateStream` (or :class:`KeyChooser`) hands
-    them out, the concatenation of its 4096-value blocks, taken ``n`` at a time. The leftover of
-    a block stays an array (``take`` would turn it into a list and back), and the stream's
-    Generator is only made when a first block is drawn."""
+    them out, the concatenation of its 4096-value blocks, taken ``n`` at a time. ``draw(k)``
+    gives the stream's next ``k`` blocks, concatenated. The leftover of a block stays an array
+    (``take`` would turn it into a list and back)."""
 
-    __slots__ = ("_block", "_rest")
+    __slots__ = ("_draw", "_rest")
 
-    def __init__(self, block: Callable[[], NDArray[Any]]) -> None:
-        self._block = block
+    def __init__(self, draw: Callable[[int], NDArray[Any]]) -> None:
+        self._draw = draw
         self._rest: NDArray[Any] | None = None
 
     def __call__(self, n: int) -> NDArray[Any]:
         rest = self._rest
-        if rest is not None and rest.size >= n:
+        have = 0 if rest is None else rest.size
+        if rest is not None and have >= n:
             self._rest = rest[n:]
             return rest[:n]
-        parts = [] if rest is None else [rest]
-        have = 0 if rest is None else rest.size
-        while have < n:
-            block = self._block()
-            parts.append(block)
-            have += block.size
-        values = np.concatenate(parts) if len(parts) > 1 else parts[0]
+        fresh = self._draw(-(-(n - have) // _BLOCK))
+        values = np.concatenate((rest, fresh)) if rest is not None and have else fresh
         self._rest = values[n:]
         return values[:n]
 
 
+_SEQUENTIAL = (Exponential, LogNormal, Uniform)
+"""Distributions whose ``sample(rng, k * 4096)`` is ``k`` calls of ``sample(rng, 4096)`` end to
+end: numpy's Generator draws them value by value from the bit generator, keeping nothing between
+calls (not so for ``integers``, which buffers half-words within a call, or for mixtures)."""
+
+
 def _variates(streams: RandomStreams, name: str, distribution: Distribution) -> Source:
-    """``streams.variates(name, distribution).take``, drawn in the same blocks."""
+    """``streams.variates(name, distribution).take``, drawn in the same blocks. The stream's
+    Generator is only made when its first block is drawn."""
     if isinstance(distribution, Constant):
         value = distribution.value
         return lambda n: np.full(n, value)
     rng: list[np.random.Generator] = []
+    sequential = type(distribution) in _SEQUENTIAL
 
-    def block() -> NDArray[np.float64]:
+    def draw(blocks: int) -> NDArray[np.float64]:
         if not rng:
             rng.append(streams.generator(name))
-        return distribution.sample(rng[0], _BLOCK)
+        if sequential or blocks == 1:  # one call draws the blocks (fewer Python round trips)
+            return distribution.sample(rng[0], blocks * _BLOCK)
+        return np.concatenate([distribution.sample(rng[0], _BLOCK) for _ in range(blocks)])
 
-    return _Blocks(block)
+    return _Blocks(draw)
 
 
 def _keys(streams: RandomStreams, name: str, count: int, zipf: float | None) -> Source:
-    """``streams.keys(name, count, zipf).take``, drawn in the same blocks."""
+    """``streams.keys(name, count, zipf).take``, drawn in the same blocks. Zipf keys map a block
+    of uniforms value by value (KeyChooser._zipf_index, or its compiled loop), so several blocks
+    are drawn at once."""
     if count == 1:
         return lambda n: np.zeros(n, dtype=np.int64)
     chooser: list[KeyChooser] = []
 
-    def block() -> NDArray[np.int64]:
+    def draw(blocks: int) -> NDArray[np.int64]:
         if not chooser:
             chooser.append(streams.keys(name, count, zipf))
-        return chooser[0].block().astype(np.int64, copy=False)
+        keys = chooser[0]
+        if zipf is not None and keys._cdf is not None and keys._guide is not None:
+            u = keys._rng.random(blocks * _BLOCK)
+            if not K.COMPILED:
+                return keys._zipf_index(u).astype(np.int64, copy=False)
+            out = np.empty(u.size, dtype=np.int64)
+            K.zipf_index(u, keys._cdf, keys._guide, keys._scale, out)
+            return out
+        parts = [keys.block().astype(np.int64, copy=False) for _ in range(blocks)]
+        return parts[0] if blocks == 1 else np.concatenate(parts)
 
-    return _Blocks(block)
+    return _Blocks(draw)
 
 
 class _Jitter:
@@ -564,4 +589,5 @@ def warm_up() -> None:
     tiny = parse_model({"model": {"horizon": 0.05, "warmup": 0.0}, "clients": {"arrival": {"poisson": {"rate": 100}}}},
                        source="<warm-up>")
     run_kernel(tiny, 0, 0)
+    _keys(RandomStreams(0, 0), "keys", 2, 1.0)(1)  # and the compiled Zipf key loop
     _WARM = True
