@@ -232,3 +232,68 @@ def test_the_event_heap_pops_in_time_then_sequence_order(script: list[tuple[floa
         EFREE[I[K.R_NFREE_EV]] = ev
         I[K.R_NFREE_EV] += 1
     assert I[K.R_HEAP] == 0
+
+
+@pytest.mark.parametrize("family", ["lognormal", "exponential", "uniform", "gamma", "constant"])
+def test_the_drivers_streams_hand_out_what_the_des_engines_streams_do(family: str) -> None:
+    """The driver draws several 4096-value blocks in one numpy call where that gives the same
+    values, and maps Zipf keys with a compiled loop: against VariateStream and KeyChooser, taken
+    in uneven pieces that cross block boundaries."""
+    import numpy as np
+
+    from toctou_sim.core.distributions import RandomStreams, parse_distribution
+    from toctou_sim.engines.kernel_driver import _keys, _variates
+
+    specs: dict[str, Any] = {"lognormal": {"lognormal": {"median": 0.001, "p99": 0.01}},
+                             "exponential": {"exponential": {"mean": 0.5}},
+                             "uniform": {"uniform": {"low": 0.0, "high": 2.0}},
+                             "gamma": {"gamma": {"shape": 2.0, "mean": 1.0}}, "constant": 0.25}
+    distribution = parse_distribution(specs[family])
+    pieces = [5, 4096, 10_000, 3, 30_000, 1, 64]
+    ours = _variates(RandomStreams(3, 1), "window", distribution)
+    theirs = RandomStreams(3, 1).variates("window", distribution)
+    for n in pieces:
+        assert np.array_equal(ours(n), theirs.take(n))
+    for count, zipf in ((1, None), (7, None), (200, 1.2), (50_000, 0.9)):
+        our_keys = _keys(RandomStreams(3, 1), "keys", count, zipf)
+        their_keys = RandomStreams(3, 1).keys("keys", count, zipf)
+        for n in pieces:
+            assert np.array_equal(our_keys(n), their_keys.take(n))
+
+
+def test_histograms_folded_across_drains_give_the_des_sums() -> None:
+    """Over 16,384 latencies and windows: the driver folds whole 8192-value chunks at each drain
+    and carries the remainder over, so the histograms' sums (and means) are the DES engine's."""
+    spec = load_model(MODELS / "flash_sale.toml", {"model.horizon": 40.0, "model.warmup": 1.0})
+    model = spec.with_strategy("conditional_decrement")
+    des = run_replication(model, 0, 4, engine="des")
+    fast = run_replication(model, 0, 4, engine="fast")
+    assert des.metrics["operations"] > 2 * 8192 + 100
+    assert _same(des.metrics, fast.metrics) == []
+    for name, histogram in des.histograms.items():
+        assert (histogram.count, histogram.total) == (fast.histograms[name].count, fast.histograms[name].total)
+
+
+@pytest.mark.parametrize("strategy", [
+    {"kind": "cas", "compare": "predicate"},
+    {"kind": "recheck"},
+    {"kind": "reservation", "guard": "predicate"},
+    {"kind": "none", "guard": "predicate"},
+])
+def test_strategies_that_never_retry_on_answer_invariants_skip_the_retry_streams(strategy: dict[str, Any]) -> None:
+    """On a counter a refusal with the precondition false is the answer (declined), so these
+    strategies never retry: the driver draws no retry streams for them, and the DES engine,
+    drawing them, still retries nothing and gives the same numbers."""
+    data: dict[str, Any] = {
+        "model": {"horizon": 3.0, "warmup": 0.2}, "keys": {"count": 3, "invariant": "counter", "initial": 2},
+        "clients": {"arrival": {"poisson": {"rate": 400}}, "window": {"exponential": {"mean": 0.01}}},
+        "mutators": [{"action": "restock", "rate": 30, "amount": 1}, {"action": "consume", "rate": 30}],
+        "strategy": strategy,
+    }
+    if strategy["kind"] != "none":
+        data["strategy"] = {**strategy, "retry": {"max_retries": 3, "backoff": 0.002}}
+    model = parse_model(data, source="<test>")
+    des = run_replication(model, 0, 2, engine="des")
+    fast = run_replication(model, 0, 2, engine="fast")
+    assert des.metrics["declined_rate"] > 0 and des.metrics["retries"] == 0
+    assert _same(des.metrics, fast.metrics) == []

@@ -280,7 +280,7 @@ def run_kernel(model: ModelSpec, replication: int, seed: int) -> ReplicationResu
         _variates(streams, "retry.window", spec.clients.window) if max_retries else _never,
         _variates(streams, "retry.read_latency", spec.store.read_latency) if max_retries else _never,
         _variates(streams, "retry.write_latency", spec.store.write_latency) if max_retries else _never,
-        _Jitter(streams) if max_retries and retry.jitter != "none" else _never,
+        _Jitter(streams) if max_retries and retry is not None and retry.jitter != "none" else _never,
         (_variates(streams, "recheck.read_latency", spec.store.read_latency)
          if inner.kind == "recheck" else _never),
     ]
