@@ -55,8 +55,11 @@ def test_the_flagship_models_qualify_and_others_say_why() -> None:
     assert chosen == "des" and "strategy 'queue'" in why
     budget = load_model(MODELS / "flash_sale.toml", {"strategies.cas.retry.budget": {"max_tokens": 10.0}})
     assert "retry budget" in qualifies(budget.with_strategy("cas"))[1]
-    webhook = load_model(MODELS / "payment_webhook.toml").with_strategy("idempotency")
-    assert "duplicate deliveries" in qualifies(webhook)[1]
+    webhook = load_model(MODELS / "payment_webhook.toml")
+    for strategy in ("none", "idempotency", "idempotency_eventual"):  # redeliveries and client timeouts
+        assert ("payment_webhook.toml", strategy) in BUNDLED
+    partial = webhook.model_copy(update={"clients": webhook.clients.model_copy(update={"partial_failure": 0.1})})
+    assert "partial failures" in qualifies(partial.with_strategy("idempotency"))[1]
     alone = parse_model({"keys": {"invariant": "grant"}, "clients": {"arrival": {"poisson": {"rate": 50}}},
                          "strategy": {"kind": "idempotency", "inner": {"kind": "lock"},
                                       "dedupe": {"lookup_latency": 0.002}}})
@@ -105,11 +108,13 @@ def _models(draw: st.DrawFn) -> ModelSpec:
     if strategy["kind"] != "none":
         strategy["retry"] = {"max_retries": draw(st.integers(0, 3)), "backoff": draw(st.sampled_from([0.0, 0.003])),
                              "jitter": draw(st.sampled_from(["none", "full", "equal"]))}
-    if draw(st.integers(0, 4)) == 0:  # idempotency keys around it (no duplicate deliveries)
+    if draw(st.integers(0, 2)) == 0:  # idempotency keys around it
         consistency = draw(st.sampled_from(["strong", "eventual"]))
         strategy = {"kind": "idempotency", "inner": strategy, "retry": strategy.get("retry", {"max_retries": 0}),
                     "dedupe": {"consistency": consistency, "lookup_latency": draw(_DURATIONS),
-                               "visibility_lag": 0.01 if consistency == "eventual" else 0.0}}
+                               "visibility_lag": (draw(st.sampled_from([0.01, {"exponential": {"mean": 0.01}}]))
+                                                  if consistency == "eventual" else 0.0),
+                               "ttl": draw(st.sampled_from([None, 0.005, 0.5]))}}
     data: dict[str, Any] = {
         "model": {"horizon": draw(st.sampled_from([1.0, 2.0])), "warmup": 0.2},
         "keys": {"count": draw(st.integers(1, 6)), "invariant": invariant,
@@ -121,6 +126,13 @@ def _models(draw: st.DrawFn) -> ModelSpec:
         "strategy": strategy,
         "slo": {"latency_threshold": 0.01},
     }
+    if draw(st.booleans()):  # duplicate deliveries: redeliveries (at once, or later) and client timeouts
+        if draw(st.booleans()):
+            delay = draw(st.sampled_from([0.0, 0.003, {"exponential": {"mean": 0.01}}]))
+            data["clients"]["redelivery"] = {"probability": draw(st.sampled_from([0.3, 1.0])), "delay": delay}
+        if draw(st.booleans()):
+            data["clients"]["timeout"] = {"after": draw(st.sampled_from([0.002, 0.02])),
+                                          "max_retries": draw(st.integers(1, 2))}
     if invariant in ("counter", "exists", "grant"):
         data["keys"]["initial"] = draw(st.integers(0, 2))
     if draw(st.booleans()):

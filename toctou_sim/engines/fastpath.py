@@ -122,7 +122,10 @@ def _unknown_fields(model: ModelSpec) -> str | None:
 
 _KERNEL_FIELDS: dict[str, frozenset[str]] = {
     **_KNOWN_FIELDS,
-    "clients": frozenset({"arrival", "window"}),
+    "clients": frozenset({"arrival", "window", "redelivery", "timeout"}),
+    "redelivery": frozenset({"probability", "delay"}),
+    "timeout": frozenset({"after", "max_retries"}),
+    "dedupe": frozenset({"consistency", "ttl", "visibility_lag", "lookup_latency"}),
     "arrival": frozenset({"poisson", "profile"}),
     "read_path": frozenset({"kind", "ttl", "capacity", "write_policy", "invalidation", "negative_caching",
                             "read_latency", "fill_delay", "on_miss"}),
@@ -145,6 +148,12 @@ def _unknown_kernel_fields(model: ModelSpec) -> str | None:
     inner = getattr(model.strategy, "inner", None)
     if inner is not None:
         parts.append((inner.kind, inner))
+    for name in ("redelivery", "timeout"):
+        if getattr(model.clients, name) is not None:
+            parts.append((name, getattr(model.clients, name)))
+    dedupe = getattr(model.strategy, "dedupe", None)
+    if dedupe is not None:
+        parts.append(("dedupe", dedupe))
     for name, part in parts:
         extra = sorted(set(part.model_fields_set) - _KERNEL_FIELDS.get(name, frozenset()))
         if extra:
@@ -181,8 +190,8 @@ def qualifies(model: ModelSpec, estimator: str = "plain") -> tuple[bool, str]:
     if model.actors:
         return False, "the model has background actors (the fast engine has mutators only)"
     clients = model.clients
-    if clients.redelivery is not None or clients.timeout is not None or clients.partial_failure > 0:
-        return False, "duplicate deliveries or partial failures (the fast engine has neither)"
+    if clients.partial_failure > 0:
+        return False, "partial failures (the fast engine has none)"
     if READ_PATHS[model.read_path.kind] not in (DirectRead, CacheReadPath):
         return False, f"read path {model.read_path.kind!r} (the fast engine knows direct and cache reads)"
     classes = {"none": NoMitigation, "recheck": Recheck, "cas": CompareAndSwap, "reservation": Reservation,

@@ -57,7 +57,12 @@ R_NAGE, R_NENTRIES, R_PEND_KEY, R_PHASE, R_STOPPED, R_MARGIN, R_NFS, R_NKS, R_HA
 R_GUARD, R_ANSWER, R_NEXT_SAMPLE, R_NSAMPLES = range(28, 32)
 R_HOLD_SERIAL, R_HELD_LEVEL, R_HAS_TTL = range(32, 35)
 R_NEXT_TOKEN, R_HAS_LEASE, R_HAS_WTIMEOUT, R_FENCING, R_MUT_LOCK, R_NLW, R_DRAIN, R_IDEMPOTENCY = range(35, 43)
-R_BACKLOG = 43
+R_DUPS, R_REDELIVER, R_TIMEOUT_MAX, R_NEXT_RID, R_NEXT_UID, R_STRONG, R_ENTRY_SERIAL, R_NRUN, R_RUN = range(43, 52)
+"""Duplicate deliveries: whether a request can be delivered twice (redeliveries or client
+timeouts), whether deliveries are redelivered, the client's timeout retries (0: no timeout),
+the next request id and delivery id, whether the dedupe store is strongly consistent, the last
+dedupe entry's serial, and a copy to start right after the running operation (R_NRUN, R_RUN)."""
+R_BACKLOG = 52
 """Backlog samples (operations in flight) start here, one register each."""
 MAX_SAMPLES = 64
 N_IREG = R_BACKLOG + MAX_SAMPLES
@@ -65,7 +70,8 @@ N_IREG = R_BACKLOG + MAX_SAMPLES
 F_NOW, F_HORIZON, F_WARMUP, F_THRESHOLD, F_BACKOFF, F_MULT, F_MAXBACKOFF, F_PEND_WIN, F_PEND_READ = range(9)
 F_PEND_WRITE, F_END, F_REQUEST_LATENCY, F_HELD_AREA, F_HELD_LAST, F_TTL = 9, 10, 11, 12, 13, 14
 F_LEASE, F_WTIMEOUT = 15, 16
-F_SAMPLE = 17
+F_REDELIVER_P, F_TIMEOUT_AFTER, F_DEDUPE_TTL = 17, 18, 19
+F_SAMPLE = 20
 """Instants at which the backlog is sampled start here."""
 N_FREG = F_SAMPLE + MAX_SAMPLES
 # Counters (C)
@@ -73,7 +79,9 @@ N_FREG = F_SAMPLE + MAX_SAMPLES
  C_SPURIOUS, C_VIOLATIONS, C_RETRIES, C_STALE_CHECKS, C_SLOW, C_RACE_ABORTS, C_CREADS, C_CHITS, C_CSTALE_HITS,
  C_CVALIDATION, C_CEVICTIONS, C_CINVALIDATIONS, C_MISMATCHED_OPS, C_REQUESTS, C_EFFECTS,
  C_LEDGER_VIOLATIONS, C_EXPIRED, C_THROTTLED, C_LEASES_EXPIRED, C_LOCK_TIMEOUTS, C_FENCED) = range(30)
-N_COUNTERS = 30
+(C_DUP_DELIVERIES, C_DUP_EFFECTS, C_TURNED_AWAY, C_LEDGER_DUPLICATES, C_DEDUPE_HITS, C_IDEM_CONFLICTS,
+ C_DEDUPE_EXPIRED) = range(30, 37)
+N_COUNTERS = 37
 # Operation fields: integers (OI) and floats (OF)
 O_KEY, O_RETRIES, O_SEEN_VERSION, O_SEEN_VALUE, O_STALE, O_COUNTED, O_RACED, O_STEP, O_MISMATCHED = range(9)
 O_HOLD, O_HOLD_ACTIVE = 9, 10
@@ -81,7 +89,11 @@ O_TOKEN, O_WAIT, O_COND, O_WPREV, O_WNEXT, O_MUT = range(11, 17)
 """Lock: the grant's token (0: not granted), the wait's serial, whether the wait's condition
 fired, the FIFO neighbours in the key's wait queue, and (mutator index + 1) for a row that is a
 mutator's queued write rather than an operation."""
-N_OI = 17
+O_RID, O_DELIV, O_DUP, O_UID, O_ENTRY = range(17, 22)
+"""Duplicate deliveries: the request id, the deliveries of the request before this one, whether
+this is a copy, the delivery's id (-1 once it ended: a client timeout fires only on a live
+delivery) and the serial of the dedupe entry it claimed."""
+N_OI = 22
 O_ARRIVAL, O_WINDOW, O_READ, O_WRITE, O_TCHECK, O_REQUESTED = range(6)
 N_OF = 6
 # Per-key state (KI, KF); row ``n_keys`` is the LRU list's sentinel
@@ -98,12 +110,14 @@ H_TIME, H_SEQ, H_EV = 0, 1, 2
 N_H = 3
 EV_ARRIVAL, EV_MUTATOR, EV_OP, EV_INVALIDATE, EV_FILL, EV_EXPIRE = range(6)
 EV_GRANT, EV_WAIT_TIMEOUT, EV_CONDITION, EV_LEASE, EV_DRAINED, EV_STOP = range(6, 12)
+EV_DUPLICATE, EV_CLIENT_TIMEOUT = 12, 13
 # Steps at which an operation resumes
 ST_DIRECT_READ, ST_LOOKUP, ST_MISS_READ, ST_WINDOW, ST_RECHECK, ST_USE, ST_BACKOFF, ST_RESERVE = range(8)
 ST_ACQUIRE, ST_WAITED, ST_LOCKED, ST_CHECK, ST_INNER = range(8, 13)
 # Float streams (FB rows); mutator gap streams follow at S_MUTATOR + index
 (S_GAP, S_WINDOW, S_READ, S_WRITE, S_RWINDOW, S_RREAD, S_RWRITE, S_JITTER, S_RECHECK, S_CLOOKUP, S_TTL,
- S_INVALIDATION, S_FILL, S_ACQUIRE, S_LOOKUP, S_MUTATOR) = range(16)
+ S_INVALIDATION, S_FILL, S_ACQUIRE, S_LOOKUP, S_RDRAW, S_RDELAY, S_DWINDOW, S_DREAD, S_DWRITE, S_LAG,
+ S_MUTATOR) = range(22)
 # Key streams (KB rows): client keys, then one per mutator
 KS_CLIENT, KS_MUTATOR = 0, 1
 # Invariants, strategies, write policies, mutator actions
@@ -115,8 +129,14 @@ POLICY_INVALIDATE, POLICY_WRITE_THROUGH, POLICY_NONE = range(3)
 ACT_SET1, ACT_SET0, ACT_ADD, ACT_CONSUME, ACT_KEEP = range(5)
 JITTER_NONE, JITTER_FULL, JITTER_EQUAL = range(3)
 OK, DECLINED, ABORTED, VIOLATED, REJECTED = 0, 1, 2, 3, -1
+# Requests (RQ: integers, RQF: floats), by request id: the effect ledger's "took effect" flag and
+# the dedupe store's entry (its owner's delivery id + 1, 0: no entry; completed; serial; expiry
+# and visibility instants)
+Q_EFFECTED, Q_OWNER, Q_COMPLETED, Q_SERIAL = range(4)
+N_Q = 4
+Q_EXPIRES, Q_VISIBLE = 0, 1
 # Why the kernel returned
-DONE, NEED_STREAM, NEED_OPS, NEED_EVENTS, NEED_LOGS = range(5)
+DONE, NEED_STREAM, NEED_OPS, NEED_EVENTS, NEED_LOGS, NEED_REQUESTS = range(6)
 
 
 # ---------------------------------------------------------------------------------- helpers
@@ -428,7 +448,7 @@ def _use_value(inv: int, value: int) -> int:
 
 @_inline
 def _decide(I: Any, F: Any, C: Any, OI: Any, OF: Any, KI: Any, KF: Any, FB: Any, FP: Any, EI: Any, EF: Any,
-            EFREE: Any, HEAP: Any, WL: Any, op: int, accepted: bool) -> int:
+            EFREE: Any, HEAP: Any, WL: Any, RQ: Any, op: int, accepted: bool) -> int:
     """World.decide: judge the use against the truth now; the store's write guard may refuse it;
     apply it if accepted (and record the effect in the ledger's counts)."""
     now = F[F_NOW]
@@ -446,10 +466,20 @@ def _decide(I: Any, F: Any, C: Any, OI: Any, OF: Any, KI: Any, KF: Any, FB: Any,
             KI[key, K_VERSION] += 1
             if I[R_CACHE]:
                 _on_write(I, C, KI, KF, FB, FP, EI, EF, EFREE, HEAP, key, now)
+        duplicate = False
+        if I[R_DUPS]:  # EffectLedger.record: a request that took effect before is a duplicate
+            rid = OI[op, O_RID]
+            duplicate = RQ[rid, Q_EFFECTED] != 0
+            RQ[rid, Q_EFFECTED] = 1
         if counted:
             C[C_EFFECTS] += 1
-            if not holds:
+            if duplicate:
+                C[C_LEDGER_DUPLICATES] += 1
+                C[C_DUP_EFFECTS] += 1
+            elif not holds:
                 C[C_LEDGER_VIOLATIONS] += 1
+        if duplicate:
+            holds = False
         outcome = OK if holds else VIOLATED
     else:
         OI[op, O_RACED] = 1
@@ -490,19 +520,24 @@ def _finish(I: Any, F: Any, C: Any, OI: Any, OF: Any, OFREE: Any, LF: Any, LE: A
                 C[C_SLOW] += 1
         elif outcome == ABORTED:
             C[C_ABORTED] += 1
-            if OI[op, O_RACED]:
+            if OI[op, O_DUP]:  # a copy turned away is not an error
+                C[C_TURNED_AWAY] += 1
+                error = False
+            elif OI[op, O_RACED]:
                 C[C_RACE_ABORTS] += 1
         else:
             C[C_VIOLATED] += 1
         if OI[op, O_MISMATCHED]:
             C[C_MISMATCHED_OPS] += 1
-        C[C_REQUESTS] += 1
-        F[F_REQUEST_LATENCY] += latency
+        if not OI[op, O_DUP]:
+            C[C_REQUESTS] += 1
+            F[F_REQUEST_LATENCY] += latency
         n = I[R_NLAT]
         LF[n, 0] = now
         LF[n, 1] = latency
         LE[n] = 1 if error else 0
         I[R_NLAT] = n + 1
+    OI[op, O_UID] = -1
     OFREE[I[R_NFREE_OP]] = op
     I[R_NFREE_OP] += 1
     if I[R_PHASE] == 1 and I[R_INFLIGHT] == 0:
@@ -548,10 +583,25 @@ def _count_read(I: Any, F: Any, C: Any, KI: Any, KF: Any, AL: Any, key: int, ver
             C[C_CVALIDATION] += 1
 
 
+@_inline
+def _settle_entry(I: Any, OI: Any, RQ: Any, op: int, outcome: int) -> None:
+    """The end of Idempotency.attempt after the inner attempt: a use that took effect completes
+    the dedupe entry the delivery claimed; otherwise the entry is released, if it is still the
+    one in the store."""
+    if not (I[R_DUPS] and I[R_IDEMPOTENCY]):
+        return
+    rid = OI[op, O_RID]
+    if RQ[rid, Q_OWNER] != 0 and RQ[rid, Q_SERIAL] == OI[op, O_ENTRY]:
+        if outcome in (OK, VIOLATED):
+            RQ[rid, Q_COMPLETED] = 1
+        else:
+            RQ[rid, Q_OWNER] = 0
+
+
 @_small
 def _run_op(I: Any, F: Any, C: Any, OI: Any, OF: Any, OFREE: Any, KI: Any, KF: Any, FB: Any, FP: Any, KB: Any,
-            KP: Any, EI: Any, EF: Any, EFREE: Any, HEAP: Any, LF: Any, LE: Any, WL: Any, AL: Any, LW: Any, op: int,
-            step: int) -> None:
+            KP: Any, EI: Any, EF: Any, EFREE: Any, HEAP: Any, LF: Any, LE: Any, WL: Any, AL: Any, LW: Any, RQ: Any,
+            RQF: Any, op: int, step: int) -> None:
     """Run operation ``op`` from ``step`` (-1: a new attempt) until it waits or ends."""
     strat = I[R_STRAT]
     inv = I[R_INV]
@@ -562,9 +612,10 @@ def _run_op(I: Any, F: Any, C: Any, OI: Any, OF: Any, OFREE: Any, KI: Any, KF: A
         value = 0
         outcome = OK
         attempt_done = False
+        deduped = False
         if step == -1 and I[R_IDEMPOTENCY]:
-            # Idempotency.attempt without duplicate deliveries: every request id is new, so the
-            # lookup finds nothing and claims it; then the inner strategy's attempt runs
+            # Idempotency.attempt: the lookup (without duplicate deliveries every request id is
+            # new, so it finds nothing and claims it), then the inner strategy's attempt
             latency = _draw(FB, FP, S_LOOKUP)
             if latency > 0:
                 OI[op, O_STEP] = ST_INNER
@@ -573,6 +624,46 @@ def _run_op(I: Any, F: Any, C: Any, OI: Any, OF: Any, OFREE: Any, KI: Any, KF: A
             step = ST_INNER
         if step == ST_INNER:
             step = -1
+            if I[R_DUPS]:
+                # the request id's entry in the dedupe store (owner: a delivery id + 1)
+                rid = OI[op, O_RID]
+                me = OI[op, O_UID] + 1
+                owner = RQ[rid, Q_OWNER]
+                if owner != 0 and RQF[rid, Q_EXPIRES] <= now:
+                    RQ[rid, Q_OWNER] = 0
+                    owner = 0
+                    C[C_DEDUPE_EXPIRED] += 1
+                if owner != 0 and ((owner != me and RQF[rid, Q_VISIBLE] <= now)
+                                   or (owner == me and RQ[rid, Q_COMPLETED] != 0)):
+                    # caught before use: a dedupe hit (declined) or a key in progress (a conflict)
+                    counted = OI[op, O_COUNTED]
+                    if counted:
+                        C[C_ATTEMPTS] += 1
+                        C[C_MISMATCHES] += 1
+                        C[C_CONFLICTS] += 1
+                    if RQ[rid, Q_COMPLETED] != 0:
+                        if counted:
+                            C[C_DEDUPE_HITS] += 1
+                        outcome = DECLINED
+                    else:
+                        if counted:
+                            C[C_IDEM_CONFLICTS] += 1
+                        outcome = REJECTED
+                    attempt_done = True
+                    deduped = True
+                    step = -3
+                elif owner == 0 or owner != me:  # claim it
+                    visible = now
+                    if not I[R_STRONG]:
+                        visible = now + _draw(FB, FP, S_LAG)
+                    serial = I[R_ENTRY_SERIAL] + 1
+                    I[R_ENTRY_SERIAL] = serial
+                    RQ[rid, Q_OWNER] = me
+                    RQ[rid, Q_COMPLETED] = 0
+                    RQ[rid, Q_SERIAL] = serial
+                    RQF[rid, Q_EXPIRES] = now + F[F_DEDUPE_TTL]
+                    RQF[rid, Q_VISIBLE] = visible
+                    OI[op, O_ENTRY] = serial
         if step == -1 and strat == STRAT_RESERVATION:
             latency = OF[op, O_READ]
             if latency > 0:
@@ -588,6 +679,7 @@ def _run_op(I: Any, F: Any, C: Any, OI: Any, OF: Any, OFREE: Any, KI: Any, KF: A
                 C[C_ATTEMPTS] += 1
             if KI[key, K_VALUE] <= 0:
                 OI[op, O_SEEN_VERSION] = KI[key, K_VERSION]
+                _settle_entry(I, OI, RQ, op, DECLINED)
                 _finish(I, F, C, OI, OF, OFREE, LF, LE, op, DECLINED)
                 return
             _add_unit(I, C, KI, KF, FB, FP, EI, EF, EFREE, HEAP, key, -1, now)
@@ -708,6 +800,7 @@ def _run_op(I: Any, F: Any, C: Any, OI: Any, OF: Any, OFREE: Any, KI: Any, KF: A
             if not _observed(I, F, C, OI, OF, KI, op, version, value):
                 if strat == STRAT_LOCK:
                     _release(I, F, OI, KI, EI, EF, EFREE, HEAP, key, OI[op, O_TOKEN])
+                _settle_entry(I, OI, RQ, op, DECLINED)
                 _finish(I, F, C, OI, OF, OFREE, LF, LE, op, DECLINED)
                 return
             if strat == STRAT_LOCK and I[R_FENCING] == FENCE_READS and OI[op, O_TOKEN] > KI[key, K_FENCE]:
@@ -735,7 +828,7 @@ def _run_op(I: Any, F: Any, C: Any, OI: Any, OF: Any, OFREE: Any, KI: Any, KF: A
                 step = ST_USE
         if step == ST_RECHECK:
             if not _holds(inv, KI[key, K_VALUE], KI[key, K_VERSION], OI[op, O_SEEN_VERSION]):
-                outcome = _decide(I, F, C, OI, OF, KI, KF, FB, FP, EI, EF, EFREE, HEAP, WL, op, False)
+                outcome = _decide(I, F, C, OI, OF, KI, KF, FB, FP, EI, EF, EFREE, HEAP, WL, RQ, op, False)
                 attempt_done = True
             else:
                 latency = OF[op, O_WRITE]
@@ -750,7 +843,7 @@ def _run_op(I: Any, F: Any, C: Any, OI: Any, OF: Any, OFREE: Any, KI: Any, KF: A
                 if KI[key, K_VALUE] <= 0:
                     if OI[op, O_COUNTED]:
                         C[C_THROTTLED] += 1
-                    outcome = _decide(I, F, C, OI, OF, KI, KF, FB, FP, EI, EF, EFREE, HEAP, WL, op, False)
+                    outcome = _decide(I, F, C, OI, OF, KI, KF, FB, FP, EI, EF, EFREE, HEAP, WL, RQ, op, False)
                     attempt_done = True
                 else:
                     _add_unit(I, C, KI, KF, FB, FP, EI, EF, EFREE, HEAP, key, -1, now)
@@ -761,7 +854,7 @@ def _run_op(I: Any, F: Any, C: Any, OI: Any, OF: Any, OFREE: Any, KI: Any, KF: A
                 OI[op, O_HOLD_ACTIVE] = 0
                 _held_change(I, F, now, -1)
                 _add_unit(I, C, KI, KF, FB, FP, EI, EF, EFREE, HEAP, key, 1, now)
-                outcome = _decide(I, F, C, OI, OF, KI, KF, FB, FP, EI, EF, EFREE, HEAP, WL, op, True)
+                outcome = _decide(I, F, C, OI, OF, KI, KF, FB, FP, EI, EF, EFREE, HEAP, WL, RQ, op, True)
                 attempt_done = True
         if step == ST_USE and strat == STRAT_LOCK:
             step = -3
@@ -774,7 +867,7 @@ def _run_op(I: Any, F: Any, C: Any, OI: Any, OF: Any, OFREE: Any, KI: Any, KF: A
                 accepted = token >= KI[key, K_WFENCE]
             if not accepted:
                 C[C_FENCED] += 1
-            outcome = _decide(I, F, C, OI, OF, KI, KF, FB, FP, EI, EF, EFREE, HEAP, WL, op, accepted)
+            outcome = _decide(I, F, C, OI, OF, KI, KF, FB, FP, EI, EF, EFREE, HEAP, WL, RQ, op, accepted)
             if (fencing == FENCE_WRITES and outcome != REJECTED and inv != INV_GRANT
                     and inv != INV_UNCHANGED):
                 KI[key, K_WFENCE] = token
@@ -782,9 +875,11 @@ def _run_op(I: Any, F: Any, C: Any, OI: Any, OF: Any, OFREE: Any, KI: Any, KF: A
             attempt_done = True
         if step == ST_USE:
             # the strategy accepts; the store's write guard (a cas's compare) may still refuse
-            outcome = _decide(I, F, C, OI, OF, KI, KF, FB, FP, EI, EF, EFREE, HEAP, WL, op, True)
+            outcome = _decide(I, F, C, OI, OF, KI, KF, FB, FP, EI, EF, EFREE, HEAP, WL, RQ, op, True)
             attempt_done = True
         if attempt_done:
+            if not deduped:
+                _settle_entry(I, OI, RQ, op, outcome)
             # Strategy.operate after an attempt
             if outcome != REJECTED:
                 _finish(I, F, C, OI, OF, OFREE, LF, LE, op, outcome)
@@ -830,13 +925,58 @@ def zipf_index(u: Any, cdf: Any, guide: Any, scale: float, out: Any) -> None:
         out[i] = index
 
 
+# ---------------------------------------------------------------------------------- duplicates
+
+
+@_inline
+def _watch(I: Any, F: Any, OI: Any, EI: Any, EF: Any, EFREE: Any, HEAP: Any, row: int) -> None:
+    """World._watch: arm the client timeout of a delivery (it fires only if the delivery is live)."""
+    if OI[row, O_DELIV] < I[R_TIMEOUT_MAX]:
+        _push(I, EI, EF, EFREE, HEAP, F[F_NOW] + F[F_TIMEOUT_AFTER], EV_CLIENT_TIMEOUT, row, OI[row, O_UID], 0, 0.0)
+
+
+@_inline
+def _spawn(I: Any, F: Any, C: Any, OI: Any, OF: Any, OFREE: Any, FB: Any, FP: Any, EI: Any, EF: Any, EFREE: Any,
+           HEAP: Any, key: int, rid: int, deliveries: int, counted: int) -> int:
+    """World._spawn_duplicate: a copy of a request (already counted in flight) starts now, with
+    the duplicate streams' variates; its client timeout is armed. Returns its row (the caller
+    runs it, right after whatever started before it at this instant)."""
+    I[R_NFREE_OP] -= 1
+    row = OFREE[I[R_NFREE_OP]]
+    OI[row, O_KEY] = key
+    OI[row, O_RETRIES] = 0
+    OI[row, O_RACED] = 0
+    OI[row, O_STALE] = 0
+    OI[row, O_MISMATCHED] = 0
+    OI[row, O_HOLD] = -1
+    OI[row, O_HOLD_ACTIVE] = 0
+    OI[row, O_WAIT] = 0
+    OI[row, O_COND] = 0
+    OI[row, O_COUNTED] = counted
+    OI[row, O_RID] = rid
+    OI[row, O_DELIV] = deliveries + 1
+    OI[row, O_DUP] = 1
+    OI[row, O_ENTRY] = 0
+    uid = I[R_NEXT_UID]
+    I[R_NEXT_UID] = uid + 1
+    OI[row, O_UID] = uid
+    OF[row, O_ARRIVAL] = F[F_NOW]
+    OF[row, O_WINDOW] = _draw(FB, FP, S_DWINDOW)
+    OF[row, O_READ] = _draw(FB, FP, S_DREAD)
+    OF[row, O_WRITE] = _draw(FB, FP, S_DWRITE)
+    if counted:
+        C[C_DUP_DELIVERIES] += 1
+    _watch(I, F, OI, EI, EF, EFREE, HEAP, row)
+    return int(row)
+
+
 # ---------------------------------------------------------------------------------- the loop
 
 
 @_jit
 def kernel(I: Any, F: Any, C: Any, OI: Any, OF: Any, OFREE: Any, KI: Any, KF: Any, MUT: Any, FB: Any, FP: Any,
            FL: Any, KB: Any, KP: Any, KL: Any, EI: Any, EF: Any, EFREE: Any, HEAP: Any, LF: Any, LE: Any, WL: Any,
-           AL: Any, LW: Any) -> int:
+           AL: Any, LW: Any, RQ: Any, RQF: Any) -> int:
     """Run events until the replication ends (DONE) or the caller must refill or grow something."""
     margin = I[R_MARGIN]
     horizon = F[F_HORIZON]
@@ -877,9 +1017,13 @@ def kernel(I: Any, F: Any, C: Any, OI: Any, OF: Any, OFREE: Any, KI: Any, KF: An
             if room < margin:
                 return NEED_STREAM
             budget = room // margin
-            if I[R_NFREE_OP] < 2:
+            if I[R_NFREE_OP] < 3:
                 return NEED_OPS
-            budget = min(budget, I[R_NFREE_OP] - 1)
+            budget = min(budget, (I[R_NFREE_OP] - 1) // 2)  # an event starts at most two deliveries
+            if I[R_DUPS]:  # and at most one new request
+                if RQ.shape[0] - I[R_NEXT_RID] < 2:
+                    return NEED_REQUESTS
+                budget = min(budget, RQ.shape[0] - I[R_NEXT_RID] - 1)
             if I[R_NFREE_EV] < 2 * margin:
                 return NEED_EVENTS
             budget = min(budget, I[R_NFREE_EV] // margin - 1)
@@ -917,7 +1061,28 @@ def kernel(I: Any, F: Any, C: Any, OI: Any, OF: Any, OFREE: Any, KI: Any, KF: An
             OF[op, O_WINDOW] = F[F_PEND_WIN]
             OF[op, O_READ] = F[F_PEND_READ]
             OF[op, O_WRITE] = F[F_PEND_WRITE]
+            OI[op, O_DUP] = 0
             I[R_INFLIGHT] += 1
+            if I[R_DUPS]:  # World.submit: a new request id; a redelivery; the client's timeout
+                rid = I[R_NEXT_RID]
+                I[R_NEXT_RID] = rid + 1
+                OI[op, O_RID] = rid
+                OI[op, O_DELIV] = 0
+                OI[op, O_ENTRY] = 0
+                uid = I[R_NEXT_UID]
+                I[R_NEXT_UID] = uid + 1
+                OI[op, O_UID] = uid
+                if I[R_REDELIVER] and _draw(FB, FP, S_RDRAW) < F[F_REDELIVER_P]:
+                    delay = _draw(FB, FP, S_RDELAY)
+                    I[R_INFLIGHT] += 1
+                    if delay > 0:
+                        _push(I, EI, EF, EFREE, HEAP, t + delay, EV_DUPLICATE, OI[op, O_KEY], rid, 0,
+                              float(OI[op, O_COUNTED]))
+                    else:  # delivered again at once: the copy starts right after the original
+                        I[R_RUN] = _spawn(I, F, C, OI, OF, OFREE, FB, FP, EI, EF, EFREE, HEAP, OI[op, O_KEY], rid, 0,
+                                          OI[op, O_COUNTED])
+                        I[R_NRUN] = 1
+                _watch(I, F, OI, EI, EF, EFREE, HEAP, op)
             gap = _draw(FB, FP, S_GAP)
             I[R_PEND_KEY] = KB[KS_CLIENT, KP[KS_CLIENT]]
             KP[KS_CLIENT] += 1
@@ -945,6 +1110,7 @@ def kernel(I: Any, F: Any, C: Any, OI: Any, OF: Any, OFREE: Any, KI: Any, KF: An
                 I[R_NFREE_OP] -= 1
                 row = OFREE[I[R_NFREE_OP]]
                 OI[row, O_MUT] = a + 1
+                OI[row, O_UID] = -1
                 OI[row, O_KEY] = key
                 OI[row, O_COUNTED] = 0
                 OI[row, O_WAIT] = 0
@@ -988,14 +1154,29 @@ def kernel(I: Any, F: Any, C: Any, OI: Any, OF: Any, OFREE: Any, KI: Any, KF: An
             _push(I, EI, EF, EFREE, HEAP, t, EV_STOP, 0, 0, 0, 0.0)
         elif kind == EV_STOP:
             I[R_STOPPED] = 1
+        elif kind == EV_DUPLICATE:  # a redelivery arrives
+            run = _spawn(I, F, C, OI, OF, OFREE, FB, FP, EI, EF, EFREE, HEAP, a, EI[ev, E_B], EI[ev, E_C],
+                         int(EF[ev, E_X]))
+            run_step = -1
+        elif kind == EV_CLIENT_TIMEOUT:  # World._timed_out: no answer yet, the client sends it again
+            if OI[a, O_UID] == EI[ev, E_B]:
+                I[R_INFLIGHT] += 1
+                run = _spawn(I, F, C, OI, OF, OFREE, FB, FP, EI, EF, EFREE, HEAP, OI[a, O_KEY], OI[a, O_RID],
+                             OI[a, O_DELIV], OI[a, O_COUNTED])
+                run_step = -1
         elif OI[a, O_HOLD] == EI[ev, E_B] and OI[a, O_HOLD_ACTIVE]:  # EV_EXPIRE of a live hold
             OI[a, O_HOLD_ACTIVE] = 0
             C[C_EXPIRED] += 1
             _held_change(I, F, t, -1)
             _add_unit(I, C, KI, KF, FB, FP, EI, EF, EFREE, HEAP, OI[a, O_KEY], 1, t)
-        if run >= 0:
-            _run_op(I, F, C, OI, OF, OFREE, KI, KF, FB, FP, KB, KP, EI, EF, EFREE, HEAP, LF, LE, WL, AL, LW, run,
-                    run_step)
+        while run >= 0:  # one call site: _run_op is inlined there
+            _run_op(I, F, C, OI, OF, OFREE, KI, KF, FB, FP, KB, KP, EI, EF, EFREE, HEAP, LF, LE, WL, AL, LW, RQ, RQF,
+                    run, run_step)
+            run = -1
+            if I[R_NRUN]:  # a copy delivered at once starts after the original's first steps
+                I[R_NRUN] = 0
+                run = I[R_RUN]
+                run_step = -1
         if I[R_DRAIN] == 1:  # World.finish succeeded the drained event during this event
             I[R_DRAIN] = 2
             _push(I, EI, EF, EFREE, HEAP, t, EV_DRAINED, 0, 0, 0, 0.0)

@@ -4,6 +4,7 @@ and logs into the same :class:`ReplicationResult` the DES engine gives."""
 
 from __future__ import annotations
 
+import math
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -258,13 +259,17 @@ def run_kernel(model: ModelSpec, replication: int, seed: int) -> ReplicationResu
     horizon = spec.model.horizon
     cache = spec.read_path.kind == "cache"
     retry = getattr(spec.strategy, "retry", None)
-    idempotency = spec.strategy.kind == "idempotency"  # without duplicates: a lookup, then the inner
+    idempotency = spec.strategy.kind == "idempotency"
     outer: Any = spec.strategy
     inner: Any = outer.inner if idempotency else outer
+    clients = spec.clients
+    duplicates = clients.redelivery is not None or clients.timeout is not None
     max_retries = retry.max_retries if retry is not None else 0
-    if not _can_reject(inner.kind, spec.strategy.write_guard(), spec.keys.invariant):
+    if not (idempotency and duplicates) and not _can_reject(inner.kind, spec.strategy.write_guard(),
+                                                            spec.keys.invariant):
         max_retries = 0  # nothing is ever retried: the retry streams are never drawn from
-    margin = 2 * (max_retries + 2) + 8
+    # values any one stream gives an event at most (an event runs at most two deliveries)
+    margin = (4 if duplicates else 2) * (max_retries + 2) + 8
     n_keys = spec.keys.count
     n_mut = len(spec.mutators)
 
@@ -299,6 +304,18 @@ def run_kernel(model: ModelSpec, replication: int, seed: int) -> ReplicationResu
     f_sources.append(_variates(streams, "lock.acquire_latency", ls.acquire_latency) if lock else _never)
     f_sources.append(_variates(streams, "idempotency.lookup_latency", outer.dedupe.lookup_latency)
                      if idempotency else _never)
+    unit = Uniform(low=0.0, high=1.0)
+    redelivery = clients.redelivery
+    eventual = idempotency and duplicates and outer.dedupe.consistency == "eventual"
+    f_sources += [
+        _variates(streams, "redelivery.draw", unit) if redelivery is not None else _never,
+        _variates(streams, "redelivery.delay", redelivery.delay) if redelivery is not None else _never,
+        _variates(streams, "duplicate.window", clients.window) if duplicates else _never,
+        _variates(streams, "duplicate.read_latency", spec.store.read_latency) if duplicates else _never,
+        _variates(streams, "duplicate.write_latency", spec.store.write_latency) if duplicates else _never,
+        _variates(streams, "idempotency.visibility_lag", outer.dedupe.visibility_lag) if eventual else _never,
+    ]
+    assert len(f_sources) == K.S_MUTATOR
     k_sources: list[Source] = [_keys(streams, "keys", n_keys, _zipf(spec.keys.popularity))]
     for index, mutator in enumerate(spec.mutators):
         f_sources.append(_variates(streams, f"mutator.{index}.arrivals", Exponential(mean_=1.0 / mutator.rate)))
@@ -309,6 +326,8 @@ def run_kernel(model: ModelSpec, replication: int, seed: int) -> ReplicationResu
         first[s] = min(_CAP, expected)
     if cache:
         first[K.S_CLOOKUP] = min(_CAP, expected)
+    if redelivery is not None:
+        first[K.S_RDRAW] = min(_CAP, expected)
     fb = _Buffers(f_sources, first, np.float64, margin)
     kb = _Buffers(k_sources, [min(_CAP, expected)] + [64] * n_mut, np.int64, margin)
 
@@ -321,6 +340,17 @@ def run_kernel(model: ModelSpec, replication: int, seed: int) -> ReplicationResu
     I[K.R_INV] = _INVARIANTS[spec.keys.invariant]
     I[K.R_STRAT] = KERNEL_STRATEGIES[inner.kind]
     I[K.R_IDEMPOTENCY] = idempotency
+    I[K.R_DUPS] = duplicates
+    I[K.R_NEXT_RID] = 0
+    if redelivery is not None:
+        I[K.R_REDELIVER] = 1
+        F[K.F_REDELIVER_P] = redelivery.probability
+    if clients.timeout is not None:
+        I[K.R_TIMEOUT_MAX] = clients.timeout.max_retries
+        F[K.F_TIMEOUT_AFTER] = clients.timeout.after
+    if idempotency:
+        I[K.R_STRONG] = outer.dedupe.consistency == "strong"
+        F[K.F_DEDUPE_TTL] = outer.dedupe.ttl if outer.dedupe.ttl is not None else math.inf
     I[K.R_MAXRETRY] = max_retries
     I[K.R_GUARD] = _GUARDS[spec.strategy.write_guard()]
     I[K.R_ANSWER] = INVARIANTS[spec.keys.invariant].refusal_is_answer
@@ -380,6 +410,10 @@ def run_kernel(model: ModelSpec, replication: int, seed: int) -> ReplicationResu
     MUT = np.zeros((max(n_mut, 1), 2), dtype=np.int64)
     for index, mutator in enumerate(spec.mutators):
         MUT[index] = (_ACTIONS[mutator.action], mutator.amount)
+    # requests by id (the ledger's flag, the dedupe store's entry): only with duplicate deliveries
+    n_req = min(expected, 1 << 16) if duplicates else 1
+    RQ = np.zeros((n_req, K.N_Q), dtype=np.int64)
+    RQF = np.zeros((n_req, 2), dtype=np.float64)
     n_ev = 1024
     EI = np.zeros((n_ev, 5), dtype=np.int64)
     EF = np.zeros((n_ev, 2), dtype=np.float64)
@@ -445,7 +479,7 @@ def run_kernel(model: ModelSpec, replication: int, seed: int) -> ReplicationResu
     kernel = K.kernel if _LOADED else _load_kernel()
     while True:
         code = kernel(I, F, C, OI, OF, OFREE, KI, KF, MUT, fb.buf, fb.pos, fb.len, kb.buf, kb.pos, kb.len,
-                      EI, EF, EFREE, HEAP, LF, LE, WL, AL, LW)
+                      EI, EF, EFREE, HEAP, LF, LE, WL, AL, LW, RQ, RQF)
         if code == K.DONE:
             break
         if code == K.NEED_STREAM:
@@ -458,6 +492,8 @@ def run_kernel(model: ModelSpec, replication: int, seed: int) -> ReplicationResu
             OFREE = _grow(OFREE, 2 * old)
             OFREE[free : free + old] = np.arange(2 * old - 1, old - 1, -1)
             I[K.R_NFREE_OP] = free + old
+        elif code == K.NEED_REQUESTS:
+            RQ, RQF = _grow(RQ, 2 * RQ.shape[0]), _grow(RQF, 2 * RQF.shape[0])
         elif code == K.NEED_EVENTS:
             old = EI.shape[0]
             EI, EF = _grow(EI, 2 * old), _grow(EF, 2 * old)
@@ -483,9 +519,12 @@ def run_kernel(model: ModelSpec, replication: int, seed: int) -> ReplicationResu
     r.operations += int(C[K.C_OPS])
     r.operations_mismatched += int(C[K.C_MISMATCHED_OPS])
     r.requests += int(C[K.C_REQUESTS])
+    r.duplicate_deliveries, r.duplicate_effects = int(C[K.C_DUP_DELIVERIES]), int(C[K.C_DUP_EFFECTS])
+    r.turned_away_duplicates = int(C[K.C_TURNED_AWAY])
     ledger = EffectLedger()
     ledger.effects = int(C[K.C_EFFECTS])
     ledger.harms["violation"] = int(C[K.C_LEDGER_VIOLATIONS])
+    ledger.harms["duplicate"] = int(C[K.C_LEDGER_DUPLICATES])
     extra: dict[str, float] = {"unfinished": float(I[K.R_INFLIGHT])}
     extra.update(ledger.metrics(r.operations))
     backlog = [int(b) for b in I[K.R_BACKLOG : K.R_BACKLOG + BACKLOG_SAMPLES]]
@@ -496,9 +535,9 @@ def run_kernel(model: ModelSpec, replication: int, seed: int) -> ReplicationResu
         extra.update({"lock_leases_expired": float(C[K.C_LEASES_EXPIRED]),
                       "lock_wait_timeouts": float(C[K.C_LOCK_TIMEOUTS]),
                       "fenced_rejections": float(C[K.C_FENCED])})
-    if idempotency:  # no duplicates: no hits, conflicts, expiries or unreachable lookups
-        extra.update({"dedupe_hits": 0.0, "idempotency_conflicts": 0.0, "dedupe_keys_expired": 0.0,
-                      "dedupe_unreachable": 0.0})
+    if idempotency:  # no faults: every lookup reaches the dedupe store
+        extra.update({"dedupe_hits": float(C[K.C_DEDUPE_HITS]), "idempotency_conflicts": float(C[K.C_IDEM_CONFLICTS]),
+                      "dedupe_keys_expired": float(C[K.C_DEDUPE_EXPIRED]), "dedupe_unreachable": 0.0})
     if reservation:
         held = TimeWeighted(spec.model.warmup, horizon)
         held.level, held._area, held._last = int(I[K.R_HELD_LEVEL]), float(F[K.F_HELD_AREA]), float(F[K.F_HELD_LAST])
@@ -553,8 +592,9 @@ def _charge_unfinished(recorder: Recorder, I: NDArray[np.int64], F: NDArray[np.f
         recorder.unfinished += 1
         if OI[op, K.O_MISMATCHED]:
             recorder.operations_mismatched += 1
-        recorder.requests += 1
-        recorder.request_latency_total += latency
+        if not OI[op, K.O_DUP]:
+            recorder.requests += 1
+            recorder.request_latency_total += latency
         recorder.latency.add(latency)
         index = int(now * timeline.inverse_width)
         timeline.grow(index)
