@@ -126,11 +126,13 @@ def _models(draw: st.DrawFn) -> ModelSpec:
         "strategy": strategy,
         "slo": {"latency_threshold": 0.01},
     }
-    if draw(st.booleans()):  # duplicate deliveries: redeliveries (at once, or later) and client timeouts
-        if draw(st.booleans()):
+    # duplicate deliveries (always with idempotency keys): redeliveries, at once or later, and client timeouts
+    if strategy["kind"] == "idempotency" or draw(st.booleans()):
+        redeliver = draw(st.booleans())
+        if redeliver:
             delay = draw(st.sampled_from([0.0, 0.003, {"exponential": {"mean": 0.01}}]))
             data["clients"]["redelivery"] = {"probability": draw(st.sampled_from([0.3, 1.0])), "delay": delay}
-        if draw(st.booleans()):
+        if not redeliver or draw(st.booleans()):
             data["clients"]["timeout"] = {"after": draw(st.sampled_from([0.002, 0.02])),
                                           "max_retries": draw(st.integers(1, 2))}
     if invariant in ("counter", "exists", "grant"):

@@ -2,8 +2,8 @@
 
 The fast engine is the event kernel (:mod:`toctou_sim.engines.kernel`, driven by
 :mod:`toctou_sim.engines.kernel_driver`): the DES engine's event loop specialised to strategies none,
-recheck and cas (with write guards) on every invariant, direct and cache reads, mutators and no
-faults; it gives the DES engine's numbers exactly (:func:`qualifies`, :func:`resolve_engine`).
+recheck, cas (with write guards), reservation, lock and idempotency on every invariant, direct and
+cache reads, mutators, redeliveries and client timeouts, and no faults; it gives the DES engine's numbers exactly (:func:`qualifies`, :func:`resolve_engine`).
 
 The rest of this module is the older vectorized path, kept for the ``conditional`` estimator
 (:func:`vector_qualifies`, :func:`run_vector`). When no operation's outcome can change another
@@ -167,7 +167,7 @@ def qualifies(model: ModelSpec, estimator: str = "plain") -> tuple[bool, str]:
 
     With the ``plain`` estimator the fast engine is the event kernel (:mod:`toctou_sim.engines.kernel`):
     strategies none, recheck and cas on every invariant, direct or cache reads, mutators, no
-    faults, no background actors, no duplicate deliveries or partial failures. The
+    faults, no background actors, no partial failures (redeliveries and client timeouts are in). The
     ``conditional`` estimator needs the vectorized path, which qualifies fewer models
     (:func:`vector_qualifies`).
     """

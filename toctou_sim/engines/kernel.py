@@ -1,9 +1,11 @@
 """The event kernel of the fast engine: the DES engine's event loop, specialised and compiled.
 
-For the flagship family (strategies none, recheck and cas on every invariant, direct or cache
-reads, mutators, no faults) an operation is a fixed chain of steps, so one replication is a loop
-over a single heap of ``(time, sequence)`` events and an ordered state per key (the store's value
-and version, the cache entry and its LRU place). The loop replays what :class:`World` does, step
+For the flagship family (strategies none, recheck, cas, reservation, lock and idempotency on every
+invariant, direct or cache reads, mutators, redeliveries and client timeouts, no faults) an
+operation is a fixed chain of steps, so one replication is a loop over a single heap of
+``(time, sequence)`` events, an ordered state per key (the store's value and version, the cache
+entry and its LRU place, the lock) and, with duplicate deliveries, a state per request (the
+effect ledger's flag and the dedupe store's entry). The loop replays what :class:`World` does, step
 for step:
 
 - every event the DES engine schedules is pushed here in the same order, with a sequence number
