@@ -3,7 +3,8 @@
 The fast engine is the event kernel (:mod:`toctou_sim.engines.kernel`, driven by
 :mod:`toctou_sim.engines.kernel_driver`): the DES engine's event loop specialised to strategies none,
 recheck, cas (with write guards), reservation, lock and idempotency on every invariant, direct and
-cache reads, mutators, redeliveries and client timeouts, and no faults; it gives the DES engine's numbers exactly (:func:`qualifies`, :func:`resolve_engine`).
+cache reads, mutators, redeliveries and client timeouts, and no faults; it gives the DES engine's
+numbers exactly (:func:`qualifies`, :func:`resolve_engine`).
 
 The rest of this module is the older vectorized path, kept for the ``conditional`` estimator
 (:func:`vector_qualifies`, :func:`run_vector`). When no operation's outcome can change another
