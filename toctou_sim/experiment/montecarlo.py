@@ -454,7 +454,7 @@ class StoppingRule:
     A target is accepted only after at least :data:`MIN_PRECISION_REPS` replications: with fewer,
     the interval's width is itself too noisy, and stopping when it happens to look narrow
     under-covers (88% for a nominal 95% at ``precision`` 0.3 from 3 replications; >= 93% with
-    the minimum, measured in ``tests/test_bounds.py``).
+    the minimum, measured in ``tests/unit/test_bounds.py``).
 
     The rule depends only on the replications' values, never on timing or on which executor ran
     them, so the same seed gives the same number of replications everywhere: ``simulate``,

@@ -31,7 +31,7 @@ from toctou_sim.core.limits import (
 )
 from toctou_sim.spec.model import SpecError, load_model, parse_model
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 FLASH = str(ROOT / "models" / "flash_sale.toml")
 QUORUM = str(ROOT / "models" / "quorum_stale_read.toml")
 

@@ -29,7 +29,7 @@ from toctou_sim.world import World
 from toctou_sim.world.caching import CacheRead
 from toctou_sim.world.quorum import QuorumRead
 
-MODELS = Path(__file__).resolve().parent.parent / "models"
+MODELS = Path(__file__).resolve().parents[2] / "models"
 
 
 def model(read_path: dict[str, Any], **extra: Any) -> Any:
