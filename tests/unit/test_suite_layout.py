@@ -3,8 +3,6 @@ documentation's table of those directories is the one on disk."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from conftest import ROOT
 
 TESTS = ROOT / "tests"
