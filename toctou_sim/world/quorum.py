@@ -116,9 +116,9 @@ class QuorumRead(ReadPath):
     (see :class:`~toctou_sim.plugins.read_paths.replica.ReplicaSpec`).
 
     Attributes:
-        lag_factor: per replica, the multiplier of write delays (lag-spike faults set it).
+        lag_factor: per replica, the multiplier of write delays (set through :meth:`lag`).
         cut_until: per replica, the instant its partition heals (messages sent to it before then
-            are delivered after it).
+            are delivered after it; set through :meth:`cut`).
     """
 
     spec: ReplicaSpec
@@ -156,6 +156,18 @@ class QuorumRead(ReadPath):
         self.commit_latency = Histogram()
 
     # ------------------------------------------------------------------ sessions
+
+    def lag(self, count: int, factor: float) -> None:
+        """Lag-spike hook: writes sent to the first ``count`` replicas from now on take ``factor``
+        times their delay (1: the spike ends)."""
+        factors = self.lag_factor
+        for i in range(count):
+            factors[i] = factor
+
+    def cut(self, replica: int, until: float) -> None:
+        """Partition hook: messages to ``replica`` sent before ``until`` are delivered at ``until``."""
+        if until > self.cut_until[replica]:
+            self.cut_until[replica] = until
 
     def home(self, op: Operation) -> int:
         """The home replica of ``op``'s session (-1 without sticky sessions). The session is a

@@ -11,6 +11,7 @@ from pydantic import Field, ValidationInfo, field_validator
 from toctou_sim.core.distributions import Distribution, DistributionSpec, parse_distribution
 from toctou_sim.spec.parts import ReadPathSpec, StrictModel
 from toctou_sim.spec.registry import Plugin
+from toctou_sim.spec.targets import REPLICAS, TargetKind
 from toctou_sim.world.engine import World
 from toctou_sim.world.quorum import QuorumRead
 
@@ -75,6 +76,9 @@ class ReplicaSpec(ReadPathSpec):
     regions: tuple[RegionSpec, ...] = Field(default=(), exclude_if=lambda value: not value)
     """Replica placement (``[[read_path.regions]]``): the regions' ``replicas`` add up to ``n``;
     replicas are numbered region by region, in order. Empty: every replica has the same delays."""
+
+    def targets(self) -> dict[str, TargetKind]:
+        return {"replicas": REPLICAS}
 
     @field_validator("regions")
     @classmethod
