@@ -38,6 +38,7 @@ __all__ = [
     "FINITE_SERVICE",
     "LEADER",
     "MUTATORS",
+    "NO_CLIENT",
     "ONE_CLIENT",
     "PARTICIPANT",
     "REPLICAS",
@@ -65,18 +66,22 @@ class TargetKind:
         role: what the target is, for messages and docs (``"a service clients call"``).
         honours: the effects the world applies to it; any other fault on it is bad input.
         alias: the name stands for another target resolved at each onset (``leader``).
+        replaces: declared by a strategy for a name every model has (:data:`BASE_TARGETS`), this
+            kind replaces the base one under that strategy instead of adding to it (the ``lease``
+            strategy's events are served by controllers, so no single ``client`` can be paused).
     """
 
     role: str
     honours: frozenset[str]
     alias: bool = False
+    replaces: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "honours", frozenset(self.honours))
 
 
-def _kind(role: str, *honours: str, alias: bool = False) -> TargetKind:
-    return TargetKind(role, frozenset(honours), alias)
+def _kind(role: str, *honours: str, alias: bool = False, replaces: bool = False) -> TargetKind:
+    return TargetKind(role, frozenset(honours), alias, replaces)
 
 
 CLIENT_FLEET = _kind("the whole client fleet", "pause", "partition")
@@ -100,6 +105,8 @@ LEADER = _kind("the controller holding the lease (resolved at each onset)", "pau
 """``leader``: whichever controller the lease names at the onset."""
 PARTICIPANT = _kind("a two-phase-commit participant", "crash")
 """``participant.N``: a crash after it prepared leaves it in doubt until it restarts."""
+NO_CLIENT = _kind("no single client (the strategy's controllers serve every event)", replaces=True)
+"""``client`` under the ``lease`` strategy: no client takes a step of its own between check and use."""
 CLOCK = _kind("a clock a strategy reads", "clock_skew")
 """``issuer``, ``verifier``, and the ``clients``' clock under the ``token`` strategy."""
 FINITE_SERVICE = _kind("a finite service ([capacity.NAME])", "latency_spike")
@@ -125,6 +132,19 @@ def _merge(into: dict[str, set[str]], targets: Mapping[str, TargetKind], aliases
             aliases.add(name)
 
 
+def _strategy_view(part: Any) -> dict[str, TargetKind]:
+    """The targets of a world running strategy ``part``: the base ones, replaced or extended by
+    the strategy's own."""
+    view = dict(BASE_TARGETS)
+    for name, kind in _part_targets(part).items():
+        base = view.get(name)
+        if base is None or kind.replaces:
+            view[name] = kind
+        else:
+            view[name] = TargetKind(base.role, base.honours | kind.honours, base.alias or kind.alias)
+    return view
+
+
 def _part_targets(part: Any) -> dict[str, TargetKind]:
     """A strategy's or read path's declared targets, plus any name it only lists in ``actors()``
     (a third-party part written before ``targets()``: an :data:`ACTIVE_ACTOR`)."""
@@ -134,12 +154,12 @@ def _part_targets(part: Any) -> dict[str, TargetKind]:
     return targets
 
 
-def _targets(parts: Iterable[Any], capacity: Iterable[str]) -> dict[str, frozenset[str]]:
+def _targets(read_path: Any, strategies: Iterable[Any], capacity: Iterable[str]) -> dict[str, frozenset[str]]:
     merged: dict[str, set[str]] = {}
     aliases: set[str] = set()
-    _merge(merged, BASE_TARGETS, aliases)
-    for part in parts:
-        _merge(merged, _part_targets(part), aliases)
+    for strategy in strategies:
+        _merge(merged, _strategy_view(strategy), aliases)
+    _merge(merged, _part_targets(read_path), aliases)
     for name in capacity:
         # a finite ``leader`` is the acting controller's work, not the alias a fault resolves
         if name in merged and name not in aliases:
@@ -150,14 +170,13 @@ def _targets(parts: Iterable[Any], capacity: Iterable[str]) -> dict[str, frozens
 def model_targets(model: ModelSpec) -> dict[str, frozenset[str]]:
     """Every target a fault may name in ``model``, with the effects it honours under at least one
     of the model's strategies (its own and every ``[strategies.NAME]`` variant)."""
-    parts = [model.read_path, model.strategy, *model.strategies.values()]
-    return _targets(parts, model.capacity)
+    return _targets(model.read_path, [model.strategy, *model.strategies.values()], model.capacity)
 
 
 def running_targets(model: ModelSpec) -> dict[str, frozenset[str]]:
     """The targets of one world running ``model.strategy`` (not its variants), with what each
     honours there: a fault on a target only a variant honours does nothing in this world."""
-    return _targets([model.read_path, model.strategy], model.capacity)
+    return _targets(model.read_path, [model.strategy], model.capacity)
 
 
 def honouring(model: ModelSpec, effect: str) -> list[str]:

@@ -35,7 +35,7 @@ from toctou_sim.core.units import PositiveDuration
 from toctou_sim.measure.metrics import DECLINED, VIOLATED
 from toctou_sim.spec.parts import StrategySpec
 from toctou_sim.spec.registry import Plugin
-from toctou_sim.spec.targets import CALL_SERVICE, CONTROLLER, LEADER, TargetKind
+from toctou_sim.spec.targets import CALL_SERVICE, CONTROLLER, LEADER, NO_CLIENT, TargetKind
 from toctou_sim.world.engine import REJECTED_ATTEMPT, Actor, Flow, Operation, ServiceRefused, Strategy, World
 from toctou_sim.world.lease import ControllerReplica, LeaseService
 from toctou_sim.world.strategies import KeyLocks
@@ -95,7 +95,7 @@ class LeaseSpec(StrategySpec):
 
     def targets(self) -> dict[str, TargetKind]:
         controllers = {f"controller.{index}": CONTROLLER for index in range(self.replicas)}
-        return {**controllers, "leader": LEADER, "lease": CALL_SERVICE}
+        return {**controllers, "leader": LEADER, "lease": CALL_SERVICE, "client": NO_CLIENT}
 
 
 class LeaderElection(Strategy):

@@ -1,0 +1,382 @@
+"""Faults act through declared hooks: every target declares the fault effects it honours
+(:mod:`toctou_sim.spec.targets`), and every (fault, target) pair is either honoured or rejected
+at load, never accepted and silently ignored.
+
+Three kinds of test:
+
+- declarations: over a model for every strategy and read path, every fault kind on every target
+  name is accepted exactly when the declarations say the target honours it, and then the world
+  built for that strategy has that target honouring it; a rejection is one line naming the field
+  and the targets that would honour the fault;
+- behaviour: an independent record (the world's event log and final state) shows that a rejected
+  pair was a no-op before it was rejected (the load check bypassed, every hook forced to act),
+  while its honoured counterpart changes the run;
+- timelines (SimPy style, constant delays): each hook, seen from the step that waits on it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import simpy
+
+from toctou_sim.core.distributions import RandomStreams
+from toctou_sim.spec.model import SpecError, parse_model
+from toctou_sim.spec.parts import FAULT_SPECS
+from toctou_sim.spec.targets import EFFECTS, model_targets, running_targets
+from toctou_sim.world import World
+from toctou_sim.world.engine import Actor, Quota
+from toctou_sim.world.observer import HOOKS
+
+SCHEDULED = {
+    "pause": {},
+    "partition": {"timeout": 0.5},
+    "latency_spike": {"factor": 20.0},
+    "throttle": {"limit": 0.5},
+    "crash": {},
+    "clock_skew": {"drift": 0.5, "offset": 30.0},
+}
+"""Every fault kind that names a ``target``, with the fields it needs."""
+READ_PATH_FAULTS = {"eviction_storm": "cache", "replica_lag_spike": "replicas", "replica_partition": "replicas"}
+"""Every fault kind that acts on a part of the read path, with that part's name."""
+
+
+def data(strategy: dict[str, Any], **sections: Any) -> dict[str, Any]:
+    """A small model: 20 operations a second for 10 s on 3 keys, a mutator, and the given parts."""
+    model: dict[str, Any] = {
+        "model": {"horizon": 10.0, "warmup": 0.0},
+        "keys": {"count": 3, "invariant": "version"},
+        "store": {"read_latency": {"exponential": {"mean": 0.01}}, "write_latency": {"exponential": {"mean": 0.01}}},
+        "clients": {"arrival": {"poisson": {"rate": 20.0}}, "window": {"exponential": {"mean": 0.3}}},
+        "mutators": [{"action": "bump", "rate": 2.0}],
+        "strategy": strategy,
+    }
+    model.update(sections)
+    return model
+
+
+LEASE = {"kind": "lease", "replicas": 2, "lease_ttl": 2, "renew_deadline": 1.5, "retry_period": 0.5,
+         "call_latency": 0.01}
+EXISTS = {"keys": {"count": 3, "invariant": "exists"}, "mutators": [{"action": "delete", "rate": 2.0}]}
+MODELS: dict[str, dict[str, Any]] = {
+    "none": data({"kind": "none"}),
+    "cas": data({"kind": "cas", "retry": {"max_retries": 2}}),
+    "recheck": data({"kind": "recheck"}),
+    "lock": data({"kind": "lock", "lease_ttl": 0.2, "acquire_latency": 0.01}),
+    "lease": data(LEASE, **EXISTS),
+    "lease_finite_leader": data(LEASE, **EXISTS, capacity={"leader": {"servers": 1, "service_time": 0.01}}),
+    "idempotency": data({"kind": "idempotency", "inner": {"kind": "lock", "acquire_latency": 0.01}}),
+    "two_phase": data({"kind": "two_phase", "participants": 2, "round_trip": 0.01}),
+    "reconcile": data({"kind": "reconcile", "period": 1.0}),
+    "queue": data({"kind": "queue", "ack": {"latency": 0.05, "visibility_timeout": 1.0}}),
+    "queue_finite_consumer": data({"kind": "queue"}, capacity={"consumer": {"servers": 2, "service_time": 0.02}}),
+    "token": data({"kind": "token", "ttl": 1.0, "reuse": True},
+                  keys={"count": 3, "invariant": "grant", "initial": 1},
+                  mutators=[{"action": "revoke", "rate": 1.0}, {"action": "grant", "rate": 1.0}]),
+    "reservation": data({"kind": "reservation", "ttl": 1.0}, keys={"count": 3, "invariant": "counter", "initial": 50},
+                        mutators=[{"action": "restock", "rate": 2.0}]),
+    "cache": data({"kind": "none"}, read_path={"kind": "cache", "ttl": 1.0}),
+    "replica": data({"kind": "none"}, read_path={"kind": "replica", "n": 3}),
+}
+"""A model for every built-in strategy and read path (and the capacity that adds an effect)."""
+
+NAMES = sorted({name for model in MODELS.values() for name in model_targets(parse_model(model))})
+"""Every target name some model declares: each model is also tried on the names it lacks."""
+
+
+def with_fault(model: dict[str, Any], fault: dict[str, Any]) -> dict[str, Any]:
+    return {**model, "faults": [fault]}
+
+
+def scheduled(kind: str, target: str) -> dict[str, Any]:
+    return {"kind": kind, "target": target, "at": [3.0], "duration": 4.0, **SCHEDULED[kind]}
+
+
+def test_the_built_in_fault_kinds_are_all_covered_here() -> None:
+    assert set(FAULT_SPECS) == set(SCHEDULED) | set(READ_PATH_FAULTS) == set(EFFECTS)
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_every_fault_on_every_target_is_honoured_or_rejected(name: str) -> None:
+    """No third state: accepted exactly when declared honoured, and then the world of that
+    strategy has the target honouring the effect (the engine asks the target, not the fault)."""
+    model = MODELS[name]
+    declared = model_targets(parse_model(model))
+    accepted = 0
+    for kind in SCHEDULED:
+        for target in NAMES:
+            honoured = kind in declared.get(target, frozenset())
+            try:
+                spec = parse_model(with_fault(model, scheduled(kind, target)), source="m.toml")
+            except SpecError as error:
+                assert not honoured, f"{kind} on {target} declared honoured but rejected: {error}"
+                text = str(error)
+                assert text.startswith("m.toml: faults.0.target: ") and "\n" not in text
+                if target in declared and kind not in ("crash", "throttle") and (kind, target) != ("pause", "store"):
+                    assert f"does not honour {kind}" in text, text  # crash/throttle/store pause keep their own hint
+                continue
+            assert honoured, f"{kind} on {target} accepted although not declared honoured"
+            accepted += 1
+            world = World(spec, RandomStreams(0, 0))
+            actor = world.resolve(target)
+            if actor is not None:  # ``leader`` names no one before the first election
+                assert kind in actor.honours, (kind, target)
+    for kind, part in READ_PATH_FAULTS.items():
+        honoured = kind in declared.get(part, frozenset())
+        fault = {"kind": kind, "rate": 1.0}
+        try:
+            parse_model(with_fault(model, fault), source="m.toml")
+        except SpecError as error:
+            assert not honoured
+            assert str(error).startswith(f"m.toml: faults.0.kind: {kind!r} needs read_path.kind = ")
+            continue
+        assert honoured
+    assert accepted >= 3  # every model honours at least the pauses and partitions of clients
+
+
+def test_a_fault_on_a_target_that_ignores_it_names_the_field_and_the_targets_that_would_not() -> None:
+    with pytest.raises(SpecError) as error:
+        parse_model(with_fault(MODELS["lock"], scheduled("latency_spike", "clients")), source="m.toml")
+    assert str(error.value) == ("m.toml: faults.0.target: 'clients' does not honour latency_spike (it would do "
+                                "nothing); expected a target that honours latency_spike: store, lock")
+
+
+def test_a_target_only_a_variant_honours_is_accepted_and_inert_under_the_others() -> None:
+    """The ``clients``' clock is read by ``token`` only: accepted in a model with a token variant,
+    and the world of another strategy leaves the clock alone."""
+    model = with_fault(MODELS["token"], scheduled("clock_skew", "clients"))
+    model["strategies"] = {"plain": {"kind": "none"}}
+    spec = parse_model(model)
+    assert "clock_skew" in running_targets(spec)["clients"]
+    plain = World(spec.with_strategy("plain"), RandomStreams(0, 0))
+    assert "clock_skew" not in plain.actors["clients"].honours
+    for fault in plain.faults:
+        fault.start()
+    plain.env.run(until=5.0)
+    assert plain.actors["clients"].local_time(5.0) == 5.0  # the hook was not called
+    token = World(spec, RandomStreams(0, 0))
+    for fault in token.faults:
+        fault.start()
+    token.env.run(until=5.0)
+    assert token.actors["clients"].local_time(5.0) == pytest.approx(3.0 + 30.0 + 1.5 * 2.0)  # skewed at 3
+
+
+def test_cli_rejects_a_fault_its_target_ignores_with_exit_2_and_one_line(tmp_path: Any) -> None:
+    from click.testing import CliRunner
+
+    from toctou_sim.cli.main import main
+
+    path = tmp_path / "m.toml"
+    path.write_text('[clients]\narrival = { poisson = { rate = 5 } }\n\n[strategy]\nkind = "lock"\n\n'
+                    '[[faults]]\nkind = "throttle"\ntarget = "lock"\nlimit = 1\nrate = 0.1\n')
+    result = CliRunner().invoke(main, ["run", str(path), "--reps", "1"])
+    assert result.exit_code == 2
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1
+    assert "m.toml: faults.0.target: 'lock' does not honour throttle" in lines[0]
+    assert "expected a target that honours throttle: store" in lines[0]
+
+
+# --------------------------------------------------------------------------------------------
+# Behaviour: what was rejected did nothing; what is honoured does something.
+
+
+class EventLog:
+    """Every world event but the faults' own, with its instant (an independent record of the run)."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, float]] = []
+        self.env: simpy.Environment | None = None
+
+
+def _hook(name: str) -> Any:
+    def hook(self: EventLog, *args: Any) -> None:
+        assert self.env is not None
+        self.events.append((name, self.env.now))
+
+    return hook
+
+
+for _name in HOOKS:
+    if _name not in ("fault_began", "fault_ended"):
+        setattr(EventLog, _name, _hook(_name))
+
+
+def fingerprint(model: dict[str, Any]) -> tuple[Any, ...]:
+    log = EventLog()
+    world = World(parse_model(model), RandomStreams(7, 0), observers=[log])
+    log.env = world.env
+    world.run()
+    return tuple(log.events), tuple(world.store.version), tuple(world.store.value)
+
+
+NO_OPS = [
+    ("none", "latency_spike", "clients", "latency_spike", "store"),
+    ("none", "clock_skew", "store", "pause", "clients"),
+    ("cas", "clock_skew", "clients", "partition", "clients"),
+    ("lock", "throttle", "lock", "partition", "lock"),
+    ("lock", "crash", "lock", "pause", "lock"),
+    ("token", "pause", "verifier", "clock_skew", "verifier"),
+    ("two_phase", "pause", "participant.0", "pause", "coordinator"),
+    ("lease", "pause", "client", "pause", "clients"),
+    ("lease", "latency_spike", "controller.0", "crash", "controller.0"),
+    ("queue", "latency_spike", "consumer", "crash", "consumer"),
+]
+
+
+@pytest.mark.parametrize(("name", "kind", "target", "honoured_kind", "honoured_target"), NO_OPS)
+def test_a_rejected_pair_did_nothing_and_its_honoured_counterpart_does(
+        monkeypatch: pytest.MonkeyPatch, name: str, kind: str, target: str, honoured_kind: str,
+        honoured_target: str) -> None:
+    model = MODELS[name]
+    spec = parse_model(model)
+    assert kind not in model_targets(spec)[target] and honoured_kind in model_targets(spec)[honoured_target]
+    baseline = fingerprint(model)
+    assert fingerprint(with_fault(model, scheduled(honoured_kind, honoured_target))) != baseline
+    # Force the rejected pair through: accept it at load and let every hook act on every target.
+    import toctou_sim.spec.faults as spec_faults
+    import toctou_sim.world.engine as engine
+
+    every = frozenset(EFFECTS)
+    monkeypatch.setattr(spec_faults, "check_target", lambda model, effect, target: None)
+    monkeypatch.setattr(engine, "running_targets", lambda model: dict.fromkeys(model_targets(model), every))
+    for cls in {type(fault) for fault in FAULT_SPECS.values()} | set(FAULT_SPECS.values()):
+        if cls.__name__ in ("CrashSpec", "ThrottleSpec", "PauseSpec"):
+            monkeypatch.setattr(cls, "check_model", lambda self, model: None)
+    assert fingerprint(with_fault(model, scheduled(kind, target))) == baseline
+
+
+# --------------------------------------------------------------------------------------------
+# Timelines: each hook as the step that waits on it sees it.
+
+
+def steps(env: simpy.Environment, log: list[tuple[str, float]], name: str, step: Any) -> None:
+    def run() -> Any:
+        result = yield from step
+        log.append((name if result is None else f"{name} {result}", env.now))
+
+    env.process(run())
+
+
+def test_stall_delays_the_actors_next_step_to_the_end_of_the_pause() -> None:
+    """Paused at 1 until 4 (and again until 3, which merges): a step at 2 resumes at 4; one at 5
+    goes on at once."""
+    env = simpy.Environment()
+    actor, log = Actor("x", frozenset({"pause"})), []
+
+    def script() -> Any:
+        yield env.timeout(1)
+        actor.stall(4.0)
+        actor.stall(3.0)
+        yield env.timeout(1)
+        steps(env, log, "a", actor.wait(env))
+        yield env.timeout(3)
+        steps(env, log, "b", actor.wait(env))
+
+    env.process(script())
+    env.run()
+    assert log == [("a", 4.0), ("b", 5.0)]
+
+
+def test_cut_off_queues_calls_until_heal_or_fails_them_after_the_timeout() -> None:
+    """Cut off 0..5: without a timeout a call at 1 gets through at 5; with a 1 s timeout a call at
+    1 fails at 2 and one at 4.5 waits for the heal at 5 (within its timeout)."""
+    env = simpy.Environment()
+    queued, timed, log = Actor("q"), Actor("t"), []
+    queued.cut_off(5.0, None)
+    timed.cut_off(5.0, 1.0)
+
+    def script() -> Any:
+        yield env.timeout(1)
+        steps(env, log, "queued", queued.reach(env))
+        steps(env, log, "timed", timed.reach(env))
+        yield env.timeout(3.5)
+        steps(env, log, "late", timed.reach(env))
+
+    env.process(script())
+    env.run()
+    assert log == [("timed False", 2.0), ("queued True", 5.0), ("late True", 5.0)]
+
+
+def test_crash_stops_an_operation_at_its_next_step_and_restarts_after_the_interval() -> None:
+    """An operation starts at 0 (epoch 0); the actor crashes at 1, down until 3, and again at 2
+    until 2.5 (the earlier restart is not the last): its step at 1.5 waits until 3, sees the crash,
+    and the restart callbacks run once, at 3."""
+    env = simpy.Environment()
+    actor, log = Actor("x", frozenset({"crash"})), []
+    actor.on_restart.append(lambda: log.append(("restarted", env.now)))
+
+    def operation() -> Any:
+        epoch = actor.epoch
+        yield env.timeout(1.5)
+        assert actor.is_down(env.now)
+        yield from actor.wait(env)
+        log.append(("crashed" if actor.crashed_since(epoch) else "went on", env.now))
+
+    def fault() -> Any:
+        yield env.timeout(1)
+        actor.crash(3.0)
+        yield env.timeout(1)
+        actor.crash(2.5)
+        yield env.timeout(0.5)
+        actor.restarted(env.now)  # the second interval ends: not yet back
+        yield env.timeout(0.5)
+        actor.restarted(env.now)
+
+    env.process(operation())
+    env.process(fault())
+    env.run()
+    assert log == [("crashed", 3.0), ("restarted", 3.0)]  # the step was scheduled first
+    assert actor.epoch == 2 and not actor.is_down(3.0)
+
+
+def test_slow_throttle_and_clock_hooks_and_their_ends() -> None:
+    actor = Actor("x")
+    actor.slow(10.0)
+    actor.slow(2.0)
+    assert actor.scaled(0.5) == 10.0
+    actor.unslow(10.0)
+    actor.unslow(2.0)
+    assert actor.scaled(0.5) == 0.5
+    quota = Quota(1.0, 1.0, 0.0)
+    actor.throttle(quota)
+    assert actor.quota is quota and quota.admit(0.0) and not quota.admit(0.5)
+    actor.unthrottle()
+    assert actor.quota is None
+    actor.skew_clock(10.0, 0.5, -4.0)  # jumps back 4 s at 10, then runs at half speed
+    assert actor.local_time(12.0) == 7.0
+    actor.correct_clock(12.0)
+    assert actor.local_time(13.0) == 13.0
+
+
+def test_take_pause_and_take_crash_hit_one_member_of_the_fleet_once() -> None:
+    """``client``: the first client to reach the paused (or crashed) step takes the whole rest of
+    the interval; the next one goes on."""
+    client = Actor("client")
+    client.stall(5.0)
+    assert client.take_pause(2.0) == 5.0 and client.take_pause(2.5) == 0.0
+    client.crash(6.0)
+    assert client.take_crash(4.0) == 2.0 and client.take_crash(4.5) == 0.0
+
+
+def test_pause_of_the_mutators_delays_their_next_write_to_its_end() -> None:
+    """A mutator bumping every 0.5 s on one key (deterministic gaps are not available, so count):
+    paused from 1 to 6, the key's version stays where it was at 1 until 6."""
+    spec = parse_model(with_fault(data({"kind": "none"}, clients={"arrival": {"poisson": {"rate": 1e-9}}},
+                                       keys={"count": 1, "invariant": "version"},
+                                       mutators=[{"action": "bump", "rate": 20.0}]),
+                                  {"kind": "pause", "target": "mutators", "at": [1.0], "duration": 5.0}))
+    world = World(spec, RandomStreams(0, 0))
+    versions: list[tuple[float, int]] = []
+
+    def watch() -> Any:
+        for instant in (1.0, 3.0, 5.999, 6.5):
+            yield world.env.timeout(instant - world.env.now)
+            versions.append((instant, world.store.version[0]))
+
+    world.env.process(watch())
+    world.run()
+    at_pause = versions[0][1]
+    assert versions[1][1] == at_pause and versions[2][1] == at_pause  # nothing written during the pause
+    assert versions[3][1] > at_pause  # the mutator wrote again once it resumed
