@@ -380,3 +380,40 @@ def test_pause_of_the_mutators_delays_their_next_write_to_its_end() -> None:
     at_pause = versions[0][1]
     assert versions[1][1] == at_pause and versions[2][1] == at_pause  # nothing written during the pause
     assert versions[3][1] > at_pause  # the mutator wrote again once it resumed
+
+
+# --------------------------------------------------------------------------------------------
+# The audit table in the docs says what the declarations say.
+
+DOC_ROWS = {
+    "`clients`": ("none", "clients"),
+    "`clients` (strategy `token`)": ("token", "clients"),
+    "`client`": ("none", "client"),
+    "`client` (strategy `lease`)": ("lease", "client"),
+    "`mutators`": ("none", "mutators"),
+    "`store`": ("none", "store"),
+    "`lock`, `lease`, `dedupe`": [("lock", "lock"), ("lease", "lease"), ("idempotency", "dedupe")],
+    "`controller.N`, `leader`": [("lease", "controller.0"), ("lease", "leader")],
+    "`coordinator`, `reconciler`, `consumer`": [("two_phase", "coordinator"), ("reconcile", "reconciler"),
+                                                 ("queue", "consumer")],
+    "`consumer` with `[capacity.consumer]`": ("queue_finite_consumer", "consumer"),
+    "`participant.N`": ("two_phase", "participant.1"),
+    "`issuer`, `verifier`": [("token", "issuer"), ("token", "verifier")],
+    "`cache` (read path `cache`)": ("cache", "cache"),
+    "`replicas` (read path `replica`)": ("replica", "replicas"),
+}
+
+
+def test_the_audit_table_in_the_docs_matches_the_declarations() -> None:
+    from conftest import ROOT
+
+    text = (ROOT / "docs" / "reference" / "fault-targets.md").read_text(encoding="utf-8")
+    lines = [line for line in text.splitlines() if line.startswith("| ")]
+    header = [cell.strip() for cell in lines[0].strip("|").split("|")]
+    assert header[1:] == list(EFFECTS)
+    rows = {cells[0]: cells[1:] for cells in ([c.strip() for c in line.strip("|").split("|")] for line in lines[1:])}
+    assert set(rows) == set(DOC_ROWS)
+    for row, where in DOC_ROWS.items():
+        honoured = {effect for effect, cell in zip(EFFECTS, rows[row], strict=True) if cell == "✓"}
+        for name, target in where if isinstance(where, list) else [where]:
+            assert model_targets(parse_model(MODELS[name]))[target] == honoured, row

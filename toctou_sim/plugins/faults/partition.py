@@ -20,7 +20,8 @@ class PartitionSpec(ScheduledFaultSpec):
     many seconds (the attempt is rejected and retried, or a lease renewal fails).
 
     Targets: ``store`` (reads and writes of every actor queue until heal), ``lock``, ``lease``,
-    and any actor a read path registers (e.g. a replica).
+    ``dedupe``; on an actor (``clients``, ``mutators``, a controller) a partition acts as a pause.
+    A replica is cut off with ``replica_partition``.
     """
 
     kind: Literal["partition"] = "partition"
