@@ -62,16 +62,16 @@ class Actor:
     :meth:`cut_off` (partition), :meth:`slow` / :meth:`unslow` (latency spike), :meth:`throttle` /
     :meth:`unthrottle`, :meth:`crash` / :meth:`restarted` and :meth:`skew_clock` /
     :meth:`correct_clock`. ``honours`` is what this actor's model declares it honours (see
-    :mod:`toctou_sim.spec.targets`): the world reads the state a hook sets only for those effects,
-    and a fault whose effect the actor does not honour calls no hook on it (only possible in a
-    comparison, on a target that a variant strategy honours and the running one does not; a model
-    naming a target that honours the fault under no strategy is rejected at load).
+    :mod:`toctou_sim.spec.targets`), that is, the effects whose state the world consults for this
+    actor; a fault calls no hook on an actor that does not honour its effect (only possible in a
+    comparison, on a target that a variant strategy honours and the running one does not: a model
+    naming a target that honours the fault under none of its strategies is rejected at load).
 
     The engine and strategies read the state at their step boundaries, through :meth:`wait`,
-    :meth:`reach`, :meth:`ready_at`, :meth:`is_down`, :meth:`crashed_since` and
-    :meth:`local_time`, or, on the per-operation hot path, the attributes below directly (a method
-    call there would cost more than the rest of the step). Every attribute has a neutral
-    default, so an actor no fault touches behaves as if it did not exist.
+    :meth:`reach`, :meth:`reachable`, :meth:`ready_at`, :meth:`is_down`, :meth:`crashed_since`,
+    :meth:`scaled` and :meth:`local_time`, or, on the per-operation hot path of the engine
+    (check, window, use, submit), through the attributes below, read-only. Every attribute has a
+    neutral default, so an actor no fault touches behaves as if it did not exist.
 
     Attributes:
         name: the name faults use in their ``target`` field.
@@ -600,8 +600,10 @@ class World:
 
     def reach(self, service: Actor) -> Flow:
         """A call to ``service`` gets through: returns True once it is reachable, or False when a
-        partition outlasts the service's ``call_timeout`` (the call then failed after that timeout)."""
-        return (yield from service.reach(self.env))
+        partition outlasts the service's ``call_timeout`` (the call then failed after that timeout).
+
+        The step is the service's own (:meth:`Actor.reach`): the world only supplies the clock."""
+        return service.reach(self.env)
 
     # ---------------------------------------------------------------- steps used by strategies
 
