@@ -119,7 +119,7 @@ class Idempotency(Strategy):
     def attempt(self, op: Operation, first: bool) -> Flow:
         world = self.world
         env = world.env
-        if not (yield from world.reach(self.service)):
+        if not (yield from self.service.reach(env)):
             if op.counted:
                 self.unreachable += 1
             return REJECTED_ATTEMPT  # the dedupe store did not answer: the request fails

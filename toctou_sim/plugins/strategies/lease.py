@@ -177,7 +177,7 @@ class LeaderElection(Strategy):
                 except ServiceRefused:
                     refused = True
                     self.refused_renewals += 1
-            if not refused and (yield from world.reach(service)):
+            if not refused and (yield from service.reach(env)):
                 if latency > 0:
                     yield env.timeout(latency / 2)
                 token = self.service.call((replica.index, epoch), actor.local_time(env.now), spec.lease_ttl)

@@ -85,7 +85,7 @@ class Lock(Strategy):
         latency = self._service.scaled(self._acquire_latency())
         if latency > 0:
             yield env.timeout(latency)
-        if not (yield from world.reach(self._service)):  # the lock service is partitioned away
+        if not (yield from self._service.reach(env)):  # the lock service is partitioned away
             self.timeouts += 1
             return REJECTED_ATTEMPT_TIMEOUT
         requested = env.now
