@@ -26,8 +26,9 @@ class CrashSpec(ScheduledFaultSpec):
 
     Targets: ``client``, ``controller.N``, ``leader``, ``mutators``, ``consumer`` (a queue
     consumer: the ack of a message whose effect landed is lost and the broker redelivers it
-    after its visibility timeout), or an actor another strategy registers and checks with
-    ``Actor.crashed_since`` (the crash hook). Not ``clients`` (the whole fleet) or ``store``.
+    after its visibility timeout), ``coordinator``, ``reconciler``, ``participant.N``, or an actor
+    another strategy declares as honouring crashes (and checks with ``Actor.crashed_since``, the
+    crash hook). Not ``clients`` (the whole fleet), the ``store`` or a service a strategy calls.
     """
 
     kind: Literal["crash"] = "crash"

@@ -21,7 +21,9 @@ class LatencySpikeSpec(ScheduledFaultSpec):
     a compaction, a slow disk).
 
     ``store``: an operation that starts during a spike sees its read and write latencies
-    multiplied; ``lock`` / ``lease``: every call made during a spike is slowed.
+    multiplied; ``lock`` / ``lease`` / ``dedupe``: every call made during a spike is slowed; a
+    finite service (``[capacity.NAME]``): its service times. Actors have no latency of their own:
+    a spike on one is rejected.
     """
 
     kind: Literal["latency_spike"] = "latency_spike"

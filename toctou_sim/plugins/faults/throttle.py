@@ -21,7 +21,7 @@ class ThrottleSpec(ScheduledFaultSpec):
     """A service's quota drops to ``limit`` requests per second during each interval (bursts up
     to ``burst``); requests above it are rejected (429) and retried with backoff or aborted. On
     the ``store`` it is the write (the use) that is throttled: accepted at check, refused at use
-    (guide F8)."""
+    (guide F8). The store is the only target that honours a throttle."""
 
     kind: Literal["throttle"] = "throttle"
     effect: ClassVar[str] = "throttle"
