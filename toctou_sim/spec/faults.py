@@ -15,24 +15,26 @@ Poisson process of ``rate`` onsets per second, and each lasts a duration drawn f
     rate = 0.05               # or: at = ["10s", "40s"]
     duration = { pareto = { scale = "2s", shape = 1.5 } }
 
-A target that does not exist in the model, a duration that is not > 0, or both ``rate`` and
-``at`` are bad input: one line naming the field.
+A target that does not exist in the model, a target that does not honour the fault (see
+:mod:`toctou_sim.spec.targets`: a latency spike on the client fleet would change nothing), a
+duration that is not > 0, or both ``rate`` and ``at`` are bad input: one line naming the field.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from pydantic import Field, field_validator, model_validator
 
 from toctou_sim.core.distributions import Constant, Distribution, DistributionSpec, Mixture, parse_distribution
 from toctou_sim.core.units import NonNegativeDuration
 from toctou_sim.spec.parts import FaultSpec
+from toctou_sim.spec.targets import check_target, model_targets
 
 if TYPE_CHECKING:
     from toctou_sim.spec.model import ModelSpec
 
-__all__ = ["ScheduledFaultSpec", "positive_duration"]
+__all__ = ["ScheduledFaultSpec", "check_read_path_target", "positive_duration"]
 
 
 class ScheduledFaultSpec(FaultSpec):
@@ -42,6 +44,10 @@ class ScheduledFaultSpec(FaultSpec):
     Onsets stop at the model's horizon. Overlapping intervals merge (the target stays faulty
     until the last one ends).
     """
+
+    effect: ClassVar[str] = ""
+    """The effect this fault has on its target (see :mod:`toctou_sim.spec.targets`); empty: the
+    kind's name. Only a target that declares it honours the effect may be named."""
 
     target: str
     rate: float | None = Field(default=None, gt=0)
@@ -65,10 +71,17 @@ class ScheduledFaultSpec(FaultSpec):
         return value
 
     def check_model(self, model: ModelSpec) -> str | None:
-        names = model.actor_names()
-        if self.target not in names:
-            return f"target: no actor or service {self.target!r} in this model; expected one of {', '.join(names)}"
+        return check_target(model, self.effect or self.kind, self.target)
+
+
+def check_read_path_target(model: ModelSpec, kind: str, target: str, read_path: str) -> str | None:
+    """Why a fault of ``kind`` on a read path's part ``target`` (the ``cache``, the ``replicas``) is
+    bad input in ``model`` (``kind: message``), or ``None`` when the model has that target and it
+    honours the fault's effect (named after ``kind``)."""
+    if kind in model_targets(model).get(target, frozenset()):
         return None
+    return (f"kind: {kind!r} needs read_path.kind = {read_path!r}, got {model.read_path.kind!r} "
+            f"(its {target} is the only target that honours {kind})")
 
 
 def positive_duration(distribution: object) -> bool:

@@ -49,6 +49,7 @@ from toctou_sim.spec.parts import (
     StrictModel,
 )
 from toctou_sim.spec.slo import DEFAULT_ALERTS, BurnAlertSpec, RatePhase
+from toctou_sim.spec.targets import model_targets
 
 __all__ = [
     "ACTOR_SPECS",
@@ -355,10 +356,7 @@ class ModelSpec(StrictModel):
         """Every actor or service a fault may target in this model: ``clients`` (the whole fleet),
         ``client`` (one client of it), ``mutators``, ``store``, and those of the read path and of
         the strategy and its named variants."""
-        names = ["clients", "client", "mutators", "store", *self.read_path.actors(), *self.strategy.actors()]
-        for variant in self.strategies.values():
-            names.extend(variant.actors())
-        return tuple(dict.fromkeys(names))
+        return tuple(model_targets(self))
 
     @property
     def source(self) -> str | None:

@@ -23,6 +23,7 @@ from toctou_sim.spec.registry import KindView
 
 if TYPE_CHECKING:
     from toctou_sim.spec.model import ModelSpec
+    from toctou_sim.spec.targets import TargetKind
 
 __all__ = [
     "ACTOR_SPECS",
@@ -118,9 +119,17 @@ class StrategySpec(Registered):
     conditional write: ``UPDATE ... SET n = n - 1 WHERE n > 0``, a create that fails with
     ``AlreadyExists``, an action the resource authorises itself). ``none``: a blind write."""
 
+    def targets(self) -> dict[str, TargetKind]:
+        """The actors and services this strategy adds to the world (or reads, like a clock), each
+        with the fault effects it honours (see :mod:`toctou_sim.spec.targets`)."""
+        return {}
+
     def actors(self) -> tuple[str, ...]:
-        """Names of the actors and services this strategy adds to the world (fault targets)."""
-        return ()
+        """Names of the actors and services this strategy adds to the world (fault targets).
+
+        A part that lists a name here but not in :meth:`targets` declares an
+        :data:`~toctou_sim.spec.targets.ACTIVE_ACTOR` (pause, partition, crash)."""
+        return tuple(self.targets())
 
     def write_guard(self) -> str:
         """The guard the store applies to this strategy's use (a wrapper's ``inner`` guard when
@@ -137,9 +146,14 @@ class ReadPathSpec(Registered):
     registry: ClassVar[Mapping[str, type[Any]]] = KindView("read path")
     category: ClassVar[str] = "read path"
 
+    def targets(self) -> dict[str, TargetKind]:
+        """The parts of this read path faults can act on (a cache, the replicas), each with the
+        fault effects it honours (see :mod:`toctou_sim.spec.targets`)."""
+        return {}
+
     def actors(self) -> tuple[str, ...]:
         """Names of the actors and services this read path adds to the world (fault targets)."""
-        return ()
+        return tuple(self.targets())
 
 
 class FaultSpec(Registered):

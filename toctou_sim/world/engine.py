@@ -22,6 +22,7 @@ import simpy
 from toctou_sim.core.distributions import Exponential, RandomStreams, Uniform
 from toctou_sim.measure.metrics import ABORTED, DECLINED, OK, UNFINISHED, VIOLATED, Recorder, TimeWeighted
 from toctou_sim.spec.model import ModelSpec, Zipf
+from toctou_sim.spec.targets import running_targets
 from toctou_sim.world.invariants import INVARIANTS, Invariant
 from toctou_sim.world.ledger import EffectLedger
 from toctou_sim.world.load import arrival_gaps
@@ -57,12 +58,24 @@ class Actor:
     """A named participant of the world that faults can hit: an active actor (``clients``,
     ``mutators``, a controller replica) or a service it calls (``store``, ``lock``, ``lease``).
 
-    The engine and strategies consult these plain attributes at their step boundaries; faults
-    set them. Every attribute has a neutral default, so an actor no fault touches behaves as if
-    the attribute did not exist.
+    A fault acts on an actor only through its *hooks*, one per effect: :meth:`stall` (pause),
+    :meth:`cut_off` (partition), :meth:`slow` / :meth:`unslow` (latency spike), :meth:`throttle` /
+    :meth:`unthrottle`, :meth:`crash` / :meth:`restarted` and :meth:`skew_clock` /
+    :meth:`correct_clock`. ``honours`` is what this actor's model declares it honours (see
+    :mod:`toctou_sim.spec.targets`), that is, the effects whose state the world consults for this
+    actor; a fault calls no hook on an actor that does not honour its effect (only possible in a
+    comparison, on a target that a variant strategy honours and the running one does not: a model
+    naming a target that honours the fault under none of its strategies is rejected at load).
+
+    The engine and strategies read the state at their step boundaries, through :meth:`wait`,
+    :meth:`reach`, :meth:`reachable`, :meth:`ready_at`, :meth:`is_down`, :meth:`crashed_since`,
+    :meth:`scaled` and :meth:`local_time`, or, on the per-operation hot path of the engine
+    (check, window, use, submit), through the attributes below, read-only. Every attribute has a
+    neutral default, so an actor no fault touches behaves as if it did not exist.
 
     Attributes:
         name: the name faults use in their ``target`` field.
+        honours: the fault effects this actor honours in this world.
         stalled_until: an actor is paused (stop-the-world), or a service is unreachable
             (partitioned), until this instant; steps wait for it.
         call_timeout: while partitioned, a call to this service fails after this many seconds
@@ -86,6 +99,7 @@ class Actor:
         "clock_rate",
         "down_until",
         "epoch",
+        "honours",
         "latency_factor",
         "name",
         "on_restart",
@@ -93,8 +107,9 @@ class Actor:
         "stalled_until",
     )
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, honours: frozenset[str] = frozenset()) -> None:
         self.name = name
+        self.honours = honours
         self.stalled_until = 0.0
         self.call_timeout: float | None = None
         self.latency_factor = 1.0
@@ -105,6 +120,77 @@ class Actor:
         self.clock_anchor_true = 0.0
         self.clock_anchor_local = 0.0
         self.clock_rate = 1.0
+
+    # ---------------------------------------------------------------- hooks (faults call these)
+
+    def stall(self, until: float) -> None:
+        """Pause hook: the actor takes no step before ``until`` (overlapping pauses merge)."""
+        if until > self.stalled_until:
+            self.stalled_until = until
+
+    def cut_off(self, until: float, timeout: float | None) -> None:
+        """Partition hook: calls to this service get through only at ``until``; with ``timeout``
+        a caller that has a failure path gives up after that many seconds instead."""
+        if until > self.stalled_until:
+            self.stalled_until = until
+        self.call_timeout = timeout
+
+    def slow(self, factor: float) -> None:
+        """Latency-spike hook: this service's latencies are multiplied by ``factor`` from now."""
+        self.latency_factor *= factor
+
+    def unslow(self, factor: float) -> None:
+        """The end of a latency spike of ``factor``."""
+        self.latency_factor /= factor
+
+    def throttle(self, quota: Quota) -> None:
+        """Throttle hook: this service admits requests only through ``quota`` from now."""
+        self.quota = quota
+
+    def unthrottle(self) -> None:
+        """The end of a throttle: no admission limit."""
+        self.quota = None
+
+    def crash(self, until: float) -> None:
+        """Crash hook: the actor dies now (a new epoch) and is down until ``until``."""
+        self.epoch += 1
+        if until > self.down_until:
+            self.down_until = until
+
+    def restarted(self, now: float) -> None:
+        """The end of a crash interval: once no later restart is pending, the actor is back up
+        and runs its ``on_restart`` callbacks."""
+        if now >= self.down_until:
+            for restarted in self.on_restart:
+                restarted()
+
+    def skew_clock(self, now: float, rate: float, step: float) -> None:
+        """Clock-skew hook: the clock jumps by ``step`` now and runs at ``rate`` from now on."""
+        self.set_clock(now, rate, step)
+
+    def correct_clock(self, now: float) -> None:
+        """NTP steps the clock back to true time and true speed."""
+        self.set_clock(now, 1.0, now - self.local_time(now))
+
+    def take_pause(self, now: float) -> float:
+        """For one member of a fleet (``client``): the end of a pause still running at ``now``,
+        consumed by the caller (the first client to get here is the one paused), or 0."""
+        until = self.stalled_until
+        if until > now:
+            self.stalled_until = 0.0
+            return until
+        return 0.0
+
+    def take_crash(self, now: float) -> float:
+        """For one member of a fleet (``client``): how long a crash still running at ``now``
+        lasts, consumed by the caller (the first client to get here is the one that dies), or 0."""
+        down = self.down_until - now
+        if down > 0:
+            self.down_until = now
+            return down
+        return 0.0
+
+    # ---------------------------------------------------------------- what callers ask
 
     def local_time(self, now: float) -> float:
         """What this actor's clock reads at true time ``now``.
@@ -129,10 +215,43 @@ class Actor:
         """Whether the actor crashed after an operation that started at ``epoch`` began."""
         return self.epoch != epoch
 
+    def is_down(self, now: float) -> bool:
+        """Whether the actor is crashed and not yet restarted at ``now``."""
+        return self.down_until > now
+
+    def ready_at(self) -> float:
+        """The instant from which the actor can take a step (after a pause, a partition or a restart)."""
+        stalled = self.stalled_until
+        down = self.down_until
+        return stalled if stalled > down else down
+
     def wait(self, env: simpy.Environment) -> Flow:
         """A step that waits while the actor is paused or down (a stop-the-world pause, or a crashed
         actor restarting)."""
         stalled = max(self.stalled_until, self.down_until) - env.now
+        if stalled > 0:
+            yield env.timeout(stalled)
+
+    def reach(self, env: simpy.Environment) -> Flow:
+        """A call to this service gets through: returns True once it is reachable, or False when a
+        partition outlasts the ``call_timeout`` (the call then failed after that timeout)."""
+        stalled = self.stalled_until - env.now
+        if stalled <= 0:
+            return True
+        timeout = self.call_timeout
+        if timeout is not None and stalled > timeout:
+            yield env.timeout(timeout)
+            return False
+        yield env.timeout(stalled)
+        return True
+
+    def scaled(self, latency: float) -> float:
+        """``latency`` of a call to this service made now (multiplied during a latency spike)."""
+        return latency * self.latency_factor
+
+    def reachable(self, env: simpy.Environment) -> Flow:
+        """A call to this service that queues through a partition until it heals (no timeout)."""
+        stalled = self.stalled_until - env.now
         if stalled > 0:
             yield env.timeout(stalled)
 
@@ -358,6 +477,8 @@ class World:
         self._holds = self.invariant.holds
         self.store = Store(spec.keys.count, spec.keys.initial_value, self.invariant)
         self.actors: dict[str, Actor] = {}
+        self._honours = running_targets(spec)
+        """What each target of this world honours (its model's declarations, running strategy only)."""
         self.aliases: dict[str, Callable[[], Actor | None]] = {}
         self._clients = self.add_actor("clients")
         self._client = self.add_actor("client")
@@ -444,15 +565,13 @@ class World:
         """The instant until which the clients are paused."""
         return self._clients.stalled_until
 
-    @clients_stalled_until.setter
-    def clients_stalled_until(self, value: float) -> None:
-        self._clients.stalled_until = value
-
     def add_actor(self, name: str) -> Actor:
-        """Register a named actor or service that faults may target (idempotent)."""
+        """Register a named actor or service that faults may target (idempotent). It honours the
+        fault effects its model declares for ``name`` (a part's ``targets()``): none when the
+        name is declared nowhere, so no fault can act on it."""
         actor = self.actors.get(name)
         if actor is None:
-            actor = self.actors[name] = Actor(name)
+            actor = self.actors[name] = Actor(name, self._honours.get(name, frozenset()))
         return actor
 
     def finite_service(self, name: str) -> Any:
@@ -481,17 +600,10 @@ class World:
 
     def reach(self, service: Actor) -> Flow:
         """A call to ``service`` gets through: returns True once it is reachable, or False when a
-        partition outlasts the service's ``call_timeout`` (the call then failed after that timeout)."""
-        env = self.env
-        stalled = service.stalled_until - env.now
-        if stalled <= 0:
-            return True
-        timeout = service.call_timeout
-        if timeout is not None and stalled > timeout:
-            yield env.timeout(timeout)
-            return False
-        yield env.timeout(stalled)
-        return True
+        partition outlasts the service's ``call_timeout`` (the call then failed after that timeout).
+
+        The step is the service's own (:meth:`Actor.reach`): the world only supplies the clock."""
+        return service.reach(self.env)
 
     # ---------------------------------------------------------------- steps used by strategies
 
@@ -543,9 +655,9 @@ class World:
         store_until = self._store.stalled_until
         if store_until > until:
             until = store_until
-        one = self._client.stalled_until
-        if one > env._now:  # this client is the one paused
-            self._client.stalled_until = 0.0
+        client = self._client
+        if client.stalled_until > env._now:  # this client is the one paused
+            one = client.take_pause(env._now)
             if one > until:
                 until = one
         if until > env._now:
@@ -602,10 +714,8 @@ class World:
                 if harmed is not None:
                     harmed(op, kind)
             if self.crashing_client and origin is None:
-                client = self._client
-                down = client.down_until - self.env.now
+                down = self._client.take_crash(self.env.now)
                 if down > 0:  # this client crashes right after its effect, before it answers
-                    client.down_until = self.env.now  # one client: the others go on
                     if op.counted:
                         self.lost_answers += 1
                     self.lose_answer(op, down)
@@ -790,7 +900,7 @@ class World:
 
         while True:
             yield env.timeout(gaps())
-            stalled = max(actor.stalled_until, actor.down_until, store_actor.stalled_until) - env.now
+            stalled = max(actor.ready_at(), store_actor.stalled_until) - env.now
             if stalled > 0:  # paused mutators (or an unreachable store) write when they resume
                 yield env.timeout(stalled)
             if env.now >= 2 * horizon:

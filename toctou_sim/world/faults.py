@@ -3,10 +3,13 @@ pause, crash, latency spike, partition, clock skew and throttle).
 
 Each such fault hits one named actor or service (:class:`~toctou_sim.world.engine.Actor`) during
 intervals that start on a schedule or as a Poisson process and last a random duration. A fault
-only sets plain attributes of its target at the start and end of an interval; the engine and the
-strategies read them at their step boundaries. Onsets and durations come from the fault's own
-named streams (``fault.<i>.onsets``, ``fault.<i>.duration``), so every strategy compared on
-common random numbers suffers the same faults at the same instants.
+acts only through its target's hooks (``stall``, ``cut_off``, ``slow``, ``throttle``, ``crash``,
+``skew_clock`` and their ends), and only on a target that honours its effect
+(:mod:`toctou_sim.spec.targets`): the model was checked at load, so a target that does not honour
+it here is one only another strategy of a comparison honours, and the fault leaves it alone.
+Onsets and durations come from the fault's own named streams (``fault.<i>.onsets``,
+``fault.<i>.duration``), so every strategy compared on common random numbers suffers the same
+faults at the same instants.
 """
 
 from __future__ import annotations
@@ -27,8 +30,9 @@ class ScheduledFault(Fault):
 
     The target is resolved at each onset, so an alias such as ``leader`` hits whichever actor
     holds that role at that instant (no one: the onset is counted but hits nothing). A target
-    absent from this world (e.g. ``lock`` while comparing against ``none``) leaves the fault
-    inert: the other strategies in a comparison simply have no such service.
+    absent from this world (e.g. ``lock`` while comparing against ``none``), or one that does not
+    honour the effect under the running strategy (the ``clients``' clock, read only by ``token``),
+    leaves the fault inert: its onsets are counted, but no hook is called.
     """
 
     spec: ScheduledFaultSpec
@@ -37,6 +41,8 @@ class ScheduledFault(Fault):
         super().__init__(world, spec)
         index = next((i for i, fault in enumerate(world.spec.faults) if fault is spec), 0)
         self.stream = f"fault.{index}"
+        self.effect: str = getattr(spec, "effect", "") or spec.kind
+        """The effect this fault has on its target (see :mod:`toctou_sim.spec.targets`)."""
         self.onsets = 0
         self.hits = 0
         self.seconds = 0.0
@@ -80,7 +86,8 @@ class ScheduledFault(Fault):
             self.hits += 1
             active = self._active.get(actor.name, 0)
             self._active[actor.name] = active + 1
-            self.begin(actor, duration, first=active == 0)
+            if self.effect in actor.honours:
+                self.begin(actor, duration, first=active == 0)
             fault_began = world.notify.fault_began
             if active == 0 and fault_began is not None:
                 fault_began(self.spec.kind, actor.name, duration)
@@ -89,13 +96,15 @@ class ScheduledFault(Fault):
     def _end(self, actor: Actor, _event: object = None) -> None:
         left = self._active[actor.name] - 1
         self._active[actor.name] = left
-        self.end(actor, last=left == 0)
+        if self.effect in actor.honours:
+            self.end(actor, last=left == 0)
         fault_ended = self.world.notify.fault_ended
         if left == 0 and fault_ended is not None:
             fault_ended(self.spec.kind, actor.name)
 
     def begin(self, actor: Actor, duration: float, first: bool) -> None:
-        """An interval starts on ``actor`` (``first``: no other interval of this fault is active on it)."""
+        """An interval starts on ``actor`` (``first``: no other interval of this fault is active on
+        it). Called only when ``actor`` honours :attr:`effect`; act through its hooks."""
         raise NotImplementedError
 
     def end(self, actor: Actor, last: bool) -> None:

@@ -157,7 +157,7 @@ class FiniteService:
         self._busy.change(now, 1)
         if call.counted:
             self.wait.add(now - call.arrival)
-        service = self._service_time() * self.actor.latency_factor
+        service = self.actor.scaled(self._service_time())
         env.timeout(service).callbacks.append(partial(self._finish, call))
 
     def _finish(self, call: _Call, _event: simpy.Event) -> None:

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field, model_validator
 
@@ -26,6 +26,7 @@ class ClockSkewSpec(ScheduledFaultSpec):
     """
 
     kind: Literal["clock_skew"] = "clock_skew"
+    effect: ClassVar[str] = "clock_skew"
     drift: float = Field(default=0.0, gt=-1.0)
     """Relative rate error: -0.5 = the clock runs at half speed."""
     offset: Duration = 0.0
@@ -46,12 +47,11 @@ class ClockSkew(ScheduledFault):
 
     def begin(self, actor: Actor, duration: float, first: bool) -> None:
         if first:
-            actor.set_clock(self.world.env.now, 1.0 + self.spec.drift, self.spec.offset)
+            actor.skew_clock(self.world.env.now, 1.0 + self.spec.drift, self.spec.offset)
 
     def end(self, actor: Actor, last: bool) -> None:
         if last:
-            now = self.world.env.now
-            actor.set_clock(now, 1.0, now - actor.local_time(now))
+            actor.correct_clock(self.world.env.now)
 
 
 PLUGIN = Plugin(spec=ClockSkewSpec, behaviour=ClockSkew)

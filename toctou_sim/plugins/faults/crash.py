@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from toctou_sim.spec.faults import ScheduledFaultSpec
 from toctou_sim.spec.registry import Plugin
@@ -26,11 +26,13 @@ class CrashSpec(ScheduledFaultSpec):
 
     Targets: ``client``, ``controller.N``, ``leader``, ``mutators``, ``consumer`` (a queue
     consumer: the ack of a message whose effect landed is lost and the broker redelivers it
-    after its visibility timeout), or an actor another strategy registers and checks with
-    ``Actor.crashed_since`` (the crash hook). Not ``clients`` (the whole fleet) or ``store``.
+    after its visibility timeout), ``coordinator``, ``reconciler``, ``participant.N``, or an actor
+    another strategy declares as honouring crashes (and checks with ``Actor.crashed_since``, the
+    crash hook). Not ``clients`` (the whole fleet), the ``store`` or a service a strategy calls.
     """
 
     kind: Literal["crash"] = "crash"
+    effect: ClassVar[str] = "crash"
 
     def check_model(self, model: ModelSpec) -> str | None:
         if self.target in ("clients", "store"):
@@ -58,13 +60,10 @@ class Crash(ScheduledFault):
             world.enable_duplicates()
 
     def begin(self, actor: Actor, duration: float, first: bool) -> None:
-        actor.epoch += 1
-        actor.down_until = max(actor.down_until, self.world.env.now + duration)
+        actor.crash(self.world.env.now + duration)
 
     def end(self, actor: Actor, last: bool) -> None:
-        if self.world.env.now >= actor.down_until:
-            for restarted in actor.on_restart:
-                restarted()
+        actor.restarted(self.world.env.now)
 
     def metrics(self) -> dict[str, float]:
         extra = super().metrics()

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
 from toctou_sim.core.distributions import Exponential
 from toctou_sim.core.units import NonNegativeDuration
 from toctou_sim.plugins.read_paths.cache import CacheRead
+from toctou_sim.spec.faults import check_read_path_target
 from toctou_sim.spec.parts import FaultSpec
 from toctou_sim.spec.registry import Plugin
 from toctou_sim.world.caching import fault_index, require_read_path
 from toctou_sim.world.engine import Fault, Flow, World
+
+if TYPE_CHECKING:
+    from toctou_sim.spec.model import ModelSpec
 
 __all__ = ["PLUGIN", "EvictionStorm", "EvictionStormSpec"]
 
@@ -25,6 +29,9 @@ class EvictionStormSpec(FaultSpec):
     rate: float = Field(gt=0)
     start: NonNegativeDuration = 0.0
     """No storm before this instant."""
+
+    def check_model(self, model: ModelSpec) -> str | None:
+        return check_read_path_target(model, self.kind, "cache", "cache")
 
 
 class EvictionStorm(Fault):

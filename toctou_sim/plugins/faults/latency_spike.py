@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field
 
@@ -21,10 +21,13 @@ class LatencySpikeSpec(ScheduledFaultSpec):
     a compaction, a slow disk).
 
     ``store``: an operation that starts during a spike sees its read and write latencies
-    multiplied; ``lock`` / ``lease``: every call made during a spike is slowed.
+    multiplied; ``lock`` / ``lease`` / ``dedupe``: every call made during a spike is slowed; a
+    finite service (``[capacity.NAME]``): its service times. Actors have no latency of their own:
+    a spike on one is rejected.
     """
 
     kind: Literal["latency_spike"] = "latency_spike"
+    effect: ClassVar[str] = "latency_spike"
     target: str = "store"
     factor: float = Field(default=10.0, gt=0)
     """Multiplier of the latencies during the spike."""
@@ -37,11 +40,11 @@ class LatencySpike(ScheduledFault):
 
     def begin(self, actor: Actor, duration: float, first: bool) -> None:
         if first:
-            actor.latency_factor *= self.spec.factor
+            actor.slow(self.spec.factor)
 
     def end(self, actor: Actor, last: bool) -> None:
         if last:
-            actor.latency_factor /= self.spec.factor
+            actor.unslow(self.spec.factor)
 
 
 PLUGIN = Plugin(spec=LatencySpikeSpec, behaviour=LatencySpike)

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from toctou_sim.core.units import PositiveDuration
 from toctou_sim.spec.faults import ScheduledFaultSpec
@@ -20,10 +20,12 @@ class PartitionSpec(ScheduledFaultSpec):
     many seconds (the attempt is rejected and retried, or a lease renewal fails).
 
     Targets: ``store`` (reads and writes of every actor queue until heal), ``lock``, ``lease``,
-    and any actor a read path registers (e.g. a replica).
+    ``dedupe``; on an actor (``clients``, ``mutators``, a controller) a partition acts as a pause.
+    A replica is cut off with ``replica_partition``.
     """
 
     kind: Literal["partition"] = "partition"
+    effect: ClassVar[str] = "partition"
     target: str = "store"
     timeout: PositiveDuration | None = None
     """A call that would wait longer fails after this many seconds (``None``: calls queue)."""
@@ -36,8 +38,7 @@ class Partition(ScheduledFault):
     spec: PartitionSpec
 
     def begin(self, actor: Actor, duration: float, first: bool) -> None:
-        actor.stalled_until = max(actor.stalled_until, self.world.env.now + duration)
-        actor.call_timeout = self.spec.timeout
+        actor.cut_off(self.world.env.now + duration, self.spec.timeout)
 
 
 PLUGIN = Plugin(spec=PartitionSpec, behaviour=Partition)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from toctou_sim.spec.faults import ScheduledFaultSpec
 from toctou_sim.spec.registry import Plugin
@@ -27,6 +27,7 @@ class PauseSpec(ScheduledFaultSpec):
     """
 
     kind: Literal["pause"] = "pause"
+    effect: ClassVar[str] = "pause"
     target: str = "clients"
 
     def check_model(self, model: ModelSpec) -> str | None:
@@ -42,7 +43,7 @@ class Pause(ScheduledFault):
     spec: PauseSpec
 
     def begin(self, actor: Actor, duration: float, first: bool) -> None:
-        actor.stalled_until = max(actor.stalled_until, self.world.env.now + duration)
+        actor.stall(self.world.env.now + duration)
 
 
 PLUGIN = Plugin(spec=PauseSpec, behaviour=Pause)

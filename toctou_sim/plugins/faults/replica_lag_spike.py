@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
 from toctou_sim.core.distributions import DistributionSpec, Exponential, parse_distribution
 from toctou_sim.plugins.read_paths.replica import QuorumRead
+from toctou_sim.spec.faults import check_read_path_target
 from toctou_sim.spec.parts import FaultSpec
 from toctou_sim.spec.registry import Plugin
 from toctou_sim.world.caching import fault_index, require_read_path
 from toctou_sim.world.engine import Fault, Flow, World
+
+if TYPE_CHECKING:
+    from toctou_sim.spec.model import ModelSpec
 
 __all__ = ["PLUGIN", "ReplicaLagSpike", "ReplicaLagSpikeSpec"]
 
@@ -27,6 +31,9 @@ class ReplicaLagSpikeSpec(FaultSpec):
     factor: float = Field(default=10.0, ge=1.0)
     replicas: int | None = Field(default=None, ge=1)
     """How many replicas (the first ones) a spike slows; default all."""
+
+    def check_model(self, model: ModelSpec) -> str | None:
+        return check_read_path_target(model, self.kind, "replicas", "replica")
 
 
 class ReplicaLagSpike(Fault):
@@ -51,7 +58,6 @@ class ReplicaLagSpike(Fault):
         durations = streams.variates(f"{self._name}.duration", self.spec.duration)
         count = min(self.spec.replicas or self.store.n, self.store.n)
         end = 2 * self.world.spec.model.horizon
-        factors = self.store.lag_factor
         while True:
             yield env.timeout(gaps())
             if env.now >= end:
@@ -59,11 +65,9 @@ class ReplicaLagSpike(Fault):
             duration = durations()
             self.spikes += 1
             self.spiked_time += duration
-            for i in range(count):
-                factors[i] = self.spec.factor
+            self.store.lag(count, self.spec.factor)
             yield env.timeout(duration)
-            for i in range(count):
-                factors[i] = 1.0
+            self.store.lag(count, 1.0)
 
     def metrics(self) -> dict[str, float]:
         return {"replica_lag_spikes": float(self.spikes), "replica_lag_spike_time_s": self.spiked_time}

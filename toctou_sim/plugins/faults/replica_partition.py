@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
 from toctou_sim.core.distributions import DistributionSpec, Exponential, parse_distribution
 from toctou_sim.core.units import NonNegativeDuration
 from toctou_sim.plugins.read_paths.replica import QuorumRead
+from toctou_sim.spec.faults import check_read_path_target
 from toctou_sim.spec.parts import FaultSpec
 from toctou_sim.spec.registry import Plugin
 from toctou_sim.world.caching import fault_index, require_read_path
 from toctou_sim.world.engine import Fault, Flow, World
+
+if TYPE_CHECKING:
+    from toctou_sim.spec.model import ModelSpec
 
 __all__ = ["PLUGIN", "ReplicaPartition", "ReplicaPartitionSpec"]
 
@@ -27,6 +31,9 @@ class ReplicaPartitionSpec(FaultSpec):
     rate: float = Field(gt=0)
     duration: DistributionSpec = parse_distribution(1.0)
     start: NonNegativeDuration = 0.0
+
+    def check_model(self, model: ModelSpec) -> str | None:
+        return check_read_path_target(model, self.kind, "replicas", "replica")
 
 
 class ReplicaPartition(Fault):
@@ -53,7 +60,6 @@ class ReplicaPartition(Fault):
         if self.spec.start > 0:
             yield env.timeout(self.spec.start)
         end = 2 * self.world.spec.model.horizon
-        cut = self.store.cut_until
         while True:
             yield env.timeout(gaps())
             if env.now >= end:
@@ -62,7 +68,7 @@ class ReplicaPartition(Fault):
             duration = durations()
             self.partitions += 1
             self.partitioned_time += duration
-            cut[replica] = max(cut[replica], env.now + duration)
+            self.store.cut(replica, env.now + duration)
             yield env.timeout(duration)
 
     def metrics(self) -> dict[str, float]:

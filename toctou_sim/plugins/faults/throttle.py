@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from pydantic import Field
 
@@ -21,9 +21,10 @@ class ThrottleSpec(ScheduledFaultSpec):
     """A service's quota drops to ``limit`` requests per second during each interval (bursts up
     to ``burst``); requests above it are rejected (429) and retried with backoff or aborted. On
     the ``store`` it is the write (the use) that is throttled: accepted at check, refused at use
-    (guide F8)."""
+    (guide F8). The store is the only target that honours a throttle."""
 
     kind: Literal["throttle"] = "throttle"
+    effect: ClassVar[str] = "throttle"
     target: str = "store"
     limit: float = Field(gt=0)
     """Admitted requests per second during the interval."""
@@ -51,12 +52,13 @@ class Throttle(ScheduledFault):
     def begin(self, actor: Actor, duration: float, first: bool) -> None:
         if first:
             burst = self.spec.burst if self.spec.burst is not None else max(1.0, self.spec.limit)
-            actor.quota = Quota(self.spec.limit, burst, self.world.env.now)
-            self._quotas.append(actor.quota)
+            quota = Quota(self.spec.limit, burst, self.world.env.now)
+            self._quotas.append(quota)
+            actor.throttle(quota)
 
     def end(self, actor: Actor, last: bool) -> None:
         if last:
-            actor.quota = None
+            actor.unthrottle()
 
     def metrics(self) -> dict[str, float]:
         extra = super().metrics()

@@ -23,6 +23,7 @@ from toctou_sim.measure.metrics import Histogram
 from toctou_sim.spec.parts import ReadPathSpec, StrictModel
 from toctou_sim.spec.read_paths import PositiveDistributionSpec
 from toctou_sim.spec.registry import Plugin
+from toctou_sim.spec.targets import CACHE, TargetKind
 from toctou_sim.world.engine import Flow, Operation, ReadPath, World
 from toctou_sim.world.invariants import Exists
 
@@ -69,6 +70,9 @@ class CacheSpec(ReadPathSpec):
     """Time from a miss reading the truth to the entry being stored (the reader's ``set``). An
     invalidation that lands in between is lost and the value read earlier is stored anyway: the
     stale-set race of look-aside caches. The check itself answers at once with the truth."""
+
+    def targets(self) -> dict[str, TargetKind]:
+        return {"cache": CACHE}
     on_miss: Literal["read_source", "assume_absent"] = "read_source"
     """What a miss does: read the truth and fill (correct), or take the miss itself as "absent"
     without reading the truth (the wrong fallback of guide failure mode F4)."""

@@ -32,6 +32,7 @@ from toctou_sim.core.distributions import Distribution, DistributionSpec, parse_
 from toctou_sim.measure.metrics import Histogram
 from toctou_sim.spec.parts import ReadPathSpec, StrictModel
 from toctou_sim.spec.registry import Plugin
+from toctou_sim.spec.targets import REPLICAS, TargetKind
 from toctou_sim.world.engine import Flow, Operation, ReadPath, World
 from toctou_sim.world.quorum import INF, WriteRecord, leg_stream
 
@@ -96,6 +97,9 @@ class ReplicaSpec(ReadPathSpec):
     regions: tuple[RegionSpec, ...] = Field(default=(), exclude_if=lambda value: not value)
     """Replica placement (``[[read_path.regions]]``): the regions' ``replicas`` add up to ``n``;
     replicas are numbered region by region, in order. Empty: every replica has the same delays."""
+
+    def targets(self) -> dict[str, TargetKind]:
+        return {"replicas": REPLICAS}
 
     @field_validator("regions")
     @classmethod
@@ -165,9 +169,9 @@ class QuorumRead(ReadPath):
     (see :class:`~toctou_sim.plugins.read_paths.replica.ReplicaSpec`).
 
     Attributes:
-        lag_factor: per replica, the multiplier of write delays (lag-spike faults set it).
+        lag_factor: per replica, the multiplier of write delays (set through :meth:`lag`).
         cut_until: per replica, the instant its partition heals (messages sent to it before then
-            are delivered after it).
+            are delivered after it; set through :meth:`cut`).
     """
 
     spec: ReplicaSpec
@@ -205,6 +209,18 @@ class QuorumRead(ReadPath):
         self.commit_latency = Histogram()
 
     # ------------------------------------------------------------------ sessions
+
+    def lag(self, count: int, factor: float) -> None:
+        """Lag-spike hook: writes sent to the first ``count`` replicas from now on take ``factor``
+        times their delay (1: the spike ends)."""
+        factors = self.lag_factor
+        for i in range(count):
+            factors[i] = factor
+
+    def cut(self, replica: int, until: float) -> None:
+        """Partition hook: messages to ``replica`` sent before ``until`` are delivered at ``until``."""
+        if until > self.cut_until[replica]:
+            self.cut_until[replica] = until
 
     def home(self, op: Operation) -> int:
         """The home replica of ``op``'s session (-1 without sticky sessions). The session is a

@@ -14,6 +14,7 @@ from toctou_sim.measure.metrics import DECLINED, OK, VIOLATED
 from toctou_sim.spec.parts import RetryPolicy, StrategyField, StrategySpec, StrictModel
 from toctou_sim.spec.registry import Plugin
 from toctou_sim.spec.strategies import inner_problem
+from toctou_sim.spec.targets import CALL_SERVICE, TargetKind
 from toctou_sim.world.engine import REJECTED_ATTEMPT, Flow, Operation, ServiceRefused, Strategy, World
 from toctou_sim.world.mitigations import caught_before_use
 from toctou_sim.world.registry import STRATEGIES
@@ -65,8 +66,8 @@ class IdempotencySpec(StrategySpec):
     def check_model(self, model: ModelSpec) -> str | None:
         return inner_problem(self.inner, model)
 
-    def actors(self) -> tuple[str, ...]:
-        return ("dedupe", *self.inner.actors())
+    def targets(self) -> dict[str, TargetKind]:
+        return {"dedupe": CALL_SERVICE, **self.inner.targets()}
 
 
 class _DedupeEntry:
@@ -118,13 +119,13 @@ class Idempotency(Strategy):
     def attempt(self, op: Operation, first: bool) -> Flow:
         world = self.world
         env = world.env
-        if not (yield from world.reach(self.service)):
+        if not (yield from self.service.reach(env)):
             if op.counted:
                 self.unreachable += 1
             return REJECTED_ATTEMPT  # the dedupe store did not answer: the request fails
         if self._capacity is not None:  # a finite dedupe store: queue for a server first
             yield from self._capacity.call(op)
-        latency = self._lookup() * self.service.latency_factor
+        latency = self.service.scaled(self._lookup())
         if latency > 0:
             yield env.timeout(latency)
         now = env.now

@@ -35,6 +35,7 @@ from toctou_sim.core.units import PositiveDuration
 from toctou_sim.measure.metrics import DECLINED, VIOLATED
 from toctou_sim.spec.parts import StrategySpec
 from toctou_sim.spec.registry import Plugin
+from toctou_sim.spec.targets import CALL_SERVICE, CONTROLLER, LEADER, NO_CLIENT, TargetKind
 from toctou_sim.world.engine import REJECTED_ATTEMPT, Actor, Flow, Operation, ServiceRefused, Strategy, World
 from toctou_sim.world.lease import ControllerReplica, LeaseService
 from toctou_sim.world.strategies import KeyLocks
@@ -92,9 +93,9 @@ class LeaseSpec(StrategySpec):
             )
         return self
 
-    def actors(self) -> tuple[str, ...]:
-        names = [f"controller.{index}" for index in range(self.replicas)]
-        return (*names, "leader", "lease")
+    def targets(self) -> dict[str, TargetKind]:
+        controllers = {f"controller.{index}": CONTROLLER for index in range(self.replicas)}
+        return {**controllers, "leader": LEADER, "lease": CALL_SERVICE, "client": NO_CLIENT}
 
 
 class LeaderElection(Strategy):
@@ -149,7 +150,7 @@ class LeaderElection(Strategy):
         election) its last renewal younger than ``renew_deadline`` by its own clock."""
         actor = replica.actor
         now = self.world.env.now
-        if actor.epoch != replica.epoch or now < actor.down_until:
+        if actor.crashed_since(replica.epoch) or actor.is_down(now):
             return False
         if not self.spec.election:
             return True
@@ -168,7 +169,7 @@ class LeaderElection(Strategy):
             epoch = replica.epoch
             sent_local = actor.local_time(env.now)
             leading = self.believes(replica)
-            latency = self._call_latency() * service.latency_factor
+            latency = service.scaled(self._call_latency())
             refused = False
             if self._capacity is not None:  # a finite lease service: queue for a server first
                 try:
@@ -176,7 +177,7 @@ class LeaderElection(Strategy):
                 except ServiceRefused:
                     refused = True
                     self.refused_renewals += 1
-            if not refused and (yield from world.reach(service)):
+            if not refused and (yield from service.reach(env)):
                 if latency > 0:
                     yield env.timeout(latency / 2)
                 token = self.service.call((replica.index, epoch), actor.local_time(env.now), spec.lease_ttl)
@@ -264,9 +265,7 @@ class LeaderElection(Strategy):
                 if run.window > 0:
                     yield env.timeout(run.window)
                 yield from actor.wait(env)  # a pause mid-create: the zombie wakes up here
-                stalled = self._store.stalled_until - env.now
-                if stalled > 0:
-                    yield env.timeout(stalled)
+                yield from self._store.reachable(env)  # a partitioned store takes the create at heal
                 if actor.crashed_since(epoch):
                     return  # died before sending the create: nothing written, the event stays pending
                 if run.write_latency > 0:

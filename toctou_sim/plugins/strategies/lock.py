@@ -13,6 +13,7 @@ from toctou_sim.core.units import PositiveDuration
 from toctou_sim.measure.metrics import DECLINED
 from toctou_sim.spec.parts import RetryPolicy, StrategySpec
 from toctou_sim.spec.registry import Plugin
+from toctou_sim.spec.targets import CALL_SERVICE, TargetKind
 from toctou_sim.world.engine import REJECTED_ATTEMPT, Flow, Operation, Strategy, World
 from toctou_sim.world.strategies import KeyLocks
 
@@ -46,8 +47,8 @@ class LockSpec(StrategySpec):
     mutators_take_lock: bool = True
     retry: RetryPolicy = RetryPolicy()
 
-    def actors(self) -> tuple[str, ...]:
-        return ("lock",)
+    def targets(self) -> dict[str, TargetKind]:
+        return {"lock": CALL_SERVICE}
 
 
 class Lock(Strategy):
@@ -81,10 +82,10 @@ class Lock(Strategy):
         env = world.env
         if self._capacity is not None:  # a finite lock service: queue for a server first
             yield from self._capacity.call(op)
-        latency = self._acquire_latency() * self._service.latency_factor
+        latency = self._service.scaled(self._acquire_latency())
         if latency > 0:
             yield env.timeout(latency)
-        if not (yield from world.reach(self._service)):  # the lock service is partitioned away
+        if not (yield from self._service.reach(env)):  # the lock service is partitioned away
             self.timeouts += 1
             return REJECTED_ATTEMPT_TIMEOUT
         requested = env.now

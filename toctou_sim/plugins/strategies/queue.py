@@ -12,6 +12,7 @@ from toctou_sim.core.units import PositiveDuration
 from toctou_sim.measure.metrics import DECLINED
 from toctou_sim.spec.parts import StrategySpec, StrictModel
 from toctou_sim.spec.registry import Plugin
+from toctou_sim.spec.targets import ACTIVE_ACTOR, TargetKind
 from toctou_sim.world.engine import REJECTED_ATTEMPT, Flow, Operation, Strategy, World
 from toctou_sim.world.mitigations import gated_mutate, mean_or_nan
 from toctou_sim.world.strategies import KeyLocks
@@ -46,8 +47,8 @@ class QueueSpec(StrategySpec):
     """At-least-once delivery: the consumer acknowledges a message after its effect; ``None``: the
     ack is not modelled (it never fails)."""
 
-    def actors(self) -> tuple[str, ...]:
-        return ("consumer",)
+    def targets(self) -> dict[str, TargetKind]:
+        return {"consumer": ACTIVE_ACTOR}
 
 
 class SingleConsumerQueue(Strategy):

@@ -13,6 +13,7 @@ from toctou_sim.core.units import NonNegativeDuration, PositiveDuration
 from toctou_sim.spec.parts import StrategyField, StrategySpec
 from toctou_sim.spec.registry import Plugin
 from toctou_sim.spec.strategies import inner_problem
+from toctou_sim.spec.targets import ACTIVE_ACTOR, TargetKind
 from toctou_sim.world.engine import Flow, Operation, Strategy, World
 from toctou_sim.world.mitigations import UNIT, mean_or_nan, measured, measured_minutes
 from toctou_sim.world.observer import HarmListener
@@ -60,8 +61,8 @@ class ReconcileSpec(StrategySpec):
             return "inner.kind: a reconciler inside a reconciler would repair every harm twice; give one"
         return inner_problem(self.inner, model)
 
-    def actors(self) -> tuple[str, ...]:
-        return ("reconciler", *self.inner.actors())
+    def targets(self) -> dict[str, TargetKind]:
+        return {"reconciler": ACTIVE_ACTOR, **self.inner.targets()}
 
 
 class _Harm:

@@ -10,6 +10,7 @@ from toctou_sim.measure.metrics import DECLINED
 from toctou_sim.spec.parts import RetryPolicy, StrategySpec
 from toctou_sim.spec.registry import Plugin
 from toctou_sim.spec.strategies import require_invariant
+from toctou_sim.spec.targets import CLOCK, TargetKind
 from toctou_sim.world.engine import Flow, Operation, Strategy, World
 
 if TYPE_CHECKING:
@@ -41,8 +42,10 @@ class TokenSpec(StrategySpec):
     def check_model(self, model: ModelSpec) -> str | None:
         return require_invariant(model, "token", ("grant",))
 
-    def actors(self) -> tuple[str, ...]:
-        return ("issuer", "verifier")
+    def targets(self) -> dict[str, TargetKind]:
+        # reuse and refresh are judged on the clients' clock, the expiry claim on the issuer's,
+        # the expiry at use on the verifier's
+        return {"clients": CLOCK, "issuer": CLOCK, "verifier": CLOCK}
 
 
 class _Token:

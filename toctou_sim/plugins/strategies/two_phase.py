@@ -11,6 +11,7 @@ from toctou_sim.core.distributions import DistributionSpec, parse_distribution
 from toctou_sim.measure.metrics import DECLINED
 from toctou_sim.spec.parts import RetryPolicy, StrategySpec
 from toctou_sim.spec.registry import Plugin
+from toctou_sim.spec.targets import ACTIVE_ACTOR, PARTICIPANT, TargetKind
 from toctou_sim.world.engine import REJECTED_ATTEMPT, Flow, Operation, Strategy, World
 from toctou_sim.world.mitigations import UNIT, gated_mutate, mean_or_nan
 from toctou_sim.world.strategies import KeyLocks
@@ -39,8 +40,9 @@ class TwoPhaseSpec(StrategySpec):
     mutators_take_lock: bool = True
     retry: RetryPolicy = RetryPolicy()
 
-    def actors(self) -> tuple[str, ...]:
-        return ("coordinator", *(f"participant.{index}" for index in range(self.participants)))
+    def targets(self) -> dict[str, TargetKind]:
+        participants = {f"participant.{index}": PARTICIPANT for index in range(self.participants)}
+        return {"coordinator": ACTIVE_ACTOR, **participants}
 
 
 class TwoPhaseCommit(Strategy):
@@ -153,7 +155,7 @@ class TwoPhaseCommit(Strategy):
         prepare record is durable) and the commit waits until it has restarted and can apply it."""
         env = self.world.env
         for participant, epoch in zip(self.participants, prepared, strict=True):
-            if participant.crashed_since(epoch) or participant.down_until > env.now:
+            if participant.crashed_since(epoch) or participant.is_down(env.now):
                 if op.counted:
                     self.participant_failures += 1
                 yield from participant.wait(env)
