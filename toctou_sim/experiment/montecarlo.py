@@ -185,8 +185,8 @@ def run_replication(
         result = run_fast(model, replication, seed, estimator)
     else:
         if estimator != "plain":
-            reason = "use engine fast or auto" if engine == "des" else f"the model does not qualify: {why}"
-            raise FastPathError(f"--estimator {estimator}: needs the fast engine; {reason}")
+            reason = 'use engine="fast" or "auto"' if engine == "des" else f"the model does not qualify: {why}"
+            raise FastPathError(f"estimator {estimator}: needs the fast engine; {reason}")
         world = World(model, RandomStreams(seed, replication))
         world.run()
         measured = model.model.horizon - model.model.warmup
@@ -600,12 +600,12 @@ def _engines(models: dict[str, ModelSpec], engine: str, estimator: str) -> dict[
         from toctou_sim.experiment.episodes import episode_fault
 
         if engine == "fast":
-            raise SpecError("--estimator episodes: runs on the DES engine (--engine des or auto)")
+            raise SpecError('estimator episodes: runs on the DES engine (engine="des" or "auto")')
         for model in models.values():
             episode_fault(model)
         return {label: ("des", "the episode estimator runs on the DES engine") for label in models}
     if estimator not in ESTIMATORS:
-        raise SpecError(f"--estimator: expected one of {', '.join(ESTIMATORS)}, got {estimator!r}")
+        raise SpecError(f"estimator: expected one of {', '.join(ESTIMATORS)}, got {estimator!r}")
     chosen = {label: resolve_engine(model, engine, estimator) for label, model in models.items()}
     if any(name == "fast" for name, _ in chosen.values()):
         from toctou_sim.engines.kernel_driver import warm_up
@@ -614,9 +614,9 @@ def _engines(models: dict[str, ModelSpec], engine: str, estimator: str) -> dict[
     if estimator != "plain":
         for label, (name, why) in chosen.items():
             if name != "fast" and engine == "des":
-                raise SpecError(f"--estimator {estimator}: needs the fast engine (--engine fast or auto)")
+                raise SpecError(f'estimator {estimator}: needs the fast engine (engine="fast" or "auto")')
             if name != "fast":
-                raise SpecError(f"--estimator {estimator}: needs the fast engine, and strategy {label!r} "
+                raise SpecError(f"estimator {estimator}: needs the fast engine, and strategy {label!r} "
                                 f"does not qualify: {why}")
     return chosen
 
@@ -739,7 +739,7 @@ def compare(
     models = {name: spec.with_strategy(name) for name in names}
     base = baseline if baseline is not None else names[0]
     if base not in models:
-        raise SpecError(f"--baseline: {base!r} is not among the strategies {', '.join(names)}")
+        raise SpecError(f"baseline: {base!r} is not among the strategies {', '.join(names)}")
     chosen = _engines(models, engine, estimator)
     done, stopped_by = _run_until(
         models, seed=seed, reps=reps, precision=precision, max_reps=max_reps, metric=metric,

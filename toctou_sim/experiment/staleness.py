@@ -223,13 +223,13 @@ def staleness(
     spec = _as_model(model, overrides)
     replica = _replica_spec(spec)
     if reps < 2:
-        raise SpecError(f"--reps: must be >= 2 for a confidence interval, got {reps}")
+        raise SpecError(f"reps: must be >= 2 for a confidence interval, got {reps}")
     if trials < 100:
-        raise SpecError(f"--trials: must be >= 100, got {trials}")
+        raise SpecError(f"trials: must be >= 100, got {trials}")
     if k_max < 1:
-        raise SpecError(f"--k-max: must be >= 1, got {k_max}")
+        raise SpecError(f"k_max: must be >= 1, got {k_max}")
     if not write_gap >= 0 or not math.isfinite(write_gap):
-        raise SpecError(f"--write-gap: must be a finite duration >= 0, got {write_gap}")
+        raise SpecError(f"write_gap: must be a finite duration >= 0, got {write_gap}")
     if not 0 < confidence < 1:
         raise SpecError(f"confidence: must be between 0 and 1, got {confidence}")
     check_seed(seed)
@@ -246,7 +246,7 @@ def staleness(
     else:
         grid = np.asarray(sorted(float(t) for t in t_grid), dtype=np.float64)
         if grid.size == 0 or np.any(grid < 0) or not np.all(np.isfinite(grid)):
-            raise SpecError("--t: expected durations >= 0")
+            raise SpecError("t_grid: expected durations >= 0")
     theory = _theory_visibility(replica, grid)
     rows = []
     for k in range(1, k_max + 1):
