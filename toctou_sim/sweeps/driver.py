@@ -349,7 +349,7 @@ class SweepPlan:
 
     def describe(self) -> str:
         """One line: how much work this is."""
-        more = " (more with --precision)" if self.rule.precision is not None else ""
+        more = " (more rounds if precision asks)" if self.rule.precision is not None else ""
         return (f"{len(self.design)} configurations x {len(self.strategies)} strategies x {self.rule.reps} "
                 f"replications = {self.first_round_tasks} tasks{more}")
 
