@@ -18,7 +18,6 @@ __all__ = [
     "emit",
     "engine_line",
     "flag_names",
-    "replication_limit",
     "results_engine_note",
     "retry_note",
     "stop_note",
@@ -109,13 +108,6 @@ def emit(frame: Any, *, as_json: bool, out: Path | None, all_metrics: bool, head
         echo(footer)
     if out is not None:
         echo(f"wrote {out}")
-
-
-def replication_limit(reps: int, precision: float | None, max_reps: int | None) -> int:
-    """The most replications per strategy a run may take (``StoppingRule.limit``)."""
-    if precision is None:
-        return reps
-    return max(reps, max_reps) if max_reps else max(reps, 1000)
 
 
 def retry_note(models: dict[str, Any]) -> str:

@@ -33,8 +33,9 @@ import pandas as pd
 
 import toctou_sim.analytic.closed_forms as analytic
 from toctou_sim.core.distributions import Constant, Distribution, Exponential, RandomStreams
-from toctou_sim.core.limits import RunEstimate, check_budget, check_limit, check_seed
+from toctou_sim.core.limits import RunEstimate, check_budget
 from toctou_sim.experiment.montecarlo import _as_model, _version
+from toctou_sim.experiment.settings import RunSettings
 from toctou_sim.plugins.read_paths.replica import ReplicaSpec
 from toctou_sim.spec.model import ModelSpec, SpecError
 from toctou_sim.stats.intervals import t_interval
@@ -191,6 +192,7 @@ def staleness(
     model: ModelSpec | str,
     *,
     t_grid: Sequence[float] | None = None,
+    settings: RunSettings | None = None,
     reps: int = 20,
     trials: int = 20_000,
     seed: int = 0,
@@ -207,6 +209,10 @@ def staleness(
         model: a validated model or a model file whose ``read_path.kind`` is ``replica``.
         t_grid: instants after commit, seconds (default: 21 points from 0 to a round number
             above the 99.9% time to consistency).
+        settings: ``reps``, ``seed``, ``max_ops`` and ``max_memory`` in one validated
+            :class:`~toctou_sim.experiment.settings.RunSettings` (give it or those keywords, not
+            both); its stopping rule and estimator must stay at their defaults (the replications
+            here are a fixed count), its engine, executor and progress are not used.
         reps: independent replications (the CI is a t interval over them).
         trials: write/read pairs per replication.
         seed: the run's seed.
@@ -220,6 +226,9 @@ def staleness(
     Raises:
         SpecError: not a replica model, a bad argument, or a run past the budget.
     """
+    run = RunSettings.resolve(settings, staleness, reps=reps, seed=seed, max_ops=max_ops, max_memory=max_memory)
+    run.refuse("staleness", "precision", "max_reps", "metric", "estimator")
+    reps, seed, max_ops, max_memory = run.reps, run.seed, run.max_ops, run.max_memory
     spec = _as_model(model, overrides)
     replica = _replica_spec(spec)
     if reps < 2:
@@ -232,9 +241,6 @@ def staleness(
         raise SpecError(f"write_gap: must be a finite duration >= 0, got {write_gap}")
     if not 0 < confidence < 1:
         raise SpecError(f"confidence: must be between 0 and 1, got {confidence}")
-    check_seed(seed)
-    check_limit(max_ops, "max_ops")
-    check_limit(max_memory, "max_memory")
     draws = float(reps) * trials * replica.n * (k_max + 3)
     memory = 8.0 * (float(reps) * k_max * trials + 2.0 * (k_max + 5) * trials * replica.n)
     memory += 8.0 * reps * len(t_grid or ()) * k_max
