@@ -1,4 +1,4 @@
-"""What several commands share beyond their options: the ``--out`` check, the replication limit,
+"""What several commands share beyond their options: the ``--out`` check,
 the notes printed under a table (engine, stopping rule, retries), the table itself, and the
 library's parameter names in an error message shown as this command line's flags.
 
