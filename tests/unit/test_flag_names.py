@@ -28,10 +28,10 @@ from toctou_sim.sweeps.driver import plan_sweep
 from toctou_sim.validation.calibrate import read_telemetry
 from toctou_sim.validation.oracles import run_oracles
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 FLASH = str(ROOT / "models" / "flash_sale.toml")
 QUORUM = str(ROOT / "models" / "quorum_stale_read.toml")
-LOCK_PAUSE = str(ROOT / "tests" / "models_explore" / "lock_pause.toml")
+LOCK_PAUSE = str(ROOT / "tests" / "data" / "models_explore" / "lock_pause.toml")
 FLAG = re.compile(r"--[a-z][a-z-]*")
 
 CASES = [

@@ -19,7 +19,7 @@ from toctou_sim.experiment.settings import RunSettings
 from toctou_sim.spec.model import SpecError
 from toctou_sim.sweeps.driver import plan_sweep
 
-MODELS = Path(__file__).resolve().parents[1] / "models"
+MODELS = Path(__file__).resolve().parents[2] / "models"
 FLASH = str(MODELS / "flash_sale.toml")
 QUORUM = str(MODELS / "quorum_stale_read.toml")
 SMALL = {"model.horizon": "2s", "model.warmup": "0.5s"}
