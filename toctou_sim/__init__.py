@@ -23,6 +23,7 @@ from toctou_sim.experiment.montecarlo import (
     run_replication,
     simulate,
 )
+from toctou_sim.experiment.settings import RunSettings
 from toctou_sim.spec.model import ModelSpec, SpecError, load_model, parse_model
 from toctou_sim.version import __version__
 
@@ -44,6 +45,7 @@ __all__ = [
     "ExploreResult",
     "ModelSpec",
     "Range",
+    "RunSettings",
     "Scope",
     "SensitivityResult",
     "SimulationResult",

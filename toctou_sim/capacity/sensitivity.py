@@ -73,9 +73,9 @@ class Parameter:
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.low) and math.isfinite(self.high)) or self.low >= self.high:
-            raise SpecError(f"--param {self.path}: expected LOW < HIGH, got {self.low:g}:{self.high:g}")
+            raise SpecError(f"params {self.path}: expected LOW < HIGH, got {self.low:g}:{self.high:g}")
         if self.relative and self.low <= 0:
-            raise SpecError(f"--param {self.path}: multipliers must be > 0, got x{self.low:g}")
+            raise SpecError(f"params {self.path}: multipliers must be > 0, got x{self.low:g}")
 
     @property
     def label(self) -> str:
@@ -91,7 +91,7 @@ class Parameter:
         low_text, colon, high_text = bounds.partition(":")
         path = path.strip()
         if not sep or not colon or not path or not low_text.strip() or not high_text.strip():
-            raise SpecError(f"--param {text}: expected PATH=LOW:HIGH (numbers, durations, or x0.5:x2 multipliers)")
+            raise SpecError(f"params {text}: expected PATH=LOW:HIGH (numbers, durations, or x0.5:x2 multipliers)")
         return cls.of(path, (low_text.strip(), high_text.strip()))
 
     @classmethod
@@ -100,7 +100,7 @@ class Parameter:
         multiplier texts (``"x0.5"``, ``"x2"``), both bounds of the same kind."""
         kinds = [isinstance(b, str) and b.strip().lower().startswith("x") for b in bounds]
         if kinds[0] != kinds[1]:
-            raise SpecError(f"--param {path}: give both bounds as multipliers (x0.5:x2) or neither")
+            raise SpecError(f"params {path}: give both bounds as multipliers (x0.5:x2) or neither")
         values = [_bound(path, b.strip()[1:] if kind else b) for b, kind in zip(bounds, kinds, strict=True)]
         return cls(path, values[0], values[1], relative=kinds[0])
 
@@ -110,13 +110,13 @@ def _bound(path: str, raw: Any) -> float:
     from toctou_sim.core.units import parse_duration
 
     if isinstance(raw, bool) or not isinstance(raw, int | float | str):
-        raise SpecError(f"--param {path}: {raw!r} is not a number, a duration or a multiplier")
+        raise SpecError(f"params {path}: {raw!r} is not a number, a duration or a multiplier")
     if isinstance(raw, int | float):
         return float(raw)
     try:
         return float(raw) if is_number(raw) else parse_duration(raw)
     except (ValueError, TypeError):
-        raise SpecError(f"--param {path}: {raw!r} is not a number, a duration or a multiplier (x2)") from None
+        raise SpecError(f"params {path}: {raw!r} is not a number, a duration or a multiplier (x2)") from None
 
 
 def _node(data: Any, path: str) -> tuple[Any, Any]:
@@ -128,24 +128,24 @@ def _node(data: Any, path: str) -> tuple[Any, Any]:
         missing = (key not in node) if isinstance(node, dict) else not (isinstance(key, int) and key < len(node))
         if not isinstance(node, dict | list) or missing:
             where = ".".join(parts[:depth]) or "the model"
-            raise SpecError(f"--param {path}: no field {part!r} in {where}")
+            raise SpecError(f"params {path}: no field {part!r} in {where}")
         if depth == len(parts) - 1:
             return node, key
         node = node[key]
-    raise SpecError(f"--param {path}: empty path")  # pragma: no cover - split never returns []
+    raise SpecError(f"params {path}: empty path")  # pragma: no cover - split never returns []
 
 
 def _scale(value: Any, factor: float, path: str) -> Any:
     """``value`` (a number, or a table of durations and rates) multiplied by ``factor``."""
     if isinstance(value, bool):
-        raise SpecError(f"--param {path}: a true/false field cannot be scaled")
+        raise SpecError(f"params {path}: a true/false field cannot be scaled")
     if isinstance(value, int | float):
         return value * factor
     if isinstance(value, list):
         return [_scale(item, factor, path) if isinstance(item, dict | list) else item for item in value]
     if isinstance(value, dict):
         if "file" in value:
-            raise SpecError(f"--param {path}: an empirical distribution cannot be scaled; give a range of a "
+            raise SpecError(f"params {path}: an empirical distribution cannot be scaled; give a range of a "
                             "number field instead")
         out = {}
         for key, item in value.items():
@@ -158,7 +158,7 @@ def _scale(value: Any, factor: float, path: str) -> Any:
             else:
                 out[key] = item
         return out
-    raise SpecError(f"--param {path}: {value!r} is not a number or a table that can be scaled")
+    raise SpecError(f"params {path}: {value!r} is not a number or a table that can be scaled")
 
 
 def _apply(data: dict[str, Any], full: dict[str, Any], parameter: Parameter, value: float) -> None:
@@ -180,7 +180,7 @@ def _apply(data: dict[str, Any], full: dict[str, Any], parameter: Parameter, val
     if parameter.relative:
         target[key] = _scale(today, value, parameter.path)
     elif isinstance(today, bool) or not isinstance(today, int | float | None):
-        raise SpecError(f"--param {parameter.path}: is a table; give multipliers (x0.5:x2) to scale it, or the "
+        raise SpecError(f"params {parameter.path}: is a table; give multipliers (x0.5:x2) to scale it, or the "
                         "path of one of its numbers")
     else:
         target[key] = round(value) if isinstance(today, int) else value
@@ -306,11 +306,11 @@ def _parameters(model: ModelSpec, strategy: str | None,
     else:
         chosen = list(params)
     if not chosen:
-        raise SpecError("--param: give at least one parameter (PATH=LOW:HIGH)")
+        raise SpecError("params: give at least one parameter (PATH=LOW:HIGH)")
     paths = [p.path for p in chosen]
     twice = sorted({p for p in paths if paths.count(p) > 1})
     if twice:
-        raise SpecError(f"--param {twice[0]}: given twice")
+        raise SpecError(f"params {twice[0]}: given twice")
     return chosen
 
 
@@ -371,9 +371,9 @@ def sensitivity(
         try:
             configured.append(_configure(spec, data, full, parameters, values))
         except SpecError as exc:
-            if index == 0 or "--param" in str(exc):
+            if index == 0 or str(exc).startswith("params"):
                 raise
-            raise SpecError(f"--param: the sample point {dict(zip(names, values, strict=True))} "
+            raise SpecError(f"params: the sample point {dict(zip(names, values, strict=True))} "
                             f"is rejected by the model: {exc}") from None
     tasks = [(config, replication, seed, engine, "plain") for config in configured for replication in range(reps)]
     results = list(_map(tasks, executor, None))

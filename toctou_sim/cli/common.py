@@ -1,4 +1,4 @@
-"""What several commands share beyond their options: the ``--out`` check, the replication limit,
+"""What several commands share beyond their options: the ``--out`` check,
 the notes printed under a table (engine, stopping rule, retries), the table itself, and the
 library's parameter names in an error message shown as this command line's flags.
 
@@ -18,7 +18,6 @@ __all__ = [
     "emit",
     "engine_line",
     "flag_names",
-    "replication_limit",
     "results_engine_note",
     "retry_note",
     "stop_note",
@@ -27,8 +26,10 @@ __all__ = [
 
 FLAGS = {name: "--" + name.replace("_", "-") for name in (
     "seed", "reps", "max_reps", "precision", "metric", "strategies", "baseline", "batch", "workers", "max_ops",
-    "max_memory", "confidence", "trials", "k_max", "scheduler", "dask_local", "grid", "lhs", "resume", "out")}
-FLAGS["ranges"] = "--range"
+    "max_memory", "confidence", "trials", "k_max", "scheduler", "dask_local", "grid", "lhs", "resume", "out",
+    "engine", "estimator", "write_gap", "ops", "keys", "mutations", "values", "quantity", "unit", "column",
+    "invariant", "read_path")}
+FLAGS.update(ranges="--range", t_grid="--t", names="--oracle", overrides="--set", params="--param")
 """A library parameter and the flag that sets it, where the two differ in more than ``--``.
 
 The library names its parameters in its errors (``reps: must be an integer >= 1``, ``scheduler
@@ -44,6 +45,13 @@ PHRASES = {
     "pass resume=True": "add --resume",
     "another folder for out": "another --out",
     "give grid values, or lhs points over ranges": "give --grid PATH=V1,V2, or --lhs N --range PATH=LOW:HIGH",
+    'engine="fast" or "auto"': "--engine fast or auto",
+    'engine="des" or "auto"': "--engine des or auto",
+    ": estimator episodes:": ": --estimator episodes:",
+    ": overrides ": ": --set ",
+    "give the column as column": "give the column with --column",
+    "give one as column": "give one with --column",
+    "allow its folder (data_dirs)": "allow its folder (--data-dir)",
 }
 """Parameters named inside a library message (not at its start), as the command line says them."""
 
@@ -100,13 +108,6 @@ def emit(frame: Any, *, as_json: bool, out: Path | None, all_metrics: bool, head
         echo(footer)
     if out is not None:
         echo(f"wrote {out}")
-
-
-def replication_limit(reps: int, precision: float | None, max_reps: int | None) -> int:
-    """The most replications per strategy a run may take (``StoppingRule.limit``)."""
-    if precision is None:
-        return reps
-    return max(reps, max_reps) if max_reps else max(reps, 1000)
 
 
 def retry_note(models: dict[str, Any]) -> str:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from pathlib import Path
 
 import click
 
 from toctou_sim.cli.args import parse_sets, strategy_names
-from toctou_sim.cli.common import check_out, emit, replication_limit, results_engine_note, retry_note, stop_note
+from toctou_sim.cli.common import check_out, emit, results_engine_note, retry_note, stop_note
 from toctou_sim.cli.options import engine_options, model_options
 
 __all__ = ["compare_command"]
@@ -29,18 +30,19 @@ def compare_command(model: Path, reps: int, seed: int, sets: tuple[str, ...], pr
     from toctou_sim.experiment.executors import local_executor
     from toctou_sim.experiment.montecarlo import budget_check
     from toctou_sim.experiment.montecarlo import compare as run_compare
+    from toctou_sim.experiment.settings import RunSettings
     from toctou_sim.spec.model import load_model
 
     check_out(out)
     spec = load_model(model, parse_sets(sets), data_dirs=data_dirs)
     names = strategy_names(strategies) if strategies is not None else spec.default_strategies()
-    limit = replication_limit(reps, precision, max_reps)
-    budget_check([spec.with_strategy(n) for n in names], limit, max_ops, max_memory)
-    with local_executor(workers, limit * len(names)) as executor:
-        result = run_compare(spec, names, reps=reps, seed=seed, baseline=baseline, precision=precision,
-                             max_reps=max_reps, metric=metric, executor=executor,
-                             progress=not (quiet or as_json) and sys.stderr.isatty(), engine=engine,
-                             estimator=estimator, max_ops=max_ops, max_memory=max_memory)
+    settings = RunSettings(reps=reps, seed=seed, precision=precision, max_reps=max_reps, metric=metric, engine=engine,
+                           estimator=estimator, progress=not (quiet or as_json) and sys.stderr.isatty(),
+                           max_ops=max_ops, max_memory=max_memory)
+    budget_check([spec.with_strategy(n) for n in names], settings.limit, max_ops, max_memory)
+    with local_executor(workers, settings.limit * len(names)) as executor:
+        result = run_compare(spec, names, baseline=baseline,
+                             settings=dataclasses.replace(settings, executor=executor))
     header = (f"{spec.model.name}: {', '.join(names)} on common random numbers, seed {seed} "
               f"(the harm: {spec.harm})")
     stopped = next(iter(result.results.values())).stopped_by

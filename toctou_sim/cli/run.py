@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from pathlib import Path
 
 import click
 
 from toctou_sim.cli.args import parse_sets
-from toctou_sim.cli.common import check_out, emit, replication_limit, results_engine_note, retry_note, stop_note
+from toctou_sim.cli.common import check_out, emit, results_engine_note, retry_note, stop_note
 from toctou_sim.cli.options import engine_options, model_options
 
 __all__ = ["run_command"]
@@ -25,18 +26,19 @@ def run_command(model: Path, reps: int, seed: int, sets: tuple[str, ...], precis
     """Simulate MODEL with its strategy and print estimates with 95% CIs."""
     from toctou_sim.experiment.executors import local_executor
     from toctou_sim.experiment.montecarlo import budget_check, simulate
+    from toctou_sim.experiment.settings import RunSettings
     from toctou_sim.spec.model import load_model
 
     check_out(out)
     spec = load_model(model, parse_sets(sets), data_dirs=data_dirs)
     if strategy is not None:
         spec = spec.with_strategy(strategy)
-    limit = replication_limit(reps, precision, max_reps)
-    budget_check([spec], limit, max_ops, max_memory)
-    with local_executor(workers, limit) as executor:
-        result = simulate(spec, reps=reps, seed=seed, precision=precision, max_reps=max_reps,
-                          metric=metric, executor=executor, progress=not (quiet or as_json) and sys.stderr.isatty(),
-                          engine=engine, estimator=estimator, max_ops=max_ops, max_memory=max_memory)
+    settings = RunSettings(reps=reps, seed=seed, precision=precision, max_reps=max_reps, metric=metric, engine=engine,
+                           estimator=estimator, progress=not (quiet or as_json) and sys.stderr.isatty(),
+                           max_ops=max_ops, max_memory=max_memory)
+    budget_check([spec], settings.limit, max_ops, max_memory)
+    with local_executor(workers, settings.limit) as executor:
+        result = simulate(spec, settings=dataclasses.replace(settings, executor=executor))
     header = (f"{spec.model.name}: strategy {result.strategy}, seed {seed}, {result.n_reps} replications "
               f"(the harm: {spec.harm})")
     if estimator == "episodes":

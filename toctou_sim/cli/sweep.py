@@ -76,6 +76,7 @@ def sweep(model: Path, grids: tuple[str, ...], lhs: int | None, ranges: tuple[st
     from contextlib import nullcontext
 
     from toctou_sim.core.limits import check_out_folder
+    from toctou_sim.experiment.settings import RunSettings
     from toctou_sim.spec.model import load_model
     from toctou_sim.sweeps.driver import plan_sweep
     from toctou_sim.sweeps.folder import ResultsFolder
@@ -86,9 +87,10 @@ def sweep(model: Path, grids: tuple[str, ...], lhs: int | None, ranges: tuple[st
     if scheduler is not None and workers is not None:
         raise SpecError("--workers: not used with --scheduler (the cluster has its own workers)")
     # Everything is validated before a process or a cluster connection is opened.
+    settings = RunSettings(reps=reps, seed=seed, precision=precision, max_reps=max_reps, metric=metric,
+                           max_ops=max_ops, max_memory=max_memory, engine=engine)
     plan = plan_sweep(spec, grid=parse_grid(grids), lhs=lhs, ranges=parse_ranges(ranges), strategies=names,
-                      baseline=baseline, reps=reps, seed=seed, precision=precision, max_reps=max_reps,
-                      metric=metric, batch=batch, max_ops=max_ops, max_memory=max_memory)
+                      baseline=baseline, settings=settings, batch=batch)
     plan.open_folder(out, resume)
     with ResultsFolder(out).lock() if out is not None else nullcontext():
         _run(plan, spec, out=out, resume=resume, workers=workers, scheduler=scheduler, dask_local=dask_local,

@@ -349,7 +349,7 @@ class Empirical(Distribution):
         path = (base / self.file).resolve()
         if not any(path.is_relative_to(root) for root in roots):
             raise ValueError(f"file: {self.file!r} is outside the model's folder {base}; "
-                             "move it there or allow its folder (data_dirs, --data-dir)")
+                             "move it there or allow its folder (data_dirs)")
         if not path.is_file():
             raise ValueError(f"file not found: {path}")
         if path.stat().st_size > MAX_EMPIRICAL_BYTES:

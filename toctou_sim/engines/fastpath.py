@@ -264,13 +264,13 @@ def resolve_engine(model: ModelSpec, engine: str, estimator: str = "plain") -> t
         FastPathError: ``engine`` is ``fast`` and the model does not qualify, or is unknown.
     """
     if engine not in ENGINES:
-        raise FastPathError(f"--engine: expected one of {', '.join(ENGINES)}, got {engine!r}")
+        raise FastPathError(f"engine: expected one of {', '.join(ENGINES)}, got {engine!r}")
     if engine == "des":
         return "des", "asked for"
     ok, why = qualifies(model, estimator)
     if engine == "fast" and not ok:
         label = model.strategy.label or model.strategy.kind
-        raise FastPathError(f"--engine fast: strategy {label!r} does not qualify: {why}")
+        raise FastPathError(f"engine fast: strategy {label!r} does not qualify: {why}")
     if engine == "auto" and ok and estimator == "plain":
         from toctou_sim.engines.kernel import COMPILED
 
@@ -470,10 +470,10 @@ def run_fast(model: ModelSpec, replication: int, seed: int, estimator: str = "pl
         FastPathError: the model does not qualify, or ``estimator`` is unknown.
     """
     if estimator not in ESTIMATORS:
-        raise FastPathError(f"--estimator: expected one of {', '.join(ESTIMATORS)}, got {estimator!r}")
+        raise FastPathError(f"estimator: expected one of {', '.join(ESTIMATORS)}, got {estimator!r}")
     ok, why = qualifies(model, estimator)
     if not ok:
-        raise FastPathError(f"--engine fast: {why}")
+        raise FastPathError(f"engine fast: {why}")
     if estimator == "plain":
         from toctou_sim.engines.kernel_driver import run_kernel
 

@@ -53,7 +53,7 @@ def episode_fault(model: ModelSpec) -> int:
     driving = [index for index, fault in enumerate(model.faults) if getattr(fault, "rate", None) is not None]
     if len(driving) != 1:
         found = "none" if not driving else f"{len(driving)} ({', '.join(f'faults[{i}]' for i in driving)})"
-        raise SpecError(f"{model.source or 'model'}: --estimator episodes: needs exactly one fault with a rate "
+        raise SpecError(f"{model.source or 'model'}: estimator episodes: needs exactly one fault with a rate "
                         f"(onsets per second) to condition on; found {found}")
     return driving[0]
 

@@ -25,9 +25,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from toctou_sim.core.distributions import RandomStreams
-from toctou_sim.core.limits import MAX_REPS, check_seed
 from toctou_sim.engines.fastpath import FastPathError, resolve_engine, run_fast
 from toctou_sim.experiment import executors
+from toctou_sim.experiment.settings import PRIMARY_METRIC, RunSettings, check_stopping, replication_limit
 from toctou_sim.measure.budget import budget_metrics
 from toctou_sim.measure.guide import guide_metrics
 from toctou_sim.measure.metrics import ReplicationResult
@@ -60,8 +60,6 @@ RATE_EVENTS = {
 
 RATE_TRIALS = {"ordering_error_rate": "events"}
 """Rates whose denominator is not the counted operations (for the rule-of-three bound)."""
-
-PRIMARY_METRIC = "violation_rate"
 
 MIN_PRECISION_REPS = 10
 """The fewest replications a precision target is accepted on (see :class:`StoppingRule`)."""
@@ -185,8 +183,8 @@ def run_replication(
         result = run_fast(model, replication, seed, estimator)
     else:
         if estimator != "plain":
-            reason = "use engine fast or auto" if engine == "des" else f"the model does not qualify: {why}"
-            raise FastPathError(f"--estimator {estimator}: needs the fast engine; {reason}")
+            reason = 'use engine="fast" or "auto"' if engine == "des" else f"the model does not qualify: {why}"
+            raise FastPathError(f"estimator {estimator}: needs the fast engine; {reason}")
         world = World(model, RandomStreams(seed, replication))
         world.run()
         measured = model.model.horizon - model.model.warmup
@@ -467,23 +465,12 @@ class StoppingRule:
     metric: str = PRIMARY_METRIC
 
     def __post_init__(self) -> None:
-        if isinstance(self.reps, bool) or not isinstance(self.reps, int) or self.reps < 1:
-            raise SpecError(f"reps: must be an integer >= 1, got {self.reps!r}")
-        if self.reps > MAX_REPS:
-            raise SpecError(f"reps: at most {MAX_REPS}, got {self.reps}")
-        if self.precision is not None and not 0 < self.precision < 1:  # also refuses nan
-            raise SpecError(f"precision: must be between 0 and 1, got {self.precision}")
-        if self.max_reps is not None and not 1 <= self.max_reps <= MAX_REPS:
-            raise SpecError(f"max_reps: must be between 1 and {MAX_REPS}, got {self.max_reps}")
-        if not isinstance(self.metric, str) or not self.metric:
-            raise SpecError(f"metric: expected a metric name, got {self.metric!r}")
+        check_stopping(self.reps, self.precision, self.max_reps, self.metric)
 
     @property
     def limit(self) -> int:
         """The most replications the rule will ever ask for."""
-        if self.precision is None:
-            return self.reps
-        return max(self.reps, self.max_reps) if self.max_reps else max(self.reps, 1000)
+        return replication_limit(self.reps, self.precision, self.max_reps)
 
     def next_target(self, target: int, done: Mapping[str, Sequence[ReplicationResult]]) -> tuple[int | None, str]:
         """After ``target`` replications of each strategy are ``done``: ``(None, stopped_by)`` to
@@ -506,30 +493,17 @@ class StoppingRule:
 
 
 def _run_until(
-    models: dict[str, ModelSpec],
-    *,
-    seed: int,
-    reps: int,
-    precision: float | None,
-    max_reps: int | None,
-    metric: str,
-    executor: Executor | None,
-    progress: bool,
-    engines: dict[str, str] | None = None,
-    estimator: str = "plain",
-    max_ops: float | None = None,
-    max_memory: float | None = None,
+    models: dict[str, ModelSpec], run: RunSettings, engines: dict[str, str]
 ) -> tuple[dict[str, list[ReplicationResult]], str]:
-    """Run ``reps`` replications of each model, then more until ``metric`` reaches ``precision``.
-    The budget is checked first, for the most replications the rule may ask for."""
-    engines = engines or {}
-    check_seed(seed)
-    rule = StoppingRule(reps, precision, max_reps, metric)
-    budget_check(models.values(), rule.limit, max_ops, max_memory)
+    """Run ``run.reps`` replications of each model, then more until ``run.metric`` reaches
+    ``run.precision``. The budget is checked first, for the most replications the rule may ask for."""
+    rule = StoppingRule(run.reps, run.precision, run.max_reps, run.metric)
+    seed, executor, estimator = run.seed, run.executor, run.estimator
+    budget_check(models.values(), rule.limit, run.max_ops, run.max_memory)
     done: dict[str, list[ReplicationResult]] = {label: [] for label in models}
-    bar = _progress_bar(rule.limit * len(models), progress, "replications")
+    bar = _progress_bar(rule.limit * len(models), run.progress, "replications")
     update = _advance(bar) if bar is not None else None
-    target: int | None = reps
+    target: int | None = rule.reps
     stopped_by = "reps"
     try:
         while target is not None:
@@ -601,12 +575,12 @@ def _engines(models: dict[str, ModelSpec], engine: str, estimator: str) -> dict[
         from toctou_sim.experiment.episodes import episode_fault
 
         if engine == "fast":
-            raise SpecError("--estimator episodes: runs on the DES engine (--engine des or auto)")
+            raise SpecError('estimator episodes: runs on the DES engine (engine="des" or "auto")')
         for model in models.values():
             episode_fault(model)
         return {label: ("des", "the episode estimator runs on the DES engine") for label in models}
-    if estimator not in ESTIMATORS:
-        raise SpecError(f"--estimator: expected one of {', '.join(ESTIMATORS)}, got {estimator!r}")
+    if estimator not in ESTIMATORS:  # pragma: no cover - RunSettings refuses it first
+        raise SpecError(f"estimator: expected one of {', '.join(ESTIMATORS)}, got {estimator!r}")
     chosen = {label: resolve_engine(model, engine, estimator) for label, model in models.items()}
     if any(name == "fast" for name, _ in chosen.values()):
         from toctou_sim.engines.kernel_driver import warm_up
@@ -615,9 +589,9 @@ def _engines(models: dict[str, ModelSpec], engine: str, estimator: str) -> dict[
     if estimator != "plain":
         for label, (name, why) in chosen.items():
             if name != "fast" and engine == "des":
-                raise SpecError(f"--estimator {estimator}: needs the fast engine (--engine fast or auto)")
+                raise SpecError(f'estimator {estimator}: needs the fast engine (engine="fast" or "auto")')
             if name != "fast":
-                raise SpecError(f"--estimator {estimator}: needs the fast engine, and strategy {label!r} "
+                raise SpecError(f"estimator {estimator}: needs the fast engine, and strategy {label!r} "
                                 f"does not qualify: {why}")
     return chosen
 
@@ -655,6 +629,7 @@ def _as_model(model: ModelSpec | str, overrides: dict[str, Any] | None) -> Model
 def simulate(
     model: ModelSpec | str,
     *,
+    settings: RunSettings | None = None,
     reps: int = 10,
     seed: int = 0,
     strategy: str | None = None,
@@ -673,6 +648,8 @@ def simulate(
 
     Args:
         model: a validated model or the path of a model file.
+        settings: how to run, in one validated object (:class:`~toctou_sim.experiment.settings.RunSettings`:
+            ``reps`` to ``max_memory`` below); give it or those keywords, not both.
         reps: replications (the minimum when ``precision`` is given).
         seed: the run's seed; the same seed gives the same numbers on any executor.
         strategy: run this strategy instead of the model's own (a name from ``[strategies]`` or a kind).
@@ -692,24 +669,25 @@ def simulate(
             operations and half the machine's memory); a run estimated past it is refused before
             it starts (:func:`toctou_sim.spec.size.estimate_run`).
     """
+    run = RunSettings.resolve(settings, simulate, reps=reps, seed=seed, precision=precision, max_reps=max_reps,
+                              metric=metric, engine=engine, estimator=estimator, executor=executor,
+                              progress=progress, max_ops=max_ops, max_memory=max_memory)
     spec = _as_model(model, overrides)
     if strategy is not None:
         spec = spec.with_strategy(strategy)
     label = spec.strategy.label or spec.strategy.kind
-    chosen = _engines({label: spec}, engine, estimator)
-    done, stopped_by = _run_until(
-        {label: spec}, seed=seed, reps=reps, precision=precision, max_reps=max_reps, metric=metric,
-        executor=executor, progress=progress, engines={label: chosen[label][0]}, estimator=estimator,
-        max_ops=max_ops, max_memory=max_memory,
-    )
-    return SimulationResult(model=spec, strategy=label, seed=seed, replications=done[label], stopped_by=stopped_by,
-                            engine=chosen[label][0], engine_reason=chosen[label][1], estimator=estimator)
+    chosen = _engines({label: spec}, run.engine, run.estimator)
+    done, stopped_by = _run_until({label: spec}, run, {label: chosen[label][0]})
+    return SimulationResult(model=spec, strategy=label, seed=run.seed, replications=done[label],
+                            stopped_by=stopped_by, engine=chosen[label][0], engine_reason=chosen[label][1],
+                            estimator=run.estimator)
 
 
 def compare(
     model: ModelSpec | str,
     strategies: Iterable[str] | None = None,
     *,
+    settings: RunSettings | None = None,
     reps: int = 10,
     seed: int = 0,
     baseline: str | None = None,
@@ -730,27 +708,26 @@ def compare(
     difference ``strategy - baseline`` has a far narrower interval than either estimate alone.
     ``strategies`` defaults to the model's own set (:meth:`ModelSpec.default_strategies`: ``none``,
     the model's ``[strategy]`` and its ``[strategies.*]``); ``baseline`` defaults to the first
-    strategy. ``engine`` and ``estimator`` are as in
-    :func:`simulate`; with ``auto`` each strategy runs on the fast path only if it qualifies (the
-    fast path draws the same streams, so the pairing holds across engines). A strategy named twice
-    is an error (it would only be compared with itself).
+    strategy. ``settings`` (or the keywords ``reps`` to ``max_memory``), ``engine`` and
+    ``estimator`` are as in :func:`simulate`; with ``auto`` each strategy runs on the fast path
+    only if it qualifies (the fast path draws the same streams, so the pairing holds across
+    engines). A strategy named twice is an error (it would only be compared with itself).
     """
+    run = RunSettings.resolve(settings, compare, reps=reps, seed=seed, precision=precision, max_reps=max_reps,
+                              metric=metric, engine=engine, estimator=estimator, executor=executor,
+                              progress=progress, max_ops=max_ops, max_memory=max_memory)
     spec = _as_model(model, overrides)
     names = unique_strategies(strategies if strategies is not None else spec.default_strategies())
     models = {name: spec.with_strategy(name) for name in names}
     base = baseline if baseline is not None else names[0]
     if base not in models:
-        raise SpecError(f"--baseline: {base!r} is not among the strategies {', '.join(names)}")
-    chosen = _engines(models, engine, estimator)
-    done, stopped_by = _run_until(
-        models, seed=seed, reps=reps, precision=precision, max_reps=max_reps, metric=metric,
-        executor=executor, progress=progress, engines={k: v[0] for k, v in chosen.items()}, estimator=estimator,
-        max_ops=max_ops, max_memory=max_memory,
-    )
+        raise SpecError(f"baseline: {base!r} is not among the strategies {', '.join(names)}")
+    chosen = _engines(models, run.engine, run.estimator)
+    done, stopped_by = _run_until(models, run, {k: v[0] for k, v in chosen.items()})
     results = {
-        name: SimulationResult(model=models[name], strategy=name, seed=seed, replications=done[name],
+        name: SimulationResult(model=models[name], strategy=name, seed=run.seed, replications=done[name],
                                stopped_by=stopped_by, engine=chosen[name][0], engine_reason=chosen[name][1],
-                               estimator=estimator)
+                               estimator=run.estimator)
         for name in names
     }
-    return ComparisonResult(model=spec, baseline=base, results=results, seed=seed)
+    return ComparisonResult(model=spec, baseline=base, results=results, seed=run.seed)

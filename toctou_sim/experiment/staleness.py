@@ -33,8 +33,9 @@ import pandas as pd
 
 import toctou_sim.analytic.closed_forms as analytic
 from toctou_sim.core.distributions import Constant, Distribution, Exponential, RandomStreams
-from toctou_sim.core.limits import RunEstimate, check_budget, check_limit, check_seed
+from toctou_sim.core.limits import RunEstimate, check_budget
 from toctou_sim.experiment.montecarlo import _as_model, _version
+from toctou_sim.experiment.settings import RunSettings
 from toctou_sim.plugins.read_paths.replica import ReplicaSpec
 from toctou_sim.spec.model import ModelSpec, SpecError
 from toctou_sim.stats.intervals import t_interval
@@ -191,6 +192,7 @@ def staleness(
     model: ModelSpec | str,
     *,
     t_grid: Sequence[float] | None = None,
+    settings: RunSettings | None = None,
     reps: int = 20,
     trials: int = 20_000,
     seed: int = 0,
@@ -207,6 +209,10 @@ def staleness(
         model: a validated model or a model file whose ``read_path.kind`` is ``replica``.
         t_grid: instants after commit, seconds (default: 21 points from 0 to a round number
             above the 99.9% time to consistency).
+        settings: ``reps``, ``seed``, ``max_ops`` and ``max_memory`` in one validated
+            :class:`~toctou_sim.experiment.settings.RunSettings` (give it or those keywords, not
+            both); its stopping rule and estimator must stay at their defaults (the replications
+            here are a fixed count), its engine, executor and progress are not used.
         reps: independent replications (the CI is a t interval over them).
         trials: write/read pairs per replication.
         seed: the run's seed.
@@ -220,21 +226,21 @@ def staleness(
     Raises:
         SpecError: not a replica model, a bad argument, or a run past the budget.
     """
+    run = RunSettings.resolve(settings, staleness, reps=reps, seed=seed, max_ops=max_ops, max_memory=max_memory)
+    run.refuse("staleness", "precision", "max_reps", "metric", "estimator")
+    reps, seed, max_ops, max_memory = run.reps, run.seed, run.max_ops, run.max_memory
     spec = _as_model(model, overrides)
     replica = _replica_spec(spec)
     if reps < 2:
-        raise SpecError(f"--reps: must be >= 2 for a confidence interval, got {reps}")
+        raise SpecError(f"reps: must be >= 2 for a confidence interval, got {reps}")
     if trials < 100:
-        raise SpecError(f"--trials: must be >= 100, got {trials}")
+        raise SpecError(f"trials: must be >= 100, got {trials}")
     if k_max < 1:
-        raise SpecError(f"--k-max: must be >= 1, got {k_max}")
+        raise SpecError(f"k_max: must be >= 1, got {k_max}")
     if not write_gap >= 0 or not math.isfinite(write_gap):
-        raise SpecError(f"--write-gap: must be a finite duration >= 0, got {write_gap}")
+        raise SpecError(f"write_gap: must be a finite duration >= 0, got {write_gap}")
     if not 0 < confidence < 1:
         raise SpecError(f"confidence: must be between 0 and 1, got {confidence}")
-    check_seed(seed)
-    check_limit(max_ops, "max_ops")
-    check_limit(max_memory, "max_memory")
     draws = float(reps) * trials * replica.n * (k_max + 3)
     memory = 8.0 * (float(reps) * k_max * trials + 2.0 * (k_max + 5) * trials * replica.n)
     memory += 8.0 * reps * len(t_grid or ()) * k_max
@@ -246,7 +252,7 @@ def staleness(
     else:
         grid = np.asarray(sorted(float(t) for t in t_grid), dtype=np.float64)
         if grid.size == 0 or np.any(grid < 0) or not np.all(np.isfinite(grid)):
-            raise SpecError("--t: expected durations >= 0")
+            raise SpecError("t_grid: expected durations >= 0")
     theory = _theory_visibility(replica, grid)
     rows = []
     for k in range(1, k_max + 1):

@@ -294,4 +294,4 @@ def write_table(frame: pd.DataFrame, path: str | Path) -> None:
     else:
         from toctou_sim.spec.model import SpecError
 
-        raise SpecError(f"--out {path}: expected a .csv or .parquet file name")
+        raise SpecError(f"out {path}: expected a .csv or .parquet file name")

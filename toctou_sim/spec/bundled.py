@@ -136,9 +136,9 @@ def starting_model(*, name: str, invariant: str = "version", read_path: str = "d
         SpecError: an invariant or read path ``init`` does not know.
     """
     if invariant not in _INVARIANT_TEXT:
-        raise SpecError(f"--invariant {invariant}: expected one of {', '.join(INIT_INVARIANTS)}")
+        raise SpecError(f"invariant {invariant}: expected one of {', '.join(INIT_INVARIANTS)}")
     if read_path not in _READ_PATH_TEXT:
-        raise SpecError(f"--read-path {read_path}: expected one of {', '.join(INIT_READ_PATHS)}")
+        raise SpecError(f"read_path {read_path}: expected one of {', '.join(INIT_READ_PATHS)}")
     run_as = file_name or f"{name}.toml"
     rule, initial, initial_note, action, action_note = _INVARIANT_TEXT[invariant]
     initial_line = f"initial = {initial}                         # {initial_note}\n" if initial is not None else ""

@@ -447,16 +447,16 @@ def apply_overrides(data: dict[str, Any], overrides: Mapping[str, Any] | None) -
         for depth, part in enumerate(parts[:-1]):
             if isinstance(node, list):
                 if not part.isdigit() or int(part) >= len(node):
-                    raise SpecError(f"--set {path}: no item {part} in {'.'.join(parts[:depth])}")
+                    raise SpecError(f"overrides {path}: no item {part} in {'.'.join(parts[:depth])}")
                 node = node[int(part)]
             else:
                 if not isinstance(node.get(part, {}), dict | list):
-                    raise SpecError(f"--set {path}: {'.'.join(parts[: depth + 1])} is not a table")
+                    raise SpecError(f"overrides {path}: {'.'.join(parts[: depth + 1])} is not a table")
                 node = node.setdefault(part, {})
         last = parts[-1]
         if isinstance(node, list):
             if not last.isdigit() or int(last) >= len(node):
-                raise SpecError(f"--set {path}: no item {last}")
+                raise SpecError(f"overrides {path}: no item {last}")
             node[int(last)] = value
         else:
             node[last] = value
@@ -650,7 +650,7 @@ def load_model(path: str | Path, overrides: Mapping[str, Any] | None = None,
                            data_dirs=data_dirs)
     except SpecError as exc:
         message = str(exc)
-        if message.startswith("--set"):
+        if message.startswith("overrides "):
             raise SpecError(f"{path}: {message}") from None
         raise
     if not os.environ.get(SMOKE_HORIZON_VARIABLE):  # a capped horizon makes every long duration "too long"

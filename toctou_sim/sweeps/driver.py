@@ -48,16 +48,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from toctou_sim.core.limits import check_seed
 from toctou_sim.experiment.executors import SerialExecutor, capacity
 from toctou_sim.experiment.montecarlo import (
-    PRIMARY_METRIC,
     ComparisonResult,
     SimulationResult,
     StoppingRule,
     check_metric,
     unique_strategies,
 )
+from toctou_sim.experiment.settings import PRIMARY_METRIC, RunSettings
 from toctou_sim.measure.metrics import ReplicationResult
 from toctou_sim.spec.model import ModelSpec, SpecError, load_model
 from toctou_sim.sweeps.design import Range, config_id, configure, make_design
@@ -349,7 +348,7 @@ class SweepPlan:
 
     def describe(self) -> str:
         """One line: how much work this is."""
-        more = " (more with --precision)" if self.rule.precision is not None else ""
+        more = " (more rounds if precision asks)" if self.rule.precision is not None else ""
         return (f"{len(self.design)} configurations x {len(self.strategies)} strategies x {self.rule.reps} "
                 f"replications = {self.first_round_tasks} tasks{more}")
 
@@ -479,6 +478,7 @@ def plan_sweep(
     ranges: Mapping[str, Range] | None = None,
     strategies: Sequence[str] | None = None,
     baseline: str | None = None,
+    settings: RunSettings | None = None,
     reps: int = 10,
     seed: int = 0,
     precision: float | None = None,
@@ -490,14 +490,20 @@ def plan_sweep(
 ) -> SweepPlan:
     """Validate a sweep without running it (see :func:`sweep` for the arguments).
 
+    Of ``settings``, a plan uses what defines the sweep's results (``reps``, ``seed``,
+    ``precision``, ``max_reps``, ``metric``, ``max_ops``, ``max_memory``); where and how it runs
+    (``executor``, ``progress``, ``engine``) are arguments of :meth:`SweepPlan.run`.
+
     Raises:
         SpecError: an unknown field path, a value no configuration accepts, an empty design, an
             unknown strategy or baseline, a bad ``reps``/``precision``/``batch``, or a sweep
             estimated past ``max_ops`` / ``max_memory``.
     """
+    run = RunSettings.resolve(settings, plan_sweep, reps=reps, seed=seed, precision=precision, max_reps=max_reps,
+                              metric=metric, max_ops=max_ops, max_memory=max_memory)
+    run.refuse("a sweep", "estimator")
+    seed, rule = run.seed, StoppingRule(run.reps, run.precision, run.max_reps, run.metric)
     base = model if isinstance(model, ModelSpec) else load_model(model)
-    check_seed(seed)
-    rule = StoppingRule(reps, precision, max_reps, metric)
     if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
         raise SpecError(f"batch: must be an integer >= 1, got {batch!r}")
     names = unique_strategies(strategies) if strategies is not None else base.default_strategies()
@@ -511,8 +517,8 @@ def plan_sweep(
     design = make_design(grid, lhs, ranges, seed)
     base_data = base.model_dump(mode="json", by_alias=True, exclude_defaults=True)
     check_design(base, base_data, design, grid, ranges)
-    check_budget_of(base, base_data, design, grid, ranges, len(names) * rule.limit, max_ops, max_memory)
-    check_metric([base.with_strategy(name) for name in names], metric)
+    check_budget_of(base, base_data, design, grid, ranges, len(names) * rule.limit, run.max_ops, run.max_memory)
+    check_metric([base.with_strategy(name) for name in names], rule.metric)
     ids = [config_id(base.content_hash(), params) for params in design]
     if len(set(ids)) != len(ids):
         raise SpecError("sweep: the design repeats a configuration; give each value once")
@@ -529,6 +535,7 @@ def sweep(
     ranges: Mapping[str, Range] | None = None,
     strategies: Sequence[str] | None = None,
     baseline: str | None = None,
+    settings: RunSettings | None = None,
     reps: int = 10,
     seed: int = 0,
     precision: float | None = None,
@@ -559,6 +566,10 @@ def sweep(
         ranges: the :class:`Range` of each field sampled by ``lhs``.
         strategies: strategy names (default: the model's own); the first is the ``baseline``
             unless one is named.
+        settings: ``reps``, ``seed``, ``precision``, ``max_reps``, ``metric``, ``max_ops``,
+            ``max_memory``, ``executor``, ``progress`` and ``engine`` in one validated
+            :class:`~toctou_sim.experiment.settings.RunSettings` (its ``estimator`` must be
+            ``plain``); give it or those keywords, not both.
         reps: replications per configuration and strategy (the minimum with ``precision``).
         seed: the sweep's seed (also the seed of the Latin hypercube).
         precision, max_reps, metric: keep adding replications to a configuration until
@@ -588,11 +599,13 @@ def sweep(
     Raises:
         SpecError: bad input (see :func:`plan_sweep`), or a results folder holding another sweep.
     """
-    plan = plan_sweep(model, grid=grid, lhs=lhs, ranges=ranges, strategies=strategies,
-                      baseline=baseline, reps=reps, seed=seed, precision=precision, max_reps=max_reps,
-                      metric=metric, batch=batch, max_ops=max_ops, max_memory=max_memory)
-    return plan.run(executor, out=out, resume=resume, max_in_flight=max_in_flight, progress=progress,
-                    on_failure=on_failure, notes=notes, engine=engine)
+    run = RunSettings.resolve(settings, sweep, reps=reps, seed=seed, precision=precision, max_reps=max_reps,
+                              metric=metric, max_ops=max_ops, max_memory=max_memory, executor=executor,
+                              progress=progress, engine=engine)
+    plan = plan_sweep(model, grid=grid, lhs=lhs, ranges=ranges, strategies=strategies, baseline=baseline,
+                      settings=run, batch=batch)
+    return plan.run(run.executor, out=out, resume=resume, max_in_flight=max_in_flight, progress=run.progress,
+                    on_failure=on_failure, notes=notes, engine=run.engine)
 
 
 def _progress_bar(total: int, enabled: bool) -> Any:

@@ -69,7 +69,7 @@ def _csv(path: Path, column: str | None, unit: str | None) -> Telemetry:
         names = reader.fieldnames or []
         if column is None:
             if len(names) != 1:
-                raise SpecError(f"{path}: give the column with --column (columns: {', '.join(names)})")
+                raise SpecError(f"{path}: give the column as column (columns: {', '.join(names)})")
             column = names[0]
         if column not in names:
             raise SpecError(f"{path}: no column {column!r}; columns are {', '.join(names)}")
@@ -108,7 +108,7 @@ def _prometheus(path: Path, metric: str | None) -> Telemetry:
         raise SpecError(f"{path}: no Prometheus histogram (lines NAME_bucket{{le=\"...\"}} COUNT)")
     if metric is None:
         if len(buckets) > 1:
-            raise SpecError(f"{path}: several histograms; give one with --column ({', '.join(buckets)})")
+            raise SpecError(f"{path}: several histograms; give one as column ({', '.join(buckets)})")
         metric = next(iter(buckets))
     if metric not in buckets:
         raise SpecError(f"{path}: no histogram {metric!r}; found {', '.join(buckets)}")
@@ -147,7 +147,7 @@ def _otel(path: Path, quantity: str, check: str, use: str, read: str, write: str
             raise SpecError(f"{path}: no span named {name!r}")
         return Telemetry(name=f"{name} span duration", samples=_positive(np.asarray(durations), path))
     if quantity != "window":
-        raise SpecError(f"--quantity: expected window, read or write, got {quantity!r}")
+        raise SpecError(f"quantity: expected window, read or write, got {quantity!r}")
     by_trace: dict[str, dict[str, list[tuple[float, float]]]] = {}
     for span in spans:
         if span.get("name") in (check, use):
@@ -179,7 +179,7 @@ def read_telemetry(path: str | Path, *, column: str | None = None, unit: str | N
     if not path.is_file():
         raise SpecError(f"{path}: file not found")
     if unit is not None and unit not in _UNITS:
-        raise SpecError(f"--unit: expected one of {', '.join(_UNITS)}, got {unit!r}")
+        raise SpecError(f"unit: expected one of {', '.join(_UNITS)}, got {unit!r}")
     suffix = path.suffix.lower()
     if suffix == ".csv":
         return _csv(path, column, unit)

@@ -82,14 +82,14 @@ class Scope:
 
     def __post_init__(self) -> None:
         if self.ops < 1:
-            raise SpecError(f"--ops: must be >= 1, got {self.ops}")
+            raise SpecError(f"ops: must be >= 1, got {self.ops}")
         if self.keys < 1:
-            raise SpecError(f"--keys: must be >= 1, got {self.keys}")
+            raise SpecError(f"keys: must be >= 1, got {self.keys}")
         if self.mutations < 0:
-            raise SpecError(f"--mutations: must be >= 0, got {self.mutations}")
+            raise SpecError(f"mutations: must be >= 0, got {self.mutations}")
         unknown = [v for v in self.values if v not in QUANTILES]
         if unknown or not self.values:
-            raise SpecError(f"--values: expected some of {', '.join(QUANTILES)}, got {','.join(self.values) or 'none'}")
+            raise SpecError(f"values: expected some of {', '.join(QUANTILES)}, got {','.join(self.values) or 'none'}")
 
     def describe(self) -> str:
         """One line: what the scope covers."""

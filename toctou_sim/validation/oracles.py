@@ -129,7 +129,7 @@ def run_oracles(
     if unknown:
         from toctou_sim.spec.model import SpecError
 
-        raise SpecError(f"--oracle: unknown oracle {unknown[0]!r}; expected one of {', '.join(ORACLES)}")
+        raise SpecError(f"names: unknown oracle {unknown[0]!r}; expected one of {', '.join(ORACLES)}")
     rows = [check.__dict__ for name in selected for check in ORACLES[name](seed, confidence, scale)]
     return pd.DataFrame(rows)
 
