@@ -8,7 +8,15 @@ from pathlib import Path
 import click
 
 from toctou_sim.cli.args import parse_sets, strategy_names
-from toctou_sim.cli.common import check_out, emit, replication_limit, results_engine_note, retry_note, stop_note
+from toctou_sim.cli.common import (
+    check_out,
+    emit,
+    import_table_modules_meanwhile,
+    replication_limit,
+    results_engine_note,
+    retry_note,
+    stop_note,
+)
 from toctou_sim.cli.options import engine_options, model_options
 
 __all__ = ["compare_command"]
@@ -37,6 +45,7 @@ def compare_command(model: Path, reps: int, seed: int, sets: tuple[str, ...], pr
     limit = replication_limit(reps, precision, max_reps)
     budget_check([spec.with_strategy(n) for n in names], limit, max_ops, max_memory)
     with local_executor(workers, limit * len(names)) as executor:
+        import_table_modules_meanwhile(executor)
         result = run_compare(spec, names, reps=reps, seed=seed, baseline=baseline, precision=precision,
                              max_reps=max_reps, metric=metric, executor=executor,
                              progress=not (quiet or as_json) and sys.stderr.isatty(), engine=engine,

@@ -8,7 +8,15 @@ from pathlib import Path
 import click
 
 from toctou_sim.cli.args import parse_sets
-from toctou_sim.cli.common import check_out, emit, replication_limit, results_engine_note, retry_note, stop_note
+from toctou_sim.cli.common import (
+    check_out,
+    emit,
+    import_table_modules_meanwhile,
+    replication_limit,
+    results_engine_note,
+    retry_note,
+    stop_note,
+)
 from toctou_sim.cli.options import engine_options, model_options
 
 __all__ = ["run_command"]
@@ -34,6 +42,7 @@ def run_command(model: Path, reps: int, seed: int, sets: tuple[str, ...], precis
     limit = replication_limit(reps, precision, max_reps)
     budget_check([spec], limit, max_ops, max_memory)
     with local_executor(workers, limit) as executor:
+        import_table_modules_meanwhile(executor)
         result = simulate(spec, reps=reps, seed=seed, precision=precision, max_reps=max_reps,
                           metric=metric, executor=executor, progress=not (quiet or as_json) and sys.stderr.isatty(),
                           engine=engine, estimator=estimator, max_ops=max_ops, max_memory=max_memory)
