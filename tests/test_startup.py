@@ -121,3 +121,15 @@ def test_the_table_modules_are_imported_on_a_thread_of_the_parent_while_workers_
 def test_in_process_runs_start_no_import_thread() -> None:
     assert import_table_modules_meanwhile(None) is False
     assert "toctou-sim table imports" not in _thread_names()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="fork is chosen on Linux only")
+def test_local_pools_fork_on_linux_whatever_pythons_default() -> None:
+    """Forked workers inherit the imported package and the loaded kernel; spawned ones (Python
+    3.14 makes forkserver Linux's default) would import them again, seconds of CPU each."""
+    import multiprocessing
+
+    previous = multiprocessing.get_start_method(allow_none=True)
+    with local_pool(1) as pool:
+        assert pool._mp_context.get_start_method() == "fork"  # type: ignore[attr-defined]
+    assert multiprocessing.get_start_method(allow_none=True) == previous  # the process's default untouched
