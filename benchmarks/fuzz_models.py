@@ -19,7 +19,7 @@ case runs in process through click's ``CliRunner`` with ``--max-ops 20000`` wher
 has it, so a model only runs when it is small: the budget is part of what is tested. Findings are written to ``--findings`` (one JSON line each, with the
 model text and the arguments) and summarised at the end.
 
-The test suite runs the same strategies with a small budget (tests/test_hardening.py).
+The test suite runs the same strategies with a small budget (tests/unit/test_hardening.py).
 """
 
 from __future__ import annotations

@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
+
+# Compile each module once per run, not once per process. With PYTHONDONTWRITEBYTECODE set (some
+# containers set it), every process of the suite (each xdist worker, each `toctou-sim` the CLI and
+# documentation tests start) compiles the package and the test modules from source again, about a
+# third of a second of CPU per process. Bytecode goes to __pycache__/, which git ignores. Set
+# before the package is imported, and in the environment the workers and subprocesses inherit.
+if sys.dont_write_bytecode or os.environ.get("PYTHONDONTWRITEBYTECODE"):
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+    sys.dont_write_bytecode = False
 from typing import Any
 
 import pytest
@@ -44,7 +55,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     Under xdist every worker collects every test, and the workers already use every core."""
     if hasattr(session.config, "workerinput"):
         return
-    if any(item.nodeid.startswith("tests/test_lint.py::test_mypy") for item in session.items):
+    if any(item.nodeid.startswith("tests/unit/test_lint.py::test_mypy") for item in session.items):
         import subprocess
         import sys
 

@@ -1,5 +1,5 @@
 """A behaviour fingerprint of every bundled model under its default strategies, held in
-``tests/data/golden/models.json`` and checked by ``tests/test_golden_models.py``.
+``tests/data/golden/models.json`` and checked by ``tests/models/test_golden_models.py``.
 
 Each model runs ``compare`` over ``none`` and its own strategies (four seconds of simulated time,
 two replications, seed 7); the fingerprint is the SHA-256 of the core metrics' estimates and

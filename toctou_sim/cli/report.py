@@ -168,9 +168,10 @@ def trace_command(
     data_dirs: tuple[Path, ...],
 ) -> None:
     """Export one short replication of MODEL as Chrome trace-event JSON (open it in ui.perfetto.dev)."""
-    from toctou_sim.core.limits import RunEstimate, check_budget, check_out_file, estimate_run
+    from toctou_sim.core.limits import RunEstimate, check_budget, check_out_file
     from toctou_sim.core.units import parse_duration
     from toctou_sim.spec.model import load_model
+    from toctou_sim.spec.size import estimate_run
     from toctou_sim.version import __version__
     from toctou_sim.world.tracing import trace_replication
 

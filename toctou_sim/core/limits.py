@@ -7,10 +7,9 @@ Everything here runs before a simulation starts (and before any process is forke
   is meaningless and numpy's 64-bit integers overflow), strings at most :data:`MAX_STRING` long.
   Non-finite numbers are refused field by field by the spec's types
   (:class:`toctou_sim.core.units.DataModel`).
-- :func:`estimate_run` / :class:`RunEstimate`: operations, events and memory a run will need,
-  from the model's rates x horizon x replications, its per-key state, its timeline bins and its
-  replicas; :func:`check_budget` refuses a run past ``max_ops`` or ``max_memory`` with the
-  estimate in the message.
+- :class:`RunEstimate`: operations, events and memory a run will need (a model's is estimated by
+  :func:`toctou_sim.spec.size.estimate_run`, one layer up); :func:`check_budget` refuses a run
+  past ``max_ops`` or ``max_memory`` with the estimate in the message.
 - :func:`check_seed`, :func:`check_out_file`, :func:`check_out_folder`, :func:`worker_count`:
   argument checks shared by the library and the command line.
 - :func:`terminal_text` and :func:`csv_cell`: model text on its way to a terminal or a CSV file.
@@ -26,12 +25,9 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from toctou_sim.core.errors import SpecError
-
-if TYPE_CHECKING:
-    from toctou_sim.spec.model import ModelSpec
 
 __all__ = [
     "DEFAULT_MAX_OPS",
@@ -49,7 +45,6 @@ __all__ = [
     "check_seed",
     "csv_cell",
     "default_max_memory",
-    "estimate_run",
     "format_bytes",
     "terminal_text",
     "worker_count",
@@ -281,84 +276,6 @@ def default_max_memory() -> float:
         return 0.5 * os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (ValueError, OSError, AttributeError):  # pragma: no cover - not POSIX
         return 8e9
-
-
-_PERIOD_KEYS = ("retry_period", "period")
-
-
-def _rates(node: Any, path: str = "") -> Iterable[tuple[str, float]]:
-    """Every ``rate`` (per second) anywhere in the dumped model with its path, and the inverse of
-    every period of a periodic actor (a lease renewal, a reconciler). The arrival ``profile`` is
-    left to the caller."""
-    if isinstance(node, Mapping):
-        for key, value in node.items():
-            where = f"{path}.{key}" if path else str(key)
-            number = isinstance(value, int | float) and not isinstance(value, bool)
-            if key == "rate" and number:
-                yield where, float(value)
-            elif key in _PERIOD_KEYS and number and value > 0 and path != "slo":
-                yield where, 1.0 / float(value)
-            elif key != "profile":
-                yield from _rates(value, where)
-    elif isinstance(node, list | tuple):
-        for index, value in enumerate(node):
-            yield from _rates(value, f"{path}.{index}")
-
-
-def estimate_run(model: ModelSpec, replications: float = 1.0) -> RunEstimate:
-    """Estimate operations, events and memory of ``replications`` replications of ``model``.
-
-    Every ``rate`` in the model (arrivals, mutators, fault onsets, background actors) counts
-    ``rate x horizon`` operations; an arrival profile counts each phase's ``rate x length``;
-    periodic actors (``retry_period``) count ``horizon / period`` per replica. Each client
-    operation is about 4 events, plus 2 per replica with a quorum read path.
-
-    Raises:
-        SpecError: a rate so high that simulated time would stop advancing (its mean interval is
-            below ``1e-12 x horizon``): refused whatever the budget.
-    """
-    data = model.model_dump(mode="json", by_alias=True)
-    horizon = model.model.horizon
-    read_path = data.get("read_path", {})
-    replicas = int(read_path.get("n", 1)) if read_path.get("kind") == "replica" else 1
-    controllers = 1
-    strategy = data.get("strategy", {})
-    if isinstance(strategy, Mapping) and strategy.get("kind") == "lease":
-        controllers = int(strategy.get("replicas", 1))
-    operations = 0.0
-    for where, rate in _rates(data):
-        if rate * CLOCK_RESOLUTION * horizon > 1:
-            raise _spec_error(
-                f"{model.source or 'model'}: {where}: {rate:g} per second is too fast for a {horizon:g}s "
-                f"horizon (simulated time would stop advancing); at most {1 / (CLOCK_RESOLUTION * horizon):g}"
-            )
-        scale = controllers if where.startswith("strateg") and not where.endswith(".rate") else 1
-        operations += rate * horizon * scale
-    arrival = model.clients.arrival
-    if arrival.profile:
-        start = 0.0
-        for phase in arrival.profile:
-            end = min(phase.until, horizon)
-            if end > start:
-                operations += (phase.rate - arrival.poisson.rate) * (end - start)
-            start = max(start, end)
-        operations = max(0.0, operations)
-    events = operations * (4 + 2 * replicas)
-    bins = 2 * horizon / model.slo.timeline_bin if model.slo.timeline_bin else 200.0
-    events += bins
-    keys = model.keys.count
-    # Measured: ~190 MB for the interpreter and libraries, ~48 bytes per key of per-key state;
-    # a replica store holds a version per replica for every key it has written.
-    memory = 200e6 + keys * 48.0 + bins * 16.0
-    if replicas > 1:
-        memory += min(float(keys), operations) * replicas * 48.0
-    if read_path.get("kind") == "cache":
-        cache = read_path.get("capacity")
-        memory += 64.0 * min(keys, cache or keys)
-    # With a quorum store every operation sends a message to (and draws delays for) each replica;
-    # every key's state is built once per replication.
-    work = operations * replicas + keys
-    return RunEstimate(work * replications, events * replications, memory, replications)
 
 
 def check_budget(

@@ -165,7 +165,7 @@ def qualifies(model: ModelSpec, estimator: str = "plain") -> tuple[bool, str]:
     if estimator == "conditional":
         return vector_qualifies(model)
     from toctou_sim.engines.kernel_driver import KERNEL_STRATEGIES
-    from toctou_sim.plugins.read_paths.cache import CacheReadPath
+    from toctou_sim.plugins.read_paths.cache import CacheRead
     from toctou_sim.plugins.read_paths.direct import DirectRead
     from toctou_sim.plugins.strategies.cas import CompareAndSwap
     from toctou_sim.plugins.strategies.idempotency import Idempotency
@@ -183,7 +183,7 @@ def qualifies(model: ModelSpec, estimator: str = "plain") -> tuple[bool, str]:
     clients = model.clients
     if clients.redelivery is not None or clients.timeout is not None or clients.partial_failure > 0:
         return False, "duplicate deliveries or partial failures (the fast engine has neither)"
-    if READ_PATHS[model.read_path.kind] not in (DirectRead, CacheReadPath):
+    if READ_PATHS[model.read_path.kind] not in (DirectRead, CacheRead):
         return False, f"read path {model.read_path.kind!r} (the fast engine knows direct and cache reads)"
     classes = {"none": NoMitigation, "recheck": Recheck, "cas": CompareAndSwap, "reservation": Reservation,
                "lock": Lock, "idempotency": Idempotency}

@@ -496,7 +496,7 @@ def _charge_unfinished(recorder: Recorder, I: NDArray[np.int64], F: NDArray[np.f
 
 def _cache_metrics(C: NDArray[np.int64], age: Histogram) -> dict[str, float]:
     """CacheRead.metrics, from the kernel's counters (the DES read path's own code computes them)."""
-    from toctou_sim.world.caching import CacheRead
+    from toctou_sim.plugins.read_paths.cache import CacheRead
 
     cache = object.__new__(CacheRead)
     cache.reads, cache.hits = int(C[K.C_CREADS]), int(C[K.C_CHITS])

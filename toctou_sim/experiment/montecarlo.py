@@ -454,7 +454,7 @@ class StoppingRule:
     A target is accepted only after at least :data:`MIN_PRECISION_REPS` replications: with fewer,
     the interval's width is itself too noisy, and stopping when it happens to look narrow
     under-covers (88% for a nominal 95% at ``precision`` 0.3 from 3 replications; >= 93% with
-    the minimum, measured in ``tests/test_bounds.py``).
+    the minimum, measured in ``tests/unit/test_bounds.py``).
 
     The rule depends only on the replications' values, never on timing or on which executor ran
     them, so the same seed gives the same number of replications everywhere: ``simulate``,
@@ -572,7 +572,8 @@ def check_metric(models: Iterable[ModelSpec], metric: str) -> None:
 def budget_check(models: Iterable[ModelSpec], replications: int, max_ops: float | None,
                  max_memory: float | None) -> None:
     """Refuse to run ``replications`` of each model past the operation or memory budget."""
-    from toctou_sim.core.limits import RunEstimate, check_budget, check_limit, estimate_run
+    from toctou_sim.core.limits import RunEstimate, check_budget, check_limit
+    from toctou_sim.spec.size import estimate_run
 
     check_limit(max_ops, "max_ops")
     check_limit(max_memory, "max_memory")
@@ -689,7 +690,7 @@ def simulate(
             ``episodes`` (per fault episode, on the DES engine: :mod:`toctou_sim.experiment.episodes`).
         max_ops, max_memory: the run's budget (default :data:`toctou_sim.core.limits.DEFAULT_MAX_OPS`
             operations and half the machine's memory); a run estimated past it is refused before
-            it starts (:func:`toctou_sim.core.limits.estimate_run`).
+            it starts (:func:`toctou_sim.spec.size.estimate_run`).
     """
     spec = _as_model(model, overrides)
     if strategy is not None:

@@ -286,9 +286,9 @@ def probe_visibility(
     Returns:
         The fraction of consistent reads at each ``t``.
     """
+    from toctou_sim.plugins.read_paths.replica import QuorumRead
     from toctou_sim.spec.model import parse_model
     from toctou_sim.world import World
-    from toctou_sim.world.quorum import QuorumRead
 
     grid = [float(t) for t in t_grid]
     from toctou_sim.plugins.read_paths.replica import LEGS

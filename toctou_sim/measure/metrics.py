@@ -9,16 +9,32 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
 
 if TYPE_CHECKING:
     from toctou_sim.spec.model import ModelSpec
-    from toctou_sim.world.engine import Operation
 
 __all__ = ["OUTCOMES", "ErrorTimeline", "Histogram", "Recorder", "ReplicationResult", "TimeWeighted"]
+
+
+
+class Operation(Protocol):
+    """What the recorder reads of an operation (the world's
+    :class:`~toctou_sim.world.operation.Operation`, one layer up, has these and more)."""
+
+    arrival: float
+    counted: bool
+    t_check: float
+    partial: bool
+    stale: bool
+    raced: bool
+    mismatched: bool
+    duplicate: bool
+    left_orphan: bool
+
 
 OK, DECLINED, ABORTED, VIOLATED, UNFINISHED = 0, 1, 2, 3, 4
 OUTCOMES = ("ok", "declined", "aborted", "violated", "unfinished")

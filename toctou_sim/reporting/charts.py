@@ -96,10 +96,13 @@ def summary_charts(
         ))
     charts.append(save_chart(
         plots.plot_verdict(frame, model.slo, model.harm), out, "verdict", "What the verdict judges",
-        f"Left: the {model.harm} rate's 95% upper bound (from the effect ledger) against the harm budget (red); "
-        "right: the error-budget burn's upper bound (harms, aborts, latency breaches, unfinished operations) "
-        "against 1 (red), both against the added p99 latency paired against the baseline. ▼: none seen, drawn "
-        "at the bound. A strategy qualifies below both lines, and when it reaches a steady state.",
+        f"Left: the {model.harm} rate (from the effect ledger) against the harm budget (red); right: the "
+        "error-budget burn (harms, aborts, latency breaches, unfinished operations) against 1 (red), both "
+        "against the added p99 latency paired against the baseline. A dot is the estimate, its bar reaches the "
+        "95% upper bound; a strategy qualifies when its bound is below both lines, and when it reaches a steady "
+        "state. A hollow dot in the grey strip saw none; its dotted bar reaches a bound from the replications "
+        "alone, loose by design (a burst of harm may take a whole replication): the verdict reports it with a "
+        "caveat, and a proof in a small scope (explore) is the stronger answer.",
     ))
     charts.append(save_chart(
         plots.plot_error_causes(frame, model.slo, model.harm), out, "errors", "Where the error budget goes",

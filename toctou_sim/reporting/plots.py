@@ -1036,17 +1036,26 @@ def plot_error_causes(frame: pd.DataFrame, slo: SloSpec, harm: str = "harm", tit
 @_styled
 def plot_verdict(frame: pd.DataFrame, slo: SloSpec, harm: str = "harm", title: str | None = None) -> Figure:
     """What the verdict judges, against added p99 latency (paired against the baseline): left, the
-    harm rate's 95% upper bound against the harm budget; right, the error-budget burn's upper bound
-    (harms, aborts, latency breaches, unfinished) against 1. A strategy qualifies when it sits
-    below both lines."""
+    harm rate against the harm budget; right, the error-budget burn (harms, aborts, latency
+    breaches, unfinished) against 1. A strategy qualifies when its 95% upper bound sits below both
+    lines.
+
+    Each strategy is a dot at its estimate with a bar up to its 95% upper bound. A strategy that
+    saw no event has no estimate to draw on a log axis: it sits in the "none seen" strip at the
+    bottom, with a dotted bar up to its bound. That bound comes from the replications alone (a
+    burst may take a whole replication), so it is loose; drawn as a point it would look like the
+    worst strategy of the chart, which is what the verdict does not say (it reports such a
+    strategy with a caveat)."""
     fig, axes = _figure(12.0, 5.5, cols=2)
     strategies = list(dict.fromkeys(frame["strategy"]))
     allowed = 1 - slo.target
     for panel, (metric, scale, line, label) in enumerate((
-        ("harm_rate", 1.0, slo.harm_allowed, f"{harm} rate per operation (95% upper bound)"),
-        ("error_rate", 1.0 / allowed, 1.0, "error-budget burn (x, 95% upper bound)"),
+        ("harm_rate", 1.0, slo.harm_allowed, f"{harm} rate per operation"),
+        ("error_rate", 1.0 / allowed, 1.0, "error-budget burn (x)"),
     )):
         ax = axes[0][panel]
+        ax.set_yscale("log")
+        points: list[tuple[str, float, float, float]] = []  # strategy, x, estimate, upper bound
         for strategy in strategies:
             rows = frame[frame["strategy"] == strategy].set_index("metric")
             name = metric if metric in rows.index else "violation_rate"
@@ -1055,16 +1064,44 @@ def plot_verdict(frame: pd.DataFrame, slo: SloSpec, harm: str = "harm", title: s
             lat = rows.loc["latency_p99_ms"]
             x = float(lat.get("diff", 0.0)) if "diff" in rows.columns else 0.0
             x = 0.0 if math.isnan(x) else x
-            high = float(rows.loc[name, "ci_high"]) * scale
-            seen = float(rows.loc[name, "estimate"]) > 0
-            ax.scatter([x], [max(high, 1e-9)], marker="o" if seen else "v", s=90, color=strategy_color(strategy),
-                       label=strategy if seen else f"{strategy} (none seen: bound)")
-            ax.annotate(strategy, (x, max(high, 1e-9)), textcoords="offset points", xytext=(7, 6), fontsize=10)
+            points.append((strategy, x, float(rows.loc[name, "estimate"]) * scale,
+                           float(rows.loc[name, "ci_high"]) * scale))
+        positive = [v for _, _, est, high in points for v in (est, high) if v > 0 and math.isfinite(v)]
+        floor = min([line, *positive]) / 10.0
+        for strategy, x, est, high in points:
+            color = strategy_color(strategy)
+            seen = est > 0
+            y = est if seen else floor
+            if math.isfinite(high) and high > y:
+                ax.plot([x, x], [y, high], color=color, linewidth=2.0 if seen else 1.2,
+                        linestyle="-" if seen else ":", alpha=1.0 if seen else 0.7)
+                ax.scatter([x], [high], marker="_", s=160, color=color, alpha=1.0 if seen else 0.7)
+            ax.scatter([x], [y], marker="o", s=90, color=color if seen else "white", edgecolors=color,
+                       linewidths=2.0, zorder=3, label=strategy if seen else f"{strategy} (none seen)")
+        span = (max(x for _, x, _, _ in points) - min(x for _, x, _, _ in points)) if points else 0.0
+        per_char = 0.017 * (span or 1.0)  # about 60 characters of a 10-point label across a panel
+        placed: list[tuple[float, float, float, int]] = []  # x from, x to, y, offset of each label
+        for strategy, x, est, _ in points:
+            y = est if est > 0 else floor
+            # a label beside its dot, moved down a line while it would overlap one already placed
+            end = x + (len(strategy) + 2) * per_char
+            near = [off for start, stop, py, off in placed
+                    if start <= end and x <= stop and abs(math.log10(py / y)) < 0.35]
+            offset = 6
+            while offset in near:
+                offset -= 13
+            placed.append((x, end, y, offset))
+            ax.annotate(strategy, (x, y), textcoords="offset points", xytext=(7, offset), fontsize=10)
+        if any(est <= 0 for _, _, est, _ in points):
+            ax.axhspan(floor / 3.0, floor * 3.0, color="0.92", zorder=0)
+            ax.annotate("none seen", (0.99, floor / 2.9), xycoords=("axes fraction", "data"), ha="right",
+                        va="bottom", fontsize=8, color="0.35")
+            ax.set_ylim(bottom=floor / 3.0)
         ax.axhline(line, color="crimson", linewidth=1.5,
                    label="harm budget" if panel == 0 else "budget spent exactly over the period")
-        ax.set_yscale("log")
         ax.set_xlabel("added p99 latency vs baseline (ms, paired)")
         ax.set_ylabel(label)
         ax.legend(loc="best", fontsize=9)
-    fig.suptitle(title or "What the verdict judges: harm and budget against latency")
+    fig.suptitle((title or "What the verdict judges: harm and budget against latency")
+                 + "\ndot: estimate, bar: up to the 95% upper bound; hollow, in the grey strip: none seen")
     return fig

@@ -9,9 +9,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from toctou_sim.core.limits import RunEstimate, check_budget, check_limit, estimate_run
+from toctou_sim.core.limits import RunEstimate, check_budget, check_limit
 from toctou_sim.experiment.montecarlo import StoppingRule
 from toctou_sim.spec.model import ModelSpec, SpecError
+from toctou_sim.spec.size import estimate_run
 from toctou_sim.sweeps.design import Range, configure, grid_value
 from toctou_sim.sweeps.folder import MANIFEST_FORMAT
 from toctou_sim.sweeps.tasks import show_value

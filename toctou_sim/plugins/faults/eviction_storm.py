@@ -8,9 +8,10 @@ from pydantic import Field
 
 from toctou_sim.core.distributions import Exponential
 from toctou_sim.core.units import NonNegativeDuration
+from toctou_sim.plugins.read_paths.cache import CacheRead
 from toctou_sim.spec.parts import FaultSpec
 from toctou_sim.spec.registry import Plugin
-from toctou_sim.world.caching import CacheRead, fault_index, require_read_path
+from toctou_sim.world.caching import fault_index, require_read_path
 from toctou_sim.world.engine import Fault, Flow, World
 
 __all__ = ["PLUGIN", "EvictionStorm", "EvictionStormSpec"]

@@ -7,11 +7,11 @@ from typing import Literal
 from pydantic import Field
 
 from toctou_sim.core.distributions import DistributionSpec, Exponential, parse_distribution
+from toctou_sim.plugins.read_paths.replica import QuorumRead
 from toctou_sim.spec.parts import FaultSpec
 from toctou_sim.spec.registry import Plugin
 from toctou_sim.world.caching import fault_index, require_read_path
 from toctou_sim.world.engine import Fault, Flow, World
-from toctou_sim.world.quorum import QuorumRead
 
 __all__ = ["PLUGIN", "ReplicaLagSpike", "ReplicaLagSpikeSpec"]
 

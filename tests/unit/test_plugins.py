@@ -27,7 +27,7 @@ from toctou_sim.spec.registry import REGISTRY, Plugin, PluginError, PluginRegist
 from toctou_sim.world import ACTORS, FAULTS, READ_PATHS, STRATEGIES
 from toctou_sim.world.engine import BackgroundActor, Fault, ReadPath, Strategy
 
-HERE = Path(__file__).resolve().parent
+TESTS = Path(__file__).resolve().parents[1]
 SPEC_BASES: dict[str, type[Any]] = {"strategy": StrategySpec, "read path": ReadPathSpec, "fault": FaultSpec,
                                     "actor": ActorSpec}
 BEHAVIOUR_BASES: dict[str, type[Any]] = {"strategy": Strategy, "read path": ReadPath, "fault": Fault,
@@ -178,13 +178,13 @@ SMALL = {
 
 @pytest.fixture
 def installed_example(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """``tests/plugin_example`` installed as the distribution ``toctou-double-check``: its module
+    """``tests/data/plugin_example`` installed as the distribution ``toctou-double-check``: its module
     on ``sys.path`` and a ``.dist-info`` whose entry point names its ``PLUGIN``."""
     dist = tmp_path / "toctou_double_check-0.1.dist-info"
     dist.mkdir()
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: toctou-double-check\nVersion: 0.1\n")
     (dist / "entry_points.txt").write_text("[toctou_sim.plugins]\ndouble_check = double_check:PLUGIN\n")
-    monkeypatch.syspath_prepend(str(HERE / "plugin_example"))
+    monkeypatch.syspath_prepend(str(TESTS / "data" / "plugin_example"))
     monkeypatch.syspath_prepend(str(tmp_path))
     REGISTRY.reload()
     try:
@@ -219,9 +219,9 @@ def test_without_the_plugin_the_kind_is_bad_input() -> None:
 
 
 def test_the_docs_show_the_example_plugin_as_the_tests_install_it() -> None:
-    page = (HERE.parent / "docs" / "how-to" / "plugin.md").read_text(encoding="utf-8")
+    page = (TESTS.parent / "docs" / "how-to" / "plugin.md").read_text(encoding="utf-8")
     block = page.split("```python\n", 1)[1].split("```", 1)[0]
-    assert block == (HERE / "plugin_example" / "double_check.py").read_text(encoding="utf-8")
+    assert block == (TESTS / "data" / "plugin_example" / "double_check.py").read_text(encoding="utf-8")
 
 
 def test_an_entry_point_that_cannot_be_loaded_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -22,14 +22,13 @@ from toctou_sim.cli.main import main
 from toctou_sim.core.distributions import RandomStreams
 from toctou_sim.experiment.montecarlo import run_replication, simulate
 from toctou_sim.experiment.staleness import probe_visibility, staleness
-from toctou_sim.plugins.read_paths.replica import ReplicaSpec
+from toctou_sim.plugins.read_paths.cache import CacheRead
+from toctou_sim.plugins.read_paths.replica import QuorumRead, ReplicaSpec
 from toctou_sim.spec.model import SpecError, load_model, parse_model
 from toctou_sim.validation.oracles import ORACLES
 from toctou_sim.world import World
-from toctou_sim.world.caching import CacheRead
-from toctou_sim.world.quorum import QuorumRead
 
-MODELS = Path(__file__).resolve().parent.parent / "models"
+MODELS = Path(__file__).resolve().parents[2] / "models"
 
 
 def model(read_path: dict[str, Any], **extra: Any) -> Any:

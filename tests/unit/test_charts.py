@@ -183,3 +183,32 @@ def test_a_plain_number_longer_than_the_horizon_is_warned(tmp_path: Path, monkey
         warnings.simplefilter("error", ModelWarning)
         load_model(path, {"clients.window": '"20s"'})  # written with a unit: meant
         load_model(path, {"clients.window": "2"})
+
+
+def test_the_verdict_chart_puts_a_strategy_that_saw_no_harm_below_one_that_did() -> None:
+    """A zero count's bound from the replications alone (78% for 2 replications) is far above a
+    seen rate of 5%; drawn as a point it made the safe strategy look the worst. It sits, hollow, in
+    the "none seen" strip below everything seen, its bound a dotted bar above it."""
+    slo = parse_model({"clients": {"arrival": {"poisson": {"rate": 1.0}}},
+                       "slo": {"harm_budget": {"per_million": 1}}}).slo
+    rows = []
+    for strategy, harm, bound, latency in (("none", 0.05, 0.06, 0.0), ("reservation", 0.0, 0.78, 12.0)):
+        for metric, estimate, high in (("harm_rate", harm, bound), ("error_rate", harm, bound),
+                                       ("latency_p99_ms", 100.0 + latency, 101.0 + latency)):
+            rows.append({"strategy": strategy, "metric": metric, "estimate": estimate, "ci_low": 0.0,
+                         "ci_high": high, "diff": latency})
+    fig = plots.plot_verdict(pd.DataFrame(rows), slo, "oversell")
+    harm_axis = fig.axes[0]
+    dots = {}
+    for collection in harm_axis.collections:
+        label = collection.get_label()
+        if label in ("none", "reservation (none seen)"):
+            dots[label] = (collection.get_offsets()[0][1], tuple(collection.get_facecolor()[0]))
+    seen_y, seen_face = dots["none"]
+    unseen_y, unseen_face = dots["reservation (none seen)"]
+    assert seen_y == pytest.approx(0.05)
+    assert unseen_y < 1e-6 < seen_y  # below the harm budget, in the strip, not at its 0.78 bound
+    assert unseen_face == (1.0, 1.0, 1.0, 1.0) != seen_face  # hollow
+    dotted = [line for line in harm_axis.get_lines() if line.get_linestyle() == ":"]
+    assert [max(line.get_ydata()) for line in dotted] == [pytest.approx(0.78)]  # the bound is still shown
+    assert "none seen" in [text.get_text() for text in harm_axis.texts]

@@ -41,10 +41,10 @@ def readme_commands() -> list[str]:
 COMMANDS = readme_commands()
 
 RUN_ELSEWHERE = {
-    "toctou-sim explore tests/models_explore/lock_pause.toml --strategy fenced --ops 2 --mutations 0":
-        "tests/test_explore.py::test_unfenced_lock_lease_loses_an_update_and_fencing_does_not",
-    "toctou-sim explore tests/models_explore/lock_pause.toml --strategy write_fenced --ops 2 --mutations 0":
-        "tests/test_explore.py::test_write_only_fencing_lets_the_zombie_write_land_between_the_new_holders_check_and_write",
+    "toctou-sim explore tests/data/models_explore/lock_pause.toml --strategy fenced --ops 2 --mutations 0":
+        "tests/properties/test_explore.py::test_unfenced_lock_lease_loses_an_update_and_fencing_does_not",
+    "toctou-sim explore tests/data/models_explore/lock_pause.toml --strategy write_fenced --ops 2 --mutations 0":
+        "tests/properties/test_explore.py::test_write_only_fencing_lets_the_zombie_write_land_between_the_new_holders_check_and_write",
 }
 """Documented commands a test already runs with the same scope and asserts more of (exhaustive
 explorations cannot be made smaller): run once, there."""

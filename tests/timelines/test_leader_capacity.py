@@ -19,7 +19,7 @@ from toctou_sim.cli.main import main
 from toctou_sim.core.distributions import RandomStreams
 from toctou_sim.world import World
 
-HERE = Path(__file__).resolve().parent / "data" / "leader_capacity"
+HERE = Path(__file__).resolve().parents[1] / "data" / "leader_capacity"
 
 SERVICE = 0.01
 """Mean service time of the finite leader or consumer: saturated, 100 completions per second."""

@@ -3,7 +3,7 @@ reproduces the guide's qualitative finding, asserted on the estimates' own inter
 
 Zero-event rates are asserted as "no event in n operations" (``events == 0``, and ``3 / n`` below a
 threshold: the size of the sample, not a 95% bound, since harms come in bursts; the honest bound
-is ``ci_high``, and ``tests/test_explore.py`` proves the safe strategies within a scope);
+is ``ci_high``, and ``tests/properties/test_explore.py`` proves the safe strategies within a scope);
 non-zero rates through a t interval above 0, or, for rare events, the pooled Wilson interval
 above 0.
 """

@@ -1,6 +1,6 @@
 """The episode estimator: a fault-driven harm estimated per fault episode, on the DES engine.
 
-The test model (tests/models_episodes/pause_drift.toml) has a known expected harm per episode
+The test model (tests/data/models_episodes/pause_drift.toml) has a known expected harm per episode
 (derived in the model file): the per-episode interval must cover it at its nominal rate.
 """
 
@@ -16,7 +16,7 @@ from toctou_sim import simulate
 from toctou_sim.cli.main import main
 from toctou_sim.spec.model import load_model
 
-HERE = Path(__file__).resolve().parent / "models_episodes"
+HERE = Path(__file__).resolve().parents[1] / "data" / "models_episodes"
 LAMBDA, WINDOW, MU, PAUSE = 20.0, 0.2, 2.0, 1.0
 TRUTH = LAMBDA * (WINDOW * math.exp(-MU * WINDOW) - math.exp(-MU * PAUSE) * (1 - math.exp(-MU * WINDOW)) / MU)
 

@@ -25,13 +25,13 @@ from toctou_sim.core.limits import (
     check_budget,
     check_data,
     csv_cell,
-    estimate_run,
     terminal_text,
     worker_count,
 )
 from toctou_sim.spec.model import SpecError, load_model, parse_model
+from toctou_sim.spec.size import estimate_run
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 FLASH = str(ROOT / "models" / "flash_sale.toml")
 QUORUM = str(ROOT / "models" / "quorum_stale_read.toml")
 

@@ -15,7 +15,7 @@ from conftest import MODELS
 from toctou_sim import Scope, explore
 from toctou_sim.cli.main import main
 
-HERE = Path(__file__).resolve().parent / "models_explore"
+HERE = Path(__file__).resolve().parents[1] / "data" / "models_explore"
 
 
 def _violation(result, kind: str) -> str:  # type: ignore[no-untyped-def]

@@ -16,8 +16,8 @@ from toctou_sim import compare, load_model, simulate
 from toctou_sim.experiment.executors import SerialExecutor
 from toctou_sim.measure.guide import GUIDE_METRICS
 
-MODELS = Path(__file__).resolve().parent.parent / "models"
-ROOT = Path(__file__).resolve().parent.parent
+MODELS = Path(__file__).resolve().parents[2] / "models"
+ROOT = Path(__file__).resolve().parents[2]
 MANUAL = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 
 

@@ -13,7 +13,7 @@ import pytest
 from conftest import MODELS, model
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_timelines import LoggingWorld, world_for
+from scripted_world import LoggingWorld, world_for
 
 from toctou_sim.core.distributions import RandomStreams
 from toctou_sim.spec.model import SpecError, load_model

@@ -11,7 +11,7 @@ from toctou_sim.validation.oracles import ORACLES, run_oracles
 
 RUN_IN_TEST_READ_PATHS = {"PBS exponential sweep", "quorum, zero delays", "quorum, R+W>N never stale",
                           "staleness estimator"}
-"""Oracles tests/test_read_paths.py runs with the same seed and confidence (and asserts more of):
+"""Oracles tests/timelines/test_read_paths.py runs with the same seed and confidence (and asserts more of):
 run once, there."""
 
 
@@ -23,6 +23,6 @@ def test_oracle(name: str) -> None:
 
 
 def test_the_oracles_run_elsewhere_exist_and_are_run_there() -> None:
-    text = (Path(__file__).parent / "test_read_paths.py").read_text(encoding="utf-8")
+    text = (Path(__file__).resolve().parents[1] / "timelines" / "test_read_paths.py").read_text(encoding="utf-8")
     for name in RUN_IN_TEST_READ_PATHS:
         assert name in ORACLES and f'"{name}"' in text, name

@@ -32,7 +32,7 @@ from toctou_sim.sweeps.design import Range, latin_hypercube
 from toctou_sim.sweeps.folder import ResultsFolder
 from toctou_sim.sweeps.tasks import SweepTask, TaskFailure, run_task, task_id
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 TINY = """
 [model]

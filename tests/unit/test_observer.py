@@ -9,7 +9,7 @@ from toctou_sim.spec import load_model, parse_model
 from toctou_sim.world import World
 from toctou_sim.world.observer import HOOKS, WorldObserver, broadcast
 
-MODELS = Path(__file__).resolve().parent.parent / "models"
+MODELS = Path(__file__).resolve().parents[2] / "models"
 
 
 class Log(WorldObserver):
@@ -119,7 +119,7 @@ def test_nothing_but_the_recorder_writes_its_counters() -> None:
     its recorder from the kernel's counts, after the run)."""
     import re
 
-    package = Path(__file__).resolve().parent.parent / "toctou_sim"
+    package = Path(__file__).resolve().parents[2] / "toctou_sim"
     writes = re.compile(r"recorder\.\w+\s*[+-]=|recorder\.\w+\.add\(")
     offenders = [
         f"{path.relative_to(package)}:{number}"

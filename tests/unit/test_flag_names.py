@@ -19,7 +19,7 @@ from toctou_sim.spec.model import SpecError
 from toctou_sim.sweeps.design import Range
 from toctou_sim.sweeps.driver import plan_sweep
 
-FLASH = str(Path(__file__).resolve().parents[1] / "models" / "flash_sale.toml")
+FLASH = str(Path(__file__).resolve().parents[2] / "models" / "flash_sale.toml")
 
 CASES = [
     # (library keyword arguments of plan_sweep, the library's message, the command line's arguments, its message)
