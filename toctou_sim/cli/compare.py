@@ -9,7 +9,14 @@ from pathlib import Path
 import click
 
 from toctou_sim.cli.args import parse_sets, strategy_names
-from toctou_sim.cli.common import check_out, emit, results_engine_note, retry_note, stop_note
+from toctou_sim.cli.common import (
+    check_out,
+    emit,
+    import_table_modules_meanwhile,
+    results_engine_note,
+    retry_note,
+    stop_note,
+)
 from toctou_sim.cli.options import engine_options, model_options
 
 __all__ = ["compare_command"]
@@ -41,6 +48,7 @@ def compare_command(model: Path, reps: int, seed: int, sets: tuple[str, ...], pr
                            max_ops=max_ops, max_memory=max_memory)
     budget_check([spec.with_strategy(n) for n in names], settings.limit, max_ops, max_memory)
     with local_executor(workers, settings.limit * len(names)) as executor:
+        import_table_modules_meanwhile(executor)
         result = run_compare(spec, names, baseline=baseline,
                              settings=dataclasses.replace(settings, executor=executor))
     header = (f"{spec.model.name}: {', '.join(names)} on common random numbers, seed {seed} "

@@ -9,7 +9,14 @@ from pathlib import Path
 import click
 
 from toctou_sim.cli.args import parse_sets
-from toctou_sim.cli.common import check_out, emit, results_engine_note, retry_note, stop_note
+from toctou_sim.cli.common import (
+    check_out,
+    emit,
+    import_table_modules_meanwhile,
+    results_engine_note,
+    retry_note,
+    stop_note,
+)
 from toctou_sim.cli.options import engine_options, model_options
 
 __all__ = ["run_command"]
@@ -38,6 +45,7 @@ def run_command(model: Path, reps: int, seed: int, sets: tuple[str, ...], precis
                            max_ops=max_ops, max_memory=max_memory)
     budget_check([spec], settings.limit, max_ops, max_memory)
     with local_executor(workers, settings.limit) as executor:
+        import_table_modules_meanwhile(executor)
         result = simulate(spec, settings=dataclasses.replace(settings, executor=executor))
     header = (f"{spec.model.name}: strategy {result.strategy}, seed {seed}, {result.n_reps} replications "
               f"(the harm: {spec.harm})")

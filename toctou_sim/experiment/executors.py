@@ -9,6 +9,8 @@ module only opens and closes them:
 - :func:`local_executor` is the one local factory: ``None`` (in process) when one process is
   enough, else a :func:`local_pool` of ``min(workers or cores, cores, tasks)`` processes; the
   command line's ``run``, ``compare``, ``report`` and ``sensitivity`` call it directly;
+  :func:`when_workers_started` lets a caller use the time the parent then waits (the command line
+  imports its table's modules meanwhile);
 - :func:`open_executor` with ``workers`` opens that local executor a :class:`~concurrent.futures.ProcessPoolExecutor`;
   with ``scheduler="tcp://host:8786"`` it connects to an existing Dask distributed scheduler and
   uses ``Client.get_executor()``; with ``dask_local=True`` it starts a
@@ -41,6 +43,7 @@ __all__ = [
     "local_pool",
     "open_executor",
     "progress_sink",
+    "when_workers_started",
 ]
 
 P = ParamSpec("P")
@@ -157,18 +160,73 @@ def _worker_init(parent: int, counter: Any = None) -> None:
         _SINK = _shared_adder(counter)
 
 
+class _LocalPool(ProcessPoolExecutor):
+    """A process pool that runs callbacks once its worker processes exist (see
+    :func:`when_workers_started`)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._on_start: list[Callable[[], None]] | None = []
+
+    def submit(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> Future[T]:
+        """Submit as :class:`ProcessPoolExecutor` does; after the first task, run the start callbacks."""
+        future = super().submit(fn, *args, **kwargs)
+        callbacks, self._on_start = self._on_start, None
+        for callback in callbacks or ():
+            callback()
+        return future
+
+
+def when_workers_started(executor: Executor | None, callback: Callable[[], None]) -> bool:
+    """Have ``callback`` run in this process once ``executor``'s worker processes exist, right
+    after its first task is submitted (at once if tasks were submitted already); False, and
+    nothing done, when ``executor`` is not a :func:`local_pool` (in process, Dask).
+
+    With the ``fork`` start method a pool forks all its workers at the first submission, so a
+    thread the callback starts is never inherited by a worker (forking a process while another of
+    its threads holds an import lock can deadlock the child); the parent, which only waits for
+    results from then on, can meanwhile prepare what comes after them.
+    """
+    if not isinstance(executor, _LocalPool):
+        return False
+    if executor._on_start is None:
+        callback()
+    else:
+        executor._on_start.append(callback)
+    return True
+
+
+def _pool_context() -> Any:
+    """The multiprocessing context of local pools: ``fork`` on Linux, whatever Python's default
+    there (``forkserver`` from Python 3.14), else the platform's default (``spawn`` on macOS and
+    Windows, where forking is unsafe or absent).
+
+    A forked worker starts with everything the parent has imported and loaded (the package, numba,
+    the compiled kernel: :func:`~toctou_sim.engines.kernel_driver.warm_up` runs before the pool's
+    first task); a spawned one imports them again before its first replication, about 2 s of CPU
+    per worker (measured, flash sale), which is more than the Quickstart's replications
+    altogether."""
+    import multiprocessing
+    import sys
+
+    if sys.platform.startswith("linux") and "fork" in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("fork")
+    return multiprocessing.get_context()
+
+
 @contextmanager
 def local_pool(workers: int) -> Iterator[ProcessPoolExecutor]:
-    """A process pool whose workers exit with the parent (see :func:`_worker_init`).
+    """A process pool whose workers exit with the parent (see :func:`_worker_init`), started by
+    :func:`_pool_context`.
 
     On a normal exit the pool is shut down (running tasks finish); on an exception (an
     interrupt, SIGTERM turned into KeyboardInterrupt) the workers are terminated at once and
     pending tasks cancelled, so nothing is left running.
     """
-    import multiprocessing
-
-    counter = multiprocessing.Value("d", 0.0)
-    pool = ProcessPoolExecutor(max_workers=workers, initializer=_worker_init, initargs=(os.getpid(), counter))
+    context = _pool_context()
+    counter = context.Value("d", 0.0)
+    pool = _LocalPool(max_workers=workers, mp_context=context, initializer=_worker_init,
+                      initargs=(os.getpid(), counter))
     _COUNTERS[id(pool)] = counter
     try:
         yield pool
