@@ -86,7 +86,7 @@ class RunSettings:
             process). Never changes a number.
         progress: show a progress bar.
         max_ops, max_memory: the run's budget; a run estimated past it is refused before it
-            starts (:func:`toctou_sim.core.limits.estimate_run`).
+            starts (:func:`toctou_sim.spec.size.estimate_run`).
     """
 
     reps: int = 10
