@@ -133,3 +133,16 @@ def test_local_pools_fork_on_linux_whatever_pythons_default() -> None:
     with local_pool(1) as pool:
         assert pool._mp_context.get_start_method() == "fork"  # type: ignore[attr-defined]
     assert multiprocessing.get_start_method(allow_none=True) == previous  # the process's default untouched
+
+
+def test_the_first_run_says_it_compiles_the_kernel(monkeypatch, capsys) -> None:
+    """The first fast run after installing compiles the kernel (tens of seconds of CPU): it says
+    so on stderr instead of looking hung; a run that loads the cached kernel says nothing."""
+    pytest.importorskip("numba")
+    from toctou_sim.engines import kernel_driver
+
+    for cached, said in ((False, True), (True, False)):
+        monkeypatch.setattr(kernel_driver, "_LOADED", False)
+        monkeypatch.setattr(kernel_driver.os.path, "exists", lambda path, cached=cached: cached)
+        kernel_driver._load_kernel()
+        assert ("compiling the fast engine's kernel" in capsys.readouterr().err) is said
