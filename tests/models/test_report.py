@@ -181,7 +181,9 @@ def test_parse_grid() -> None:
 @pytest.fixture(scope="module")
 def bundle(tmp_path_factory: pytest.TempPathFactory, known: Any) -> Any:
     out = tmp_path_factory.mktemp("report")
-    return toctou_sim.report(known, out, strategies=["none", "cas", "lock"], reps=4, seed=1, trace_ops=100)
+    # the headroom sweep has its own tests (tests/models/test_headroom_report.py)
+    return toctou_sim.report(known, out, strategies=["none", "cas", "lock"], reps=4, seed=1, trace_ops=100,
+                             headroom=False)
 
 
 def test_the_verdict_is_heard_before_the_slow_part(tmp_path: Path, known: Any) -> None:
@@ -311,6 +313,7 @@ def test_report_cli(tmp_path: Path) -> None:
             "clients.window=10ms,40ms",
             "--grid-reps",
             "2",
+            "--no-headroom",
         ],
     )
     assert result.exit_code == 0, result.output
