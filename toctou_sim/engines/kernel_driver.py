@@ -493,7 +493,7 @@ def run_kernel(model: ModelSpec, replication: int, seed: int) -> ReplicationResu
     fb.refill_low()
     kb.refill_low()
 
-    kernel = K.kernel if _LOADED else _load_kernel()
+    kernel = K.kernel  # loaded at the top of run_kernel
     while True:
         code = kernel(I, F, C, OI, OF, OFREE, KI, KF, MUT, fb.buf, fb.pos, fb.len, kb.buf, kb.pos, kb.len,
                       EI, EF, EFREE, HEAP, LF, LE, WL, AL, LW, RQ, RQF)
