@@ -285,7 +285,10 @@ class Recorder:
         (refused), or a spurious refusal (refused although the precondition held)."""
         if not op.counted:
             return
-        self.window.add(now - op.t_check)
+        buffer = self.window._buffer  # Histogram.add, inlined (once per use)
+        buffer.append(now - op.t_check)
+        if len(buffer) >= Histogram._FLUSH:
+            self.window.flush()
         if accepted:
             if op.partial:
                 self.partial_creates += 1
@@ -337,18 +340,17 @@ class Recorder:
         if op.counted:
             self.retries += 1
 
-    def finished(self, op: Operation, outcome: int, now: float) -> None:
-        """An operation ended."""
-        if op.counted:
-            self.finish(op, outcome, now)
-
     def redelivered(self, op: Operation) -> None:
         """A request was delivered again."""
         if op.counted:
             self.duplicate_deliveries += 1
 
-    def finish(self, op: Operation, outcome: int, now: float) -> None:
-        """An operation ended with ``outcome`` (one of ok, declined, aborted, violated)."""
+    def finished(self, op: Operation, outcome: int, now: float) -> None:
+        """An operation ended with ``outcome`` (ok, declined, aborted, violated or unfinished); only
+        counted operations are recorded (one method, not a hook calling a counter: this runs once
+        per operation)."""
+        if not op.counted:
+            return
         self.operations += 1
         latency = now - op.arrival
         error = True
@@ -393,6 +395,10 @@ class Recorder:
             timeline.ops[index] += 1
             if error:
                 timeline.errors[index] += 1
+
+    finish = finished
+    """The same as :meth:`finished` (the world charges operations still running at the end
+    through it)."""
 
 
 @dataclass(frozen=True)

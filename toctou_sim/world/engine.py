@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import simpy
 
@@ -313,6 +313,17 @@ class ReadPath:
     stale checks.
     """
 
+    reads_store: ClassVar[bool] = False
+    """Whether observing a key is exactly "wait the read latency (when positive), then read the
+    authoritative store" (the direct read path). :meth:`World.check` then takes that step itself,
+    which saves a generator per check on the hot path. A subclass that overrides :meth:`read` or
+    :meth:`observe` without declaring ``reads_store`` itself is read through them."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "reads_store" not in cls.__dict__ and ("read" in cls.__dict__ or "observe" in cls.__dict__):
+            cls.reads_store = False
+
     def __init__(self, world: World, spec: ReadPathSpec) -> None:
         self.world = world
         self.spec = spec
@@ -366,7 +377,8 @@ class Strategy:
         raise NotImplementedError
 
     def operate(self, op: Operation) -> Flow:
-        """The whole operation, as a SimPy process body."""
+        """The whole operation, as a SimPy process body: attempts until one is settled
+        (:meth:`settle`), backing off before each retry (:meth:`back_off`)."""
         world = self.world
         first = True
         budget = self._budget
@@ -375,25 +387,41 @@ class Strategy:
                 outcome = yield from self.attempt(op, first)
             except ServiceRefused:  # a finite service refused or timed out the call
                 outcome = REJECTED_ATTEMPT
+            if outcome != REJECTED_ATTEMPT and budget is None:
+                break
+            outcome = self.settle(op, outcome)
             if outcome != REJECTED_ATTEMPT:
-                if budget is not None:
-                    budget.succeeded()
                 break
-            if budget is not None:
-                budget.failed()
-            if op.retries >= self.max_retries or (budget is not None and not budget.allows_retry(op)):
-                outcome = ABORTED
-                break
-            op.retries += 1
-            retried = world.notify.retried
-            if retried is not None:
-                retried(op)
-            wait = world.backoff(self._retry, op.retries)
-            if wait > 0:
-                yield world.env.timeout(wait)
-            world.redraw(op)
+            yield from self.back_off(op)
             first = False
         world.finish(op, outcome)
+
+    def settle(self, op: Operation, outcome: int) -> int:
+        """After an attempt that ended with ``outcome``: the operation's outcome, or
+        REJECTED_ATTEMPT when it retries (``op.retries`` then counts the retry, and the observers
+        hear of it). A rejected attempt with no retry left (or no retry budget) aborts."""
+        budget = self._budget
+        if outcome != REJECTED_ATTEMPT:
+            if budget is not None:
+                budget.succeeded()
+            return outcome
+        if budget is not None:
+            budget.failed()
+        if op.retries >= self.max_retries or (budget is not None and not budget.allows_retry(op)):
+            return ABORTED
+        op.retries += 1
+        retried = self.world.notify.retried
+        if retried is not None:
+            retried(op)
+        return REJECTED_ATTEMPT
+
+    def back_off(self, op: Operation) -> Flow:
+        """The wait before a retry of ``op`` (backoff and jitter), then fresh variates for it."""
+        world = self.world
+        wait = world.backoff(self._retry, op.retries)
+        if wait > 0:
+            yield world.env.timeout(wait)
+        world.redraw(op)
 
     def mutate(self, key: int, apply: Callable[[], None]) -> None:
         """Apply a background mutation of ``key`` (strategies that gate writers override this)."""
@@ -628,16 +656,24 @@ class World:
             yield env.timeout(until - env._now)
         if self.store_reads is not None:  # a finite store: queue for a server first
             yield from self.store_reads.call(op)
-        version, value = yield from self.read_path.observe(op, latency)
+        store = self.store
+        read_path = self.read_path
+        if read_path.reads_store:  # the direct read, taken here: one generator fewer per check
+            if latency > 0:
+                yield env.timeout(latency)
+            version = store.version[key]
+            value = store.value[key]
+        else:
+            version, value = yield from read_path.observe(op, latency)
         op.seen_version = version
         op.seen_value = value
         op.t_check = env._now
-        outdated = version != self.store.version[key]
+        outdated = version != store.version[key]
         # A stale observation: the mismatch (if any) is already there at check time when the
         # precondition is false on the truth now.
-        op.stale = outdated and not self.store.holds(key, version)
+        op.stale = outdated and not store.holds(key, version)
         held = self._holds(value, version, version)
-        checked = self.notify.checked
+        checked = notify.checked
         if checked is not None:
             checked(op, held, outdated)
         return held
@@ -681,22 +717,27 @@ class World:
         """
         store = self.store
         key = op.key
-        truth = holds = store.holds(key, op.seen_version)
+        now = self.env._now
+        version = store.version
+        value = store.value
+        truth = holds = self._holds(value[key], version[key], op.seen_version)  # Store.holds, inlined
         guard = self._guard
         if accepted and guard:
-            accepted = holds if guard == _PREDICATE else store.version[key] == op.seen_version
+            accepted = holds if guard == _PREDICATE else version[key] == op.seen_version
         quota = self._store.quota
-        if accepted and quota is not None and not quota.admit(self.env.now):
+        if accepted and quota is not None and not quota.admit(now):
             accepted = False  # throttled: the store refused the write above its quota
         self.last_accepted = accepted
         duplicate = False
         if accepted:
-            if self.invariant.use_writes:
-                store.write(key, self.invariant.use(store.value[key]))
+            invariant = self.invariant
+            if invariant.use_writes:
+                value[key] = invariant.use(value[key])  # Store.write, inlined
+                version[key] += 1
                 self.read_path.on_use(op)
             origin = op.origin
             measured = op.counted if origin is None else origin.counted
-            harm = self.ledger.record(op.request_id, key, self.env.now, op.partial, holds, measured)
+            harm = self.ledger.record(op.request_id, key, now, op.partial, holds, measured)
             if harm == "duplicate":
                 duplicate = True
                 holds = False
@@ -707,14 +748,14 @@ class World:
                 if holds:
                     outcome = REJECTED_ATTEMPT
                 op.left_orphan = True
-                self.orphans.change(self.env.now, 1)
+                self.orphans.change(now, 1)
             if op.partial or not holds:
                 kind = "orphan" if op.partial else ("duplicate" if duplicate else self.invariant.harm)
                 harmed = self.notify.harmed
                 if harmed is not None:
                     harmed(op, kind)
             if self.crashing_client and origin is None:
-                down = self._client.take_crash(self.env.now)
+                down = self._client.take_crash(now)
                 if down > 0:  # this client crashes right after its effect, before it answers
                     if op.counted:
                         self.lost_answers += 1
@@ -726,7 +767,7 @@ class World:
             op.mismatched = True
         judged = self.notify.judged
         if judged is not None:
-            judged(op, self.env.now, accepted, truth, duplicate)
+            judged(op, now, accepted, truth, duplicate)
         return outcome
 
     def catch(self, op: Operation) -> int:
@@ -740,7 +781,7 @@ class World:
         self.live.discard(op)
         finished = self.notify.finished
         if finished is not None:
-            finished(op, outcome, self.env.now)
+            finished(op, outcome, self.env._now)
         if self._arrivals_done and self.in_flight == 0 and self._drained is not None:
             self._drained.succeed()
 
@@ -859,28 +900,61 @@ class World:
             began(op)
         self.env.process(self.strategy.operate(op))
         if self._duplicates_possible:  # redeliveries or client timeouts (fast skip)
-            clients = self.spec.clients
-            if clients.redelivery is not None and self._redelivery_draw() < clients.redelivery.probability:
-                self.deliver_duplicate(op, self._redelivery_delay())
-            if clients.timeout is not None:
-                self._watch(op)
+            self._resend(op)
         return op
+
+    def _resend(self, op: Operation) -> None:
+        """Draw whether ``op`` is redelivered, and arm its client timeout (when the clients do either)."""
+        clients = self.spec.clients
+        if clients.redelivery is not None and self._redelivery_draw() < clients.redelivery.probability:
+            self.deliver_duplicate(op, self._redelivery_delay())
+        if clients.timeout is not None:
+            self._watch(op)
 
     def _arrivals(self) -> Flow:
         env = self.env
         horizon = self.spec.model.horizon
         warmup = self.spec.model.warmup
-        submit = self.submit
         timeout = env.timeout
         # Iterating the streams gives the same values as calling them, for less per value.
         sources = (self._interarrival, self._keys, self._window, self._read_latency, self._write_latency)
         variates = zip(*(iter(f) if hasattr(f, "__iter__") else iter(f, None) for f in sources), strict=False)
+        if type(self).submit is not World.submit:  # a subclass hears every submission (the explorer)
+            submit = self.submit
+            for gap, key, window, read_latency, write_latency in variates:
+                if env._now + gap >= horizon:
+                    break
+                yield timeout(gap)
+                submit(key, window=window, read_latency=read_latency, write_latency=write_latency,
+                       counted=env._now >= warmup)
+            self._arrivals_done = True
+            return
+        # The same as calling submit, inlined: this loop runs once per arrival.
+        process = env.process
+        operate = self.strategy.operate
+        live = self.live.add
+        store = self._store
+        partial = self._partial_failure > 0
+        duplicates = self._duplicates_possible
         for gap, key, window, read_latency, write_latency in variates:
-            if env.now + gap >= horizon:
+            if env._now + gap >= horizon:
                 break
             yield timeout(gap)
-            submit(key, window=window, read_latency=read_latency, write_latency=write_latency,
-                   counted=env.now >= warmup)
+            now = env._now
+            factor = store.latency_factor  # an operation started during a latency spike is slowed
+            op = Operation(key, now, window, read_latency * factor, write_latency * factor, now >= warmup)
+            op.request_id = self._next_request
+            self._next_request += 1
+            if partial:
+                op.partial = self._partial() < self._partial_failure
+            self.in_flight += 1
+            live(op)
+            began = self.notify.began
+            if began is not None:
+                began(op)
+            process(operate(op))
+            if duplicates:
+                self._resend(op)
         self._arrivals_done = True
 
     def _mutator(self, index: int) -> Flow:
