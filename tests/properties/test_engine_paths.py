@@ -1,9 +1,10 @@
 """The DES engine's inlined hot paths against the general paths they shortcut.
 
-Two steps of the hottest flow are written out twice for speed: :meth:`CheckWaitUse.operate` runs
-its attempt inline (the general loop, :meth:`Strategy.operate`, calls :meth:`CheckWaitUse.attempt`),
-and :meth:`World.check` takes the direct read itself (``DirectRead.reads_store``) instead of
-running the read path's :meth:`~toctou_sim.world.engine.ReadPath.observe`. Every bundled model
+Steps of the hottest flow are shortcut for speed: :meth:`CheckWaitUse.operate` runs its attempt
+inline (the general loop, :meth:`Strategy.operate`, calls :meth:`CheckWaitUse.attempt`) without
+asking ``accepts``, :meth:`World.check` takes the direct read itself (``DirectRead.reads_store``)
+instead of running the read path's :meth:`~toctou_sim.world.engine.ReadPath.observe`, and
+:meth:`World.decide` does not tell the direct read path of uses (``DirectRead.hears_uses``). Every bundled model
 whose strategies take these shortcuts (``none`` and ``cas``, any read path, finite services,
 faults) is simulated both ways, on the same seed: every metric must be identical.
 """
@@ -40,9 +41,12 @@ CASES = _cases()
 
 
 def _short(path: str, strategy: str) -> ModelSpec:
-    """About 1,500 operations of the model (4 to 30 s), so that races, retries and faults occur."""
+    """About 1,000 arrivals of the model's clients, mutators and actors (at least 4 s), so that
+    races, retries and faults occur."""
     spec = load_model(MODELS / path)
-    horizon = max(4.0, min(30.0, 1500 / spec.clients.arrival.poisson.rate))
+    rate = spec.clients.arrival.poisson.rate + sum(m.rate for m in spec.mutators)
+    rate += sum(getattr(actor, "rate", 0.0) for actor in spec.actors)
+    horizon = max(4.0, 1000 / rate)
     overrides = {"model.horizon": horizon, "model.warmup": min(spec.model.warmup, horizon / 10)}
     return load_model(MODELS / path, overrides).with_strategy(strategy)
 
@@ -71,6 +75,8 @@ def test_inlined_flow_gives_the_same_numbers_as_the_general_one(
     with monkeypatch.context() as patched:
         patched.setattr(CheckWaitUse, "operate", Strategy.operate)
         patched.setattr(DirectRead, "reads_store", False)
+        patched.setattr(DirectRead, "hears_uses", True)
+        patched.setattr(CheckWaitUse, "accepts_every_use", False)
         general = run_replication(model, 0, 7, engine="des")
     assert fast.metrics["operations"] > 0
     assert _same(fast.metrics, general.metrics), {
@@ -84,10 +90,17 @@ def test_a_subclass_that_overrides_attempt_or_read_runs_through_it() -> None:
         def attempt(self, op: Any, first: bool) -> Any:
             return (yield from super().attempt(op, first))
 
+        def accepts(self, op: Any) -> bool:
+            return True
+
     class Reading(DirectRead):
         def read(self, key: int, latency: float) -> Any:
             return (yield from super().read(key, latency))
 
-    assert Counting.operate is Strategy.operate
-    assert CheckWaitUse.operate is not Strategy.operate
+        def on_write(self, key: int) -> None:
+            pass
+
+    assert Counting.operate is Strategy.operate and not Counting.accepts_every_use
+    assert CheckWaitUse.operate is not Strategy.operate and CheckWaitUse.accepts_every_use
     assert DirectRead.reads_store and not Reading.reads_store
+    assert not DirectRead.hears_uses and Reading.hears_uses

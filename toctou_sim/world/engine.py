@@ -319,10 +319,16 @@ class ReadPath:
     which saves a generator per check on the hot path. A subclass that overrides :meth:`read` or
     :meth:`observe` without declaring ``reads_store`` itself is read through them."""
 
+    hears_uses: ClassVar[bool] = True
+    """Whether :meth:`on_use` does anything: the world skips the call when it does not (the direct
+    read path). A subclass that overrides :meth:`on_use` or :meth:`on_write` hears uses."""
+
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if "reads_store" not in cls.__dict__ and ("read" in cls.__dict__ or "observe" in cls.__dict__):
             cls.reads_store = False
+        if "hears_uses" not in cls.__dict__ and ("on_use" in cls.__dict__ or "on_write" in cls.__dict__):
+            cls.hears_uses = True
 
     def __init__(self, world: World, spec: ReadPathSpec) -> None:
         self.world = world
@@ -734,7 +740,9 @@ class World:
             if invariant.use_writes:
                 value[key] = invariant.use(value[key])  # Store.write, inlined
                 version[key] += 1
-                self.read_path.on_use(op)
+                read_path = self.read_path
+                if read_path.hears_uses:
+                    read_path.on_use(op)
             origin = op.origin
             measured = op.counted if origin is None else origin.counted
             harm = self.ledger.record(op.request_id, key, now, op.partial, holds, measured)

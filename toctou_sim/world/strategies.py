@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections import deque
 from functools import partial
-from typing import Any
+from typing import Any, ClassVar
 
 import simpy
 
@@ -22,10 +22,16 @@ class CheckWaitUse(Strategy):
     write guard (:meth:`World.decide`) applies any ``guard`` of the spec on top.
     """
 
+    accepts_every_use: ClassVar[bool] = True
+    """Whether :meth:`accepts` is always True (the operation loop then skips the call); a subclass
+    that overrides :meth:`accepts` is asked."""
+
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if "attempt" in cls.__dict__ and "operate" not in cls.__dict__:
             cls.operate = Strategy.operate  # type: ignore[method-assign]  # its own attempt, run in the general loop
+        if "accepts" in cls.__dict__ and "accepts_every_use" not in cls.__dict__:
+            cls.accepts_every_use = False
 
     def operate(self, op: Operation) -> Flow:
         """:meth:`Strategy.operate` with :meth:`attempt` written inline: one generator fewer per
@@ -44,7 +50,7 @@ class CheckWaitUse(Strategy):
                     latency = op.write_latency
                     if latency > 0:
                         yield env.timeout(latency)
-                    outcome = world.decide(op, self.accepts(op))
+                    outcome = world.decide(op, True if self.accepts_every_use else self.accepts(op))
                 else:
                     outcome = DECLINED
             except ServiceRefused:  # a finite service refused or timed out the call

@@ -6,7 +6,7 @@ from typing import Literal
 
 from toctou_sim.spec.parts import ReadPathSpec
 from toctou_sim.spec.registry import Plugin
-from toctou_sim.world.engine import Flow, Operation, ReadPath, World
+from toctou_sim.world.engine import Flow, ReadPath, World
 
 __all__ = ["PLUGIN", "DirectRead", "DirectReadSpec"]
 
@@ -24,6 +24,8 @@ class DirectRead(ReadPath):
     spec: DirectReadSpec
     reads_store = True
     """The world's check reads the store itself (the same step as :meth:`read`, inlined)."""
+    hears_uses = False
+    """Nothing to update when a use writes: the store is what a check reads."""
 
     def __init__(self, world: World, spec: DirectReadSpec) -> None:
         super().__init__(world, spec)
@@ -34,9 +36,6 @@ class DirectRead(ReadPath):
             yield self._timeout(latency)
         store = self.world.store
         return store.version[key], store.value[key]
-
-    def on_use(self, op: Operation) -> None:
-        """Nothing to update: the store is what a check reads (one call fewer per use)."""
 
 
 PLUGIN = Plugin(spec=DirectReadSpec, behaviour=DirectRead)
