@@ -82,10 +82,12 @@ class Lock(Strategy):
         env = world.env
         if self._capacity is not None:  # a finite lock service: queue for a server first
             yield from self._capacity.call(op)
-        latency = self._service.scaled(self._acquire_latency())
+        service = self._service
+        latency = self._acquire_latency() * service.latency_factor  # service.scaled(), inlined
         if latency > 0:
             yield env.timeout(latency)
-        if not (yield from self._service.reach(env)):  # the lock service is partitioned away
+        # the lock service is partitioned away (reach() is a step only while it is)
+        if service.stalled_until > env._now and not (yield from service.reach(env)):
             self.timeouts += 1
             return REJECTED_ATTEMPT_TIMEOUT
         requested = env.now
@@ -123,7 +125,7 @@ class Lock(Strategy):
                 accepted = token >= self._write_fence.get(op.key, 0)
             if not accepted:
                 self.fenced_rejections += 1
-            outcome = world.decide(op, accepted=accepted)
+            outcome = world.decide(op, accepted)
             if self._write_fencing and outcome != REJECTED_ATTEMPT and world.invariant.use_writes:
                 self._write_fence[op.key] = token
             return outcome
