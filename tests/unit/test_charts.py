@@ -6,8 +6,10 @@ from __future__ import annotations
 import itertools
 import warnings
 from pathlib import Path
+from typing import Any
 
 import matplotlib
+import matplotlib.pyplot
 import pandas as pd
 import pytest
 from click.testing import CliRunner
@@ -98,6 +100,16 @@ def test_the_report_draws_each_strategy_in_its_page_colour(tmp_path, monkeypatch
         return color
 
     monkeypatch.setattr(plots, "strategy_color", spy)
+    # the colours are chosen while the figures are built; writing them (two formats, a second of
+    # drawing each) is other tests' subject
+    def unwritten(fig: Any, stem: Path, dpi: int = 110, close: bool = False) -> list[Path]:
+        matplotlib.pyplot.close(fig)
+        paths = [Path(stem).with_suffix(".png"), Path(stem).with_suffix(".svg")]
+        for path in paths:
+            path.touch()
+        return paths
+
+    monkeypatch.setattr(plots, "save", unwritten)
     from toctou_sim import load_model
     from toctou_sim.reporting.review import report
 
