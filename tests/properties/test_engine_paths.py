@@ -4,7 +4,8 @@ Steps of the hottest flow are shortcut for speed: :meth:`CheckWaitUse.operate` r
 inline (the general loop, :meth:`Strategy.operate`, calls :meth:`CheckWaitUse.attempt`) without
 asking ``accepts``, :meth:`World.check` takes the direct read itself (``DirectRead.reads_store``)
 instead of running the read path's :meth:`~toctou_sim.world.engine.ReadPath.observe`, and
-:meth:`World.decide` does not tell the direct read path of uses (``DirectRead.hears_uses``). Every bundled model
+:meth:`World.decide` does not tell the direct read path of uses (``DirectRead.hears_uses``), and
+the arrival loop builds operations without calling :meth:`World.submit`. Every bundled model
 whose strategies take these shortcuts (``none`` and ``cas``, any read path, finite services,
 faults) is simulated both ways, on the same seed: every metric must be identical.
 """
@@ -17,13 +18,23 @@ from typing import Any
 import pytest
 from conftest import MODELS
 
+from toctou_sim.experiment import montecarlo
 from toctou_sim.experiment.montecarlo import run_replication
 from toctou_sim.plugins.read_paths.direct import DirectRead
 from toctou_sim.spec.model import ModelSpec, load_model
-from toctou_sim.world.engine import Strategy
+from toctou_sim.world import World
+from toctou_sim.world.engine import Operation, Strategy
 from toctou_sim.world.strategies import CheckWaitUse
 
 SHORTCUT_KINDS = ("none", "cas")
+
+
+class Submitting(World):
+    """A world whose arrivals go through :meth:`World.submit` (a subclass that overrides it is
+    called for every arrival; the plain world's arrival loop builds operations itself)."""
+
+    def submit(self, key: int, **durations: Any) -> Operation:
+        return super().submit(key, **durations)
 
 
 def _cases() -> list[tuple[str, str]]:
@@ -77,6 +88,7 @@ def test_inlined_flow_gives_the_same_numbers_as_the_general_one(
         patched.setattr(DirectRead, "reads_store", False)
         patched.setattr(DirectRead, "hears_uses", True)
         patched.setattr(CheckWaitUse, "accepts_every_use", False)
+        patched.setattr(montecarlo, "World", Submitting)
         general = run_replication(model, 0, 7, engine="des")
     assert fast.metrics["operations"] > 0
     assert _same(fast.metrics, general.metrics), {
