@@ -77,6 +77,24 @@ def _env(bytecode: bool) -> dict[str, str]:
     return env
 
 
+_NEUTRAL: Path | None = None
+
+
+def _cwd() -> Path:
+    """Where the measured processes run: an empty folder. ``python -c`` puts its working folder
+    first on ``sys.path``, so a run inside the repository would import the repository's package
+    whatever ``--source`` or the bytecode-less copy put on ``PYTHONPATH``."""
+    global _NEUTRAL
+    if _NEUTRAL is None:
+        import atexit
+        import shutil
+        import tempfile
+
+        _NEUTRAL = Path(tempfile.mkdtemp(prefix="toctou-startup-cwd-"))
+        atexit.register(shutil.rmtree, _NEUTRAL, True)
+    return _NEUTRAL
+
+
 def _package_dir() -> Path:
     if SOURCE is not None:
         return SOURCE / "toctou_sim"
@@ -112,7 +130,7 @@ def _run(args: list[str], env: dict[str, str]) -> tuple[subprocess.CompletedProc
 
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         started = time.perf_counter()
-        process = subprocess.Popen(args, stdout=out, stderr=err, text=True, env=env, cwd=ROOT)
+        process = subprocess.Popen(args, stdout=out, stderr=err, text=True, env=env, cwd=_cwd())
         _, status, usage = os.wait4(process.pid, 0)
         wall = time.perf_counter() - started
         process.returncode = os.waitstatus_to_exitcode(status)
@@ -204,7 +222,7 @@ def steps(reps: int, runs: int) -> dict[str, Any]:
     engines: list[str] = []
     for _ in range(runs):
         done = subprocess.run([sys.executable, "-c", STEPS, str(FLASH), str(reps)], capture_output=True, text=True,
-                              check=True, env=_env(True), cwd=ROOT)
+                              check=True, env=_env(True), cwd=_cwd())
         report = json.loads(done.stdout.strip().splitlines()[-1])
         engines = report["engines"]
         for row in report["steps"]:
