@@ -84,8 +84,8 @@ def test_the_table_and_the_json_of_run_and_compare_import_no_pandas(tmp_path) ->
     code = ("import json, sys\n"
             "from toctou_sim.cli.main import main\n"
             "def heavy(*args):\n"
-            f"    argv = [*args, {FLASH!r}, '--set', 'model.horizon=1s', '--set', 'model.warmup=0.25s', '--reps', '2',\n"
-            "            '--workers', '1', '--quiet']\n"
+            f"    argv = [*args, {FLASH!r}, '--set', 'model.horizon=1s', '--set', 'model.warmup=0.25s',\n"
+            "            '--reps', '2', '--workers', '1', '--quiet']\n"
             "    try:\n"
             "        main(argv)\n"
             "    except SystemExit as exc:\n"
@@ -176,3 +176,20 @@ def test_the_first_run_says_it_compiles_the_kernel(monkeypatch, capsys) -> None:
         monkeypatch.setattr(kernel_driver.os.path, "exists", lambda path, cached=cached: cached)
         kernel_driver._load_kernel()
         assert ("compiling the fast engine's kernel" in capsys.readouterr().err) is said
+
+
+def test_the_program_leaves_its_objects_out_of_the_final_collection() -> None:
+    """``toctou-sim`` (``entry``) freezes the garbage collector once the command has returned, so
+    the interpreter's exit does not finalize numba's objects one by one; exit handlers still run.
+    A command that failed on bad input exits the same way, with its code."""
+    code = ("import atexit, gc, sys\n"
+            "atexit.register(lambda: print('frozen at exit:', gc.get_freeze_count() > 0))\n"
+            "print('frozen before:', gc.get_freeze_count() > 0)\n"
+            "sys.argv = ['toctou-sim', *sys.argv[1:]]\n"
+            "from toctou_sim.cli.main import entry\n"
+            "entry()\n")
+    done = subprocess.run([sys.executable, "-c", code, "models"], capture_output=True, text=True, check=True)
+    assert done.stdout.splitlines()[0] == "frozen before: False"
+    assert done.stdout.splitlines()[-1] == "frozen at exit: True"
+    done = subprocess.run([sys.executable, "-c", code, "run", "no-such-model.toml"], capture_output=True, text=True)
+    assert done.returncode == 2 and done.stdout.splitlines()[-1] == "frozen at exit: True"

@@ -303,7 +303,8 @@ class SimulationResult:
     def to_rows(self) -> list[dict[str, Any]]:
         """The rows of :meth:`to_frame` as plain dictionaries, without pandas (what ``run`` prints
         its table and ``--json`` from): ``to_frame()`` is ``pandas.DataFrame(to_rows())``."""
-        return [self._row(self.estimate(name)) for name in self.metric_names]
+        common = self._common()
+        return [self._row(estimate(name, self.replications), common) for name in self.metric_names]
 
     def to_frame(self) -> pd.DataFrame:
         """Tidy estimates: one row per metric (each row says the harm and whether the run was
@@ -323,12 +324,18 @@ class SimulationResult:
         ]
         return pd.DataFrame(rows)
 
-    def _row(self, est: Estimate) -> dict[str, Any]:
+    def _common(self) -> tuple[str, str, bool]:
+        """What every row of this result repeats and takes a moment to find: the model's name, the
+        harm, whether the run was unstable (computed once per table, not once per row)."""
+        return self.model.model.name, self.model.harm, self.unstable
+
+    def _row(self, est: Estimate, common: tuple[str, str, bool] | None = None) -> dict[str, Any]:
+        name, harm, unstable = common or self._common()
         return {
-            "model": self.model.model.name,
+            "model": name,
             "strategy": self.strategy,
-            "harm": self.model.harm,
-            "unstable": self.unstable,
+            "harm": harm,
+            "unstable": unstable,
             "metric": est.metric,
             "estimate": est.estimate,
             "ci_low": est.ci_low,

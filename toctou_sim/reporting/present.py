@@ -13,7 +13,7 @@ import json
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any, Union, cast
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -71,8 +71,9 @@ def _is_frame(table: Tidy) -> bool:
 def _records(table: Tidy) -> list[Mapping[str, Any]]:
     """The rows of tidy results (a frame's as ``to_dict(orient="records")`` gives them)."""
     if _is_frame(table):
-        return table.to_dict(orient="records")  # type: ignore[union-attr,no-any-return]
-    return list(table)  # type: ignore[arg-type]
+        records: list[Mapping[str, Any]] = cast(Any, table).to_dict(orient="records")
+        return records
+    return list(cast("Sequence[Mapping[str, Any]]", table))
 
 
 def _nonzero(value: Any) -> bool:
@@ -242,6 +243,14 @@ def _grouped(metrics: list[str]) -> list[tuple[str, list[str]]]:
 _ESCAPES = str.maketrans({"\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 
+def _labels(labels: Sequence[str]) -> list[str]:
+    """Row or column labels as pandas shows them: tabs and line breaks escaped, and the leading
+    whitespace every label shares taken off."""
+    shown = [" " + label.translate(_ESCAPES) for label in labels]
+    common = min((len(label) - len(label.lstrip()) for label in shown), default=0)
+    return [label[common:] for label in shown]
+
+
 def text_table(rows: Sequence[Sequence[str]], index: Sequence[str], columns: Sequence[str]) -> str:
     """``pandas.DataFrame(rows, index=index, columns=columns).to_string()`` for text cells, under
     pandas' default display options, without pandas: the index left-aligned, each column (a
@@ -249,15 +258,14 @@ def text_table(rows: Sequence[Sequence[str]], index: Sequence[str], columns: Seq
     escaped, trailing spaces kept (and pandas' three lines for a table without rows or columns)."""
     if not index or not columns:
         return f"Empty DataFrame\nColumns: [{', '.join(columns)}]\nIndex: [{', '.join(index)}]"
-    labels = ["", *(label.translate(_ESCAPES) for label in index)]
+    labels = ["", *_labels(index)]
     width = max(map(len, labels))
     parts = [[label.ljust(width) for label in labels]]
-    for number, name in enumerate(columns):
-        header = name.translate(_ESCAPES)
+    for number, header in enumerate(_labels(columns)):
         cells = [" " + row[number].translate(_ESCAPES) for row in rows]
         width = max([len(header), *map(len, cells)])
         parts.append([header.rjust(width), *(cell.rjust(width) for cell in cells)])
-    return "\n".join(" ".join(line) for line in zip(*parts))
+    return "\n".join(" ".join(line) for line in zip(*parts, strict=True))
 
 
 def _block(cells: dict[str, dict[str, str]], columns: list[str], metrics: list[str], with_pandas: bool) -> str:
@@ -292,7 +300,7 @@ def comparison_table(frame: Tidy, metrics: tuple[str, ...] | None = HEADLINE_MET
     strategies = list(dict.fromkeys(row["strategy"] for row in chosen))
     cells: dict[str, dict[str, str]] = {s: {} for s in strategies}
     diffs: dict[str, dict[str, str]] = {s: {} for s in strategies}
-    has_diff = "diff" in frame.columns if with_pandas else any("diff" in row for row in chosen)  # type: ignore[union-attr]
+    has_diff = "diff" in cast(Any, frame).columns if with_pandas else any("diff" in row for row in chosen)
     for row in chosen:
         strategy, metric = str(row["strategy"]), str(row["metric"])
         cells[strategy][metric] = format_metric(metric, row["estimate"], row["ci_low"], row["ci_high"],
