@@ -6,8 +6,10 @@ from __future__ import annotations
 import itertools
 import warnings
 from pathlib import Path
+from typing import Any
 
 import matplotlib
+import matplotlib.pyplot
 import pandas as pd
 import pytest
 from click.testing import CliRunner
@@ -98,6 +100,16 @@ def test_the_report_draws_each_strategy_in_its_page_colour(tmp_path, monkeypatch
         return color
 
     monkeypatch.setattr(plots, "strategy_color", spy)
+    # the colours are chosen while the figures are built; writing them (two formats, a second of
+    # drawing each) is other tests' subject
+    def unwritten(fig: Any, stem: Path, dpi: int = 110, close: bool = False) -> list[Path]:
+        matplotlib.pyplot.close(fig)
+        paths = [Path(stem).with_suffix(".png"), Path(stem).with_suffix(".svg")]
+        for path in paths:
+            path.touch()
+        return paths
+
+    monkeypatch.setattr(plots, "save", unwritten)
     from toctou_sim import load_model
     from toctou_sim.reporting.review import report
 
@@ -130,6 +142,10 @@ def test_figures_are_pyplot_figures_a_notebook_shows() -> None:
     ("burn_rate", (52.7, 40.0, 65.4, False), "52.7× ± 13×"),
     ("operations", (2512.0, 2352.0, 2672.0, False), "2,512 ± 160"),
     ("store_offered_per_s", (22.4, 20.0, 24.8, False), "22.4 ops/s ± 2.4 ops/s"),  # a rate, not a duration
+    # every replication gave one value (a p99 in one histogram bin): the t-interval's width is
+    # floating-point noise, not "± 0.00000000000000091 s"
+    ("latency_p99_ms", (4050.0, 4050.0 - 9.1e-13, 4050.0 + 9.1e-13, False), "4.05 s"),
+    ("violation_rate", (2e-7, 1e-7, 3e-7, False), "0.200 per million ± 0.10 per million"),
 ])
 def test_numbers_are_readable(metric: str, values: tuple[float, float, float, bool], expected: str) -> None:
     assert format_metric(metric, *values) == expected
@@ -139,6 +155,8 @@ def test_differences_and_grouped_tables() -> None:
     assert format_difference("latency_p99_ms", 15.7, 11.2, 20.2) == "+15.7 ms ± 4.5 ms"
     assert format_difference("violation_rate", -0.0484, -0.064, -0.033) == "−4.84 pp ± 1.6 pp"
     assert format_difference("abort_rate", 0.0, 0.0, 0.0) == "no change"
+    assert format_difference("latency_p99_ms", 0.0, -1e-15, 1e-15) == "no change"
+    assert format_difference("latency_p99_ms", 3810.0, 3810.0 - 2e-13, 3810.0 + 2e-13) == "+3.81 s"
     rows = []
     for strategy, scale in (("none", 0.0), ("cas", 1.0)):
         for metric in ("violation_rate", "latency_p99_ms", "burn_rate", "error_budget_consumed", "operations"):

@@ -35,34 +35,37 @@ def _modules(root: Path) -> dict[str, Path]:
     return modules
 
 
-def _executed_imports(body: list[ast.stmt], deferred: bool = False) -> Iterator[ast.Import | ast.ImportFrom]:
+def _executed_imports(body: list[ast.stmt], deferred: bool = False,
+                      annotations: bool = False) -> Iterator[ast.Import | ast.ImportFrom]:
     """The imports of ``body`` that run: at import time (top level, inside ``if``/``try``), or, with
-    ``deferred``, at any time (inside functions, classes, loops too). Never those under
-    ``if TYPE_CHECKING:``, which does not run."""
+    ``deferred``, at any time (inside functions, classes, loops too). Those under
+    ``if TYPE_CHECKING:``, which never run, only with ``annotations``."""
     for node in body:
         if isinstance(node, ast.Import | ast.ImportFrom):
             yield node
         elif isinstance(node, ast.If):
-            if "TYPE_CHECKING" not in ast.unparse(node.test):
-                yield from _executed_imports(node.body, deferred)
-            yield from _executed_imports(node.orelse, deferred)
+            if annotations or "TYPE_CHECKING" not in ast.unparse(node.test):
+                yield from _executed_imports(node.body, deferred, annotations)
+            yield from _executed_imports(node.orelse, deferred, annotations)
         elif isinstance(node, ast.Try):
-            yield from _executed_imports(node.body, deferred)
+            yield from _executed_imports(node.body, deferred, annotations)
             for handler in node.handlers:
-                yield from _executed_imports(handler.body, deferred)
-            yield from _executed_imports(node.orelse, deferred)
-            yield from _executed_imports(node.finalbody, deferred)
+                yield from _executed_imports(handler.body, deferred, annotations)
+            yield from _executed_imports(node.orelse, deferred, annotations)
+            yield from _executed_imports(node.finalbody, deferred, annotations)
         elif deferred:
             for name in ("body", "orelse", "finalbody"):
                 inner = getattr(node, name, None)
                 if isinstance(inner, list):
-                    yield from _executed_imports([n for n in inner if isinstance(n, ast.stmt)], deferred)
+                    yield from _executed_imports([n for n in inner if isinstance(n, ast.stmt)], deferred,
+                                                 annotations)
             for case in getattr(node, "cases", []):
-                yield from _executed_imports(case.body, deferred)
+                yield from _executed_imports(case.body, deferred, annotations)
 
 
-def import_graph(root: Path = PACKAGE_DIR, deferred: bool = False) -> dict[str, set[str]]:
-    """Module -> the package modules it imports at import time (with ``deferred``: at any time)."""
+def import_graph(root: Path = PACKAGE_DIR, deferred: bool = False, annotations: bool = False) -> dict[str, set[str]]:
+    """Module -> the package modules it imports at import time (with ``deferred``: at any time;
+    with ``annotations``: also under ``if TYPE_CHECKING:``, for type annotations)."""
     modules = _modules(root)
     package = root.name
 
@@ -74,7 +77,7 @@ def import_graph(root: Path = PACKAGE_DIR, deferred: bool = False) -> dict[str, 
     graph: dict[str, set[str]] = {name: set() for name in modules}
     for name, path in modules.items():
         is_package = path.name == "__init__.py"
-        for node in _executed_imports(ast.parse(path.read_text(encoding="utf-8")).body, deferred):
+        for node in _executed_imports(ast.parse(path.read_text(encoding="utf-8")).body, deferred, annotations):
             if isinstance(node, ast.Import):
                 targets = [alias.name for alias in node.names]
             else:
@@ -191,6 +194,15 @@ def test_every_import_goes_down_the_layers() -> None:
     assert upward_edges(import_graph(deferred=True)) == []
 
 
+def test_no_cycle_even_through_type_annotations() -> None:
+    """Types name only what is below them too: a part names the model it belongs to by a protocol
+    of what it reads (``spec.parts.ModelView``), a service the world it runs in
+    (``world.services.Host``), so no two modules know each other even in annotations."""
+    graph = import_graph(deferred=True, annotations=True)
+    assert cycles(graph) == []
+    assert upward_edges(graph) == []
+
+
 def test_an_upward_import_is_found(tmp_path: Path) -> None:
     package = tmp_path / "toctou_sim"
     for name in ("core", "world"):
@@ -230,6 +242,7 @@ def test_a_cycle_is_found(tmp_path: Path) -> None:
     (package / "c.py").write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import pkg.a\n"
                                   "def late():\n    import pkg.a\n")
     assert cycles(import_graph(package)) == []
+    assert cycles(import_graph(package, annotations=True)) == [{"pkg.a", "pkg.sub.b", "pkg.c"}]
     (package / "c.py").write_text("from pkg import a\n")
     assert cycles(import_graph(package)) == [{"pkg.a", "pkg.sub.b", "pkg.c"}]
 

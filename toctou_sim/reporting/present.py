@@ -159,6 +159,15 @@ def _unit_scale(kind: str, metric: str, reference: float) -> tuple[float, str, s
     return 1.0, "", ""
 
 
+def _spread(estimate: float, low: float, high: float) -> bool:
+    """Whether an interval has a width worth showing: finite, and wider than floating-point noise
+    around the estimate (replications that all gave one value, e.g. a p99 in one histogram bin,
+    leave a width of ~1e-16 of it, which is no uncertainty; around 0, below 1e-12 of the unit)."""
+    if not (math.isfinite(low) and math.isfinite(high)):
+        return False
+    return high - low > max(1e-9 * max(abs(estimate), abs(low), abs(high)), 1e-12)
+
+
 def format_metric(metric: str, estimate: float, low: float = math.nan, high: float = math.nan,
                   upper_bound: bool = False) -> str:
     """One estimate in its unit with its 95% CI as ± in the same unit.
@@ -174,7 +183,7 @@ def format_metric(metric: str, estimate: float, low: float = math.nan, high: flo
         return "n/a"
     scale, prefix, suffix = _unit_scale(kind, metric, estimate)
     shown = f"{prefix}{_sig(estimate * scale)}{suffix}"
-    if not (math.isfinite(low) and math.isfinite(high)) or high == low:
+    if not _spread(estimate, low, high):
         return shown
     half = (high - low) / 2 * scale
     return f"{shown} ± {_sig(half, 2)}{suffix}"
@@ -193,9 +202,9 @@ def format_difference(metric: str, estimate: float, low: float = math.nan, high:
         suffix = " pp"
     sign = "+" if estimate > 0 else "−" if estimate < 0 else "±"
     shown = f"{sign}{prefix}{_sig(abs(estimate) * scale)}{suffix}"
-    if estimate == 0 and (not math.isfinite(low) or low == high):
+    if estimate == 0 and not _spread(estimate, low, high):
         return "no change"
-    if not (math.isfinite(low) and math.isfinite(high)) or high == low:
+    if not _spread(estimate, low, high):
         return shown
     return f"{shown} ± {_sig((high - low) / 2 * scale, 2)}{suffix}"
 

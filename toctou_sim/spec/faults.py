@@ -32,7 +32,7 @@ from toctou_sim.spec.parts import FaultSpec
 from toctou_sim.spec.targets import check_target, model_targets
 
 if TYPE_CHECKING:
-    from toctou_sim.spec.model import ModelSpec
+    from toctou_sim.spec.parts import ModelView
 
 __all__ = ["ScheduledFaultSpec", "check_read_path_target", "positive_duration"]
 
@@ -70,11 +70,11 @@ class ScheduledFaultSpec(FaultSpec):
             raise ValueError(f"must be > 0, got {value.describe()}")
         return value
 
-    def check_model(self, model: ModelSpec) -> str | None:
+    def check_model(self, model: ModelView) -> str | None:
         return check_target(model, self.effect or self.kind, self.target)
 
 
-def check_read_path_target(model: ModelSpec, kind: str, target: str, read_path: str) -> str | None:
+def check_read_path_target(model: ModelView, kind: str, target: str, read_path: str) -> str | None:
     """Why a fault of ``kind`` on a read path's part ``target`` (the ``cache``, the ``replicas``) is
     bad input in ``model`` (``kind: message``), or ``None`` when the model has that target and it
     honours the fault's effect (named after ``kind``)."""

@@ -12,7 +12,7 @@ plug-ins the first time.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal, Protocol
 
 from pydantic import BaseModel, Field, PlainSerializer, PlainValidator, TypeAdapter, ValidationInfo
 
@@ -20,10 +20,7 @@ from toctou_sim.core.errors import SpecError
 from toctou_sim.core.units import DataModel, NonNegativeDuration, PositiveDuration
 from toctou_sim.spec.capacity import RetryBudgetSpec
 from toctou_sim.spec.registry import KindView
-
-if TYPE_CHECKING:
-    from toctou_sim.spec.model import ModelSpec
-    from toctou_sim.spec.targets import TargetKind
+from toctou_sim.spec.targets import TargetedModel, TargetKind
 
 __all__ = [
     "ACTOR_SPECS",
@@ -35,6 +32,8 @@ __all__ = [
     "ActorSpec",
     "FaultField",
     "FaultSpec",
+    "KeysView",
+    "ModelView",
     "ReadPathField",
     "ReadPathSpec",
     "Registered",
@@ -55,6 +54,28 @@ INVARIANT_ACTIONS: dict[str, tuple[str, ...]] = {
 """Each invariant and the actions background mutators may take on it."""
 
 
+class KeysView(Protocol):
+    """What a part's check reads of the model's ``[keys]``."""
+
+    @property
+    def invariant(self) -> str: ...
+
+
+class ModelView(TargetedModel, Protocol):
+    """What a part's :meth:`Registered.check_model` may read of the whole model it is part of
+    (:class:`~toctou_sim.spec.model.ModelSpec` is one; the parts sit below the model that holds
+    them, so they name it by what they read)."""
+
+    @property
+    def keys(self) -> KeysView: ...
+    @property
+    def read_path(self) -> ReadPathSpec: ...
+    @property
+    def strategy(self) -> StrategySpec: ...
+    @property
+    def strategies(self) -> Mapping[str, StrategySpec]: ...
+
+
 class StrictModel(DataModel):
     """Frozen, unknown fields are errors, numbers finite (see :class:`~toctou_sim.core.units.DataModel`)."""
 
@@ -71,7 +92,7 @@ class Registered(StrictModel):
     category: ClassVar[str] = "part"
     kind: str
 
-    def check_model(self, model: ModelSpec) -> str | None:
+    def check_model(self, model: ModelView) -> str | None:
         """A problem with this part in the whole ``model`` (e.g. an invariant it needs, a target
         that does not exist), as ``field: message`` relative to the part, or ``None``."""
         return None
@@ -162,7 +183,7 @@ class FaultSpec(Registered):
     registry: ClassVar[Mapping[str, type[Any]]] = KindView("fault")
     category: ClassVar[str] = "fault"
 
-    def check_model(self, model: ModelSpec) -> str | None:
+    def check_model(self, model: ModelView) -> str | None:
         """A problem with this fault in ``model`` (e.g. its target does not exist), as
         ``field: message``, or ``None``."""
         return None

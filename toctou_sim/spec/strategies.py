@@ -10,13 +10,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from toctou_sim.spec.model import ModelSpec
-    from toctou_sim.spec.parts import StrategySpec
+    from toctou_sim.spec.parts import ModelView, StrategySpec
 
 __all__ = ["inner_problem", "require_invariant"]
 
 
-def require_invariant(model: ModelSpec, what: str, allowed: tuple[str, ...]) -> str | None:
+def require_invariant(model: ModelView, what: str, allowed: tuple[str, ...]) -> str | None:
     """``kind: ...`` when ``model``'s invariant is not one of ``allowed`` (what the kind ``what``
     needs), else ``None``."""
     if model.keys.invariant not in allowed:
@@ -25,7 +24,7 @@ def require_invariant(model: ModelSpec, what: str, allowed: tuple[str, ...]) -> 
     return None
 
 
-def inner_problem(inner: StrategySpec, model: ModelSpec) -> str | None:
+def inner_problem(inner: StrategySpec, model: ModelView) -> str | None:
     """The problem of a wrapper's ``inner`` strategy in ``model``, under ``inner.``, or ``None``."""
     problem = inner.check_model(model)
     return f"inner.{problem}" if problem is not None else None

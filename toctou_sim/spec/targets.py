@@ -7,7 +7,7 @@ fleet's latency, so a spike there would change nothing. Every target therefore d
 :class:`TargetKind`, the fault *effects* it honours (an effect is named after the fault kind that
 causes it: ``pause``, ``partition``, ``latency_spike``, ``throttle``, ``crash``, ``clock_skew``,
 ``eviction_storm``, ``replica_lag_spike``, ``replica_partition``). The world reads the state those
-faults set only for the effects declared here (see :class:`~toctou_sim.world.engine.Actor`), and a
+faults set only for the effects declared here (see :class:`~toctou_sim.world.actor.Actor`), and a
 model whose fault names a target that honours none of it is bad input at load time
 (:func:`check_target`): there is no third state where a fault is accepted and does nothing.
 
@@ -21,10 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from toctou_sim.spec.model import ModelSpec
+from typing import Any, Protocol
 
 __all__ = [
     "ACTIVE_ACTOR",
@@ -44,11 +41,26 @@ __all__ = [
     "REPLICAS",
     "STORE",
     "TargetKind",
+    "TargetedModel",
     "check_target",
     "honouring",
     "model_targets",
     "running_targets",
 ]
+
+class TargetedModel(Protocol):
+    """What the functions here read of a model (:class:`~toctou_sim.spec.model.ModelSpec` is one):
+    the parts that add targets, each asked for its :meth:`targets`."""
+
+    @property
+    def read_path(self) -> Any: ...
+    @property
+    def strategy(self) -> Any: ...
+    @property
+    def strategies(self) -> Mapping[str, Any]: ...
+    @property
+    def capacity(self) -> Mapping[str, Any]: ...
+
 
 EFFECTS = (
     "pause", "partition", "latency_spike", "throttle", "crash", "clock_skew",
@@ -167,24 +179,24 @@ def _targets(read_path: Any, strategies: Iterable[Any], capacity: Iterable[str])
     return {name: frozenset(honours) for name, honours in merged.items()}
 
 
-def model_targets(model: ModelSpec) -> dict[str, frozenset[str]]:
+def model_targets(model: TargetedModel) -> dict[str, frozenset[str]]:
     """Every target a fault may name in ``model``, with the effects it honours under at least one
     of the model's strategies (its own and every ``[strategies.NAME]`` variant)."""
     return _targets(model.read_path, [model.strategy, *model.strategies.values()], model.capacity)
 
 
-def running_targets(model: ModelSpec) -> dict[str, frozenset[str]]:
+def running_targets(model: TargetedModel) -> dict[str, frozenset[str]]:
     """The targets of one world running ``model.strategy`` (not its variants), with what each
     honours there: a fault on a target only a variant honours does nothing in this world."""
     return _targets(model.read_path, [model.strategy], model.capacity)
 
 
-def honouring(model: ModelSpec, effect: str) -> list[str]:
+def honouring(model: TargetedModel, effect: str) -> list[str]:
     """The targets of ``model`` that honour ``effect``, in declaration order."""
     return [name for name, honours in model_targets(model).items() if effect in honours]
 
 
-def check_target(model: ModelSpec, effect: str, target: str) -> str | None:
+def check_target(model: TargetedModel, effect: str, target: str) -> str | None:
     """Why a fault with ``effect`` on ``target`` is bad input in ``model`` (``target: message``),
     or ``None`` when the target exists and honours it."""
     targets = model_targets(model)

@@ -1,7 +1,7 @@
 """The base of the scheduled faults (the layer below their plug-ins in :mod:`toctou_sim.plugins.faults`:
 pause, crash, latency spike, partition, clock skew and throttle).
 
-Each such fault hits one named actor or service (:class:`~toctou_sim.world.engine.Actor`) during
+Each such fault hits one named actor or service (:class:`~toctou_sim.world.actor.Actor`) during
 intervals that start on a schedule or as a Poisson process and last a random duration. A fault
 acts only through its target's hooks (``stall``, ``cut_off``, ``slow``, ``throttle``, ``crash``,
 ``skew_clock`` and their ends), and only on a target that honours its effect

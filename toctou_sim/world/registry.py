@@ -2,23 +2,20 @@
 registry of invariants.
 
 A kind's behaviour is registered with its spec as one :class:`~toctou_sim.spec.registry.Plugin`
-(see :mod:`toctou_sim.plugins`); :data:`STRATEGIES`, :data:`READ_PATHS`, :data:`FAULTS` and
-:data:`ACTORS` look the behaviour class up by the ``kind`` of the validated model, so the engine
-never branches on a kind. :class:`Registry` holds the invariants, which are part of the world,
-not plug-ins.
+(see :mod:`toctou_sim.plugins`); a :class:`Behaviours` view (the engine's ``STRATEGIES``,
+``READ_PATHS``, ``FAULTS`` and ``ACTORS``, typed there by their base classes) looks the behaviour
+class up by the ``kind`` of the validated model, so the engine never branches on a kind.
+:class:`Registry` holds the invariants, which are part of the world, not plug-ins.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Generic, TypeVar, cast
+from typing import Generic, TypeVar, cast
 
 from toctou_sim.spec.registry import REGISTRY
 
-if TYPE_CHECKING:
-    from toctou_sim.world.engine import BackgroundActor, Fault, ReadPath, Strategy
-
-__all__ = ["ACTORS", "FAULTS", "READ_PATHS", "STRATEGIES", "Behaviours", "Registry"]
+__all__ = ["Behaviours", "Registry"]
 
 T = TypeVar("T")
 
@@ -39,12 +36,6 @@ class Behaviours(Generic[T]):
     def names(self) -> list[str]:
         """Registered kinds, sorted."""
         return [plugin.kind for plugin in REGISTRY.plugins(self.family)]
-
-
-STRATEGIES: Behaviours[Strategy] = Behaviours("strategy")
-READ_PATHS: Behaviours[ReadPath] = Behaviours("read path")
-FAULTS: Behaviours[Fault] = Behaviours("fault")
-ACTORS: Behaviours[BackgroundActor] = Behaviours("actor")
 
 
 class Registry(Generic[T]):

@@ -20,18 +20,35 @@ from __future__ import annotations
 
 from collections import deque
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import simpy
 
 from toctou_sim.measure.metrics import Histogram, TimeWeighted
+from toctou_sim.world.actor import Actor
 from toctou_sim.world.operation import Flow, Operation, ServiceRefused
 
 if TYPE_CHECKING:
+    from toctou_sim.core.distributions import RandomStreams
+    from toctou_sim.measure.metrics import Recorder
     from toctou_sim.spec.capacity import RetryBudgetSpec, ServiceCapacitySpec
-    from toctou_sim.world.engine import World
+    from toctou_sim.spec.model import ModelSpec
 
-__all__ = ["FiniteService", "RetryBudget", "ServiceTimeline"]
+__all__ = ["FiniteService", "Host", "RetryBudget", "ServiceTimeline"]
+
+
+class Host(Protocol):
+    """What a service needs of the world it runs in (:class:`~toctou_sim.world.engine.World` is
+    one): its clock, random streams, model, recorder, the list of services it ends with, and a
+    named actor that faults can hit."""
+
+    env: simpy.Environment
+    streams: RandomStreams
+    spec: ModelSpec
+    recorder: Recorder
+    services: list[Any]
+
+    def add_actor(self, name: str) -> Actor: ...
 
 
 class _Call:
@@ -93,7 +110,7 @@ class FiniteService:
         timeline: every call, binned in time (for load charts).
     """
 
-    def __init__(self, world: World, name: str, spec: ServiceCapacitySpec) -> None:
+    def __init__(self, world: Host, name: str, spec: ServiceCapacitySpec) -> None:
         self.world = world
         self.env = world.env
         self.name = name
@@ -216,7 +233,7 @@ class RetryBudget:
         denied: retries of counted operations the budget refused (the operation aborted).
     """
 
-    def __init__(self, world: World, spec: RetryBudgetSpec) -> None:
+    def __init__(self, world: Host, spec: RetryBudgetSpec) -> None:
         self.max_tokens = spec.max_tokens
         self.token_ratio = spec.token_ratio
         self.threshold = spec.max_tokens / 2

@@ -16,7 +16,7 @@ from toctou_sim.world.engine import BackgroundActor, Flow, Operation, ReadPath, 
 from toctou_sim.world.mitigations import actor_index, exponential, measured
 
 if TYPE_CHECKING:
-    from toctou_sim.spec.model import ModelSpec
+    from toctou_sim.spec.parts import ModelView
 
 __all__ = ["PLUGIN", "PolicyChanger", "PolicyChangerSpec", "PolicyView"]
 
@@ -31,7 +31,7 @@ class PolicyChangerSpec(ActorSpec):
     restore_after: DistributionSpec = parse_distribution(60.0)
     propagation_delay: DistributionSpec = parse_distribution(0.0)
 
-    def check_model(self, model: ModelSpec) -> str | None:
+    def check_model(self, model: ModelView) -> str | None:
         return require_invariant(model, "policy_changer", ("grant",))
 
 

@@ -16,7 +16,7 @@ from toctou_sim.world.engine import BackgroundActor, Flow, World
 from toctou_sim.world.mitigations import actor_index, exponential, measured
 
 if TYPE_CHECKING:
-    from toctou_sim.spec.model import ModelSpec
+    from toctou_sim.spec.parts import ModelView
 
 __all__ = ["PLUGIN", "SchemaChanger", "SchemaChangerSpec"]
 
@@ -32,7 +32,7 @@ class SchemaChangerSpec(ActorSpec):
     scope: Literal["one", "all"] = "one"
     duration: DistributionSpec = parse_distribution(0.0)
 
-    def check_model(self, model: ModelSpec) -> str | None:
+    def check_model(self, model: ModelView) -> str | None:
         return require_invariant(model, "schema_changer", ("unchanged", "version"))
 
 

@@ -10,7 +10,7 @@ from toctou_sim.world.engine import Actor, World
 from toctou_sim.world.faults import ScheduledFault
 
 if TYPE_CHECKING:
-    from toctou_sim.spec.model import ModelSpec
+    from toctou_sim.spec.parts import ModelView
 
 __all__ = ["PLUGIN", "Crash", "CrashSpec"]
 
@@ -34,7 +34,7 @@ class CrashSpec(ScheduledFaultSpec):
     kind: Literal["crash"] = "crash"
     effect: ClassVar[str] = "crash"
 
-    def check_model(self, model: ModelSpec) -> str | None:
+    def check_model(self, model: ModelView) -> str | None:
         if self.target in ("clients", "store"):
             return (f"target: crashing {self.target!r} is not modelled; crash one client (client), a "
                     "controller (controller.N, leader), the mutators or a strategy's own actor")

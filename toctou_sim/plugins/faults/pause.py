@@ -10,7 +10,7 @@ from toctou_sim.world.engine import Actor
 from toctou_sim.world.faults import ScheduledFault
 
 if TYPE_CHECKING:
-    from toctou_sim.spec.model import ModelSpec
+    from toctou_sim.spec.parts import ModelView
 
 __all__ = ["PLUGIN", "Pause", "PauseSpec"]
 
@@ -30,7 +30,7 @@ class PauseSpec(ScheduledFaultSpec):
     effect: ClassVar[str] = "pause"
     target: str = "clients"
 
-    def check_model(self, model: ModelSpec) -> str | None:
+    def check_model(self, model: ModelView) -> str | None:
         if self.target == "store":
             return "target: a paused store is a partition; use kind = \"partition\" with target = \"store\""
         return super().check_model(model)

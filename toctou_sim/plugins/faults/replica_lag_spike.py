@@ -15,7 +15,7 @@ from toctou_sim.world.caching import fault_index, require_read_path
 from toctou_sim.world.engine import Fault, Flow, World
 
 if TYPE_CHECKING:
-    from toctou_sim.spec.model import ModelSpec
+    from toctou_sim.spec.parts import ModelView
 
 __all__ = ["PLUGIN", "ReplicaLagSpike", "ReplicaLagSpikeSpec"]
 
@@ -32,7 +32,7 @@ class ReplicaLagSpikeSpec(FaultSpec):
     replicas: int | None = Field(default=None, ge=1)
     """How many replicas (the first ones) a spike slows; default all."""
 
-    def check_model(self, model: ModelSpec) -> str | None:
+    def check_model(self, model: ModelView) -> str | None:
         return check_read_path_target(model, self.kind, "replicas", "replica")
 
 

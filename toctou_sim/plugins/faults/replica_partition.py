@@ -16,7 +16,7 @@ from toctou_sim.world.caching import fault_index, require_read_path
 from toctou_sim.world.engine import Fault, Flow, World
 
 if TYPE_CHECKING:
-    from toctou_sim.spec.model import ModelSpec
+    from toctou_sim.spec.parts import ModelView
 
 __all__ = ["PLUGIN", "ReplicaPartition", "ReplicaPartitionSpec"]
 
@@ -32,7 +32,7 @@ class ReplicaPartitionSpec(FaultSpec):
     duration: DistributionSpec = parse_distribution(1.0)
     start: NonNegativeDuration = 0.0
 
-    def check_model(self, model: ModelSpec) -> str | None:
+    def check_model(self, model: ModelView) -> str | None:
         return check_read_path_target(model, self.kind, "replicas", "replica")
 
 

@@ -12,7 +12,7 @@ from toctou_sim.world.engine import Actor, Quota, World
 from toctou_sim.world.faults import ScheduledFault
 
 if TYPE_CHECKING:
-    from toctou_sim.spec.model import ModelSpec
+    from toctou_sim.spec.parts import ModelView
 
 __all__ = ["PLUGIN", "Throttle", "ThrottleSpec"]
 
@@ -31,7 +31,7 @@ class ThrottleSpec(ScheduledFaultSpec):
     burst: float | None = Field(default=None, ge=1)
     """Bucket size (default: ``max(1, limit)``)."""
 
-    def check_model(self, model: ModelSpec) -> str | None:
+    def check_model(self, model: ModelView) -> str | None:
         actors = ("clients", "client", "mutators", "leader")
         if self.target in actors or self.target.startswith("controller"):
             return f"target: throttle applies to a service (e.g. store), not the actor {self.target!r}"

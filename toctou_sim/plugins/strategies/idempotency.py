@@ -15,12 +15,11 @@ from toctou_sim.spec.parts import RetryPolicy, StrategyField, StrategySpec, Stri
 from toctou_sim.spec.registry import Plugin
 from toctou_sim.spec.strategies import inner_problem
 from toctou_sim.spec.targets import CALL_SERVICE, TargetKind
-from toctou_sim.world.engine import REJECTED_ATTEMPT, Flow, Operation, ServiceRefused, Strategy, World
+from toctou_sim.world.engine import REJECTED_ATTEMPT, STRATEGIES, Flow, Operation, ServiceRefused, Strategy, World
 from toctou_sim.world.mitigations import caught_before_use
-from toctou_sim.world.registry import STRATEGIES
 
 if TYPE_CHECKING:
-    from toctou_sim.spec.model import ModelSpec
+    from toctou_sim.spec.parts import ModelView
 
 __all__ = ["PLUGIN", "DedupeStoreSpec", "Idempotency", "IdempotencySpec"]
 
@@ -63,7 +62,7 @@ class IdempotencySpec(StrategySpec):
     retry: RetryPolicy = RetryPolicy()
     record_with_effect: bool = Field(default=False, exclude_if=lambda value: not value)
 
-    def check_model(self, model: ModelSpec) -> str | None:
+    def check_model(self, model: ModelView) -> str | None:
         return inner_problem(self.inner, model)
 
     def targets(self) -> dict[str, TargetKind]:

@@ -14,13 +14,12 @@ from toctou_sim.spec.parts import StrategyField, StrategySpec
 from toctou_sim.spec.registry import Plugin
 from toctou_sim.spec.strategies import inner_problem
 from toctou_sim.spec.targets import ACTIVE_ACTOR, TargetKind
-from toctou_sim.world.engine import Flow, Operation, Strategy, World
+from toctou_sim.world.engine import STRATEGIES, Flow, Operation, Strategy, World
 from toctou_sim.world.mitigations import UNIT, mean_or_nan, measured, measured_minutes
 from toctou_sim.world.observer import HarmListener
-from toctou_sim.world.registry import STRATEGIES
 
 if TYPE_CHECKING:
-    from toctou_sim.spec.model import ModelSpec
+    from toctou_sim.spec.parts import ModelView
 
 __all__ = ["PLUGIN", "ReconcileSpec", "Reconciler"]
 
@@ -56,7 +55,7 @@ class ReconcileSpec(StrategySpec):
     ``reconcile.phase`` stream: a reconciler started at the same instant as the load would make
     the mean time to detect depend on the horizon) or a fixed instant."""
 
-    def check_model(self, model: ModelSpec) -> str | None:
+    def check_model(self, model: ModelView) -> str | None:
         if self.inner.kind == "reconcile":
             return "inner.kind: a reconciler inside a reconciler would repair every harm twice; give one"
         return inner_problem(self.inner, model)

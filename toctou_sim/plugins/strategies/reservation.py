@@ -15,7 +15,7 @@ from toctou_sim.spec.strategies import require_invariant
 from toctou_sim.world.engine import REJECTED_ATTEMPT, Flow, Operation, Strategy, World
 
 if TYPE_CHECKING:
-    from toctou_sim.spec.model import ModelSpec
+    from toctou_sim.spec.parts import ModelView
 
 __all__ = ["PLUGIN", "Reservation", "ReservationSpec"]
 
@@ -29,7 +29,7 @@ class ReservationSpec(StrategySpec):
     ttl: PositiveDuration | None = None
     retry: RetryPolicy = RetryPolicy()
 
-    def check_model(self, model: ModelSpec) -> str | None:
+    def check_model(self, model: ModelView) -> str | None:
         return require_invariant(model, "reservation", ("counter",))
 
 

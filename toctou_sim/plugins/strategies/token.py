@@ -14,7 +14,7 @@ from toctou_sim.spec.targets import CLOCK, TargetKind
 from toctou_sim.world.engine import Flow, Operation, Strategy, World
 
 if TYPE_CHECKING:
-    from toctou_sim.spec.model import ModelSpec
+    from toctou_sim.spec.parts import ModelView
 
 __all__ = ["PLUGIN", "PermissionToken", "TokenSpec"]
 
@@ -39,7 +39,7 @@ class TokenSpec(StrategySpec):
     refresh_latency: DistributionSpec = parse_distribution(0.0)
     retry: RetryPolicy = RetryPolicy()
 
-    def check_model(self, model: ModelSpec) -> str | None:
+    def check_model(self, model: ModelView) -> str | None:
         return require_invariant(model, "token", ("grant",))
 
     def targets(self) -> dict[str, TargetKind]:
