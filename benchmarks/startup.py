@@ -9,15 +9,18 @@ Run by hand (not a timed test)::
 Three measurements, each with the load average it was taken at (the machine may be shared):
 
 1. the command itself, each run a fresh process: wall time, and CPU time (user + system) of the
-   command's own process and of its worker processes apart; the least wall of ``--runs`` runs is
-   reported with that run's CPU times. An idle 2-core machine needs about the parent's CPU plus
-   half the workers' (a lower bound when the workers' share is small: they are also forked then);
+   command's own process, of its worker processes, and of the interpreter's exit once the output
+   is printed (``exit``; the final garbage collection, which ``toctou-sim`` skips: see
+   ``cli.main._skip_final_collection``) apart; the least wall of ``--runs`` runs is reported with
+   that run's CPU times. An idle 2-core machine needs about the parent's CPU plus half the
+   workers' plus the exit (a lower bound when the workers' share is small: they are also forked
+   then);
 2. the same with a copy of the package that has no bytecode, run with ``PYTHONDONTWRITEBYTECODE=1``
    (as some CI and sandbox environments set it, so an editable install never gets any): every
    module of the package is then compiled from source at each start;
 3. the steps in one process, CPU and wall each: importing the command line, the plug-ins, reading
    the model, importing numba and loading the compiled kernel, the replications (in process),
-   importing pandas, the tidy frame, the table.
+   the tidy rows, the table (printed from the rows: the command imports pandas only for ``--out``).
 
 The command runs with bytecode writing enabled unless said otherwise (a user's installation writes
 ``__pycache__`` at the first run); the first run here also writes it, and is not counted when
@@ -42,6 +45,7 @@ RUSAGE = """
 import json, os, resource, sys, time
 started = time.perf_counter()
 sys.argv = ["toctou-sim", *sys.argv[1:]]
+import toctou_sim.cli.main as cli
 from toctou_sim.cli.main import main
 code = 0
 try:
@@ -53,8 +57,10 @@ workers = resource.getrusage(resource.RUSAGE_CHILDREN)
 sys.stderr.write("RUSAGE " + json.dumps({"parent_cpu_s": own.ru_utime + own.ru_stime,
                                          "workers_cpu_s": workers.ru_utime + workers.ru_stime,
                                          "inner_wall_s": time.perf_counter() - started, "exit_code": code}) + "\\n")
+getattr(cli, "_skip_final_collection", lambda: None)()  # as the toctou-sim program (cli.main.entry) exits
 """
-"""Runs the command line in a process that reports its own CPU time and its workers' apart."""
+"""Runs the command line in a process that reports its own CPU time and its workers' apart (the
+interpreter's exit after that is measured from outside: :func:`_run`)."""
 
 
 SOURCE: Path | None = None
@@ -69,6 +75,24 @@ def _env(bytecode: bool) -> dict[str, str]:
     if not bytecode:
         env["PYTHONDONTWRITEBYTECODE"] = "1"
     return env
+
+
+_NEUTRAL: Path | None = None
+
+
+def _cwd() -> Path:
+    """Where the measured processes run: an empty folder. ``python -c`` puts its working folder
+    first on ``sys.path``, so a run inside the repository would import the repository's package
+    whatever ``--source`` or the bytecode-less copy put on ``PYTHONPATH``."""
+    global _NEUTRAL
+    if _NEUTRAL is None:
+        import atexit
+        import shutil
+        import tempfile
+
+        _NEUTRAL = Path(tempfile.mkdtemp(prefix="toctou-startup-cwd-"))
+        atexit.register(shutil.rmtree, _NEUTRAL, True)
+    return _NEUTRAL
 
 
 def _package_dir() -> Path:
@@ -99,6 +123,23 @@ def _no_bytecode_env(tree: Path) -> dict[str, str]:
     return env
 
 
+def _run(args: list[str], env: dict[str, str]) -> tuple[subprocess.CompletedProcess[str], float, float]:
+    """Run ``args``; its result, wall time, and CPU time (user + system) of the process and of
+    every process it waited for, up to its exit (``wait4``: the interpreter's exit included)."""
+    import tempfile
+
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        started = time.perf_counter()
+        process = subprocess.Popen(args, stdout=out, stderr=err, text=True, env=env, cwd=_cwd())
+        _, status, usage = os.wait4(process.pid, 0)
+        wall = time.perf_counter() - started
+        process.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        done = subprocess.CompletedProcess(args, process.returncode, out.read(), err.read())
+    return done, wall, usage.ru_utime + usage.ru_stime
+
+
 def command_runs(extra: list[str], runs: int, bytecode: bool = True) -> dict[str, Any]:
     """The least wall time of ``runs`` fresh processes running ``compare FLASH extra``, with that
     run's CPU times (the command's process and its workers), the least CPU time of the runs, and
@@ -111,18 +152,15 @@ def command_runs(extra: list[str], runs: int, bytecode: bool = True) -> dict[str
     env = _env(True) if bytecode else _no_bytecode_env(Path(scratch.name))
     for _ in range(runs):
         load = os.getloadavg()[0]
-        started = time.perf_counter()
-        done = subprocess.run([sys.executable, "-c", RUSAGE, "compare", str(FLASH), "--quiet", *extra],
-                              capture_output=True, text=True, check=False, env=env, cwd=ROOT)
-        wall = time.perf_counter() - started
+        done, wall, total_cpu = _run([sys.executable, "-c", RUSAGE, "compare", str(FLASH), "--quiet", *extra], env)
         line = next((x for x in done.stderr.splitlines() if x.startswith("RUSAGE ")), None)
         if line is None:
             raise RuntimeError(f"the command failed: {done.stderr[-2000:]}")
         row: dict[str, Any] = json.loads(line[len("RUSAGE "):])
-        row.update(wall_s=wall, cpu_s=row["parent_cpu_s"] + row["workers_cpu_s"],
+        row.update(wall_s=wall, cpu_s=total_cpu, exit_cpu_s=total_cpu - row["parent_cpu_s"] - row["workers_cpu_s"],
                    load_average=max(load, os.getloadavg()[0]),
                    engine=next((x for x in done.stdout.splitlines() if x.startswith("engine:")), ""))
-        row["idle_2_cores_estimate_s"] = row["parent_cpu_s"] + row["workers_cpu_s"] / 2
+        row["idle_2_cores_estimate_s"] = row["parent_cpu_s"] + row["workers_cpu_s"] / 2 + row["exit_cpu_s"]
         least_cpu = min(least_cpu, row["cpu_s"])
         if best is None or row["wall_s"] < best["wall_s"]:
             best = row
@@ -161,12 +199,16 @@ mark("load the compiled kernel")
 from toctou_sim.experiment.montecarlo import compare
 result = compare(spec, names, reps=int(sys.argv[2]), seed=0)
 mark(f"{sys.argv[2]} replications x {len(names)} strategies, in process")
-import pandas
-mark("import pandas")
-frame = result.to_frame()
-mark("the tidy frame")
+if hasattr(result, "to_rows"):
+    rows = result.to_rows()
+    mark("the tidy rows (estimates, paired differences)")
+else:  # a tree from before to_rows (--source): the table came from the frame
+    import pandas
+    mark("import pandas (a tree without to_rows)")
+    rows = result.to_frame()
+    mark("the tidy frame (a tree without to_rows)")
 from toctou_sim.reporting.present import comparison_table, shown_metrics
-text = comparison_table(frame, shown_metrics(frame))
+text = comparison_table(rows, shown_metrics(rows))
 mark("the table")
 print(json.dumps({"steps": steps, "engines": [e[0] for e in engines]}))
 """
@@ -180,7 +222,7 @@ def steps(reps: int, runs: int) -> dict[str, Any]:
     engines: list[str] = []
     for _ in range(runs):
         done = subprocess.run([sys.executable, "-c", STEPS, str(FLASH), str(reps)], capture_output=True, text=True,
-                              check=True, env=_env(True), cwd=ROOT)
+                              check=True, env=_env(True), cwd=_cwd())
         report = json.loads(done.stdout.strip().splitlines()[-1])
         engines = report["engines"]
         for row in report["steps"]:
@@ -227,7 +269,8 @@ def main(argv: list[str] | None = None) -> None:
         if row is None:
             continue
         print(f"  {title:<45} wall {row['wall_s']:5.2f} s  CPU {row['cpu_s']:5.2f} s (command "
-              f"{row['parent_cpu_s']:.2f} s + workers {row['workers_cpu_s']:.2f} s; idle 2 cores ~ "
+              f"{row['parent_cpu_s']:.2f} s + workers {row['workers_cpu_s']:.2f} s + exit {row['exit_cpu_s']:.2f} s; "
+              "idle 2 cores ~ "
               f"{row['idle_2_cores_estimate_s']:.2f} s)  least CPU {row['least_cpu_s']:.2f} s  load "
               f"{row['load_average']:.1f}  least wall of {row['runs']}")
     if "readme" in report:

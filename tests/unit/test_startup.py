@@ -16,7 +16,7 @@ import threading
 import pytest
 from conftest import MODELS
 
-from toctou_sim.cli.common import TABLE_MODULES, import_table_modules_meanwhile
+from toctou_sim.cli.common import FRAME_MODULES, TABLE_MODULES, import_table_modules_meanwhile
 from toctou_sim.experiment.executors import local_pool, when_workers_started
 
 FLASH = str(MODELS / "flash_sale.toml")
@@ -74,6 +74,34 @@ def test_a_fast_replication_imports_numba_and_no_table_or_chart_library() -> Non
     assert scipy_parts == "[]"
 
 
+SIMULATORS = {"numba", "llvmlite", "scipy"}
+"""What a fast run may import (the kernel): numba, and with it scipy's top-level package."""
+
+
+def test_the_table_and_the_json_of_run_and_compare_import_no_pandas(tmp_path) -> None:
+    """``run`` and ``compare`` print their table and ``--json`` from the result's rows; only
+    ``--out`` builds the tidy frame, and imports pandas (which shows the probe sees it)."""
+    code = ("import json, sys\n"
+            "from toctou_sim.cli.main import main\n"
+            "def heavy(*args):\n"
+            f"    argv = [*args, {FLASH!r}, '--set', 'model.horizon=1s', '--set', 'model.warmup=0.25s',\n"
+            "            '--reps', '2', '--workers', '1', '--quiet']\n"
+            "    try:\n"
+            "        main(argv)\n"
+            "    except SystemExit as exc:\n"
+            "        assert not exc.code, exc.code\n"
+            f"    return sorted({{m.split('.')[0] for m in sys.modules}}.intersection({sorted(HEAVY)!r}))\n"
+            "report = [heavy('compare', '--strategies', 'none,cas'), heavy('compare', '--json'), heavy('run'),\n"
+            "          heavy('run', '--json'), heavy('run', '--out', sys.argv[1])]\n"
+            "print(json.dumps(report))\n")
+    done = subprocess.run([sys.executable, "-c", code, str(tmp_path / "out.csv")], capture_output=True, text=True,
+                          check=True)
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert "estimates ± 95% CI" in done.stdout and '"results"' in done.stdout  # the commands printed
+    assert [sorted(set(loaded) - SIMULATORS) for loaded in report[:4]] == [[]] * 4
+    assert "pandas" in report[4] and (tmp_path / "out.csv").exists()
+
+
 def _thread_names() -> list[str]:
     return sorted(thread.name for thread in threading.enumerate())
 
@@ -94,8 +122,8 @@ def test_callbacks_run_once_the_pool_has_started_its_workers() -> None:
 
 
 def test_the_table_modules_are_imported_on_a_thread_of_the_parent_while_workers_run() -> None:
-    """The command line imports pandas while the workers simulate; the thread starts after the
-    workers exist, so no worker has it (or pandas)."""
+    """With ``--out``, the command line imports pandas while the workers simulate; the thread
+    starts after the workers exist, so no worker has it (or pandas)."""
     code = ("import json, sys, threading\n"
             "from toctou_sim.cli.common import import_table_modules_meanwhile\n"
             "from toctou_sim.experiment.executors import local_pool\n"
@@ -104,16 +132,18 @@ def test_the_table_modules_are_imported_on_a_thread_of_the_parent_while_workers_
             "    return sorted(t.name for t in threading.enumerate()), 'pandas' in sys.modules\n"
             "before = 'pandas' in sys.modules\n"
             "with local_pool(2) as pool:\n"
-            "    assert import_table_modules_meanwhile(pool)\n"
+            "    assert import_table_modules_meanwhile(pool, frame=True)\n"
             "    in_workers = [pool.submit(probe).result() for _ in range(4)]\n"
             "    for thread in threading.enumerate():\n"
             "        if thread.name == 'toctou-sim table imports':\n"
             "            thread.join()\n"
             "print(json.dumps({'before': before, 'after': [m in sys.modules for m in sys.argv[1:]],\n"
             "                  'workers': in_workers}))\n")
-    done = subprocess.run([sys.executable, "-c", code, *TABLE_MODULES], capture_output=True, text=True, check=True)
+    modules = TABLE_MODULES + FRAME_MODULES
+    assert "pandas" in modules
+    done = subprocess.run([sys.executable, "-c", code, *modules], capture_output=True, text=True, check=True)
     report = json.loads(done.stdout.strip().splitlines()[-1])
-    assert report["before"] is False and report["after"] == [True] * len(TABLE_MODULES)
+    assert report["before"] is False and report["after"] == [True] * len(modules)
     for threads, pandas in report["workers"]:
         assert "toctou-sim table imports" not in threads and pandas is False
 
@@ -146,3 +176,20 @@ def test_the_first_run_says_it_compiles_the_kernel(monkeypatch, capsys) -> None:
         monkeypatch.setattr(kernel_driver.os.path, "exists", lambda path, cached=cached: cached)
         kernel_driver._load_kernel()
         assert ("compiling the fast engine's kernel" in capsys.readouterr().err) is said
+
+
+def test_the_program_leaves_its_objects_out_of_the_final_collection() -> None:
+    """``toctou-sim`` (``entry``) freezes the garbage collector once the command has returned, so
+    the interpreter's exit does not finalize numba's objects one by one; exit handlers still run.
+    A command that failed on bad input exits the same way, with its code."""
+    code = ("import atexit, gc, sys\n"
+            "atexit.register(lambda: print('frozen at exit:', gc.get_freeze_count() > 0))\n"
+            "print('frozen before:', gc.get_freeze_count() > 0)\n"
+            "sys.argv = ['toctou-sim', *sys.argv[1:]]\n"
+            "from toctou_sim.cli.main import entry\n"
+            "entry()\n")
+    done = subprocess.run([sys.executable, "-c", code, "models"], capture_output=True, text=True, check=True)
+    assert done.stdout.splitlines()[0] == "frozen before: False"
+    assert done.stdout.splitlines()[-1] == "frozen at exit: True"
+    done = subprocess.run([sys.executable, "-c", code, "run", "no-such-model.toml"], capture_output=True, text=True)
+    assert done.returncode == 2 and done.stdout.splitlines()[-1] == "frozen at exit: True"

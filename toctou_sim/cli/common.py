@@ -15,6 +15,7 @@ from toctou_sim.core.limits import check_out_file, echo
 
 __all__ = [
     "FLAGS",
+    "FRAME_MODULES",
     "TABLE_MODULES",
     "check_out",
     "emit",
@@ -96,36 +97,43 @@ def check_out(out: Path | None) -> None:
     check_out_file(out, "--out", (".csv", ".parquet"))
 
 
-def emit(frame: Any, *, as_json: bool, out: Path | None, all_metrics: bool, header: str, footer: str) -> None:
-    """Print a results table (or its JSON), with a header and notes, and write it to ``--out``."""
+def emit(result: Any, *, as_json: bool, out: Path | None, all_metrics: bool, header: str, footer: str) -> None:
+    """Print a result's table (or its JSON), with a header and notes, and write its tidy frame to
+    ``--out``. Without ``--out`` the table and the JSON come from the result's rows (``to_rows()``),
+    the same bytes as from its frame, and pandas is not imported."""
     from toctou_sim.reporting.present import comparison_table, results_json, shown_metrics, write_table
 
+    tidy = result.to_frame() if out is not None else result.to_rows()
     if out is not None:
-        write_table(frame, out)
+        write_table(tidy, out)
     if as_json:
-        echo(results_json(frame))
+        echo(results_json(tidy))
         return
     echo(header)
-    echo(comparison_table(frame, None if all_metrics else shown_metrics(frame)))
+    echo(comparison_table(tidy, None if all_metrics else shown_metrics(tidy)))
     if footer:
         echo(footer)
     if out is not None:
         echo(f"wrote {out}")
 
 
-TABLE_MODULES = ("pandas", "toctou_sim.reporting.present")
-"""What printing a results table imports (:func:`emit`, ``to_frame``): 0.3-0.5 s of CPU, pandas
-mostly, which the command line defers until it prints."""
+TABLE_MODULES = ("toctou_sim.reporting.present",)
+"""What printing a results table or its JSON imports (:func:`emit`, from the result's rows)."""
+
+FRAME_MODULES = ("pandas",)
+"""What writing ``--out`` adds (:func:`emit` builds the tidy frame then): 0.3-0.5 s of CPU."""
 
 
-def import_table_modules_meanwhile(executor: Any) -> bool:
-    """Import :data:`TABLE_MODULES` on a thread of this process while ``executor``'s worker
-    processes run the replications (the parent only waits for them then), instead of after the
-    results are in; nothing when the replications run in this process.
+def import_table_modules_meanwhile(executor: Any, frame: bool = False) -> bool:
+    """Import :data:`TABLE_MODULES` (and with ``frame``, :data:`FRAME_MODULES`) on a thread of this
+    process while ``executor``'s worker processes run the replications (the parent only waits for
+    them then), instead of after the results are in; nothing when the replications run in this
+    process.
 
     The thread starts once the workers exist (:func:`~toctou_sim.experiment.executors.when_workers_started`),
     so no worker inherits it; an import that fails there fails again, visibly, where the table
     needs it. On two idle cores this takes about half the import off the command's wall time.
+    Without ``frame`` (the table, the JSON) it imports little: the rows need no pandas.
     Returns whether the thread (named ``toctou-sim table imports``) is started or will be."""
     import threading
 
@@ -134,7 +142,7 @@ def import_table_modules_meanwhile(executor: Any) -> bool:
     def quietly() -> None:
         import importlib
 
-        for name in TABLE_MODULES:
+        for name in TABLE_MODULES + (FRAME_MODULES if frame else ()):
             try:
                 importlib.import_module(name)
             except Exception:  # the table's own import reports it

@@ -48,7 +48,7 @@ def compare_command(model: Path, reps: int, seed: int, sets: tuple[str, ...], pr
                            max_ops=max_ops, max_memory=max_memory)
     budget_check([spec.with_strategy(n) for n in names], settings.limit, max_ops, max_memory)
     with local_executor(workers, settings.limit * len(names)) as executor:
-        import_table_modules_meanwhile(executor)
+        import_table_modules_meanwhile(executor, frame=out is not None)
         result = run_compare(spec, names, baseline=baseline,
                              settings=dataclasses.replace(settings, executor=executor))
     header = (f"{spec.model.name}: {', '.join(names)} on common random numbers, seed {seed} "
@@ -56,4 +56,4 @@ def compare_command(model: Path, reps: int, seed: int, sets: tuple[str, ...], pr
     stopped = next(iter(result.results.values())).stopped_by
     footer = "\n".join(n for n in (stop_note(stopped, precision, metric), results_engine_note(result.results, engine),
                                    retry_note({k: r.model for k, r in result.results.items()})) if n)
-    emit(result.to_frame(), as_json=as_json, out=out, all_metrics=all_metrics, header=header, footer=footer)
+    emit(result, as_json=as_json, out=out, all_metrics=all_metrics, header=header, footer=footer)

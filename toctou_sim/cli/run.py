@@ -45,7 +45,7 @@ def run_command(model: Path, reps: int, seed: int, sets: tuple[str, ...], precis
                            max_ops=max_ops, max_memory=max_memory)
     budget_check([spec], settings.limit, max_ops, max_memory)
     with local_executor(workers, settings.limit) as executor:
-        import_table_modules_meanwhile(executor)
+        import_table_modules_meanwhile(executor, frame=out is not None)
         result = simulate(spec, settings=dataclasses.replace(settings, executor=executor))
     header = (f"{spec.model.name}: strategy {result.strategy}, seed {seed}, {result.n_reps} replications "
               f"(the harm: {spec.harm})")
@@ -60,4 +60,4 @@ def run_command(model: Path, reps: int, seed: int, sets: tuple[str, ...], precis
     footer = "\n".join(n for n in (echo_later, stop_note(result.stopped_by, precision, metric),
                                    results_engine_note({result.strategy: result}, engine),
                                    retry_note({result.strategy: result.model})) if n)
-    emit(result.to_frame(), as_json=as_json, out=out, all_metrics=all_metrics, header=header, footer=footer)
+    emit(result, as_json=as_json, out=out, all_metrics=all_metrics, header=header, footer=footer)

@@ -300,13 +300,18 @@ class SimulationResult:
         values = [r.metrics.get("unstable", 0.0) for r in self.replications]
         return bool(values) and sum(values) >= 0.5 * len(values)
 
+    def to_rows(self) -> list[dict[str, Any]]:
+        """The rows of :meth:`to_frame` as plain dictionaries, without pandas (what ``run`` prints
+        its table and ``--json`` from): ``to_frame()`` is ``pandas.DataFrame(to_rows())``."""
+        common = self._common()
+        return [self._row(estimate(name, self.replications), common) for name in self.metric_names]
+
     def to_frame(self) -> pd.DataFrame:
         """Tidy estimates: one row per metric (each row says the harm and whether the run was
         unstable)."""
         import pandas as pd
 
-        rows = [self._row(self.estimate(name)) for name in self.metric_names]
-        return pd.DataFrame(rows)
+        return pd.DataFrame(self.to_rows())
 
     def replications_frame(self) -> pd.DataFrame:
         """One row per replication and metric (seed and replication on every row)."""
@@ -319,12 +324,18 @@ class SimulationResult:
         ]
         return pd.DataFrame(rows)
 
-    def _row(self, est: Estimate) -> dict[str, Any]:
+    def _common(self) -> tuple[str, str, bool]:
+        """What every row of this result repeats and takes a moment to find: the model's name, the
+        harm, whether the run was unstable (computed once per table, not once per row)."""
+        return self.model.model.name, self.model.harm, self.unstable
+
+    def _row(self, est: Estimate, common: tuple[str, str, bool] | None = None) -> dict[str, Any]:
+        name, harm, unstable = common or self._common()
         return {
-            "model": self.model.model.name,
+            "model": name,
             "strategy": self.strategy,
-            "harm": self.model.harm,
-            "unstable": self.unstable,
+            "harm": harm,
+            "unstable": unstable,
             "metric": est.metric,
             "estimate": est.estimate,
             "ci_low": est.ci_low,
@@ -387,6 +398,27 @@ class ComparisonResult:
                 else metric.replace("latency_", "latency_added_"))
         return Estimate(name, mean, low, high, int(np.sum(~np.isnan(diffs))))
 
+    def _blocks(self) -> Iterator[list[dict[str, Any]]]:
+        """The tidy rows in the blocks :meth:`to_frame` builds a frame of each: per strategy, its
+        metrics with the paired differences, then (with ``none`` among the strategies) its M8 rows,
+        whose differences are NaN. Every row has the same keys, in the same order."""
+        nan = math.nan
+        for label, result in self.results.items():
+            rows = result.to_rows()
+            for row in rows:
+                diff = self.difference(label, row["metric"])
+                row.update(baseline=self.baseline, diff=diff.estimate, diff_low=diff.ci_low, diff_high=diff.ci_high)
+            yield rows
+            if "none" in self.results:
+                added = [self.latency_added(label, m) for m in ("request_latency_mean_ms", "latency_p99_ms")]
+                yield [{**result._row(est), "baseline": "none", "diff": nan, "diff_low": nan, "diff_high": nan}
+                       for est in added]
+
+    def to_rows(self) -> list[dict[str, Any]]:
+        """The rows of :meth:`to_frame` as plain dictionaries, without pandas (what ``compare``
+        prints its table and ``--json`` from); a difference the frame holds as NaN is NaN here."""
+        return [row for block in self._blocks() for row in block]
+
     def to_frame(self) -> pd.DataFrame:
         """Tidy rows: strategy x metric, with the paired difference against the baseline.
 
@@ -395,21 +427,7 @@ class ComparisonResult:
         """
         import pandas as pd
 
-        frames = []
-        for label, result in self.results.items():
-            frame = result.to_frame()
-            diffs = [self.difference(label, m) for m in frame["metric"]]
-            frame["baseline"] = self.baseline
-            frame["diff"] = [d.estimate for d in diffs]
-            frame["diff_low"] = [d.ci_low for d in diffs]
-            frame["diff_high"] = [d.ci_high for d in diffs]
-            if "none" in self.results:
-                added = [self.latency_added(label, m) for m in ("request_latency_mean_ms", "latency_p99_ms")]
-                extra = pd.DataFrame([result._row(est) for est in added])
-                extra["baseline"] = "none"
-                frame = pd.concat([frame, extra], ignore_index=True)
-            frames.append(frame)
-        return pd.concat(frames, ignore_index=True)
+        return pd.concat([pd.DataFrame(block) for block in self._blocks()], ignore_index=True)
 
     def replications_frame(self) -> pd.DataFrame:
         """Per-replication rows of every strategy."""

@@ -1,13 +1,25 @@
-"""Plain-text tables of results, for terminals and notebooks."""
+"""Plain-text tables of results, for terminals and notebooks.
+
+The tables and the JSON take the tidy results either as a pandas frame (``to_frame()``, in a
+notebook) or as its rows (``to_rows()``, plain dictionaries): the command line prints from the rows
+and imports pandas only to write ``--out`` (pandas costs a third of a second to import). Both give
+the same bytes: the rows' text layout is pandas' ``DataFrame.to_string()`` for text cells
+(:func:`text_table`), and ``tests/unit/test_present_rows.py`` holds the two to each other.
+"""
 
 from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Union, cast
 
-import pandas as pd
+if TYPE_CHECKING:
+    import pandas as pd
+
+Tidy = Union["pd.DataFrame", Sequence[Mapping[str, Any]]]
+"""Tidy results: a frame (``to_frame()``) or its rows (``to_rows()``, one dictionary per row)."""
 
 __all__ = [
     "DUPLICATES",
@@ -22,6 +34,7 @@ __all__ = [
     "results_json",
     "shown_metrics",
     "stability_notes",
+    "text_table",
     "write_table",
 ]
 
@@ -51,14 +64,32 @@ _DETAIL_RATES = frozenset({"ok_rate", "declined_rate", "spurious_rejection_rate"
                            "stale_check_rate"})
 
 
-def shown_metrics(frame: pd.DataFrame) -> tuple[str, ...]:
+def _is_frame(table: Tidy) -> bool:
+    return hasattr(table, "to_dict")
+
+
+def _records(table: Tidy) -> list[Mapping[str, Any]]:
+    """The rows of tidy results (a frame's as ``to_dict(orient="records")`` gives them)."""
+    if _is_frame(table):
+        records: list[Mapping[str, Any]] = cast(Any, table).to_dict(orient="records")
+        return records
+    return list(cast("Sequence[Mapping[str, Any]]", table))
+
+
+def _nonzero(value: Any) -> bool:
+    """A number that is neither 0 nor missing (None, NaN)."""
+    return value is not None and value == value and value != 0
+
+
+def shown_metrics(frame: Tidy) -> tuple[str, ...]:
     """What the terminal table shows: the headline metrics, then every other rate (a read path's,
     a strategy's, an actor's, the guide's M1-M10, the error budget's) that some strategy measured
     as non-zero. ``--all-metrics`` shows everything."""
     from toctou_sim.measure.guide import GUIDE_METRICS
 
-    seen = set(frame[frame["estimate"].fillna(0) != 0]["metric"])
-    extra = tuple(m for m in dict.fromkeys(frame["metric"])
+    rows = _records(frame)
+    seen = {row["metric"] for row in rows if _nonzero(row["estimate"])}
+    extra = tuple(m for m in dict.fromkeys(row["metric"] for row in rows)
                   if m.endswith("_rate") and m in seen and m not in _DETAIL_RATES and m not in HEADLINE_METRICS)
     guide = tuple(name for _, names in GUIDE_METRICS.values() for name in names
                   if name in seen and name not in HEADLINE_METRICS and name not in extra)
@@ -218,7 +249,37 @@ def _grouped(metrics: list[str]) -> list[tuple[str, list[str]]]:
     return [(g, buckets[g]) for g in order if buckets[g]]
 
 
-def _block(cells: dict[str, dict[str, str]], columns: list[str], metrics: list[str]) -> str:
+_ESCAPES = str.maketrans({"\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _labels(labels: Sequence[str]) -> list[str]:
+    """Row or column labels as pandas shows them: tabs and line breaks escaped, and the leading
+    whitespace every label shares taken off."""
+    shown = [" " + label.translate(_ESCAPES) for label in labels]
+    common = min((len(label) - len(label.lstrip()) for label in shown), default=0)
+    return [label[common:] for label in shown]
+
+
+def text_table(rows: Sequence[Sequence[str]], index: Sequence[str], columns: Sequence[str]) -> str:
+    """``pandas.DataFrame(rows, index=index, columns=columns).to_string()`` for text cells, under
+    pandas' default display options, without pandas: the index left-aligned, each column (a
+    space, then its cells) right-aligned to its widest cell or header, tabs and line breaks shown
+    escaped, trailing spaces kept (and pandas' three lines for a table without rows or columns)."""
+    if not index or not columns:
+        return f"Empty DataFrame\nColumns: [{', '.join(columns)}]\nIndex: [{', '.join(index)}]"
+    labels = ["", *_labels(index)]
+    width = max(map(len, labels))
+    parts = [[label.ljust(width) for label in labels]]
+    for number, header in enumerate(_labels(columns)):
+        cells = [" " + row[number].translate(_ESCAPES) for row in rows]
+        width = max([len(header), *map(len, cells)])
+        parts.append([header.rjust(width), *(cell.rjust(width) for cell in cells)])
+    return "\n".join(" ".join(line) for line in zip(*parts, strict=True))
+
+
+def _block(cells: dict[str, dict[str, str]], columns: list[str], metrics: list[str], with_pandas: bool) -> str:
+    """One grouped block of the comparison table: by pandas' ``to_string`` (``with_pandas``, when
+    the results came as a frame) or by :func:`text_table`, the same text."""
     rows: list[list[str]] = []
     index: list[str] = []
     for group, members in _grouped(metrics):
@@ -227,39 +288,44 @@ def _block(cells: dict[str, dict[str, str]], columns: list[str], metrics: list[s
         for metric in members:
             index.append(f"  {metric}")
             rows.append([cells[c].get(metric, "") for c in columns])
-    table = pd.DataFrame(rows, index=index, columns=columns)
-    return table.to_string()
+    if with_pandas:
+        import pandas as pd
+
+        return pd.DataFrame(rows, index=index, columns=columns).to_string()
+    return text_table(rows, index, columns)
 
 
-def comparison_table(frame: pd.DataFrame, metrics: tuple[str, ...] | None = HEADLINE_METRICS) -> str:
+def comparison_table(frame: Tidy, metrics: tuple[str, ...] | None = HEADLINE_METRICS) -> str:
     """Strategies side by side (one column each), rows grouped harm · cost · budget · diagnostics,
     each estimate in its unit with its 95% CI as ±; when the frame has paired differences, a second
     block shows each strategy minus the baseline (rows where every difference is exactly 0 or
-    n/a are left out)."""
-    chosen = frame if metrics is None else frame[frame["metric"].isin(metrics)]
-    if metrics is not None:
-        chosen = chosen[~chosen["metric"].isin(DUPLICATES)]
-    order = [m for m in (metrics or tuple(dict.fromkeys(frame["metric"]))) if m in set(chosen["metric"])]
-    strategies = list(dict.fromkeys(chosen["strategy"]))
+    n/a are left out). ``frame``: the tidy frame or its rows (the same text)."""
+    with_pandas = _is_frame(frame)
+    every = _records(frame)
+    chosen = every if metrics is None else [row for row in every
+                                            if row["metric"] in metrics and row["metric"] not in DUPLICATES]
+    order = [m for m in (metrics or tuple(dict.fromkeys(row["metric"] for row in every)))
+             if m in {row["metric"] for row in chosen}]
+    strategies = list(dict.fromkeys(row["strategy"] for row in chosen))
     cells: dict[str, dict[str, str]] = {s: {} for s in strategies}
     diffs: dict[str, dict[str, str]] = {s: {} for s in strategies}
-    has_diff = "diff" in chosen.columns
-    for row in chosen.to_dict(orient="records"):
+    has_diff = "diff" in cast(Any, frame).columns if with_pandas else any("diff" in row for row in chosen)
+    for row in chosen:
         strategy, metric = str(row["strategy"]), str(row["metric"])
         cells[strategy][metric] = format_metric(metric, row["estimate"], row["ci_low"], row["ci_high"],
                                                 bool(row["upper_bound"]))
         if has_diff and strategy != row.get("baseline"):
             diffs[strategy][metric] = format_difference(metric, row["diff"], row["diff_low"], row["diff_high"])
-    n_reps = int(chosen["n_reps"].max()) if len(chosen) else 0
-    lines = [f"estimates ± 95% CI over {n_reps} replications", _block(cells, strategies, order)]
-    lines += stability_notes(frame)
+    n_reps = int(max(row["n_reps"] for row in chosen)) if chosen else 0
+    lines = [f"estimates ± 95% CI over {n_reps} replications", _block(cells, strategies, order, with_pandas)]
+    lines += stability_notes(every)
     if has_diff and len(strategies) > 1:
-        baseline = chosen["baseline"].iloc[0]
+        baseline = chosen[0]["baseline"]
         others = [s for s in strategies if s != baseline]
         changed = [m for m in order if any(diffs[s].get(m, "n/a") not in ("n/a", "no change", "") for s in others)]
         if changed:
             lines += ["", f"paired difference vs {baseline} (common random numbers) ± 95% CI; pp = percentage points",
-                      _block(diffs, others, changed)]
+                      _block(diffs, others, changed, with_pandas)]
     return "\n".join(lines)
 
 
@@ -268,11 +334,9 @@ def format_diff(estimate: float, low: float, high: float, metric: str = "") -> s
     return format_difference(metric, estimate, low, high)
 
 
-def stability_notes(frame: pd.DataFrame) -> list[str]:
+def stability_notes(frame: Tidy) -> list[str]:
     """One warning line per strategy whose runs had no steady state."""
-    if "unstable" not in frame.columns:
-        return []
-    flagged = list(dict.fromkeys(frame.loc[frame["unstable"].astype(bool), "strategy"]))
+    flagged = list(dict.fromkeys(row["strategy"] for row in _records(frame) if bool(row.get("unstable", False))))
     return [f"UNSTABLE {name}: no steady state, latency grows with the horizon (a backlog grew for the whole run); "
             "its latencies and rates estimate nothing" for name in flagged]
 
@@ -285,9 +349,10 @@ def _clean(value: Any) -> Any:
     return value
 
 
-def results_json(frame: pd.DataFrame, **extra: Any) -> str:
-    """``{"results": [tidy rows]}`` with NaN as null; keys sorted for byte-stable output."""
-    rows = [{k: _clean(v) for k, v in row.items()} for row in frame.to_dict(orient="records")]
+def results_json(frame: Tidy, **extra: Any) -> str:
+    """``{"results": [tidy rows]}`` with NaN as null; keys sorted for byte-stable output. ``frame``:
+    the tidy frame or its rows (the same text)."""
+    rows = [{k: _clean(v) for k, v in row.items()} for row in _records(frame)]
     return json.dumps({**extra, "results": rows}, sort_keys=True, indent=1)
 
 
