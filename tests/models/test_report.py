@@ -140,6 +140,27 @@ def test_cheapest_is_ranked_by_latency_then_aborts() -> None:
     assert (verdict.chosen, verdict.runner_up) == ("c", "b")
 
 
+def test_an_added_latency_indistinguishable_from_zero_is_said_so() -> None:
+    """The recommended strategy's paired p99 difference of -1.4 ms (95% CI -3.5 .. +0.7) is no
+    latency gain: the verdict says none is measurable rather than "-1.4 ms of added latency"; a
+    runner-up whose interval excludes 0 keeps its figure."""
+    ok = {"violation_rate": (0, 0.0001), "error_rate": (0.0002, 0.0003), "page_rule": (0, 0), "abort_rate": (0, 0)}
+    frame = _frame({
+        "none": {"violation_rate": (0.01, 0.012), "error_rate": (0.01, 0.012), "abort_rate": (0, 0),
+                 "latency_p99_ms": (0, 0), "page_rule": (0, 0)},
+        "reservation": {**ok, "latency_p99_ms": (-1.36, 0.7)},
+        "conditional": {**ok, "latency_p99_ms": (21.5, 24.9)},
+    })
+    frame["diff_low"] = frame["diff"] - (frame["ci_high"] - frame["estimate"]) * 1.5
+    frame["diff_high"] = frame["ci_high"]
+    text = str(recommend(frame, SloSpec(target=0.999)))
+    assert ("Recommended: reservation. It keeps harms within the SLO's allowance (no harm_budget set) (at most 100 "
+            "per million operations, allowed 0.1%); it burns at most 0.3x the error budget, for no added "
+            "p99 latency measurable vs none (-1.36 ms, 95% CI [-4.45 ms, +0.7 ms]) and an abort rate of 0.") in text
+    assert "Runner-up: conditional, also within the SLO (burn at most 0.3x), at +21.5 ms of added p99 latency vs none" \
+        in text
+
+
 def _check_image(paths: list[Path]) -> None:
     png, svg = paths
     assert png.stat().st_size > 5_000

@@ -240,8 +240,7 @@ def recommend(frame: pd.DataFrame, slo: SloSpec, baseline: str | None = None, ha
                 f"it burns at most {best.burn_high:.2g}x the error budget")
         lines.append(
             f"Recommended: {best.strategy}. {kept[0].upper()}{kept[1:]}; {burn}, "
-            f"for {format_signed_ms(best.added_p99_ms)} of added p99 latency vs {baseline} and an abort rate of "
-            f"{best.abort_rate:.3g}."
+            f"for {_added(best, baseline)} and an abort rate of {best.abort_rate:.3g}."
         )
         if best.caveats:
             lines.append("Caveat: " + "; ".join(best.caveats.values()) + ".")
@@ -250,7 +249,7 @@ def recommend(frame: pd.DataFrame, slo: SloSpec, baseline: str | None = None, ha
             lines.append(
                 f"Runner-up: {second.strategy}, also within the SLO ("
                 + ("no error seen" if "burn" in second.caveats else f"burn at most {second.burn_high:.2g}x") + "), "
-                f"at {format_signed_ms(second.added_p99_ms)} added p99 latency and abort rate {second.abort_rate:.3g}."
+                f"at {_added(second, baseline)} and abort rate {second.abort_rate:.3g}."
             )
             if _overlap(best, second):
                 lines.append(
@@ -362,6 +361,17 @@ def _overlap(first: Verdict, second: Verdict) -> bool:
     if not all(math.isfinite(b) for b in bounds):
         return False
     return first.added_high >= second.added_low and second.added_high >= first.added_low
+
+
+def _added(verdict: Verdict, baseline: str) -> str:
+    """The strategy's added p99 latency against ``baseline`` in words: its paired estimate, or, when
+    the 95% interval holds 0 (the two are not told apart), that it adds none measurable."""
+    added = format_signed_ms(verdict.added_p99_ms)
+    low, high = verdict.added_low, verdict.added_high
+    if math.isfinite(low) and math.isfinite(high) and low < high and low <= 0 <= high:
+        return (f"no added p99 latency measurable vs {baseline} ({added}, 95% CI "
+                f"[{format_signed_ms(low)}, {format_signed_ms(high)}])")
+    return f"{added} of added p99 latency vs {baseline}"
 
 
 def format_signed_ms(value: float) -> str:
