@@ -97,3 +97,24 @@ class LoggingWorld(World):
             self.names[id(op)] = name
 
         self.env.process(start())
+
+
+def unwritten_charts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Build every chart a command draws but do not render it: ``plots.save`` closes the figure and
+    leaves empty ``.png``/``.svg`` files where it would have written them. For tests whose subject
+    is a command's flow (options, folders, the page's text), not its pictures: rendering is about
+    a second of CPU per chart and format, and the chart tests (``tests/unit/test_charts.py``,
+    ``tests/models/test_report.py``) render and check every one."""
+    import matplotlib.pyplot as plt
+
+    from toctou_sim.reporting import plots
+
+    def unwritten(fig: Any, stem: str | Path, dpi: int = 110, close: bool = False) -> list[Path]:
+        plt.close(fig)
+        paths = [Path(stem).with_suffix(".png"), Path(stem).with_suffix(".svg")]
+        for path in paths:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.touch()
+        return paths
+
+    monkeypatch.setattr(plots, "save", unwritten)

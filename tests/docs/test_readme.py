@@ -9,7 +9,7 @@ import shlex
 
 import pytest
 from click.testing import CliRunner
-from conftest import ROOT
+from conftest import ROOT, unwritten_charts
 
 from toctou_sim.cli.main import main
 
@@ -89,6 +89,7 @@ def test_readme_command_runs(command: str, tmp_path, monkeypatch) -> None:
         args += ["--reps", "2", "--trials", "2000"]
     if args[0] == "report":
         args += ["--trace-ops", "50"]
+        unwritten_charts(monkeypatch)  # the report's charts are rendered and checked in test_report.py
         if "--no-headroom" not in args and "headroom" not in command:  # the headroom has its own tests
             args.append("--no-headroom")
     result = CliRunner().invoke(main, args)
@@ -116,8 +117,10 @@ def test_readme_python_runs(index: int, tmp_path, monkeypatch) -> None:
 
     import toctou_sim
 
-    # the headroom sweep a report adds has its own tests: the examples' reports skip it
+    # the headroom sweep a report adds has its own tests: the examples' reports skip it; so do
+    # their charts' rendering (test_report.py renders and checks them)
     monkeypatch.setattr(toctou_sim, "report", functools.partial(toctou_sim.report, headroom=False))
+    unwritten_charts(monkeypatch)
     exec(compile(source, f"README python block {index}", "exec"), {"__name__": "__readme__"})
 
 

@@ -11,6 +11,7 @@ from typing import Any
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from conftest import unwritten_charts
 
 import toctou_sim
 from toctou_sim.cli.args import parse_grid
@@ -304,7 +305,8 @@ def test_report_renders_in_a_browser(bundle: Any) -> None:
         browser.quit()
 
 
-def test_report_cli(tmp_path: Path) -> None:
+def test_report_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    unwritten_charts(monkeypatch)  # the command's options and files; the charts: the tests above
     model = tmp_path / "known.toml"
     model.write_text(
         '[model]\nname = "known"\nhorizon = "5s"\nwarmup = "1s"\n'

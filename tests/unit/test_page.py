@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import unwritten_charts
 
 import toctou_sim
 from toctou_sim.reporting.page import Table, environment, render_sweep
@@ -44,7 +45,8 @@ def _text(page: str) -> str:
     return re.sub(r"\s+", " ", re.sub(r">\s+<", "><", html.unescape(page))).strip()
 
 
-def test_model_text_with_markup_reaches_the_report_escaped(tmp_path: Path) -> None:
+def test_model_text_with_markup_reaches_the_report_escaped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    unwritten_charts(monkeypatch)  # the page's text is the subject; a $ or markup in charts: test_hardening.py
     path = tmp_path / "hostile.toml"
     path.write_text(HOSTILE, encoding="utf-8")
     bundle = toctou_sim.report(path, tmp_path / "r", strategies=["hostile"], reps=2, trace_ops=0,
