@@ -1,6 +1,7 @@
 """``RunSettings``: how a run runs, in one frozen object validated in one place.
 
-``simulate``, ``compare``, ``staleness``, ``plan_sweep`` and ``sweep`` take ``settings=`` or their
+``simulate``, ``compare``, ``staleness``, ``plan_sweep``, ``sweep``, ``headroom``, ``sensitivity``
+and ``report`` take ``settings=`` or their
 old keywords; the keywords build a :class:`RunSettings`, so the two ways give the same numbers and
 the same errors.
 """
@@ -13,10 +14,13 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import unwritten_charts
 
 import toctou_sim
+from toctou_sim.capacity.headroom import headroom
+from toctou_sim.capacity.sensitivity import sensitivity
 from toctou_sim.experiment.settings import RunSettings
-from toctou_sim.spec.model import SpecError
+from toctou_sim.spec.model import SpecError, load_model
 from toctou_sim.sweeps.driver import plan_sweep
 
 MODELS = Path(__file__).resolve().parents[2] / "models"
@@ -56,6 +60,9 @@ ENTRY_POINTS: dict[str, Callable[..., object]] = {
     "plan_sweep": lambda **kw: plan_sweep(FLASH, grid={"keys.count": [1]}, **kw),
     "sweep": lambda **kw: toctou_sim.sweep(FLASH, grid={"keys.count": [1]}, **kw),
     "staleness": lambda **kw: toctou_sim.staleness(QUORUM, **kw),
+    "headroom": lambda **kw: headroom(load_model(FLASH), **kw),
+    "sensitivity": lambda **kw: sensitivity(load_model(FLASH), **kw),
+    "report": lambda **kw: toctou_sim.report(FLASH, Path("never-written"), **kw),
 }
 TAKES = {  # the run keywords each entry point has (the others come only with settings=)
     "simulate": {"reps", "seed", "precision", "max_reps", "metric", "engine", "estimator", "max_ops", "progress",
@@ -65,6 +72,9 @@ TAKES = {  # the run keywords each entry point has (the others come only with se
     "plan_sweep": {"reps", "seed", "precision", "max_reps", "metric", "max_ops"},
     "sweep": {"reps", "seed", "precision", "max_reps", "metric", "engine", "max_ops", "progress", "executor"},
     "staleness": {"reps", "seed", "max_ops"},
+    "headroom": {"reps", "seed", "executor"},
+    "sensitivity": {"reps", "seed", "engine", "executor"},
+    "report": {"reps", "seed", "max_ops", "progress", "executor"},
 }
 
 
@@ -105,6 +115,12 @@ def test_settings_and_a_keyword_are_not_both_taken() -> None:
         plan_sweep(FLASH, grid={"keys.count": [1]}, settings=RunSettings(estimator="conditional"))
     with pytest.raises(SpecError, match=r"^precision: staleness does not use it"):
         toctou_sim.staleness(QUORUM, settings=RunSettings(precision=0.1))
+    with pytest.raises(SpecError, match=r"^engine: headroom does not use it"):
+        headroom(load_model(FLASH), settings=RunSettings(engine="des"))
+    with pytest.raises(SpecError, match=r"^settings and seed: give one or the other"):
+        sensitivity(load_model(FLASH), settings=RunSettings(), seed=3)
+    with pytest.raises(SpecError, match=r"^progress: sensitivity does not use it"):
+        sensitivity(load_model(FLASH), settings=RunSettings(progress=True))
 
 
 def _same(a: pd.DataFrame, b: pd.DataFrame) -> None:
@@ -138,3 +154,23 @@ def test_the_settings_module_is_the_one_place_that_validates_the_stopping_rule()
         RunSettings(reps=0)
     assert str(rule.value) == str(run.value)
     assert StoppingRule(3, 0.1, 50).limit == RunSettings(reps=3, precision=0.1, max_reps=50).limit == 50
+
+
+def test_report_headroom_and_sensitivity_give_the_same_numbers_through_settings(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The three entry points that took only keywords now take ``settings=`` too: the same run
+    either way, and the report hands every setting to its comparison (``engine`` shows in it)."""
+    spec = load_model(FLASH, SMALL)
+    run = RunSettings(reps=2, seed=5)
+    by_keywords = headroom(spec, "cas", reps=2, seed=5, refine=1, max_multiplier=2.0)
+    by_settings = headroom(spec, "cas", settings=run, refine=1, max_multiplier=2.0)
+    _same(by_keywords.to_frame(), by_settings.to_frame())
+    a = sensitivity(spec, "none", n=4, reps=1, seed=5, num_resamples=10)
+    b = sensitivity(spec, "none", n=4, settings=RunSettings(reps=1, seed=5), num_resamples=10)
+    _same(a.samples, b.samples)
+    unwritten_charts(monkeypatch)
+    done = toctou_sim.report(spec, tmp_path / "r", strategies=["none", "cas"], trace_ops=0, headroom=False,
+                             settings=RunSettings(reps=2, seed=5, engine="des"))
+    assert {r.engine for r in done.comparison.results.values()} == {"des"}
+    plain = toctou_sim.compare(spec, ["none", "cas"], reps=2, seed=5)  # auto: the fast engine, the same numbers
+    _same(done.frame.drop(columns="engine"), plain.to_frame().drop(columns="engine"))

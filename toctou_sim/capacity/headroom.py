@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from toctou_sim.core.distributions import RandomStreams
+from toctou_sim.experiment.settings import RunSettings
 from toctou_sim.spec.model import ModelSpec, SpecError, parse_model
 
 if TYPE_CHECKING:
@@ -370,6 +371,7 @@ def headroom(
     today: SimulationResult | None = None,
     ops_fraction: float | None = None,
     cost_budget: float | None = None,
+    settings: RunSettings | None = None,
 ) -> HeadroomResult:
     """The highest arrival rate ``strategy`` sustains on ``model`` (see the module docstring).
 
@@ -389,10 +391,17 @@ def headroom(
     ``cost_budget``: the most the sweep may simulate, in replications of today's model (a run at
     2x for the full horizon costs 2); a load that would exceed it is not run, and the sweep stops
     there (``budget_stopped``).
+    ``settings``: ``reps``, ``seed`` and ``executor`` in one
+    :class:`~toctou_sim.experiment.settings.RunSettings` (give it or those keywords, not both);
+    the sweep reads nothing else from it, and refuses settings it would ignore.
 
     Raises:
-        SpecError: a bad parameter (``step <= 1``, limits out of order).
+        SpecError: a bad parameter (``step <= 1``, limits out of order, ``reps < 1``).
     """
+    run_settings = RunSettings.resolve(settings, headroom, reps=reps, seed=seed, executor=executor)
+    run_settings.refuse("headroom", "precision", "max_reps", "metric", "engine", "estimator", "progress",
+                        "max_ops", "max_memory")
+    reps, seed, executor = run_settings.reps, run_settings.seed, run_settings.executor
     if not step > 1:
         raise SpecError(f"headroom step: must be > 1, got {step!r}")
     if not 0 < min_multiplier <= 1 <= max_multiplier:

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from toctou_sim.experiment.settings import RunSettings
 from toctou_sim.spec.model import ModelSpec, SpecError, parse_model
 
 if TYPE_CHECKING:
@@ -325,6 +326,7 @@ def sensitivity(
     executor: Executor | None = None,
     engine: str = "auto",
     num_resamples: int = 100,
+    settings: RunSettings | None = None,
 ) -> SensitivityResult:
     """Rank ``params`` by their effect on ``strategy``'s harm rate and error rate (see the module
     docstring).
@@ -340,10 +342,13 @@ def sensitivity(
         executor: runs the replications (any ``concurrent.futures.Executor``).
         engine: ``auto``, ``des`` or ``fast`` (never changes a number).
         num_resamples: bootstrap resamples for the confidence intervals.
+        settings: ``reps``, ``seed``, ``executor`` and ``engine`` in one
+            :class:`~toctou_sim.experiment.settings.RunSettings` (give it or those keywords, not
+            both); settings the analysis would ignore are refused.
 
     Raises:
         SpecError: a bad parameter (unknown path, bad range, a value the model rejects), ``n < 4``
-            or ``reps < 1``.
+            or a bad run setting (``reps < 1``, ...).
     """
     import zlib
 
@@ -355,8 +360,9 @@ def sensitivity(
 
     if n < 4:
         raise SpecError(f"sensitivity n: must be >= 4 sample points, got {n}")
-    if reps < 1:
-        raise SpecError(f"sensitivity reps: must be >= 1, got {reps}")
+    run = RunSettings.resolve(settings, sensitivity, reps=reps, seed=seed, executor=executor, engine=engine)
+    run.refuse("sensitivity", "precision", "max_reps", "metric", "estimator", "progress", "max_ops", "max_memory")
+    reps, seed, executor, engine = run.reps, run.seed, run.executor, run.engine
     spec = model.with_strategy(strategy) if strategy is not None else model
     label = spec.strategy.label or spec.strategy.kind
     parameters = _parameters(spec, None, params)

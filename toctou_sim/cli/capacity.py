@@ -66,10 +66,10 @@ def timeline_command(model: Path, strategies: str | None, service: str, seed: in
 
 
 @click.command("headroom")
-@click.argument("model", type=click.Path(path_type=Path))
+@click.argument("model", type=MODEL)
 @click.option("--strategies", default=None, help="Comma-separated strategies (default: the model's own).")
-@click.option("--reps", default=3, show_default=True, help="Replications per load.")
-@click.option("--seed", default=0, show_default=True, help="Seed of the run (the same at every load).")
+@click.option("--reps", type=REPS, default=3, show_default=True, help="Replications per load.")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of the run (the same at every load).")
 @click.option("--set", "sets", multiple=True, metavar="PATH=VALUE", help="Override a model field (repeatable).")
 @click.option("--p99", "p99_limit", default=None, metavar="DURATION",
               help="p99 latency limit (default: slo.latency_threshold, else none).")
@@ -79,15 +79,19 @@ def timeline_command(model: Path, strategies: str | None, service: str, seed: in
 @click.option("--max-multiplier", default=8.0, show_default=True, help="Highest load tried, x today's.")
 @click.option("--json", "as_json", is_flag=True, help="Print every load simulated as JSON.")
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="Also write the rows (.csv/.parquet).")
+@click.option("--workers", type=WORKERS, default=0, show_default=True,
+              help="Processes (0 = all cores; at most one per core and replication of a load).")
 def headroom_command(model: Path, strategies: str | None, reps: int, seed: int, sets: tuple[str, ...],
                      p99_limit: str | None, error_budget: float | None, error_metric: str, max_multiplier: float,
-                     as_json: bool, out: Path | None) -> None:
+                     as_json: bool, out: Path | None, workers: int) -> None:
     """The highest arrival rate each strategy sustains on MODEL: a load sweep that stops at the
     knee (p99 over its limit, errors over budget, or a saturated service)."""
     import pandas as pd
 
     from toctou_sim.capacity.headroom import headroom
     from toctou_sim.core.units import parse_duration
+    from toctou_sim.experiment.executors import local_executor
+    from toctou_sim.experiment.settings import RunSettings
     from toctou_sim.reporting.present import results_json, write_table
     from toctou_sim.spec.model import load_model
 
@@ -96,11 +100,11 @@ def headroom_command(model: Path, strategies: str | None, reps: int, seed: int, 
         limit = parse_duration(p99_limit) if p99_limit is not None else None
     except ValueError as exc:
         raise SpecError(f"--p99: {exc}") from None
-    if reps < 1:
-        raise SpecError(f"--reps: must be >= 1, got {reps}")
     names = strategy_names(strategies) if strategies is not None else [spec.strategy.label or spec.strategy.kind]
-    results = [headroom(spec, name, p99_limit=limit, error_budget=error_budget, error_metric=error_metric,
-                        max_multiplier=max_multiplier, reps=reps, seed=seed) for name in names]
+    with local_executor(workers, reps) as executor:
+        settings = RunSettings(reps=reps, seed=seed, executor=executor)
+        results = [headroom(spec, name, p99_limit=limit, error_budget=error_budget, error_metric=error_metric,
+                            max_multiplier=max_multiplier, settings=settings) for name in names]
     frame = pd.concat([result.to_frame() for result in results], ignore_index=True)
     if out is not None:
         write_table(frame, out)
@@ -146,6 +150,7 @@ def sensitivity_command(model: Path, strategy: str | None, params: tuple[str, ..
     from toctou_sim.capacity.sensitivity import Parameter, sensitivity
     from toctou_sim.core.limits import check_out_file
     from toctou_sim.experiment.executors import local_executor
+    from toctou_sim.experiment.settings import RunSettings
     from toctou_sim.reporting.present import results_json, write_table
     from toctou_sim.spec.model import load_model
 
@@ -156,7 +161,8 @@ def sensitivity_command(model: Path, strategy: str | None, params: tuple[str, ..
         chart = Path(f"sensitivity-{safe}")
     check_out_file(chart.with_suffix(".png"), "--chart")
     with local_executor(workers, n * reps) as executor:
-        result = sensitivity(spec, strategy, parameters, n=n, reps=reps, seed=seed, executor=executor)
+        result = sensitivity(spec, strategy, parameters, n=n,
+                             settings=RunSettings(reps=reps, seed=seed, executor=executor))
     if out is not None:
         write_table(result.samples, out)
     files_backend()

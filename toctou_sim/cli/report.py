@@ -81,6 +81,7 @@ def report_command(
     from toctou_sim.core.limits import check_out_folder
     from toctou_sim.experiment.executors import local_executor
     from toctou_sim.experiment.montecarlo import budget_check
+    from toctou_sim.experiment.settings import RunSettings
     from toctou_sim.reporting.review import report
     from toctou_sim.spec.model import load_model
     from toctou_sim.sweeps.driver import plan_sweep
@@ -99,20 +100,17 @@ def report_command(
         plan_sweep(spec, grid=grid, strategies=names, reps=grid_reps or reps, seed=seed, max_ops=max_ops,
                    max_memory=max_memory)
     with local_executor(workers, reps * len(names)) as executor:
+        settings = RunSettings(reps=reps, seed=seed, executor=executor, progress=not quiet and sys.stderr.isatty(),
+                               max_ops=max_ops, max_memory=max_memory)
         result = report(
             spec,
             out,
             strategies=names,
-            reps=reps,
-            seed=seed,
             baseline=baseline,
             grid=grid,
             grid_reps=grid_reps,
             trace_ops=trace_ops,
-            executor=executor,
-            progress=not quiet and sys.stderr.isatty(),
-            max_ops=max_ops,
-            max_memory=max_memory,
+            settings=settings,
             headroom=not no_headroom,
             sensitivity=sensitivity,
             sensitivity_n=sensitivity_n,

@@ -33,6 +33,7 @@ import pandas as pd
 from toctou_sim.capacity.headroom import HeadroomResult
 from toctou_sim.core.limits import csv_safe
 from toctou_sim.experiment.montecarlo import ComparisonResult, compare, unique_strategies
+from toctou_sim.experiment.settings import RunSettings
 from toctou_sim.measure.budget import TimelineBudget, analyse_model_timeline
 from toctou_sim.measure.metrics import Histogram
 from toctou_sim.reporting.tables import alert_table, budget_table, results_table
@@ -83,6 +84,7 @@ def report(
     sensitivity: bool = False,
     sensitivity_n: int = 32,
     on_verdict: Callable[[Recommendation], None] | None = None,
+    settings: RunSettings | None = None,
 ) -> ReportResult:
     """Run the comparison (and a sweep over ``grid``), write the design-review bundle to ``out``.
 
@@ -113,6 +115,11 @@ def report(
         on_verdict: called with the recommendation as soon as it is decided, before the headroom
             sweep, the charts and the page (which take most of a report's time): the command line
             prints the verdict then.
+        settings: how to run the comparison, in one
+            :class:`~toctou_sim.experiment.settings.RunSettings` (give it or the keywords ``reps``,
+            ``seed``, ``executor``, ``progress``, ``max_ops`` and ``max_memory``, not both). The
+            comparison honours all of it (``precision``, ``engine``, ...); the grid, the headroom
+            and sensitivity sweeps and the trace take its seed and executor.
     """
     import toctou_sim.reporting.charts as charts  # matplotlib and Jinja2 load only when a report is written
     import toctou_sim.reporting.plots as plots
@@ -122,13 +129,15 @@ def report(
     from toctou_sim.version import __version__
     from toctou_sim.world.tracing import trace_replication
 
+    run = RunSettings.resolve(settings, report, reps=reps, seed=seed, executor=executor, progress=progress,
+                              max_ops=max_ops, max_memory=max_memory)
+    reps, seed, executor = run.reps, run.seed, run.executor
     spec = _as_model(model if isinstance(model, ModelSpec) else load_model(model), overrides)
     names = unique_strategies(strategies or spec.default_strategies())
     base = baseline if baseline is not None else ("none" if "none" in names else names[0])
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    result = compare(spec, names, reps=reps, seed=seed, baseline=base, executor=executor, progress=progress,
-                     max_ops=max_ops, max_memory=max_memory)
+    result = compare(spec, names, settings=run, baseline=base)
     frame = result.to_frame()
     files: list[Path] = []
     csv = out / "results.csv"
@@ -138,7 +147,7 @@ def report(
     recommendation = recommend(frame, spec.slo, base, harm=spec.harm)
     if recommendation.chosen is None:
         recommendation = what_would_pass(spec, names, recommendation, reps=reps, seed=seed, executor=executor,
-                                         progress=progress)
+                                         progress=run.progress)
     if on_verdict is not None:
         on_verdict(recommendation)
     headrooms = None
@@ -170,7 +179,7 @@ def report(
     sweep_chart = None
     if grid:
         sweep_frame = run_grid(spec, grid, names, reps=grid_reps or reps, seed=seed, executor=executor,
-                               max_ops=max_ops, max_memory=max_memory)
+                               max_ops=run.max_ops, max_memory=run.max_memory)
         sweep_csv = out / "sweep.csv"
         csv_safe(sweep_frame).to_csv(sweep_csv, index=False)
         files.append(sweep_csv)
