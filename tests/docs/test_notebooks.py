@@ -21,6 +21,7 @@ def _images(cell: nbformat.NotebookNode) -> int:
     return sum("image/png" in output.get("data", {}) for output in cell.get("outputs", []))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_runs_and_shows_its_charts(path, monkeypatch) -> None:
     monkeypatch.setenv("TOCTOU_SIM_FAST", "1")

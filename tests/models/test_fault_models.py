@@ -50,6 +50,7 @@ def test_f4_cache_eviction_race_bypassing_the_cache_removes_the_stale_duplicates
     assert cached.results["cas"].estimate("violation_rate").upper_bound
 
 
+@pytest.mark.slow
 def test_f5_controller_thrash_leader_election_stops_the_race() -> None:
     """F5 (mitigation: leader election and fencing): three replicas without election reconcile
     every event about three times and duplicate more than a third of the creates; elected and
@@ -65,6 +66,7 @@ def test_f5_controller_thrash_leader_election_stops_the_race() -> None:
     assert result.difference("elected_fenced", "violation_rate").ci_high < 0
 
 
+@pytest.mark.slow
 def test_leader_clock_drift_duplicates_unless_fenced_or_clocks_are_right() -> None:
     """Clock drift under a lease (guide F10 meets F5; mitigations: NTP, fencing): a leader whose
     clock runs 10x slow keeps acting after a follower took the lease over: duplicate creates.
@@ -102,6 +104,7 @@ def test_f10_token_expiry_is_judged_on_the_verifiers_clock() -> None:
     assert ntp.estimate("abort_rate").estimate == 0
 
 
+@pytest.mark.slow
 def test_scenario1_pvc_controller_chaos_no_duplicates_with_fencing() -> None:
     """Scenario #1 chaos test: the leader is killed and frozen mid-create. With a fenced lease no
     duplicate PVC (none in over 30,000 events); without fencing the frozen ex-leader's

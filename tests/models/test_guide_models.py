@@ -11,6 +11,7 @@ import functools
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from toctou_sim import compare, load_model, simulate
 from toctou_sim.experiment.executors import SerialExecutor
@@ -49,6 +50,7 @@ def test_f2_double_execution() -> None:
     assert row(frame, "idempotency", "idempotency_conflict_rate").ci_low > 0
 
 
+@pytest.mark.slow
 def test_f3_permission_drift() -> None:
     """F3: a revocation inside the window becomes an unauthorized action; re-checking near use
     (recheck, or a short token refreshed near use) turns it into a 403 instead; a long-lived
@@ -85,6 +87,7 @@ def test_f3_propagation_delay_widens_the_race() -> None:
     assert 0.5 * lam * 10 < rates[10].estimate - rates[0].estimate < lam * 10
 
 
+@pytest.mark.slow
 def test_f6_partial_create() -> None:
     """F6: a failing finalise leaves orphans that pile up; a transactional (two-phase) create
     leaves none; a cleanup job bounds them, each living about min_age plus up to a period."""
@@ -101,6 +104,7 @@ def test_f6_partial_create() -> None:
     assert row(frame, "cleanup", "reconcile_failures_per_min").estimate > 0
 
 
+@pytest.mark.slow
 def test_f7_event_ordering() -> None:
     """F7: out-of-order delivery corrupts state; sequence numbers checked at read time remove
     most errors; a write conditional on the sequence number removes all."""
@@ -142,6 +146,7 @@ def test_f8_quota_race() -> None:
     assert row(frame, "reservation", "capacity_held_idle").ci_low > 0
 
 
+@pytest.mark.slow
 def test_f9_schema_mismatch() -> None:
     """F9: writes built for a schema land after a migration; versioned writes (cas) turn them
     into rejected-and-rebuilt writes at a small latency cost; a single consumer per table
@@ -170,6 +175,7 @@ def test_scenario_2_payment_webhook() -> None:
     assert eventual.ci_low > 0 and eventual.diff_high < 0  # fewer than none, never zero
 
 
+@pytest.mark.slow
 def test_scenario_3_partial_cloud_create() -> None:
     """Scenario #3: orphans accumulate at a steady rate per day; a cleanup job cuts the orphans
     alive and reports time to cleanup; pre-reserved quota removes overdraws at use; both

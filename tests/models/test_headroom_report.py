@@ -35,6 +35,7 @@ def flash_report(tmp_path_factory: pytest.TempPathFactory) -> toctou_sim.reporti
                              sensitivity=True, sensitivity_n=8)
 
 
+@pytest.mark.slow
 def test_lock_has_less_headroom_than_a_conditional_decrement_on_the_flash_sale(flash_report) -> None:
     found = flash_report.headroom
     assert found is not None
@@ -48,6 +49,7 @@ def test_lock_has_less_headroom_than_a_conditional_decrement_on_the_flash_sale(f
     assert "lock queue" in lock.points[0].cause  # what broke names the hot key's lock queue
 
 
+@pytest.mark.slow
 def test_the_report_page_states_each_strategys_headroom(flash_report) -> None:
     page = html.unescape(flash_report.html.read_text(encoding="utf-8"))
     assert "capacity: headroom (x today's load)" in page  # the row of the results table
@@ -108,6 +110,7 @@ def test_judge_names_a_saturated_service_and_the_p99() -> None:
     assert judge(simulate(calm, reps=1), 1.0, 50, p99_limit_ms=1e9, error_budget=1.0).healthy
 
 
+@pytest.mark.slow
 def test_no_headroom_flag_skips_it(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["report", str(MODELS / "flash_sale.toml"), "--out", str(tmp_path / "r"),
                                        "--strategies", "none", "--reps", "2", "--trace-ops", "0", "--no-headroom",

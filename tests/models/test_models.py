@@ -14,6 +14,7 @@ from toctou_sim.spec.model import READ_PATH_SPECS, load_model
 BUNDLED = sorted(MODELS.glob("*.toml"))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", BUNDLED, ids=lambda p: p.stem)
 def test_bundled_model_runs(path) -> None:
     kind = tomllib.loads(path.read_text()).get("read_path", {}).get("kind", "direct")

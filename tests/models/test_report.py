@@ -169,6 +169,7 @@ def _check_image(paths: list[Path]) -> None:
     assert "<svg" in svg.read_text()[:2000]
 
 
+@pytest.mark.slow
 def test_each_chart_is_written(tmp_path: Path, known: Any, comparison: Any, bundle: Any) -> None:
     for name in ("verdict", "errors", "burn", "cdfs", "trace_recommended", "trace"):  # the report's own
         _check_image([bundle.out / f"{name}.png", bundle.out / f"{name}.svg"])

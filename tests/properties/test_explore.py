@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 from conftest import MODELS
 
@@ -27,6 +28,7 @@ def _violation(result, kind: str) -> str:  # type: ignore[no-untyped-def]
     return example.timeline()
 
 
+@pytest.mark.slow
 def test_unfenced_lease_duplicates_after_a_pause_and_fencing_prevents_it() -> None:
     scope = Scope(ops=1, mutations=0)
     unfenced = explore(HERE / "lease_pause.toml", scope=scope)
@@ -41,6 +43,7 @@ def test_unfenced_lease_duplicates_after_a_pause_and_fencing_prevents_it() -> No
     assert "no violation in" in fenced.summary()
 
 
+@pytest.mark.slow
 def test_eventually_consistent_dedupe_store_double_charges_and_a_strong_one_does_not() -> None:
     scope = Scope(ops=1, mutations=0)
     eventual = explore(MODELS / "payment_webhook.toml", strategy="idempotency_eventual", scope=scope)
@@ -50,6 +53,7 @@ def test_eventually_consistent_dedupe_store_double_charges_and_a_strong_one_does
     assert strong.safe and strong.complete
 
 
+@pytest.mark.slow
 def test_unfenced_lock_lease_loses_an_update_and_fencing_does_not() -> None:
     scope = Scope(ops=2, mutations=0)
     unfenced = explore(HERE / "lock_pause.toml", scope=scope)
@@ -85,6 +89,7 @@ def test_cli_explore_prints_the_counterexample_and_rejects_bad_input() -> None:
         assert bad.exit_code == 2 and message in bad.output, bad.output
 
 
+@pytest.mark.slow
 def test_explicit_durations_replace_the_representative_values() -> None:
     # One explicit window value instead of two representative ones: half the paths.
     narrow = explore(MODELS / "payment_webhook.toml", strategy="idempotency",
@@ -102,6 +107,7 @@ def test_conditional_write_is_safe_where_no_mitigation_oversells() -> None:
     assert conditional.safe and conditional.complete
 
 
+@pytest.mark.slow
 def test_write_only_fencing_lets_the_zombie_write_land_between_the_new_holders_check_and_write() -> None:
     # fencing = "writes": only accepted writes raise the watermark. The expired holder (token 1)
     # writes after the new holder (token 2) checked and before it writes: the store accepts both
@@ -129,6 +135,7 @@ def test_a_partial_failure_after_the_charge_double_charges_on_retry_unless_recor
     assert atomic.safe and atomic.complete and atomic.runs > 100
 
 
+@pytest.mark.slow
 def test_two_phase_commit_is_safe_where_no_mitigation_duplicates_a_create() -> None:
     scope = Scope(ops=2, mutations=0)
     _violation(explore(MODELS / "f6_partial_create.toml", strategy="none", scope=scope), "duplicate")

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
@@ -169,36 +170,42 @@ def assert_safe(data: dict[str, Any], seed: int) -> None:
     assert ok + m["aborts"] + m["violations"] + m["unfinished_operations"] == m["operations"]
 
 
+@pytest.mark.slow
 @SAFETY
 @given(configurations("cas"), st.integers(0, 2**16))
 def test_cas_never_violates_under_faults(data: dict[str, Any], seed: int) -> None:
     assert_safe(data, seed)
 
 
+@pytest.mark.slow
 @SAFETY
 @given(configurations("lock"), st.integers(0, 2**16))
 def test_fenced_lock_never_violates_under_faults(data: dict[str, Any], seed: int) -> None:
     assert_safe(data, seed)
 
 
+@pytest.mark.slow
 @SAFETY
 @given(configurations("lease"), st.integers(0, 2**16))
 def test_fenced_lease_never_violates_under_faults(data: dict[str, Any], seed: int) -> None:
     assert_safe(data, seed)
 
 
+@pytest.mark.slow
 @SAFETY
 @given(configurations("two_phase"), st.integers(0, 2**16))
 def test_two_phase_never_violates_under_faults(data: dict[str, Any], seed: int) -> None:
     assert_safe(data, seed)
 
 
+@pytest.mark.slow
 @SAFETY
 @given(configurations("queue"), st.integers(0, 2**16))
 def test_queue_never_violates_under_faults(data: dict[str, Any], seed: int) -> None:
     assert_safe(data, seed)
 
 
+@pytest.mark.slow
 @SAFETY
 @given(configurations("reservation"), st.integers(0, 2**16))
 def test_reservation_never_oversells_under_faults(data: dict[str, Any], seed: int) -> None:

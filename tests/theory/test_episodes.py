@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 from conftest import MODELS
 
@@ -21,6 +22,7 @@ LAMBDA, WINDOW, MU, PAUSE = 20.0, 0.2, 2.0, 1.0
 TRUTH = LAMBDA * (WINDOW * math.exp(-MU * WINDOW) - math.exp(-MU * PAUSE) * (1 - math.exp(-MU * WINDOW)) / MU)
 
 
+@pytest.mark.slow
 def test_per_episode_interval_covers_the_known_harm_per_episode() -> None:
     spec = load_model(HERE / "pause_drift.toml")
     trials, covered = 60, 0

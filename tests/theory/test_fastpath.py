@@ -86,6 +86,7 @@ def _revocations(strategy: str = "none", invariant: str = "grant") -> ModelSpec:
 
 @pytest.mark.parametrize(("strategy", "invariant"),
                          [("none", "grant"), ("recheck", "grant"), ("none", "unchanged"), ("recheck", "unchanged")])
+@pytest.mark.slow
 def test_fast_path_on_read_only_invariants(strategy: str, invariant: str) -> None:
     spec = _revocations(strategy, invariant)
     assert qualifies(spec)[0]

@@ -659,6 +659,7 @@ fault_schedules = st.lists(
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(configurations(), st.floats(min_value=0, max_value=0.5), st.sampled_from(["commit", "abort"]),
        st.integers(1, 4), fault_schedules)
+@pytest.mark.slow
 def test_two_phase_never_violates(config: dict[str, Any], crash: float, recovery: str, participants: int,
                                   faults: list[tuple[str, float, float]]) -> None:
     """Whatever the coordinator crashes (drawn, or crash faults) and pauses of the coordinator."""
@@ -672,6 +673,7 @@ def test_two_phase_never_violates(config: dict[str, Any], crash: float, recovery
     assert metrics["partial_creates"] == 0  # a failing step aborts the whole transaction
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(configurations(), st.sampled_from(["key", "partition", "global"]), st.integers(1, 4), fault_schedules)
 def test_queue_never_violates_for_operations_through_it(config: dict[str, Any], scope: str, partitions: int,
@@ -741,6 +743,7 @@ def test_redelivery_and_client_timeout_copy_the_request() -> None:
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(configurations(), st.floats(min_value=0, max_value=1), st.floats(min_value=0.0005, max_value=0.3),
        st.floats(min_value=0.001, max_value=0.5), st.sampled_from(["none", "cas", "recheck"]))
+@pytest.mark.slow
 def test_strong_idempotency_never_executes_a_request_twice(
     config: dict[str, Any], probability: float, delay: float, timeout: float, inner: str
 ) -> None:
@@ -760,6 +763,7 @@ def test_strong_idempotency_never_executes_a_request_twice(
     assert metrics["mismatches"] == metrics["conflicts"] + metrics["violations"]
 
 
+@pytest.mark.slow
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(configurations(), st.one_of(st.none(), st.floats(min_value=0.001, max_value=0.3)))
 def test_reservation_never_oversells(config: dict[str, Any], ttl: float | None) -> None:

@@ -313,6 +313,7 @@ def test_zero_delay_probabilistic_quorum_formula() -> None:
     assert abs(p - expected) <= 2.576 * math.sqrt(expected * (1 - expected) / 4000)
 
 
+@pytest.mark.slow
 def test_pbs_exponential_sweep_reproduced_and_curve_printed(capsys: pytest.CaptureFixture[str]) -> None:
     """PBS §5.3: N=3, R=W=1, A=R=S ~ Exp(1/ms). Through the SimPy read path (80,000 reads per λ,
     8x the paper's 10,000) the share of consistent reads at t = 0 is within ±1 point of the

@@ -101,6 +101,7 @@ def test_json_rows_and_out_files(tmp_path) -> None:
     assert len(pd.read_parquet(parquet)) > 10
 
 
+@pytest.mark.slow
 def test_json_is_byte_identical_across_processes() -> None:
     command = [sys.executable, "-m", "toctou_sim.cli.main", "compare", FLASH, "--reps", "2", "--seed", "7", "--json",
                *SMALL]

@@ -193,6 +193,7 @@ def test_bad_out_is_refused_before_simulating(tmp_path: Path, command: str, bad:
     assert time.monotonic() - started < 10  # refused up front, not after a 60-second model ran
 
 
+@pytest.mark.slow
 def test_a_dollar_in_names_and_labels_does_not_break_the_report(tmp_path: Path) -> None:
     path = tmp_path / "m.toml"
     path.write_text(TINY.replace('name = "tiny"', 'name = "cost $5 vs $x^{2"'), encoding="utf-8")
@@ -348,6 +349,7 @@ def test_a_deeply_nested_model_file_is_one_line(tmp_path: Path) -> None:
 # Integrity: the folder lock, signals, parent death.
 
 
+@pytest.mark.slow
 def test_a_sweep_folder_is_held_for_the_whole_run(tiny: Path, tmp_path: Path) -> None:
     out = tmp_path / "sweep"
     holder = subprocess.Popen(
@@ -391,6 +393,7 @@ def _alive(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGKILL])
 def test_killing_a_sweep_leaves_no_process(tmp_path: Path, signum: int) -> None:

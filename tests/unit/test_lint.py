@@ -15,6 +15,7 @@ def test_ruff() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+@pytest.mark.slow
 def test_mypy(request: pytest.FixtureRequest) -> None:
     """``mypy`` with the project's settings (``strict = true`` in pyproject.toml)."""
     process = request.config.stash.get(MYPY, None)

@@ -156,6 +156,7 @@ def test_the_settings_module_is_the_one_place_that_validates_the_stopping_rule()
     assert StoppingRule(3, 0.1, 50).limit == RunSettings(reps=3, precision=0.1, max_reps=50).limit == 50
 
 
+@pytest.mark.slow
 def test_report_headroom_and_sensitivity_give_the_same_numbers_through_settings(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The three entry points that took only keywords now take ``settings=`` too: the same run

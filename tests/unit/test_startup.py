@@ -54,6 +54,7 @@ def test_reading_a_model_and_the_help_import_no_heavy_library() -> None:
     assert sorted(loaded.intersection(HEAVY)) == []
 
 
+@pytest.mark.slow
 def test_a_fast_replication_imports_numba_and_no_table_or_chart_library() -> None:
     """What a worker process imports to run a replication on the fast engine: numba (which
     itself imports scipy's top-level package, not its submodules), and none of pandas,
@@ -78,6 +79,7 @@ SIMULATORS = {"numba", "llvmlite", "scipy"}
 """What a fast run may import (the kernel): numba, and with it scipy's top-level package."""
 
 
+@pytest.mark.slow
 def test_the_table_and_the_json_of_run_and_compare_import_no_pandas(tmp_path) -> None:
     """``run`` and ``compare`` print their table and ``--json`` from the result's rows; only
     ``--out`` builds the tidy frame, and imports pandas (which shows the probe sees it)."""

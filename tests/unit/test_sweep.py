@@ -260,6 +260,7 @@ def test_dask_runs_a_task_like_the_driver(model: toctou_sim.ModelSpec, dask_clie
     assert outcomes[0].rows[0][1] != outcomes[1].rows[0][1]
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(180)
 def test_dask_local_cluster_with_processes_smoke(
     model_file: Path, tmp_path: Path, serial_reference: tuple[Path, toctou_sim.SweepResult]
@@ -320,6 +321,7 @@ def _parts(out: Path) -> int:
     return len(list((out / "parts").glob("*/*.parquet"))) if (out / "parts").is_dir() else 0
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(240)
 def test_sigkill_then_resume_equals_uninterrupted(model_file: Path, tmp_path: Path) -> None:
     out = tmp_path / "killed"
@@ -540,6 +542,7 @@ def test_failing_tasks_are_reported_and_the_rest_complete(
     assert json.loads((out / "manifest.json").read_text())["runs"][-1]["status"] == "incomplete"
 
 
+@pytest.mark.slow
 def test_cli_reports_failures_and_exits_nonzero(model_file: Path, tmp_path: Path, exploding_strategy: str) -> None:
     runner = CliRunner()
     result = runner.invoke(
@@ -586,6 +589,7 @@ def test_invalid_combination_is_a_failed_configuration(model: toctou_sim.ModelSp
 # The command line.
 
 
+@pytest.mark.slow
 def test_cli_sweep_writes_the_results_folder(model_file: Path, tmp_path: Path) -> None:
     out = tmp_path / "cli"
     result = CliRunner().invoke(

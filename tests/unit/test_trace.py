@@ -120,6 +120,7 @@ def test_plain_world_binds_no_tracing_hook() -> None:
     assert "check" not in vars(traced) and "operate" not in vars(traced.strategy)
 
 
+@pytest.mark.slow
 def test_trace_cli(tmp_path) -> None:
     out = tmp_path / "run.json"
     result = CliRunner().invoke(
