@@ -116,17 +116,22 @@ class LoggingWorld(World):
         self.env.process(start())
 
 
-def unwritten_charts(monkeypatch: pytest.MonkeyPatch) -> None:
+def unwritten_charts(monkeypatch: pytest.MonkeyPatch, keep: tuple[str, ...] = ()) -> None:
     """Build every chart a command draws but do not render it: ``plots.save`` closes the figure and
     leaves empty ``.png``/``.svg`` files where it would have written them. For tests whose subject
     is a command's flow (options, folders, the page's text), not its pictures: rendering is about
     a second of CPU per chart and format, and the chart tests (``tests/unit/test_charts.py``,
-    ``tests/models/test_report.py``) render and check every one."""
+    ``tests/models/test_report.py``) render and check every one. Charts named in ``keep`` (file
+    stems) are rendered as usual."""
     import matplotlib.pyplot as plt
 
     from toctou_sim.reporting import plots
 
+    rendered = plots.save
+
     def unwritten(fig: Any, stem: str | Path, dpi: int = 110, close: bool = False) -> list[Path]:
+        if Path(stem).name in keep:
+            return rendered(fig, stem, dpi=dpi, close=close)
         plt.close(fig)
         paths = [Path(stem).with_suffix(".png"), Path(stem).with_suffix(".svg")]
         for path in paths:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import MODELS, model
+from conftest import MODELS, model, unwritten_charts
 
 import toctou_sim
 from toctou_sim.capacity.headroom import headroom, judge, report_headroom, shorten
@@ -31,8 +31,10 @@ SHORT = {"model.horizon": "12s", "model.warmup": "2s"}
 def flash_report(tmp_path_factory: pytest.TempPathFactory) -> toctou_sim.reporting.review.ReportResult:
     spec = load_model(MODELS / "flash_sale.toml", SHORT)
     out = tmp_path_factory.mktemp("flash")
-    return toctou_sim.report(spec, out, strategies=["conditional_decrement", "lock"], reps=2, seed=3, trace_ops=0,
-                             sensitivity=True, sensitivity_n=8)
+    with pytest.MonkeyPatch.context() as patch:
+        unwritten_charts(patch, keep=("sensitivity",))  # test_report.py renders and checks the others
+        return toctou_sim.report(spec, out, strategies=["conditional_decrement", "lock"], reps=2, seed=3,
+                                 trace_ops=0, sensitivity=True, sensitivity_n=8)
 
 
 @pytest.mark.slow
@@ -111,7 +113,8 @@ def test_judge_names_a_saturated_service_and_the_p99() -> None:
 
 
 @pytest.mark.slow
-def test_no_headroom_flag_skips_it(tmp_path: Path) -> None:
+def test_no_headroom_flag_skips_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    unwritten_charts(monkeypatch)
     result = CliRunner().invoke(main, ["report", str(MODELS / "flash_sale.toml"), "--out", str(tmp_path / "r"),
                                        "--strategies", "none", "--reps", "2", "--trace-ops", "0", "--no-headroom",
                                        "--set", "model.horizon=5s", "--set", "model.warmup=1s", "--quiet",

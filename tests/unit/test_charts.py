@@ -230,3 +230,31 @@ def test_the_verdict_chart_puts_a_strategy_that_saw_no_harm_below_one_that_did()
     dotted = [line for line in harm_axis.get_lines() if line.get_linestyle() == ":"]
     assert [max(line.get_ydata()) for line in dotted] == [pytest.approx(0.78)]  # the bound is still shown
     assert "none seen" in [text.get_text() for text in harm_axis.texts]
+
+
+@pytest.mark.parametrize("constrained", [True, False])
+def test_a_saved_chart_keeps_every_label_inside_a_blank_margin(tmp_path: Path, constrained: bool) -> None:
+    """``plots.save`` draws a constrained-layout figure without a tight crop (the layout already
+    fits it) and crops any other: either way the outermost pixels of the PNG are blank (nothing
+    drawn to the edge or past it), and the SVG has the PNG's proportions."""
+    import re
+
+    import matplotlib.pyplot as plt
+    import numpy as np
+    from PIL import Image
+
+    fig = plt.figure(figsize=(6, 3), layout="constrained" if constrained else None)
+    ax = fig.add_subplot()
+    ax.plot([1, 10, 100], [1e-6, 1e-3, 1])
+    ax.set_yscale("log")
+    ax.set_ylabel("a long label on the left edge of the figure")
+    ax.set_title("a title at the top")
+    ax.legend(["a legend outside the axes, to the right"], loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    png, svg = plots.save(fig, tmp_path / "chart", close=True)
+    pixels = np.asarray(Image.open(png).convert("L"))
+    edges = [pixels[:3, :], pixels[-3:, :], pixels[:, :3], pixels[:, -3:]]
+    assert all((edge == 255).all() for edge in edges), "a label is drawn to the edge: clipped"
+    assert (pixels < 128).any(axis=0)[pixels.shape[1] - 40:].any(), "the legend on the right is missing"
+    width, height = (float(v) for v in re.search(r'width="([\d.]+)pt" height="([\d.]+)pt"',
+                                                   svg.read_text(encoding="utf-8")).groups())
+    assert width / height == pytest.approx(pixels.shape[1] / pixels.shape[0], rel=0.02)

@@ -33,6 +33,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.layout_engine import ConstrainedLayoutEngine
 from matplotlib.patches import Rectangle
 
 from toctou_sim.core.units import format_duration, parse_duration
@@ -169,16 +170,34 @@ def _figure(width: float = 9.0, height: float = 5.5, rows: int = 1, cols: int = 
     return fig, axes
 
 
+_MARGIN = 0.08
+"""Inches of blank kept around each chart's content (and between its panels' labels)."""
+
+
 def save(fig: Figure, stem: str | Path, dpi: int = 110, close: bool = False) -> list[Path]:
-    """Write ``fig`` as ``stem.png`` and ``stem.svg`` (tight bounds: nothing clipped); returns the
+    """Write ``fig`` as ``stem.png`` and ``stem.svg``, nothing clipped (a constrained layout fits
+    every label inside the figure; any other figure is cropped to its tight bounds); returns the
     paths. ``close=True`` releases the figure afterwards (scripts drawing many charts)."""
     stem = Path(stem)
     stem.parent.mkdir(parents=True, exist_ok=True)
     paths = [stem.with_suffix(".png"), stem.with_suffix(".svg")]
     literal(fig)
+    engine = fig.get_layout_engine()
     with plt.rc_context(_STYLE):
-        fig.savefig(paths[0], dpi=dpi, bbox_inches="tight")
-        fig.savefig(paths[1], bbox_inches="tight")
+        if isinstance(engine, ConstrainedLayoutEngine):
+            # The layout fits every label inside the figure, with a margin as wide as a tight crop's
+            # pad: no crop is needed, which halves the drawing (a tight crop draws each format twice).
+            # The SVG keeps the layout the PNG computed.
+            engine.set(w_pad=_MARGIN, h_pad=_MARGIN)
+            fig.savefig(paths[0], dpi=dpi)
+            fig.set_layout_engine("none")
+            try:
+                fig.savefig(paths[1])
+            finally:
+                fig.set_layout_engine(engine)
+        else:
+            fig.savefig(paths[0], dpi=dpi, bbox_inches="tight")
+            fig.savefig(paths[1], bbox_inches="tight")
     if close:
         plt.close(fig)
     return paths
