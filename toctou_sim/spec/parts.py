@@ -157,7 +157,7 @@ class StrategySpec(Registered):
         the wrapper declares none)."""
         if self.guard != "none":
             return self.guard
-        inner = getattr(self, "inner", None)
+        inner = self.__dict__.get("inner")  # a field of wrappers only (no failed attribute lookup)
         return inner.write_guard() if isinstance(inner, StrategySpec) else "none"
 
 

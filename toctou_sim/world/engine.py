@@ -328,7 +328,8 @@ class World:
         self._retry_window = streams.variates("retry.window", spec.clients.window)
         self._retry_read = streams.variates("retry.read_latency", spec.store.read_latency)
         self._retry_write = streams.variates("retry.write_latency", spec.store.write_latency)
-        self._jitter = streams.generator("retry.jitter")
+        self._jitter: Any = None
+        """The retry-jitter stream, made when first drawn from (most worlds never draw)."""
         self._jitter_block: list[float] = []
 
         clients = spec.clients
@@ -347,7 +348,7 @@ class World:
         self.orphans = TimeWeighted(spec.model.warmup, spec.model.horizon)
         """Orphaned resources alive (partial creates not yet cleaned up), time-averaged."""
         self._partial_failure = clients.partial_failure
-        unit = Uniform(low=0.0, high=1.0)
+        unit = _UNIT
         if self._partial_failure > 0:
             self._partial = streams.variates("use.partial_failure", unit)
             self._retry_partial = streams.variates("retry.partial_failure", unit)
@@ -652,6 +653,8 @@ class World:
         """A U(0, 1) variate from the retry-jitter stream."""
         block = self._jitter_block
         if not block:
+            if self._jitter is None:
+                self._jitter = self.streams.generator("retry.jitter")
             block = self._jitter_block = self._jitter.random(1024).tolist()
         return block.pop()
 
@@ -843,6 +846,8 @@ class World:
 
 _PREDICATE = 2
 _GUARDS = {"none": 0, "version": 1, "predicate": _PREDICATE}
+_UNIT = Uniform(low=0.0, high=1.0)
+"""U(0, 1): the draws of partial failures and redeliveries (one instance for every world)."""
 
 BACKLOG_SAMPLES = 20
 

@@ -10,6 +10,7 @@ strategies and the profile is a pure function of the seed.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 
@@ -59,11 +60,17 @@ class PiecewiseGaps:
         return gap
 
 
+@functools.lru_cache(maxsize=64)
+def _exponential(mean: float) -> Exponential:
+    """One (frozen) distribution per mean, not one validated model per replication."""
+    return Exponential(mean_=mean)
+
+
 def arrival_gaps(spec: ArrivalSpec, streams: RandomStreams) -> Callable[[], float]:
     """The inter-arrival gap source of a replication, drawn from the ``arrivals`` stream."""
     if not spec.profile:
-        return streams.variates("arrivals", Exponential(mean_=1.0 / spec.poisson.rate))
-    unit = streams.variates("arrivals", Exponential(mean_=1.0))
+        return streams.variates("arrivals", _exponential(1.0 / spec.poisson.rate))
+    unit = streams.variates("arrivals", _exponential(1.0))
     ends = [phase.until for phase in spec.profile]
     rates = [phase.rate for phase in spec.profile] + [spec.poisson.rate]
     return PiecewiseGaps(ends, rates, unit)

@@ -13,6 +13,7 @@ Hooks are called synchronously at the simulated instant of the event (``world.en
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -125,9 +126,11 @@ class Broadcast:
     fault_ended: Callable[[str, str], None] | None
 
 
-def _implements(observer: Any, hook: str) -> bool:
-    method = getattr(type(observer), hook, None)
-    return callable(method) and method is not getattr(WorldObserver, hook)
+@functools.cache
+def _hooks_of(kind: type) -> tuple[str, ...]:
+    """The hooks a class of observers implements (a method other than the base's no-op)."""
+    return tuple(hook for hook in HOOKS
+                 if callable(method := getattr(kind, hook, None)) and method is not getattr(WorldObserver, hook))
 
 
 def _fan_out(methods: list[Callable[..., None]]) -> Callable[..., None]:
@@ -142,7 +145,8 @@ def broadcast(observers: Sequence[Any]) -> Broadcast:
     """The hooks of ``observers`` bound once: per hook ``None``, one bound method, or a fan-out
     calling each listener in order."""
     bound = Broadcast()
+    listening = [(observer, _hooks_of(type(observer))) for observer in observers]
     for hook in HOOKS:
-        methods = [getattr(observer, hook) for observer in observers if _implements(observer, hook)]
+        methods = [getattr(observer, hook) for observer, hooks in listening if hook in hooks]
         setattr(bound, hook, None if not methods else methods[0] if len(methods) == 1 else _fan_out(methods))
     return bound
