@@ -127,7 +127,7 @@ class Broadcast:
 
 
 @functools.cache
-def _hooks_of(kind: type) -> tuple[str, ...]:
+def _hooks_of(kind: type[object]) -> tuple[str, ...]:
     """The hooks a class of observers implements (a method other than the base's no-op)."""
     return tuple(hook for hook in HOOKS
                  if callable(method := getattr(kind, hook, None)) and method is not getattr(WorldObserver, hook))
@@ -145,7 +145,8 @@ def broadcast(observers: Sequence[Any]) -> Broadcast:
     """The hooks of ``observers`` bound once: per hook ``None``, one bound method, or a fan-out
     calling each listener in order."""
     bound = Broadcast()
-    listening = [(observer, _hooks_of(type(observer))) for observer in observers]
+    kinds: list[type[object]] = [type(observer) for observer in observers]
+    listening = [(observer, _hooks_of(kind)) for observer, kind in zip(observers, kinds, strict=True)]
     for hook in HOOKS:
         methods = [getattr(observer, hook) for observer, hooks in listening if hook in hooks]
         setattr(bound, hook, None if not methods else methods[0] if len(methods) == 1 else _fan_out(methods))
