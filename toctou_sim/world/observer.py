@@ -13,7 +13,6 @@ Hooks are called synchronously at the simulated instant of the event (``world.en
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -126,11 +125,18 @@ class Broadcast:
     fault_ended: Callable[[str, str], None] | None
 
 
-@functools.cache
-def _hooks_of(kind: type[object]) -> tuple[str, ...]:
-    """The hooks a class of observers implements (a method other than the base's no-op)."""
-    return tuple(hook for hook in HOOKS
-                 if callable(method := getattr(kind, hook, None)) and method is not getattr(WorldObserver, hook))
+_HOOKS_OF: dict[type, tuple[str, ...]] = {}
+
+
+def _hooks_of(kind: type) -> tuple[str, ...]:
+    """The hooks a class of observers implements (a method other than the base's no-op), found
+    once per class."""
+    hooks = _HOOKS_OF.get(kind)
+    if hooks is None:
+        hooks = _HOOKS_OF[kind] = tuple(
+            hook for hook in HOOKS
+            if callable(method := getattr(kind, hook, None)) and method is not getattr(WorldObserver, hook))
+    return hooks
 
 
 def _fan_out(methods: list[Callable[..., None]]) -> Callable[..., None]:
@@ -145,8 +151,7 @@ def broadcast(observers: Sequence[Any]) -> Broadcast:
     """The hooks of ``observers`` bound once: per hook ``None``, one bound method, or a fan-out
     calling each listener in order."""
     bound = Broadcast()
-    kinds: list[type[object]] = [type(observer) for observer in observers]
-    listening = [(observer, _hooks_of(kind)) for observer, kind in zip(observers, kinds, strict=True)]
+    listening = [(observer, _hooks_of(type(observer))) for observer in observers]
     for hook in HOOKS:
         methods = [getattr(observer, hook) for observer, hooks in listening if hook in hooks]
         setattr(bound, hook, None if not methods else methods[0] if len(methods) == 1 else _fan_out(methods))
