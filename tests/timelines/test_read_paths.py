@@ -315,8 +315,8 @@ def test_zero_delay_probabilistic_quorum_formula() -> None:
 
 @pytest.mark.slow
 def test_pbs_exponential_sweep_reproduced_and_curve_printed(capsys: pytest.CaptureFixture[str]) -> None:
-    """PBS §5.3: N=3, R=W=1, A=R=S ~ Exp(1/ms). Through the SimPy read path (80,000 reads per λ,
-    8x the paper's 10,000) the share of consistent reads at t = 0 is within ±1 point of the
+    """PBS §5.3: N=3, R=W=1, A=R=S ~ Exp(1/ms). Through the SimPy read path (40,000 reads per λ,
+    4x the paper's 10,000) the share of consistent reads at t = 0 is within ±1 point of the
     paper's 94% (λ=4/ms) and 41% (λ=0.1/ms), and the exact formula lies in the 99% CI at t = 0,
     1 and 5 ms. The curve is printed (run pytest with -s to see it in context)."""
     checks = ORACLES["PBS exponential sweep"](1, 0.99, 1)

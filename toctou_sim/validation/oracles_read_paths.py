@@ -130,7 +130,7 @@ def _pbs_exponential(seed: int, confidence: float, scale: int) -> list[OracleChe
                             message_delay={"exponential": {"mean": 1e-3}})
         exact = analytic.pbs_t_visibility_exact(3, 1, 1, grid, w_mean=1e-3 / lam, a_mean=1e-3, r_mean=1e-3,
                                                 s_mean=1e-3)
-        estimates = probe_estimate("t_visibility", spec, grid, reps=10, trials=8000 * scale, seed=seed,
+        estimates = probe_estimate("t_visibility", spec, grid, reps=10, trials=4000 * scale, seed=seed,
                                    confidence=confidence)
         curve = ", ".join(f"t={t * 1e3:g}ms {e.estimate:.4f}" for t, e in zip(grid, estimates, strict=True))
         first = estimates[0]
