@@ -678,8 +678,8 @@ class World:
         The arrival process uses the same path; tests use it to script exact timelines.
         """
         factor = self._store.latency_factor  # an operation started during a latency spike is slowed
-        op = Operation(key, self.env.now, window, read_latency * factor, write_latency * factor, counted)
-        op.request_id = self._next_request
+        op = Operation(key, self.env.now, window, read_latency * factor, write_latency * factor, counted,
+                       self._next_request)
         self._next_request += 1
         if self._partial_failure > 0:
             op.partial = self._partial() < self._partial_failure
@@ -732,8 +732,8 @@ class World:
             yield timeout(gap)
             now = env._now
             factor = store.latency_factor  # an operation started during a latency spike is slowed
-            op = Operation(key, now, window, read_latency * factor, write_latency * factor, now >= warmup)
-            op.request_id = self._next_request
+            op = Operation(key, now, window, read_latency * factor, write_latency * factor, now >= warmup,
+                           self._next_request)
             self._next_request += 1
             if partial:
                 op.partial = self._partial() < self._partial_failure

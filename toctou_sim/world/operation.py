@@ -14,6 +14,7 @@ Flow = Generator[simpy.Event, Any, Any]
 """A SimPy process body (or a step of one, run with ``yield from``)."""
 
 ACCEPTED, REJECTED = True, False
+_NAN = math.nan  # read once per operation: a module constant, not an attribute of ``math``
 
 
 class ServiceRefused(Exception):
@@ -55,7 +56,7 @@ class Operation:
     )
 
     def __init__(self, key: int, arrival: float, window: float, read_latency: float, write_latency: float,
-                 counted: bool) -> None:
+                 counted: bool, request_id: int = -1) -> None:
         self.key = key
         self.arrival = arrival
         self.window = window
@@ -67,10 +68,10 @@ class Operation:
         """A use of this operation was rejected by the store or a re-check (a race was caught)."""
         self.seen_version = -1
         self.seen_value = 0
-        self.t_check = math.nan
+        self.t_check = _NAN
         self.stale = False
         self.token = 0
-        self.request_id = -1
+        self.request_id = request_id
         """The request this delivery belongs to (its idempotency key); duplicates share it."""
         self.duplicate = False
         """Whether this is a redelivered or timed-out copy of an earlier delivery."""
