@@ -146,6 +146,64 @@ def child(case_name: str, ops: int, seed: int) -> dict[str, Any]:
     return row
 
 
+def instruction_child(case_name: str, ops: int, seed: int, what: str) -> None:
+    """Run one thing of a case (``none``: only the set-up, ``engine`` or ``bare``) in this process,
+    for an instruction count under valgrind: a tiny run of both first, so that imports and
+    first-call costs are in every count and cancel in the differences."""
+    import bare_simpy
+
+    from toctou_sim.core.distributions import RandomStreams
+    from toctou_sim.world import World
+
+    case = CASES[case_name]
+    model, _ = _load_case(case, ops)
+    small, _ = _load_case(case, 200)
+    run_bare = getattr(bare_simpy, f"bare_{case['bare']}")
+    World(small, RandomStreams(seed, 0)).run()
+    run_bare(bare_simpy.params_from_model(small), seed)
+    if what == "engine":
+        world = World(model, RandomStreams(seed, 0))
+        world.run()
+        print(json.dumps({"operations": world.recorder.operations + world.in_flight}))
+    elif what == "bare":
+        print(json.dumps({"operations": run_bare(bare_simpy.params_from_model(model), seed)["operations"]}))
+
+
+def section_instructions(cases: list[str], ops: int, seed: int) -> list[dict[str, Any]]:
+    """Instructions per operation of the DES engine over its bare SimPy script, counted by
+    valgrind (callgrind): unlike CPU time, a count does not move with a shared machine's load.
+    Each of the three runs (set-up only, engine, bare script) is its own process with a fixed
+    hash seed; the set-up's count is taken from the other two."""
+    import shutil
+
+    if shutil.which("valgrind") is None:
+        return [{"case": name, "skipped": "valgrind is not installed"} for name in cases]
+    env = {**os.environ, "PYTHONHASHSEED": "0",
+           "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    rows = []
+    for name in cases:
+        counts: dict[str, int] = {}
+        operations: dict[str, float] = {}
+        for what in ("none", "engine", "bare"):
+            spec = json.dumps({"case": name, "ops": ops, "seed": seed, "what": what})
+            out = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable,
+                                  __file__, "--instruction-child", spec], capture_output=True, text=True, env=env,
+                                 check=False)
+            collected = [line for line in out.stderr.splitlines() if "Collected" in line]
+            if out.returncode != 0 or not collected:
+                last = out.stderr.strip().splitlines()[-1:] or [f"exit {out.returncode}"]
+                return [*rows, {"case": name, "error": last[0]}]
+            counts[what] = int(collected[-1].split()[-1])
+            if what != "none":
+                operations[what] = float(json.loads(out.stdout.strip().splitlines()[-1])["operations"])
+        engine = (counts["engine"] - counts["none"]) / operations["engine"]
+        bare = (counts["bare"] - counts["none"]) / operations["bare"]
+        rows.append({"case": name, "title": CASES[name]["title"], "ops": ops, "engine_per_op": engine,
+                     "bare_per_op": bare, "instruction_ratio": engine / bare})
+        print(f"done instructions {CASES[name]['title']}", file=sys.stderr)
+    return rows
+
+
 def _spawn(args: list[str]) -> dict[str, Any]:
     env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     out = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True, env=env, check=False)
@@ -436,6 +494,12 @@ def print_table(report: dict[str, Any]) -> None:
               f"{_fmt(row.get('bare_ops_per_s'), ',.0f'):>11} {_fmt(row.get('time_ratio'), '.2f'):>9}")
     if any(r.get("case") in ("d", "e") and "time_ratio" in r for r in report["cases"]):
         print("(d) and (e) against bare scripts of their own read path (bare_simpy.bare_cache_none, bare_quorum_none)")
+    for row in report.get("instructions", []):
+        if "instruction_ratio" not in row:
+            print(f"instructions {row['case']}: {row.get('skipped') or row.get('error')}")
+            continue
+        print(f"instructions {row['title']:<36} {row['engine_per_op']:>9,.0f}/op, bare {row['bare_per_op']:>9,.0f}/op: "
+              f"{row['instruction_ratio']:.3f}x the bare script ({row['ops']:,} operations, valgrind)")
     fast = {r["case"]: r for r in report["cases"] if "ops_per_s" in r}
     if "f" in fast and "g" in fast:
         ratio = fast["f"]["ops_per_s"] / fast["g"]["ops_per_s"]
@@ -523,11 +587,20 @@ def main() -> None:
                              "(a shared machine's load inflates it least).")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--json", dest="json_path", default=None, help="Also write the report as JSON here.")
+    parser.add_argument("--instructions", default=None, metavar="CASES",
+                        help="Also count instructions per operation of these DES cases (e.g. a,b,d,e) against "
+                             "their bare scripts under valgrind: a ratio the machine's load does not move "
+                             "(20,000 operations each unless --ops is given; minutes per case).")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--instruction-child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child is not None:
         spec = json.loads(args.child)
         print(json.dumps(child(spec["case"], spec["ops"], spec["seed"])))
+        return
+    if args.instruction_child is not None:
+        spec = json.loads(args.instruction_child)
+        instruction_child(spec["case"], spec["ops"], spec["seed"], spec["what"])
         return
     ops = args.ops or (100_000 if args.quick else 1_000_000)
     only = set(args.only.split(",")) if args.only else None
@@ -567,6 +640,8 @@ def main() -> None:
         report["notebooks"] = section_notebooks()
     if wanted("quickstart"):
         report["quickstart"] = section_quickstart(runs=args.repeats)
+    if args.instructions:
+        report["instructions"] = section_instructions(args.instructions.split(","), args.ops or 20_000, args.seed)
     print_table(report)
     if args.json_path:
         Path(args.json_path).write_text(json.dumps(report, indent=2, default=float) + "\n", encoding="utf-8")
