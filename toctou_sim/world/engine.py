@@ -364,6 +364,9 @@ class World:
         self.read_path = READ_PATHS[spec.read_path.kind](self, spec.read_path)
         self.strategy = STRATEGIES[spec.strategy.kind](self, spec.strategy)
         self.faults = [FAULTS[fault.kind](self, fault) for fault in spec.faults]
+        self._faulty = bool(self.faults)
+        """Whether any fault may act in this world: only a fault pauses, partitions or slows an actor
+        (through its hooks), so without one the per-step stall and latency-spike checks are skipped."""
         self.background = [ACTORS[actor.kind](self, actor) for actor in spec.actors]
         """The background actors of ``[[actors]]``, in order."""
 
@@ -432,14 +435,15 @@ class World:
         notify = self.notify
         if notify.check_began is not None:
             notify.check_began(op)
-        # paused clients check when they resume; a partitioned store answers at heal
-        # (the later of the two instants; written out rather than max(): this runs per attempt)
-        until = self._clients.stalled_until
-        store_until = self._store.stalled_until
-        if store_until > until:
-            until = store_until
-        if until > env._now:
-            yield env.timeout(until - env._now)
+        if self._faulty:
+            # paused clients check when they resume; a partitioned store answers at heal
+            # (the later of the two instants; written out rather than max(): this runs per attempt)
+            until = self._clients.stalled_until
+            store_until = self._store.stalled_until
+            if store_until > until:
+                until = store_until
+            if until > env._now:
+                yield env.timeout(until - env._now)
         if self.store_reads is not None:  # a finite store: queue for a server first
             yield from self.store_reads.call(op)
         store = self.store
@@ -473,17 +477,18 @@ class World:
         env = self.env
         if window > 0:
             yield env.timeout(window)
-        until = self._clients.stalled_until
-        store_until = self._store.stalled_until
-        if store_until > until:
-            until = store_until
-        client = self._client
-        if client.stalled_until > env._now:  # this client is the one paused
-            one = client.take_pause(env._now)
-            if one > until:
-                until = one
-        if until > env._now:
-            yield env.timeout(until - env._now)
+        if self._faulty:
+            until = self._clients.stalled_until
+            store_until = self._store.stalled_until
+            if store_until > until:
+                until = store_until
+            client = self._client
+            if client.stalled_until > env._now:  # this client is the one paused
+                one = client.take_pause(env._now)
+                if one > until:
+                    until = one
+            if until > env._now:
+                yield env.timeout(until - env._now)
         window_ended = self.notify.window_ended
         if window_ended is not None:
             window_ended(op, window)
