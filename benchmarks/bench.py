@@ -146,10 +146,11 @@ def child(case_name: str, ops: int, seed: int) -> dict[str, Any]:
     return row
 
 
-def instruction_child(case_name: str, ops: int, seed: int, what: str) -> None:
-    """Run one thing of a case (``none``: only the set-up, ``engine`` or ``bare``) in this process,
-    for an instruction count under valgrind: a tiny run of both first, so that imports and
-    first-call costs are in every count and cancel in the differences."""
+def instruction_child(case_name: str, ops: int, seed: int) -> None:
+    """Run a case's engine and then its bare script in this process, each inside its own
+    ``eval`` call, for :func:`section_instructions` (valgrind counts inside ``eval`` calls only,
+    and these are the last two): a tiny run of both first, so that imports and first-call costs
+    fall outside the counts."""
     import bare_simpy
 
     from toctou_sim.core.distributions import RandomStreams
@@ -161,20 +162,21 @@ def instruction_child(case_name: str, ops: int, seed: int, what: str) -> None:
     run_bare = getattr(bare_simpy, f"bare_{case['bare']}")
     World(small, RandomStreams(seed, 0)).run()
     run_bare(bare_simpy.params_from_model(small), seed)
-    if what == "engine":
-        world = World(model, RandomStreams(seed, 0))
-        world.run()
-        print(json.dumps({"operations": world.recorder.operations + world.in_flight}))
-    elif what == "bare":
-        print(json.dumps({"operations": run_bare(bare_simpy.params_from_model(model), seed)["operations"]}))
+    world = World(model, RandomStreams(seed, 0))
+    params = bare_simpy.params_from_model(model)
+    eval("world.run()", {"world": world})  # counted: the engine
+    bare = eval("run_bare(params, seed)", {"run_bare": run_bare, "params": params, "seed": seed})  # counted
+    print(json.dumps({"engine": world.recorder.operations + world.in_flight, "bare": bare["operations"]}))
 
 
 def section_instructions(cases: list[str], ops: int, seed: int) -> list[dict[str, Any]]:
     """Instructions per operation of the DES engine over its bare SimPy script, counted by
     valgrind (callgrind): unlike CPU time, a count does not move with a shared machine's load.
-    Each of the three runs (set-up only, engine, bare script) is its own process with a fixed
-    hash seed; the set-up's count is taken from the other two."""
+    One process per case runs both, and callgrind counts only inside ``eval`` calls
+    (``--toggle-collect``), writing one count per call (``--dump-after``); the last two are the
+    engine's and the bare script's: no start-up work enters."""
     import shutil
+    import tempfile
 
     if shutil.which("valgrind") is None:
         return [{"case": name, "skipped": "valgrind is not installed"} for name in cases]
@@ -182,22 +184,24 @@ def section_instructions(cases: list[str], ops: int, seed: int) -> list[dict[str
            "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     rows = []
     for name in cases:
-        counts: dict[str, int] = {}
-        operations: dict[str, float] = {}
-        for what in ("none", "engine", "bare"):
-            spec = json.dumps({"case": name, "ops": ops, "seed": seed, "what": what})
-            out = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable,
-                                  __file__, "--instruction-child", spec], capture_output=True, text=True, env=env,
-                                 check=False)
-            collected = [line for line in out.stderr.splitlines() if "Collected" in line]
-            if out.returncode != 0 or not collected:
-                last = out.stderr.strip().splitlines()[-1:] or [f"exit {out.returncode}"]
-                return [*rows, {"case": name, "error": last[0]}]
-            counts[what] = int(collected[-1].split()[-1])
-            if what != "none":
-                operations[what] = float(json.loads(out.stdout.strip().splitlines()[-1])["operations"])
-        engine = (counts["engine"] - counts["none"]) / operations["engine"]
-        bare = (counts["bare"] - counts["none"]) / operations["bare"]
+        with tempfile.TemporaryDirectory() as folder:
+            spec = json.dumps({"case": name, "ops": ops, "seed": seed})
+            out = subprocess.run(["valgrind", "--tool=callgrind", "--collect-atstart=no",
+                                  "--toggle-collect=builtin_eval", "--dump-after=builtin_eval",
+                                  f"--callgrind-out-file={folder}/cg", sys.executable, __file__,
+                                  "--instruction-child", spec], capture_output=True, text=True, env=env, check=False)
+            totals = []
+            for dump in sorted(Path(folder).glob("cg.*"), key=lambda p: int(p.suffix[1:])):
+                lines = [line for line in dump.read_text().splitlines() if line.startswith(("totals:", "summary:"))]
+                if lines and int(lines[0].split()[1]) > 0:
+                    totals.append(int(lines[0].split()[1]))
+        totals = totals[-2:]
+        if out.returncode != 0 or len(totals) != 2:
+            last = out.stderr.strip().splitlines()[-1:] or [f"exit {out.returncode}"]
+            rows.append({"case": name, "error": f"{last[0]} ({len(totals)} counts)"})
+            continue
+        operations = json.loads(out.stdout.strip().splitlines()[-1])
+        engine, bare = totals[0] / operations["engine"], totals[1] / operations["bare"]
         rows.append({"case": name, "title": CASES[name]["title"], "ops": ops, "engine_per_op": engine,
                      "bare_per_op": bare, "instruction_ratio": engine / bare})
         print(f"done instructions {CASES[name]['title']}", file=sys.stderr)
@@ -600,7 +604,7 @@ def main() -> None:
         return
     if args.instruction_child is not None:
         spec = json.loads(args.instruction_child)
-        instruction_child(spec["case"], spec["ops"], spec["seed"], spec["what"])
+        instruction_child(spec["case"], spec["ops"], spec["seed"])
         return
     ops = args.ops or (100_000 if args.quick else 1_000_000)
     only = set(args.only.split(",")) if args.only else None
