@@ -369,6 +369,9 @@ class World:
         (through its hooks), so without one the per-step stall and latency-spike checks are skipped."""
         self.background = [ACTORS[actor.kind](self, actor) for actor in spec.actors]
         """The background actors of ``[[actors]]``, in order."""
+        self._reads_store = self.read_path.reads_store
+        """Whether a check reads the store directly (:attr:`ReadPath.reads_store`), read once the
+        read path is final (a background actor may wrap it, e.g. in a policy view)."""
 
     def listen(self, observer: WorldObserver) -> None:
         """Add an observer of this world's events (after the recorder and earlier observers)."""
@@ -447,14 +450,13 @@ class World:
         if self.store_reads is not None:  # a finite store: queue for a server first
             yield from self.store_reads.call(op)
         store = self.store
-        read_path = self.read_path
-        if read_path.reads_store:  # the direct read, taken here: one generator fewer per check
+        if self._reads_store:  # the direct read, taken here: one generator fewer per check
             if latency > 0:
                 yield env.timeout(latency)
             version = store.version[key]
             value = store.value[key]
         else:
-            version, value = yield from read_path.observe(op, latency)
+            version, value = yield from self.read_path.observe(op, latency)
         op.seen_version = version
         op.seen_value = value
         op.t_check = env._now
@@ -731,14 +733,17 @@ class World:
         store = self._store
         partial = self._partial_failure > 0
         duplicates = self._duplicates_possible
+        faulty = self._faulty
         for gap, key, window, read_latency, write_latency in variates:
-            if env._now + gap >= horizon:
+            now = env._now + gap  # the instant the timeout below resumes at (SimPy adds the same two floats)
+            if now >= horizon:
                 break
             yield timeout(gap)
-            now = env._now
-            factor = store.latency_factor  # an operation started during a latency spike is slowed
-            op = Operation(key, now, window, read_latency * factor, write_latency * factor, now >= warmup,
-                           self._next_request)
+            if faulty:  # an operation started during a latency spike (a fault) is slowed
+                factor = store.latency_factor
+                read_latency *= factor
+                write_latency *= factor
+            op = Operation(key, now, window, read_latency, write_latency, now >= warmup, self._next_request)
             self._next_request += 1
             if partial:
                 op.partial = self._partial() < self._partial_failure
