@@ -5,6 +5,7 @@ Run by hand (not a timed test)::
     python benchmarks/bench.py            # full: >= 1M operations per case, 10M for memory
     python benchmarks/bench.py --quick    # a minute or so: 100k operations per case
     python benchmarks/bench.py --json bench.json --only a,b
+    python benchmarks/bench.py --only none --instructions a,b,d,e --ops 40000   # valgrind counts
 
 Every engine case runs in a fresh subprocess (so its peak RSS is its own) which first runs the
 engine and then the bare hand-written SimPy script of the same flow (``bare_simpy.py``) with the
