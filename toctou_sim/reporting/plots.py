@@ -186,8 +186,8 @@ def save(fig: Figure, stem: str | Path, dpi: int = 110, close: bool = False) -> 
     with plt.rc_context(_STYLE):
         if isinstance(engine, ConstrainedLayoutEngine):
             # The layout fits every label inside the figure, with a margin as wide as a tight crop's
-            # pad: no crop is needed, which halves the drawing (a tight crop draws each format twice).
-            # The SVG keeps the layout the PNG computed.
+            # pad: no tight crop, which measured every artist again per format (a report's charts
+            # take about a third less time). The SVG keeps the layout the PNG computed.
             engine.set(w_pad=_MARGIN, h_pad=_MARGIN)
             fig.savefig(paths[0], dpi=dpi)
             fig.set_layout_engine("none")
