@@ -59,7 +59,12 @@ def test_the_flagship_models_qualify_and_others_say_why() -> None:
     for strategy in ("none", "idempotency", "idempotency_eventual"):  # redeliveries and client timeouts
         assert ("payment_webhook.toml", strategy) in BUNDLED
     partial = webhook.model_copy(update={"clients": webhook.clients.model_copy(update={"partial_failure": 0.1})})
-    assert "partial failures" in qualifies(partial.with_strategy("idempotency"))[1]
+    assert qualifies(partial.with_strategy("idempotency"))[0]  # partial failures are in
+    for strategy in ("none", "reservation"):  # the partial create, without its cleanup job
+        assert ("partial_cloud_create.toml", strategy) in BUNDLED
+    assert ("f6_partial_create.toml", "none") in BUNDLED
+    f6 = load_model(MODELS / "f6_partial_create.toml")
+    assert "strategy 'reconcile'" in qualifies(f6.with_strategy("cleanup"))[1]
     alone = parse_model({"keys": {"invariant": "grant"}, "clients": {"arrival": {"poisson": {"rate": 50}}},
                          "strategy": {"kind": "idempotency", "inner": {"kind": "lock"},
                                       "dedupe": {"lookup_latency": 0.002}}})
@@ -114,7 +119,8 @@ def _models(draw: st.DrawFn) -> ModelSpec:
                     "dedupe": {"consistency": consistency, "lookup_latency": draw(_DURATIONS),
                                "visibility_lag": (draw(st.sampled_from([0.01, {"exponential": {"mean": 0.01}}]))
                                                   if consistency == "eventual" else 0.0),
-                               "ttl": draw(st.sampled_from([None, 0.005, 0.5]))}}
+                               "ttl": draw(st.sampled_from([None, 0.005, 0.5]))},
+                    "record_with_effect": draw(st.booleans())}
     data: dict[str, Any] = {
         "model": {"horizon": draw(st.sampled_from([1.0, 2.0])), "warmup": 0.2},
         "keys": {"count": draw(st.integers(1, 6)), "invariant": invariant,
@@ -135,6 +141,8 @@ def _models(draw: st.DrawFn) -> ModelSpec:
         if not redeliver or draw(st.booleans()):
             data["clients"]["timeout"] = {"after": draw(st.sampled_from([0.002, 0.02])),
                                           "max_retries": draw(st.integers(1, 2))}
+    if draw(st.integers(0, 2)) == 0:  # a use that took effect fails before it is finalised (an orphan)
+        data["clients"]["partial_failure"] = draw(st.sampled_from([0.05, 0.5]))
     if invariant in ("counter", "exists", "grant"):
         data["keys"]["initial"] = draw(st.integers(0, 2))
     if draw(st.booleans()):

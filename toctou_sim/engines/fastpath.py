@@ -3,7 +3,7 @@
 The fast engine is the event kernel (:mod:`toctou_sim.engines.kernel`, driven by
 :mod:`toctou_sim.engines.kernel_driver`): the DES engine's event loop specialised to strategies none,
 recheck, cas (with write guards), reservation, lock and idempotency on every invariant, direct and
-cache reads, mutators, redeliveries and client timeouts, and no faults; it gives the DES engine's
+cache reads, mutators, redeliveries, client timeouts and partial failures, and no faults; it gives the DES engine's
 numbers exactly (:func:`qualifies`, :func:`resolve_engine`).
 
 The rest of this module is the older vectorized path, kept for the ``conditional`` estimator
@@ -123,7 +123,7 @@ def _unknown_fields(model: ModelSpec) -> str | None:
 
 _KERNEL_FIELDS: dict[str, frozenset[str]] = {
     **_KNOWN_FIELDS,
-    "clients": frozenset({"arrival", "window", "redelivery", "timeout"}),
+    "clients": frozenset({"arrival", "window", "redelivery", "timeout", "partial_failure"}),
     "redelivery": frozenset({"probability", "delay"}),
     "timeout": frozenset({"after", "max_retries"}),
     "dedupe": frozenset({"consistency", "ttl", "visibility_lag", "lookup_latency"}),
@@ -136,7 +136,7 @@ _KERNEL_FIELDS: dict[str, frozenset[str]] = {
     "reservation": frozenset({"kind", "label", "retry", "guard", "ttl"}),
     "lock": frozenset({"kind", "label", "retry", "guard", "acquire_latency", "lease_ttl", "fencing", "wait_timeout",
                        "mutators_take_lock"}),
-    "idempotency": frozenset({"kind", "label", "retry", "guard", "dedupe", "inner"}),
+    "idempotency": frozenset({"kind", "label", "retry", "guard", "dedupe", "inner", "record_with_effect"}),
 }
 
 
@@ -167,8 +167,9 @@ def qualifies(model: ModelSpec, estimator: str = "plain") -> tuple[bool, str]:
     """Whether the fast engine reproduces the DES engine on ``model``, and why (one phrase).
 
     With the ``plain`` estimator the fast engine is the event kernel (:mod:`toctou_sim.engines.kernel`):
-    strategies none, recheck and cas on every invariant, direct or cache reads, mutators, no
-    faults, no background actors, no partial failures (redeliveries and client timeouts are in). The
+    strategies none, recheck, cas, reservation, lock and idempotency on every invariant, direct or
+    cache reads, mutators, redeliveries, client timeouts and partial failures; no faults and no
+    background actors. The
     ``conditional`` estimator needs the vectorized path, which qualifies fewer models
     (:func:`vector_qualifies`).
     """
@@ -190,9 +191,6 @@ def qualifies(model: ModelSpec, estimator: str = "plain") -> tuple[bool, str]:
         return False, "the model has faults (the fast engine has none)"
     if model.actors:
         return False, "the model has background actors (the fast engine has mutators only)"
-    clients = model.clients
-    if clients.partial_failure > 0:
-        return False, "partial failures (the fast engine has none)"
     if READ_PATHS[model.read_path.kind] not in (DirectRead, CacheRead):
         return False, f"read path {model.read_path.kind!r} (the fast engine knows direct and cache reads)"
     classes = {"none": NoMitigation, "recheck": Recheck, "cas": CompareAndSwap, "reservation": Reservation,

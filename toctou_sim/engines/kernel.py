@@ -1,7 +1,7 @@
 """The event kernel of the fast engine: the DES engine's event loop, specialised and compiled.
 
 For the flagship family (strategies none, recheck, cas, reservation, lock and idempotency on every
-invariant, direct or cache reads, mutators, redeliveries and client timeouts, no faults) an
+invariant, direct or cache reads, mutators, redeliveries, client timeouts and partial failures, no faults) an
 operation is a fixed chain of steps, so one replication is a loop over a single heap of
 ``(time, sequence)`` events, an ordered state per key (the store's value and version, the cache
 entry and its LRU place, the lock) and, with duplicate deliveries, a state per request (the
@@ -64,7 +64,11 @@ R_DUPS, R_REDELIVER, R_TIMEOUT_MAX, R_NEXT_RID, R_NEXT_UID, R_STRONG, R_ENTRY_SE
 timeouts), whether deliveries are redelivered, the client's timeout retries (0: no timeout),
 the next request id and delivery id, whether the dedupe store is strongly consistent, the last
 dedupe entry's serial, and a copy to start right after the running operation (R_NRUN, R_RUN)."""
-R_BACKLOG = 52
+R_PARTIAL, R_ORPHANS, R_WITH_EFFECT = range(52, 55)
+"""Partial failures: whether a use can fail after taking effect (``clients.partial_failure``),
+the orphans alive, and whether idempotency marks its key done with the effect
+(``record_with_effect``)."""
+R_BACKLOG = 55
 """Backlog samples (operations in flight) start here, one register each."""
 MAX_SAMPLES = 64
 N_IREG = R_BACKLOG + MAX_SAMPLES
@@ -73,7 +77,8 @@ F_NOW, F_HORIZON, F_WARMUP, F_THRESHOLD, F_BACKOFF, F_MULT, F_MAXBACKOFF, F_PEND
 F_PEND_WRITE, F_END, F_REQUEST_LATENCY, F_HELD_AREA, F_HELD_LAST, F_TTL = 9, 10, 11, 12, 13, 14
 F_LEASE, F_WTIMEOUT = 15, 16
 F_REDELIVER_P, F_TIMEOUT_AFTER, F_DEDUPE_TTL = 17, 18, 19
-F_SAMPLE = 20
+F_PARTIAL_P, F_ORPHAN_AREA, F_ORPHAN_LAST = 20, 21, 22
+F_SAMPLE = 23
 """Instants at which the backlog is sampled start here."""
 N_FREG = F_SAMPLE + MAX_SAMPLES
 # Counters (C)
@@ -83,7 +88,8 @@ N_FREG = F_SAMPLE + MAX_SAMPLES
  C_LEDGER_VIOLATIONS, C_EXPIRED, C_THROTTLED, C_LEASES_EXPIRED, C_LOCK_TIMEOUTS, C_FENCED) = range(30)
 (C_DUP_DELIVERIES, C_DUP_EFFECTS, C_TURNED_AWAY, C_LEDGER_DUPLICATES, C_DEDUPE_HITS, C_IDEM_CONFLICTS,
  C_DEDUPE_EXPIRED) = range(30, 37)
-N_COUNTERS = 37
+C_PARTIAL_CREATES, C_ORPHANED, C_LEDGER_ORPHANS = range(37, 40)
+N_COUNTERS = 40
 # Operation fields: integers (OI) and floats (OF)
 O_KEY, O_RETRIES, O_SEEN_VERSION, O_SEEN_VALUE, O_STALE, O_COUNTED, O_RACED, O_STEP, O_MISMATCHED = range(9)
 O_HOLD, O_HOLD_ACTIVE = 9, 10
@@ -95,7 +101,10 @@ O_RID, O_DELIV, O_DUP, O_UID, O_ENTRY = range(17, 22)
 """Duplicate deliveries: the request id, the deliveries of the request before this one, whether
 this is a copy, the delivery's id (-1 once it ended: a client timeout fires only on a live
 delivery) and the serial of the dedupe entry it claimed."""
-N_OI = 22
+O_PARTIAL, O_ORPHAN, O_ORPHAN_BEFORE = range(22, 25)
+"""Partial failures: whether this attempt's use fails after taking effect, whether an attempt of
+this delivery left an orphan (Operation.left_orphan), and whether one had before the dedupe claim."""
+N_OI = 25
 O_ARRIVAL, O_WINDOW, O_READ, O_WRITE, O_TCHECK, O_REQUESTED = range(6)
 N_OF = 6
 # Per-key state (KI, KF); row ``n_keys`` is the LRU list's sentinel
@@ -119,7 +128,7 @@ ST_ACQUIRE, ST_WAITED, ST_LOCKED, ST_CHECK, ST_INNER = range(8, 13)
 # Float streams (FB rows); mutator gap streams follow at S_MUTATOR + index
 (S_GAP, S_WINDOW, S_READ, S_WRITE, S_RWINDOW, S_RREAD, S_RWRITE, S_JITTER, S_RECHECK, S_CLOOKUP, S_TTL,
  S_INVALIDATION, S_FILL, S_ACQUIRE, S_LOOKUP, S_RDRAW, S_RDELAY, S_DWINDOW, S_DREAD, S_DWRITE, S_LAG,
- S_MUTATOR) = range(22)
+ S_PARTIAL, S_RPARTIAL, S_DPARTIAL, S_MUTATOR) = range(25)
 # Key streams (KB rows): client keys, then one per mutator
 KS_CLIENT, KS_MUTATOR = 0, 1
 # Invariants, strategies, write policies, mutator actions
@@ -307,14 +316,21 @@ def _on_write(I: Any, C: Any, KI: Any, KF: Any, FB: Any, FP: Any, EI: Any, EF: A
             _cache_drop(I, KI, key)
 
 
-@_inline
+@_small
+def _level_change(I: Any, F: Any, now: float, delta: int, level: int, area: int, last: int) -> None:
+    """TimeWeighted.change of the level in register ``I[level]``, its area and last instant in
+    ``F[area]`` and ``F[last]``."""
+    t = min(max(now, F[F_WARMUP]), F[F_HORIZON])
+    if t > F[last]:
+        F[area] += I[level] * (t - F[last])
+        F[last] = t
+    I[level] += delta
+
+
+@_small
 def _held_change(I: Any, F: Any, now: float, delta: int) -> None:
     """TimeWeighted.change of the units held (Reservation.held)."""
-    t = min(max(now, F[F_WARMUP]), F[F_HORIZON])
-    if t > F[F_HELD_LAST]:
-        F[F_HELD_AREA] += I[R_HELD_LEVEL] * (t - F[F_HELD_LAST])
-        F[F_HELD_LAST] = t
-    I[R_HELD_LEVEL] += delta
+    _level_change(I, F, now, delta, R_HELD_LEVEL, F_HELD_AREA, F_HELD_LAST)
 
 
 @_inline
@@ -473,6 +489,7 @@ def _decide(I: Any, F: Any, C: Any, OI: Any, OF: Any, KI: Any, KF: Any, FB: Any,
             rid = OI[op, O_RID]
             duplicate = RQ[rid, Q_EFFECTED] != 0
             RQ[rid, Q_EFFECTED] = 1
+        partial = OI[op, O_PARTIAL] != 0
         if counted:
             C[C_EFFECTS] += 1
             if duplicate:
@@ -480,9 +497,18 @@ def _decide(I: Any, F: Any, C: Any, OI: Any, OF: Any, KI: Any, KF: Any, FB: Any,
                 C[C_DUP_EFFECTS] += 1
             elif not holds:
                 C[C_LEDGER_VIOLATIONS] += 1
+            elif partial:
+                C[C_LEDGER_ORPHANS] += 1
+            if partial:
+                C[C_PARTIAL_CREATES] += 1
         if duplicate:
             holds = False
         outcome = OK if holds else VIOLATED
+        if partial:  # took effect, then failed before it was finalised: an orphan, and an error
+            if holds:
+                outcome = REJECTED
+            OI[op, O_ORPHAN] = 1
+            _level_change(I, F, now, 1, R_ORPHANS, F_ORPHAN_AREA, F_ORPHAN_LAST)
     else:
         OI[op, O_RACED] = 1
         outcome = DECLINED if not holds and I[R_ANSWER] else REJECTED
@@ -513,6 +539,9 @@ def _finish(I: Any, F: Any, C: Any, OI: Any, OF: Any, OFREE: Any, LF: Any, LE: A
         C[C_OPS] += 1
         latency = now - OF[op, O_ARRIVAL]
         error = True
+        if outcome == DECLINED and OI[op, O_ORPHAN]:  # a partial create, then its retry found the orphan
+            outcome = ABORTED
+            C[C_ORPHANED] += 1
         if outcome in (OK, DECLINED):
             C[C_OK] += 1
             if outcome == DECLINED:
@@ -522,7 +551,7 @@ def _finish(I: Any, F: Any, C: Any, OI: Any, OF: Any, OFREE: Any, LF: Any, LE: A
                 C[C_SLOW] += 1
         elif outcome == ABORTED:
             C[C_ABORTED] += 1
-            if OI[op, O_DUP]:  # a copy turned away is not an error
+            if OI[op, O_DUP] and not OI[op, O_ORPHAN]:  # a copy turned away is not an error
                 C[C_TURNED_AWAY] += 1
                 error = False
             elif OI[op, O_RACED]:
@@ -594,7 +623,7 @@ def _settle_entry(I: Any, OI: Any, RQ: Any, op: int, outcome: int) -> None:
         return
     rid = OI[op, O_RID]
     if RQ[rid, Q_OWNER] != 0 and RQ[rid, Q_SERIAL] == OI[op, O_ENTRY]:
-        if outcome in (OK, VIOLATED):
+        if outcome in (OK, VIOLATED) or (I[R_WITH_EFFECT] and OI[op, O_ORPHAN] and not OI[op, O_ORPHAN_BEFORE]):
             RQ[rid, Q_COMPLETED] = 1
         else:
             RQ[rid, Q_OWNER] = 0
@@ -666,6 +695,8 @@ def _run_op(I: Any, F: Any, C: Any, OI: Any, OF: Any, OFREE: Any, KI: Any, KF: A
                     RQF[rid, Q_EXPIRES] = now + F[F_DEDUPE_TTL]
                     RQF[rid, Q_VISIBLE] = visible
                     OI[op, O_ENTRY] = serial
+                if not deduped:
+                    OI[op, O_ORPHAN_BEFORE] = OI[op, O_ORPHAN]
         if step == -1 and strat == STRAT_RESERVATION:
             latency = OF[op, O_READ]
             if latency > 0:
@@ -910,6 +941,8 @@ def _run_op(I: Any, F: Any, C: Any, OI: Any, OF: Any, OFREE: Any, KI: Any, KF: A
             OF[op, O_WINDOW] = _draw(FB, FP, S_RWINDOW)
             OF[op, O_READ] = _draw(FB, FP, S_RREAD)
             OF[op, O_WRITE] = _draw(FB, FP, S_RWRITE)
+            if I[R_PARTIAL]:
+                OI[op, O_PARTIAL] = 1 if _draw(FB, FP, S_RPARTIAL) < F[F_PARTIAL_P] else 0
             step = -1
 
 
@@ -966,6 +999,10 @@ def _spawn(I: Any, F: Any, C: Any, OI: Any, OF: Any, OFREE: Any, FB: Any, FP: An
     OF[row, O_WINDOW] = _draw(FB, FP, S_DWINDOW)
     OF[row, O_READ] = _draw(FB, FP, S_DREAD)
     OF[row, O_WRITE] = _draw(FB, FP, S_DWRITE)
+    OI[row, O_ORPHAN] = 0
+    OI[row, O_PARTIAL] = 0
+    if I[R_PARTIAL]:
+        OI[row, O_PARTIAL] = 1 if _draw(FB, FP, S_DPARTIAL) < F[F_PARTIAL_P] else 0
     if counted:
         C[C_DUP_DELIVERIES] += 1
     _watch(I, F, OI, EI, EF, EFREE, HEAP, row)
@@ -1064,6 +1101,10 @@ def kernel(I: Any, F: Any, C: Any, OI: Any, OF: Any, OFREE: Any, KI: Any, KF: An
             OF[op, O_READ] = F[F_PEND_READ]
             OF[op, O_WRITE] = F[F_PEND_WRITE]
             OI[op, O_DUP] = 0
+            OI[op, O_ORPHAN] = 0
+            OI[op, O_PARTIAL] = 0
+            if I[R_PARTIAL]:  # World.submit draws whether the first attempt's use fails half-way
+                OI[op, O_PARTIAL] = 1 if _draw(FB, FP, S_PARTIAL) < F[F_PARTIAL_P] else 0
             I[R_INFLIGHT] += 1
             if I[R_DUPS]:  # World.submit: a new request id; a redelivery; the client's timeout
                 rid = I[R_NEXT_RID]

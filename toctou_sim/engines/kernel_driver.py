@@ -281,8 +281,10 @@ def run_kernel(model: ModelSpec, replication: int, seed: int) -> ReplicationResu
     inner: Any = outer.inner if idempotency else outer
     clients = spec.clients
     duplicates = clients.redelivery is not None or clients.timeout is not None
+    partial = clients.partial_failure > 0  # a use that took effect and failed ends refused: retried
+    tracked = duplicates or partial  # a request can take effect twice: the ledger tracks request ids
     max_retries = retry.max_retries if retry is not None else 0
-    if not (idempotency and duplicates) and not _can_reject(inner.kind, spec.strategy.write_guard(),
+    if not (idempotency and duplicates) and not partial and not _can_reject(inner.kind, spec.strategy.write_guard(),
                                                             spec.keys.invariant):
         max_retries = 0  # nothing is ever retried: the retry streams are never drawn from
     # values any one stream gives an event at most (an event runs at most two deliveries)
@@ -331,6 +333,9 @@ def run_kernel(model: ModelSpec, replication: int, seed: int) -> ReplicationResu
         _variates(streams, "duplicate.read_latency", spec.store.read_latency) if duplicates else _never,
         _variates(streams, "duplicate.write_latency", spec.store.write_latency) if duplicates else _never,
         _variates(streams, "idempotency.visibility_lag", outer.dedupe.visibility_lag) if eventual else _never,
+        _variates(streams, "use.partial_failure", unit) if partial else _never,
+        _variates(streams, "retry.partial_failure", unit) if partial and max_retries else _never,
+        _variates(streams, "duplicate.partial_failure", unit) if partial and duplicates else _never,
     ]
     assert len(f_sources) == K.S_MUTATOR
     k_sources: list[Source] = [_keys(streams, "keys", n_keys, _zipf(spec.keys.popularity))]
@@ -345,6 +350,8 @@ def run_kernel(model: ModelSpec, replication: int, seed: int) -> ReplicationResu
         first[K.S_CLOOKUP] = min(_CAP, expected)
     if redelivery is not None:
         first[K.S_RDRAW] = min(_CAP, expected)
+    if partial:
+        first[K.S_PARTIAL] = min(_CAP, expected)
     fb = _Buffers(f_sources, first, np.float64, margin)
     kb = _Buffers(k_sources, [min(_CAP, expected)] + [64] * n_mut, np.int64, margin)
 
@@ -357,7 +364,11 @@ def run_kernel(model: ModelSpec, replication: int, seed: int) -> ReplicationResu
     I[K.R_INV] = _INVARIANTS[spec.keys.invariant]
     I[K.R_STRAT] = KERNEL_STRATEGIES[inner.kind]
     I[K.R_IDEMPOTENCY] = idempotency
-    I[K.R_DUPS] = duplicates
+    I[K.R_DUPS] = tracked
+    I[K.R_PARTIAL] = partial
+    F[K.F_PARTIAL_P] = clients.partial_failure
+    F[K.F_ORPHAN_LAST] = spec.model.warmup  # TimeWeighted starts at the warm-up
+    I[K.R_WITH_EFFECT] = idempotency and outer.record_with_effect
     I[K.R_NEXT_RID] = 0
     if redelivery is not None:
         I[K.R_REDELIVER] = 1
@@ -428,7 +439,7 @@ def run_kernel(model: ModelSpec, replication: int, seed: int) -> ReplicationResu
     for index, mutator in enumerate(spec.mutators):
         MUT[index] = (_ACTIONS[mutator.action], mutator.amount)
     # requests by id (the ledger's flag, the dedupe store's entry): only with duplicate deliveries
-    n_req = min(expected, 1 << 16) if duplicates else 1
+    n_req = min(expected, 1 << 16) if tracked else 1
     RQ = np.zeros((n_req, K.N_Q), dtype=np.int64)
     RQF = np.zeros((n_req, 2), dtype=np.float64)
     n_ev = 1024
@@ -538,14 +549,22 @@ def run_kernel(model: ModelSpec, replication: int, seed: int) -> ReplicationResu
     r.requests += int(C[K.C_REQUESTS])
     r.duplicate_deliveries, r.duplicate_effects = int(C[K.C_DUP_DELIVERIES]), int(C[K.C_DUP_EFFECTS])
     r.turned_away_duplicates = int(C[K.C_TURNED_AWAY])
+    r.partial_creates, r.orphaned = int(C[K.C_PARTIAL_CREATES]), int(C[K.C_ORPHANED])
     ledger = EffectLedger()
     ledger.effects = int(C[K.C_EFFECTS])
     ledger.harms["violation"] = int(C[K.C_LEDGER_VIOLATIONS])
     ledger.harms["duplicate"] = int(C[K.C_LEDGER_DUPLICATES])
+    ledger.harms["orphan"] = int(C[K.C_LEDGER_ORPHANS])
     extra: dict[str, float] = {"unfinished": float(I[K.R_INFLIGHT])}
     extra.update(ledger.metrics(r.operations))
     backlog = [int(b) for b in I[K.R_BACKLOG : K.R_BACKLOG + BACKLOG_SAMPLES]]
     extra.update(backlog_metrics(backlog, horizon - spec.model.warmup))
+    if partial:  # World.extra_metrics
+        orphans = TimeWeighted(spec.model.warmup, horizon)
+        orphans.level = int(I[K.R_ORPHANS])
+        orphans._area, orphans._last = float(F[K.F_ORPHAN_AREA]), float(F[K.F_ORPHAN_LAST])
+        extra.update({"orphans_alive": orphans.mean(), "orphans_at_end": float(orphans.level),
+                      "orphans_per_day": r.partial_creates * 86400.0 / (horizon - spec.model.warmup)})
     if cache:
         extra.update(_cache_metrics(C, age))
     if lock:
