@@ -64,11 +64,13 @@ R_DUPS, R_REDELIVER, R_TIMEOUT_MAX, R_NEXT_RID, R_NEXT_UID, R_STRONG, R_ENTRY_SE
 timeouts), whether deliveries are redelivered, the client's timeout retries (0: no timeout),
 the next request id and delivery id, whether the dedupe store is strongly consistent, the last
 dedupe entry's serial, and a copy to start right after the running operation (R_NRUN, R_RUN)."""
-R_PARTIAL, R_ORPHANS, R_WITH_EFFECT = range(52, 55)
+R_PARTIAL, R_ORPHANS, R_WITH_EFFECT, R_RQ_BY_ROW = range(52, 56)
 """Partial failures: whether a use can fail after taking effect (``clients.partial_failure``),
-the orphans alive, and whether idempotency marks its key done with the effect
-(``record_with_effect``)."""
-R_BACKLOG = 55
+the orphans alive, whether idempotency marks its key done with the effect
+(``record_with_effect``), and whether a request's state lives in its operation's row (requests
+are tracked but never delivered twice: a request is one operation, and its state can be
+forgotten when that ends, so memory stays flat)."""
+R_BACKLOG = 56
 """Backlog samples (operations in flight) start here, one register each."""
 MAX_SAMPLES = 64
 N_IREG = R_BACKLOG + MAX_SAMPLES
@@ -1059,7 +1061,7 @@ def kernel(I: Any, F: Any, C: Any, OI: Any, OF: Any, OFREE: Any, KI: Any, KF: An
             if I[R_NFREE_OP] < 3:
                 return NEED_OPS
             budget = min(budget, (I[R_NFREE_OP] - 1) // 2)  # an event starts at most two deliveries
-            if I[R_DUPS]:  # and at most one new request
+            if I[R_DUPS] and not I[R_RQ_BY_ROW]:  # and at most one new request
                 if RQ.shape[0] - I[R_NEXT_RID] < 2:
                     return NEED_REQUESTS
                 budget = min(budget, RQ.shape[0] - I[R_NEXT_RID] - 1)
@@ -1107,8 +1109,13 @@ def kernel(I: Any, F: Any, C: Any, OI: Any, OF: Any, OFREE: Any, KI: Any, KF: An
                 OI[op, O_PARTIAL] = 1 if _draw(FB, FP, S_PARTIAL) < F[F_PARTIAL_P] else 0
             I[R_INFLIGHT] += 1
             if I[R_DUPS]:  # World.submit: a new request id; a redelivery; the client's timeout
-                rid = I[R_NEXT_RID]
-                I[R_NEXT_RID] = rid + 1
+                if I[R_RQ_BY_ROW]:  # the request's state is its operation row's, forgotten since its last use
+                    rid = op
+                    for q in range(N_Q):
+                        RQ[rid, q] = 0
+                else:
+                    rid = I[R_NEXT_RID]
+                    I[R_NEXT_RID] = rid + 1
                 OI[op, O_RID] = rid
                 OI[op, O_DELIV] = 0
                 OI[op, O_ENTRY] = 0

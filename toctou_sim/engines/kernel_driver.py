@@ -365,6 +365,7 @@ def run_kernel(model: ModelSpec, replication: int, seed: int) -> ReplicationResu
     I[K.R_STRAT] = KERNEL_STRATEGIES[inner.kind]
     I[K.R_IDEMPOTENCY] = idempotency
     I[K.R_DUPS] = tracked
+    I[K.R_RQ_BY_ROW] = tracked and not duplicates
     I[K.R_PARTIAL] = partial
     F[K.F_PARTIAL_P] = clients.partial_failure
     F[K.F_ORPHAN_LAST] = spec.model.warmup  # TimeWeighted starts at the warm-up
@@ -439,7 +440,8 @@ def run_kernel(model: ModelSpec, replication: int, seed: int) -> ReplicationResu
     for index, mutator in enumerate(spec.mutators):
         MUT[index] = (_ACTIONS[mutator.action], mutator.amount)
     # requests by id (the ledger's flag, the dedupe store's entry): only with duplicate deliveries
-    n_req = min(expected, 1 << 16) if tracked else 1
+    # with partial failures alone a request is one operation: its state lives in the operation's row
+    n_req = n_ops if tracked and not duplicates else min(expected, 1 << 16) if tracked else 1
     RQ = np.zeros((n_req, K.N_Q), dtype=np.int64)
     RQF = np.zeros((n_req, 2), dtype=np.float64)
     n_ev = 1024
@@ -520,6 +522,8 @@ def run_kernel(model: ModelSpec, replication: int, seed: int) -> ReplicationResu
             OFREE = _grow(OFREE, 2 * old)
             OFREE[free : free + old] = np.arange(2 * old - 1, old - 1, -1)
             I[K.R_NFREE_OP] = free + old
+            if I[K.R_RQ_BY_ROW]:
+                RQ, RQF = _grow(RQ, 2 * old), _grow(RQF, 2 * old)
         elif code == K.NEED_REQUESTS:
             RQ, RQF = _grow(RQ, 2 * RQ.shape[0]), _grow(RQF, 2 * RQF.shape[0])
         elif code == K.NEED_EVENTS:
