@@ -17,6 +17,30 @@ REQUIRED_CHARTS = {"04_eventual_consistency": ("geo_quorum_three_regions",)}
 """Per notebook, texts that a chart cell with an image must contain (a chart that must be there)."""
 
 
+SHOWN = re.compile(r"(\w+)\.png")
+UNWRITTEN = """\
+import matplotlib.pyplot as _plt
+from pathlib import Path as _Path
+from toctou_sim.reporting import plots as _plots
+_rendered, _shown = _plots.save, {shown!r}
+def _unwritten(fig, stem, dpi=110, close=False):
+    if _Path(stem).name in _shown:
+        return _rendered(fig, stem, dpi=dpi, close=close)
+    _plt.close(fig)
+    paths = [_Path(stem).with_suffix(".png"), _Path(stem).with_suffix(".svg")]
+    for path in paths:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch()
+    return paths
+_plots.save = _unwritten
+"""
+"""Run in the kernel before the notebook: the charts a report writes to its bundle are built but
+rendered only when a chart cell shows them (``verdict.png`` named in a cell): the rest of the
+bundle's charts (about a second of CPU each per format) are the subject of
+``tests/models/test_report.py``, which renders and checks every one. The same as the suite's
+``conftest.unwritten_charts``, in the kernel's process."""
+
+
 def _images(cell: nbformat.NotebookNode) -> int:
     return sum("image/png" in output.get("data", {}) for output in cell.get("outputs", []))
 
@@ -32,6 +56,8 @@ def test_notebook_runs_and_shows_its_charts(path, monkeypatch) -> None:
     charts = [cell for cell in code if "chart" in cell.metadata.get("tags", [])]
     untagged = [cell.source.splitlines()[0] for cell in code if DRAWS.search(cell.source) and cell not in charts]
     assert not untagged, f"cells that draw need the 'chart' tag: {untagged}"
+    shown = sorted({stem for cell in charts for stem in SHOWN.findall(cell.source)})
+    notebook.cells.insert(0, nbformat.v4.new_code_cell(UNWRITTEN.format(shown=shown)))
     NotebookClient(notebook, timeout=120, kernel_name="python3",
                    resources={"metadata": {"path": str(path.parent)}}).execute()
     assert os.environ["TOCTOU_SIM_FAST"] == "1"
