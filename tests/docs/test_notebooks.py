@@ -10,6 +10,7 @@ import nbformat
 import pytest
 from conftest import ROOT
 from nbclient import NotebookClient
+from unwritten import preamble
 
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 DRAWS = re.compile(r"plt\.show\(\)|display\(Image|plots\.plot_|\.plot\(")
@@ -18,27 +19,11 @@ REQUIRED_CHARTS = {"04_eventual_consistency": ("geo_quorum_three_regions",)}
 
 
 SHOWN = re.compile(r"(\w+)\.png")
-UNWRITTEN = """\
-import matplotlib.pyplot as _plt
-from pathlib import Path as _Path
-from toctou_sim.reporting import plots as _plots
-_rendered, _shown = _plots.save, {shown!r}
-def _unwritten(fig, stem, dpi=110, close=False):
-    if _Path(stem).name in _shown:
-        return _rendered(fig, stem, dpi=dpi, close=close)
-    _plt.close(fig)
-    paths = [_Path(stem).with_suffix(".png"), _Path(stem).with_suffix(".svg")]
-    for path in paths:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.touch()
-    return paths
-_plots.save = _unwritten
-"""
-"""Run in the kernel before the notebook: the charts a report writes to its bundle are built but
-rendered only when a chart cell shows them (``verdict.png`` named in a cell): the rest of the
-bundle's charts (about a second of CPU each per format) are the subject of
-``tests/models/test_report.py``, which renders and checks every one. The same as the suite's
-``conftest.unwritten_charts``, in the kernel's process."""
+"""Chart file names in a chart cell (``out / "verdict.png"``): the report charts a notebook shows.
+Before the notebook runs, its kernel is told to build the other charts a report writes to its
+bundle without rendering them (``unwritten.preamble``): the bundle's charts are the subject of
+``tests/models/test_report.py``, which renders and checks every one; the chart cells' images
+are rendered and checked here."""
 
 
 def _images(cell: nbformat.NotebookNode) -> int:
@@ -57,7 +42,7 @@ def test_notebook_runs_and_shows_its_charts(path, monkeypatch) -> None:
     untagged = [cell.source.splitlines()[0] for cell in code if DRAWS.search(cell.source) and cell not in charts]
     assert not untagged, f"cells that draw need the 'chart' tag: {untagged}"
     shown = sorted({stem for cell in charts for stem in SHOWN.findall(cell.source)})
-    notebook.cells.insert(0, nbformat.v4.new_code_cell(UNWRITTEN.format(shown=shown)))
+    notebook.cells.insert(0, nbformat.v4.new_code_cell(preamble(shown)))
     NotebookClient(notebook, timeout=120, kernel_name="python3",
                    resources={"metadata": {"path": str(path.parent)}}).execute()
     assert os.environ["TOCTOU_SIM_FAST"] == "1"
