@@ -21,9 +21,9 @@ REQUIRED_CHARTS = {"04_eventual_consistency": ("geo_quorum_three_regions",)}
 SHOWN = re.compile(r"(\w+)\.png")
 """Chart file names in a chart cell (``out / "verdict.png"``): the report charts a notebook shows.
 Before the notebook runs, its kernel is told to build the other charts a report writes to its
-bundle without rendering them (``unwritten.preamble``): the bundle's charts are the subject of
-``tests/models/test_report.py``, which renders and checks every one; the chart cells' images
-are rendered and checked here."""
+bundle without rendering them, and to render the PNG only of those it shows (``unwritten.preamble``):
+the bundle's charts are the subject of ``tests/models/test_report.py``, which renders and checks
+every one in both formats; the chart cells' images are rendered and checked here."""
 
 
 def _images(cell: nbformat.NotebookNode) -> int:
@@ -42,7 +42,7 @@ def test_notebook_runs_and_shows_its_charts(path, monkeypatch) -> None:
     untagged = [cell.source.splitlines()[0] for cell in code if DRAWS.search(cell.source) and cell not in charts]
     assert not untagged, f"cells that draw need the 'chart' tag: {untagged}"
     shown = sorted({stem for cell in charts for stem in SHOWN.findall(cell.source)})
-    notebook.cells.insert(0, nbformat.v4.new_code_cell(preamble(shown)))
+    notebook.cells.insert(0, nbformat.v4.new_code_cell(preamble(shown, svg=False)))
     NotebookClient(notebook, timeout=120, kernel_name="python3",
                    resources={"metadata": {"path": str(path.parent)}}).execute()
     assert os.environ["TOCTOU_SIM_FAST"] == "1"
