@@ -17,6 +17,7 @@ if sys.dont_write_bytecode or os.environ.get("PYTHONDONTWRITEBYTECODE"):
 from typing import Any
 
 import pytest
+from unwritten import unwritten_save
 
 from toctou_sim.measure.metrics import OUTCOMES
 from toctou_sim.spec.model import ModelSpec, parse_model
@@ -122,21 +123,7 @@ def unwritten_charts(monkeypatch: pytest.MonkeyPatch, keep: tuple[str, ...] = ()
     is a command's flow (options, folders, the page's text), not its pictures: rendering is about
     a second of CPU per chart and format, and the chart tests (``tests/unit/test_charts.py``,
     ``tests/models/test_report.py``) render and check every one. Charts named in ``keep`` (file
-    stems) are rendered as usual."""
-    import matplotlib.pyplot as plt
-
+    stems) are rendered as usual. (A notebook's kernel or a subprocess: ``unwritten.preamble``.)"""
     from toctou_sim.reporting import plots
 
-    rendered = plots.save
-
-    def unwritten(fig: Any, stem: str | Path, dpi: int = 110, close: bool = False) -> list[Path]:
-        if Path(stem).name in keep:
-            return rendered(fig, stem, dpi=dpi, close=close)
-        plt.close(fig)
-        paths = [Path(stem).with_suffix(".png"), Path(stem).with_suffix(".svg")]
-        for path in paths:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.touch()
-        return paths
-
-    monkeypatch.setattr(plots, "save", unwritten)
+    monkeypatch.setattr(plots, "save", unwritten_save(keep))

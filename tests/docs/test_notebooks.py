@@ -10,11 +10,20 @@ import nbformat
 import pytest
 from conftest import ROOT
 from nbclient import NotebookClient
+from unwritten import preamble
 
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 DRAWS = re.compile(r"plt\.show\(\)|display\(Image|plots\.plot_|\.plot\(")
 REQUIRED_CHARTS = {"04_eventual_consistency": ("geo_quorum_three_regions",)}
 """Per notebook, texts that a chart cell with an image must contain (a chart that must be there)."""
+
+
+SHOWN = re.compile(r"(\w+)\.png")
+"""Chart file names in a chart cell (``out / "verdict.png"``): the report charts a notebook shows.
+Before the notebook runs, its kernel is told to build the other charts a report writes to its
+bundle without rendering them, and to render the PNG only of those it shows (``unwritten.preamble``):
+the bundle's charts are the subject of ``tests/models/test_report.py``, which renders and checks
+every one in both formats; the chart cells' images are rendered and checked here."""
 
 
 def _images(cell: nbformat.NotebookNode) -> int:
@@ -32,6 +41,8 @@ def test_notebook_runs_and_shows_its_charts(path, monkeypatch) -> None:
     charts = [cell for cell in code if "chart" in cell.metadata.get("tags", [])]
     untagged = [cell.source.splitlines()[0] for cell in code if DRAWS.search(cell.source) and cell not in charts]
     assert not untagged, f"cells that draw need the 'chart' tag: {untagged}"
+    shown = sorted({stem for cell in charts for stem in SHOWN.findall(cell.source)})
+    notebook.cells.insert(0, nbformat.v4.new_code_cell(preamble(shown, svg=False)))
     NotebookClient(notebook, timeout=120, kernel_name="python3",
                    resources={"metadata": {"path": str(path.parent)}}).execute()
     assert os.environ["TOCTOU_SIM_FAST"] == "1"

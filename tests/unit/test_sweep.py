@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from unwritten import preamble
 
 import toctou_sim
 from toctou_sim.cli.main import main
@@ -354,8 +355,13 @@ def test_sigkill_then_resume_equals_uninterrupted(model_file: Path, tmp_path: Pa
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["runs"][-1]["status"] == "running"
 
+    # The same command, in a process that builds the sweep page's chart without rendering it (the
+    # subject is the resumed results; the chart: test_cli_sweep_writes_the_results_folder).
+    command = _cli(model_file, out, "--workers", "2", "--resume")
+    assert command[1:3] == ["-m", "toctou_sim.cli.main"]
+    command[1:3] = ["-c", f"{preamble()}; from toctou_sim.cli.main import entry; entry()"]
     resumed = subprocess.run(
-        _cli(model_file, out, "--workers", "2", "--resume"),
+        command,
         env=_env(),
         capture_output=True,
         text=True,

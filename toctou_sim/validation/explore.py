@@ -239,14 +239,48 @@ class _ChoiceKeys:
         return self._choose(self._count)
 
 
+class _ReplayedSource:
+    """A source's ``random(size)`` blocks, drawn once per exploration: every world of an
+    exploration starts the source afresh and draws the same numbers, and a fresh generator costs
+    more than a short run's use of it. Each block is the one a fresh generator gives after the
+    same earlier draws (a new sequence of sizes draws again from a fresh generator)."""
+
+    def __init__(self, fresh: Callable[[], np.random.Generator], blocks: dict[tuple[int | None, ...], Any]) -> None:
+        self._fresh = fresh
+        self._blocks = blocks
+        self._sizes: tuple[int | None, ...] = ()
+
+    def random(self, size: int | None = None) -> Any:
+        sizes = self._sizes = (*self._sizes, size)
+        block = self._blocks.get(sizes)
+        if block is None:
+            generator = self._fresh()
+            for earlier in sizes[:-1]:
+                generator.random(earlier)
+            block = self._blocks[sizes] = generator.random(size)
+            if isinstance(block, np.ndarray):
+                block.flags.writeable = False
+        return block
+
+
+_REPLAYED = frozenset({"retry.jitter"})
+"""Sources the world draws from only with ``random(size)`` (:meth:`World.uniform`): replayed."""
+
+
 class _ExploreStreams(RandomStreams):
     """Random sources replaced by choices (see :class:`Scope`)."""
 
-    def __init__(self, scope: Scope, chooser: _Chooser, cache: dict[Any, tuple[float, ...]]) -> None:
+    def __init__(self, scope: Scope, chooser: _Chooser, cache: dict[Any, Any]) -> None:
         super().__init__(0, 0)
         self.scope = scope
         self.chooser = chooser
         self.cache = cache
+
+    def generator(self, name: str) -> Any:
+        if name not in _REPLAYED:
+            return super().generator(name)
+        blocks = self.cache.setdefault(("generator", name), {})
+        return _ReplayedSource(partial(RandomStreams.generator, self, name), blocks)
 
     def values(self, name: str, distribution: Distribution) -> tuple[float, ...]:
         """The values a draw of ``name`` may take (computed once per exploration)."""
@@ -285,8 +319,7 @@ class _ExploreWorld(World):
         self._writers: set[Any] = set()
         self._chooser = streams.chooser
         self._scope = streams.scope
-        super().__init__(spec, streams)
-        self.listen(HarmListener(self._harm))
+        super().__init__(spec, streams, observers=(HarmListener(self._harm),))
         from toctou_sim.world.faults import ScheduledFault
 
         scheduled = [f for f in self.faults if isinstance(f, ScheduledFault)]
@@ -498,7 +531,7 @@ def _scoped(model: ModelSpec, scope: Scope) -> ModelSpec:
 def _paths(model: ModelSpec, scope: Scope, max_states: int, seen: set[int]) -> Iterator[tuple[int, _ExploreWorld]]:
     prefix: list[int] | None = []
     run = 0
-    cache: dict[Any, tuple[float, ...]] = {}
+    cache: dict[Any, Any] = {}
     while prefix is not None:
         chooser = _Chooser(prefix)
         world = _ExploreWorld(model, _ExploreStreams(scope, chooser, cache), seen, max_states)
