@@ -13,6 +13,7 @@ submodule; importing a name defined in a package's ``__init__`` is an edge to th
 from __future__ import annotations
 
 import ast
+import functools
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -63,6 +64,17 @@ def _executed_imports(body: list[ast.stmt], deferred: bool = False,
                 yield from _executed_imports(case.body, deferred, annotations)
 
 
+def _parsed(path: Path) -> ast.Module:
+    """The syntax tree of ``path``, parsed once per text (every test here reads the whole
+    package; the tests that edit a scratch package change its files in between)."""
+    return _parse(path.read_text(encoding="utf-8"))
+
+
+@functools.lru_cache(maxsize=512)
+def _parse(source: str) -> ast.Module:
+    return ast.parse(source)
+
+
 def import_graph(root: Path = PACKAGE_DIR, deferred: bool = False, annotations: bool = False) -> dict[str, set[str]]:
     """Module -> the package modules it imports at import time (with ``deferred``: at any time;
     with ``annotations``: also under ``if TYPE_CHECKING:``, for type annotations)."""
@@ -77,7 +89,7 @@ def import_graph(root: Path = PACKAGE_DIR, deferred: bool = False, annotations: 
     graph: dict[str, set[str]] = {name: set() for name in modules}
     for name, path in modules.items():
         is_package = path.name == "__init__.py"
-        for node in _executed_imports(ast.parse(path.read_text(encoding="utf-8")).body, deferred, annotations):
+        for node in _executed_imports(_parsed(path).body, deferred, annotations):
             if isinstance(node, ast.Import):
                 targets = [alias.name for alias in node.names]
             else:

@@ -308,6 +308,8 @@ class _ExploreWorld(World):
     """The model's world with a step log, fault injection at step boundaries, state hashing and
     (optionally) every order of simultaneous events."""
 
+    backlog_samples = 1  # no metrics are reported: one stop at the horizon (each is a SimPy run)
+
     def __init__(self, spec: ModelSpec, streams: _ExploreStreams, seen: set[int], max_states: int) -> None:
         self.log: list[Step] = []
         self.harms: list[tuple[str, int, int]] = []

@@ -256,6 +256,10 @@ def _zipf(popularity: Any) -> float | None:
     return popularity.zipf if isinstance(popularity, Zipf) else None
 
 
+BACKLOG_SAMPLES = 20
+"""Instants of the measured span at which a replication samples its backlog (operations in flight)."""
+
+
 class World:
     """Everything one replication simulates, built from a validated model.
 
@@ -274,6 +278,10 @@ class World:
             request is a duplicate, guide F2, M3; a partial effect an orphan, F6).
         observers, notify: the world's listeners and the hooks bound to them (see :meth:`listen`).
     """
+
+    backlog_samples = BACKLOG_SAMPLES
+    """Instants of the measured span at which :meth:`run` samples the backlog (a world that
+    reports no metrics, such as the explorer's, samples once)."""
 
     def __init__(self, spec: ModelSpec, streams: RandomStreams, recorder: Recorder | None = None,
                  observers: Sequence[WorldObserver] = ()) -> None:
@@ -820,12 +828,13 @@ class World:
             env.process(self._mutator(index))
         horizon = self.spec.model.horizon
         warmup = self.spec.model.warmup
-        step = (horizon - warmup) / BACKLOG_SAMPLES
-        for index in range(1, BACKLOG_SAMPLES + 1):
-            env.run(until=warmup + step * index if index < BACKLOG_SAMPLES else horizon)
+        samples = self.backlog_samples
+        step = (horizon - warmup) / samples
+        for index in range(1, samples + 1):
+            env.run(until=warmup + step * index if index < samples else horizon)
             self.backlog.append(self.in_flight)
             if PROGRESS is not None:
-                PROGRESS(1.0 / BACKLOG_SAMPLES)
+                PROGRESS(1.0 / samples)
         if self.in_flight:
             self._drained = env.event()
             env.run(until=simpy.AnyOf(env, [self._drained, env.timeout(horizon)]))
@@ -858,8 +867,6 @@ _PREDICATE = 2
 _GUARDS = {"none": 0, "version": 1, "predicate": _PREDICATE}
 _UNIT = Uniform(low=0.0, high=1.0)
 """U(0, 1): the draws of partial failures and redeliveries (one instance for every world)."""
-
-BACKLOG_SAMPLES = 20
 
 PROGRESS: Callable[[float], None] | None = None
 """A progress bar's hook: when set, :meth:`World.run` calls it with ``1 / BACKLOG_SAMPLES`` after
