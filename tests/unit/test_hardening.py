@@ -195,14 +195,16 @@ def test_bad_out_is_refused_before_simulating(tmp_path: Path, command: str, bad:
 
 @pytest.mark.slow
 def test_a_dollar_in_names_and_labels_does_not_break_the_report(tmp_path: Path) -> None:
+    """Text between two ``$`` that matplotlib's mathtext cannot parse (it raises when drawing):
+    the charts draw model text as is (``plots.literal``)."""
     path = tmp_path / "m.toml"
-    path.write_text(TINY.replace('name = "tiny"', 'name = "cost $5 vs $x^{2"'), encoding="utf-8")
-    strategies = "[strategies.a]\nkind = \"none\"\nlabel = \"$\\\\alpha$ {\"\n"
+    path.write_text(TINY.replace('name = "tiny"', 'name = "cost $x^{2$ and $y_$"'), encoding="utf-8")
+    strategies = "[strategies.a]\nkind = \"none\"\nlabel = \"pay $\\\\frac{1$ now\"\n"
     path.write_text(path.read_text() + strategies, encoding="utf-8")
     result = invoke("report", path, "--out", tmp_path / "r", "--reps", "2", "--strategies", "a",
                     "--trace-ops", "10", "--no-headroom")
     assert result.exit_code == 0, result.output
-    assert "cost $5 vs $x^{2" in (tmp_path / "r" / "report.html").read_text(encoding="utf-8")
+    assert "cost $x^{2$ and $y_$" in (tmp_path / "r" / "report.html").read_text(encoding="utf-8")
 
 
 def test_model_text_is_neutralised_for_terminals_and_spreadsheets(tmp_path: Path) -> None:
