@@ -60,10 +60,11 @@ R_GUARD, R_ANSWER, R_NEXT_SAMPLE, R_NSAMPLES = range(28, 32)
 R_HOLD_SERIAL, R_HELD_LEVEL, R_HAS_TTL = range(32, 35)
 R_NEXT_TOKEN, R_HAS_LEASE, R_HAS_WTIMEOUT, R_FENCING, R_MUT_LOCK, R_NLW, R_DRAIN, R_IDEMPOTENCY = range(35, 43)
 R_DUPS, R_REDELIVER, R_TIMEOUT_MAX, R_NEXT_RID, R_NEXT_UID, R_STRONG, R_ENTRY_SERIAL, R_NRUN, R_RUN = range(43, 52)
-"""Duplicate deliveries: whether a request can be delivered twice (redeliveries or client
-timeouts), whether deliveries are redelivered, the client's timeout retries (0: no timeout),
-the next request id and delivery id, whether the dedupe store is strongly consistent, the last
-dedupe entry's serial, and a copy to start right after the running operation (R_NRUN, R_RUN)."""
+"""Requests by id: whether requests are tracked (a request can take effect twice: it can be
+delivered twice, by redeliveries or client timeouts, or retried after a partial failure),
+whether deliveries are redelivered, the client's timeout retries (0: no timeout), the next
+request id and delivery id, whether the dedupe store is strongly consistent, the last dedupe
+entry's serial, and a copy to start right after the running operation (R_NRUN, R_RUN)."""
 R_PARTIAL, R_ORPHANS, R_WITH_EFFECT, R_RQ_BY_ROW = range(52, 56)
 """Partial failures: whether a use can fail after taking effect (``clients.partial_failure``),
 the orphans alive, whether idempotency marks its key done with the effect

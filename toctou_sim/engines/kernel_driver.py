@@ -564,9 +564,7 @@ def run_kernel(model: ModelSpec, replication: int, seed: int) -> ReplicationResu
     backlog = [int(b) for b in I[K.R_BACKLOG : K.R_BACKLOG + BACKLOG_SAMPLES]]
     extra.update(backlog_metrics(backlog, horizon - spec.model.warmup))
     if partial:  # World.extra_metrics
-        orphans = TimeWeighted(spec.model.warmup, horizon)
-        orphans.level = int(I[K.R_ORPHANS])
-        orphans._area, orphans._last = float(F[K.F_ORPHAN_AREA]), float(F[K.F_ORPHAN_LAST])
+        orphans = _level(spec, I, F, K.R_ORPHANS, K.F_ORPHAN_AREA, K.F_ORPHAN_LAST)
         extra.update({"orphans_alive": orphans.mean(), "orphans_at_end": float(orphans.level),
                       "orphans_per_day": r.partial_creates * 86400.0 / (horizon - spec.model.warmup)})
     if cache:
@@ -579,8 +577,7 @@ def run_kernel(model: ModelSpec, replication: int, seed: int) -> ReplicationResu
         extra.update({"dedupe_hits": float(C[K.C_DEDUPE_HITS]), "idempotency_conflicts": float(C[K.C_IDEM_CONFLICTS]),
                       "dedupe_keys_expired": float(C[K.C_DEDUPE_EXPIRED]), "dedupe_unreachable": 0.0})
     if reservation:
-        held = TimeWeighted(spec.model.warmup, horizon)
-        held.level, held._area, held._last = int(I[K.R_HELD_LEVEL]), float(F[K.F_HELD_AREA]), float(F[K.F_HELD_LAST])
+        held = _level(spec, I, F, K.R_HELD_LEVEL, K.F_HELD_AREA, K.F_HELD_LAST)
         extra.update({"capacity_held_idle": held.mean(), "reservations_expired": float(C[K.C_EXPIRED]),
                       "throttled_after_expiry": float(C[K.C_THROTTLED])})
     return ReplicationResult.from_recorder(
@@ -591,6 +588,14 @@ def run_kernel(model: ModelSpec, replication: int, seed: int) -> ReplicationResu
         measured_time=horizon - spec.model.warmup,
         extra=extra,
     )
+
+
+def _level(spec: ModelSpec, I: NDArray[np.int64], F: NDArray[np.float64], level: int, area: int,
+           last: int) -> TimeWeighted:
+    """The :class:`TimeWeighted` the kernel kept in its registers (``_level_change``)."""
+    weighted = TimeWeighted(spec.model.warmup, spec.model.horizon)
+    weighted.level, weighted._area, weighted._last = int(I[level]), float(F[area]), float(F[last])
+    return weighted
 
 
 def _fold(histogram: Histogram, log: NDArray[np.float64], n: int, last: bool) -> int:
